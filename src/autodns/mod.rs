@@ -1,0 +1,1 @@
+//! autodns: placeholder until its issue lands.

@@ -1,0 +1,1 @@
+//! delivery: placeholder until its issue lands.

@@ -1,0 +1,40 @@
+//! smime-provisioner: gives every mailbox on a mail server a publicly trusted S/MIME certificate.
+//!
+//! Map of the modules, in data-flow order:
+//!
+//! ```text
+//!  source/ ──events──▶ pipeline/ ──▶ crypto/ (key, CSR)      store/ (SQLite: records, events)
+//!  maildir, ldif,      plan(record, now) -> step             ▲
+//!  spool (enqueue)     reconcile: act + persist ─────────────┘
+//!                          │            ▲
+//!                          ▼            │ poll / push
+//!                      autodns/ ◀──HTTP──▶ AutoDNS (or simulator/)
+//!                          │
+//!                          ▼
+//!                      crypto/ (check cert, PKCS#12) ──▶ delivery/ (mail + password channel)
+//! ```
+//!
+//! - [`mailbox`]: the validated address type.
+//! - [`config`]: TOML config, raw serde structs validated into typed values.
+//! - [`cli`]: one file per verb; [`daemon`]: the `run` verb's boot order and shutdown.
+//! - [`autodns`]: typed AutoDNS model, JSON and XML codecs, HTTP transport, errors.
+//! - [`simulator`]: the bundled AutoDNS stand-in (both transports, jobs, poll, push, a test CA).
+//! - [`crypto`]: keys, CSRs, PKCS#12 profiles, passwords, at-rest encryption. The only OpenSSL user.
+//! - [`source`]: where mailboxes come from (maildir tree, LDIF export, enqueue spool).
+//! - [`delivery`]: message composition and transports, password channels.
+//! - [`store`]: SQLite state and migrations; [`pipeline`]: states, planner, reconciler.
+//! - [`secret`], [`clock`]: redacting wrapper and injected time.
+
+pub mod autodns;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod daemon;
+pub mod delivery;
+pub mod mailbox;
+pub mod pipeline;
+pub mod secret;
+pub mod simulator;
+pub mod source;
+pub mod store;

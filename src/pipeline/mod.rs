@@ -1,0 +1,1 @@
+//! pipeline: placeholder until its issue lands.

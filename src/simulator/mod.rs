@@ -1,0 +1,1 @@
+//! simulator: placeholder until its issue lands.

@@ -1,0 +1,1 @@
+//! source: placeholder until its issue lands.
