@@ -468,3 +468,25 @@ fn an_address_longer_than_a_common_name_allows_is_refused_before_any_order() -> 
     build_csr(&ec_key(), &fits)?;
     Ok(())
 }
+
+#[test]
+fn no_prefix_or_bit_flip_of_a_bundle_makes_the_verifier_panic_or_accept() -> Result<()> {
+    let (der, pw, _) = good_bundle(&ec_key(), Pkcs12Profile::Modern)?;
+    for cut in 0..der.len() {
+        ensure!(
+            verify_pkcs12(&der[..cut], &pw, Pkcs12Profile::Modern).is_err(),
+            "prefix {cut}"
+        );
+    }
+    // Flipping any one of the first 200 bytes (the PFX framing and the first bags' headers and
+    // algorithm identifiers) is refused too.
+    for i in 0..200.min(der.len()) {
+        let mut bad = der.clone();
+        bad[i] ^= 0x04;
+        ensure!(
+            verify_pkcs12(&bad, &pw, Pkcs12Profile::Modern).is_err(),
+            "flip at {i}"
+        );
+    }
+    Ok(())
+}

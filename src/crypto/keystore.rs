@@ -239,7 +239,7 @@ impl KeyStore {
             path: path.clone(),
             reason: reason.to_string(),
         };
-        let (stored_name, header_len) = parse_header(&blob).map_err(|r| corrupt(r))?;
+        let (stored_name, header_len) = parse_header(&blob).map_err(corrupt)?;
         if stored_name != name {
             return Err(corrupt("the file is sealed under another name"));
         }
