@@ -9,6 +9,9 @@
 //! expands entities: only the five predefined ones and character references are resolved; any
 //! other `&name;` is an error. Nesting depth is bounded so hostile input cannot exhaust the stack.
 //!
+//! Leading and trailing whitespace of a value is not significant (the gateway's samples indent
+//! freely), so values are trimmed; a PEM comes back without its final newline.
+//!
 //! Parsing goes through a small element tree ([`Element`]) rather than serde, because the gateway
 //! mixes shapes serde handles poorly (a job `status` that is text in one answer and a
 //! `{code,text,type}` block in another, repeated elements, PEM in CDATA).
