@@ -48,6 +48,11 @@ pub enum Timestamp {
 const JSON_DATE_OUT: &[BorrowedFormatItem<'static>] = format_description!(
     "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory][offset_minute]"
 );
+/// Like [`JSON_DATE_OUT`] but with as many fraction digits as needed, for dates that are not
+/// whole milliseconds (so that printing never loses what was parsed).
+const JSON_DATE_OUT_FINE: &[BorrowedFormatItem<'static>] = format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond][offset_hour sign:mandatory][offset_minute]"
+);
 const JSON_DATE_NO_COLON: &[BorrowedFormatItem<'static>] = format_description!(
     "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]][offset_hour sign:mandatory][offset_minute]"
 );
@@ -56,6 +61,10 @@ const JSON_DATE_COLON: &[BorrowedFormatItem<'static>] = format_description!(
 );
 const XML_DATE: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+const XML_DATE_IN: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]");
+const XML_DATE_OUT_FINE: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]");
 const NAIVE_T_DATE: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
 
@@ -75,7 +84,7 @@ impl Timestamp {
                 return Some(Timestamp::Zoned(v.assume_utc()));
             }
         }
-        if let Ok(v) = PrimitiveDateTime::parse(t, XML_DATE) {
+        if let Ok(v) = PrimitiveDateTime::parse(t, XML_DATE_IN) {
             return Some(Timestamp::Naive(v));
         }
         if let Ok(v) = PrimitiveDateTime::parse(t, NAIVE_T_DATE) {
@@ -88,10 +97,23 @@ impl Timestamp {
     /// naive ones. Formatting a valid date cannot fail; the fallback only guards the `Result`.
     pub fn to_api_string(&self) -> String {
         match self {
-            Timestamp::Zoned(v) => v
-                .format(JSON_DATE_OUT)
-                .unwrap_or_else(|_| v.unix_timestamp().to_string()),
-            Timestamp::Naive(v) => v.format(XML_DATE).unwrap_or_else(|_| v.to_string()),
+            Timestamp::Zoned(v) => {
+                let fmt = if v.nanosecond() % 1_000_000 == 0 {
+                    JSON_DATE_OUT
+                } else {
+                    JSON_DATE_OUT_FINE
+                };
+                v.format(fmt)
+                    .unwrap_or_else(|_| v.unix_timestamp().to_string())
+            }
+            Timestamp::Naive(v) => {
+                let fmt = if v.nanosecond() == 0 {
+                    XML_DATE
+                } else {
+                    XML_DATE_OUT_FINE
+                };
+                v.format(fmt).unwrap_or_else(|_| v.to_string())
+            }
         }
     }
 
@@ -1344,6 +1366,15 @@ mod tests {
         assert_eq!(
             t.map(|t| t.to_api_string()).as_deref(),
             Some("2022-01-13T13:33:21.000+0100")
+        );
+    }
+
+    #[test]
+    fn sub_millisecond_precision_and_offset_seconds_are_not_lost_in_printing() {
+        let t = Timestamp::parse("2022-01-13T13:33:21.123456+0100");
+        assert_eq!(
+            t.map(|t| t.to_api_string()).as_deref(),
+            Some("2022-01-13T13:33:21.123456+0100")
         );
     }
 
