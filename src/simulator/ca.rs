@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
 use openssl::bn::BigNum;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
@@ -28,8 +28,13 @@ use super::SimulatorError;
 
 /// Longest validity of a strict/multipurpose S/MIME certificate (SBR 6.3.2).
 pub(crate) const MAX_VALIDITY_DAYS: i64 = 825;
-/// CA/B Forum policy OID for mailbox-validated, strict (SBR 1.2, 7.1.6.1).
-const POLICY_MAILBOX_STRICT: &str = "2.23.140.1.5.1.3";
+/// `certificatePolicies` (RFC 5280 §4.2.1.4) holding the single CA/B Forum policy OID
+/// 2.23.140.1.5.1.3, mailbox-validated strict (SBR 1.2, 7.1.6.1), DER-encoded by hand because
+/// OpenSSL builds this extension from text only with a config database:
+/// `SEQUENCE { SEQUENCE { OID 2.23.140.1.5.1.3 } }`.
+const POLICIES_DER: [u8; 13] = [
+    0x30, 0x0b, 0x30, 0x09, 0x06, 0x07, 0x67, 0x81, 0x0c, 0x01, 0x05, 0x01, 0x03,
+];
 
 /// Root and intermediate, with the intermediate's key for signing.
 pub(crate) struct Ca {
@@ -442,15 +447,12 @@ impl Ca {
             .build(&b.x509v3_context(Some(&self.inter), None))
             .map_err(ossl("aki"))?;
         b.append_extension(aki).map_err(ossl("aki"))?;
-        #[allow(deprecated)]
-        // the typed builders have no certificatePolicies; the conf form is fine
-        let policies = X509Extension::new_nid(
-            None,
-            Some(&b.x509v3_context(Some(&self.inter), None)),
-            Nid::CERTIFICATE_POLICIES,
-            POLICY_MAILBOX_STRICT,
-        )
-        .map_err(ossl("certificatePolicies"))?;
+        let policies_oid =
+            Asn1Object::from_str("2.5.29.32").map_err(ossl("certificatePolicies"))?;
+        let policies_der =
+            Asn1OctetString::new_from_bytes(&POLICIES_DER).map_err(ossl("certificatePolicies"))?;
+        let policies = X509Extension::new_from_der(&policies_oid, false, &policies_der)
+            .map_err(ossl("certificatePolicies"))?;
         b.append_extension(policies)
             .map_err(ossl("certificatePolicies"))?;
         b.sign(&self.inter_key, MessageDigest::sha256())
@@ -540,5 +542,40 @@ mod tests {
             ),
             Err(CsrProblem::Unparsable(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod issue_tests {
+    use super::*;
+    use openssl::x509::X509ReqBuilder;
+
+    #[test]
+    fn a_p256_csr_is_signed_with_the_subject_we_ask_for() {
+        let now = OffsetDateTime::now_utc();
+        let ca = Ca::load_or_create(None, now).unwrap();
+        let g = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&g).unwrap()).unwrap();
+        let mut n = X509Name::builder().unwrap();
+        n.append_entry_by_nid(Nid::COMMONNAME, "a@example.com")
+            .unwrap();
+        let n = n.build();
+        let mut b = X509ReqBuilder::new().unwrap();
+        b.set_subject_name(&n).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        let pem = String::from_utf8(b.build().to_pem().unwrap()).unwrap();
+        let info = inspect_csr(&pem).unwrap();
+        assert_eq!(info.addresses, ["a@example.com"]);
+        let issued = ca
+            .issue(&info.pem, "a@example.com", 36, now, [7; 16])
+            .unwrap();
+        let cert = X509::from_pem(issued.pem.as_bytes()).unwrap();
+        assert_eq!(
+            issued.not_after,
+            now + time::Duration::days(MAX_VALIDITY_DAYS)
+        );
+        let names = cert.subject_alt_names().unwrap();
+        assert_eq!(names.get(0).and_then(|n| n.email()), Some("a@example.com"));
     }
 }
