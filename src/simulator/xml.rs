@@ -274,10 +274,14 @@ fn dispatch(sh: &Shared, ctx: &Ctx, code: &str, task: &Node) -> Result<Reply, Ap
             e.job_info(id, code, "S400114")
         }
         "4001031" => e.cert_revoke(id_in(code, task, "certificate")?, cert(code)?),
-        "400201" => e.contact_create(
-            ctx,
-            contact_input(code, task.child("contact").unwrap_or(&Node::default()))?,
-        ),
+        "400201" => {
+            // The XML reply carries the new id only in `status/object/value`, with an empty
+            // `<data/>` (seed page and `autodns-api.md` §2.11); JSON returns the contact.
+            let input = contact_input(code, task.child("contact").unwrap_or(&Node::default()))?;
+            let mut r = e.contact_create(ctx, input)?;
+            r.data.clear();
+            Ok(r)
+        }
         "400202" => {
             let id = id_in(code, task, "contact")?;
             e.contact_update(
