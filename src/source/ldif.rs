@@ -104,6 +104,16 @@ impl AttrValue {
         self.base_type().eq_ignore_ascii_case(ty)
     }
 
+    /// Whether this value belongs to the configured attribute `want`: `mail` matches `mail`
+    /// and `mail;lang-de`; `mail;lang-de` matches only itself (options compared too).
+    pub fn matches(&self, want: &str) -> bool {
+        if want.contains(';') {
+            self.name.eq_ignore_ascii_case(want)
+        } else {
+            self.is(want)
+        }
+    }
+
     /// The value as text, if it is UTF-8.
     pub fn text(&self) -> Option<&str> {
         std::str::from_utf8(&self.value).ok()
@@ -663,7 +673,7 @@ pub fn listing_from_records(
         let values: Vec<&AttrValue> = settings
             .attributes
             .iter()
-            .flat_map(|want| attrs.iter().filter(move |a| a.is(want)))
+            .flat_map(|want| attrs.iter().filter(move |a| a.matches(want)))
             .collect();
         if values.is_empty() {
             continue;

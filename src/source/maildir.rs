@@ -312,7 +312,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
 
 fn rejected(path: &Path, reason: impl Into<String>) -> Rejected {
     Rejected {
-        origin: format!("maildir {}", path.display()),
+        origin: path.to_string_lossy().into_owned(),
         reason: reason.into(),
     }
 }

@@ -82,7 +82,7 @@ pub enum SourceEvent {
 /// instead of crashing or guessing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
-    /// Where it was seen (path, entry key, spool file), printable even for non-UTF-8 names.
+    /// Where it was seen: the path (lossy for non-UTF-8 names), the LDIF entry, the spool file.
     pub origin: String,
     /// Why, in words a mail admin can act on.
     pub reason: String,
@@ -300,7 +300,7 @@ pub struct SourceHealth {
     pub last_error: Option<String>,
     /// The latest refused mass removal, until an update passes the guard again.
     pub refused: Option<MassRemovalRefused>,
-    /// Candidates in the latest listing that were not valid addresses.
+    /// Candidates currently seen that are not valid addresses (see the warnings in the log).
     pub rejected: usize,
 }
 
@@ -309,6 +309,9 @@ pub struct SourceHealth {
 #[derive(Debug)]
 pub(crate) struct Tracker {
     known: Listing,
+    /// Rejected candidates currently seen, by origin, so each is logged once and the health
+    /// count covers the whole source, not only the latest partial scan.
+    rejected: BTreeMap<String, Rejected>,
     policy: GuardPolicy,
     source: &'static str,
     health: tokio::sync::watch::Sender<SourceHealth>,
@@ -319,6 +322,7 @@ impl Tracker {
         let (health, _) = tokio::sync::watch::channel(SourceHealth::default());
         Tracker {
             known: Listing::default(),
+            rejected: BTreeMap::new(),
             policy,
             source,
             health,
@@ -345,15 +349,21 @@ impl Tracker {
         fresh: Listing,
         in_scope: impl Fn(&str) -> bool,
     ) -> Vec<SourceEvent> {
-        for r in &fresh.rejected {
-            tracing::warn!(source = self.source, origin = %r.origin, reason = %r.reason,
-                "source-entry-rejected");
+        let mut rejected = std::mem::take(&mut self.rejected);
+        rejected.retain(|k, _| !in_scope(k));
+        for r in fresh.rejected {
+            if !self.known.rejected.contains(&r) {
+                tracing::warn!(source = self.source, origin = %r.origin, reason = %r.reason,
+                    "source-entry-rejected");
+            }
+            rejected.insert(r.origin.clone(), r);
         }
-        let rejected = fresh.rejected.len();
+        self.rejected = rejected;
+        let rejected_count = self.rejected.len();
         let mut next = self.known.clone();
         next.entries.retain(|k, _| !in_scope(k));
         next.entries.extend(fresh.entries);
-        next.rejected = fresh.rejected;
+        next.rejected = self.rejected.values().cloned().collect();
 
         let mut events = diff(&self.known, &next);
         let would_remove = events
@@ -388,7 +398,7 @@ impl Tracker {
             h.known = known_now;
             h.last_error = None;
             h.refused = refused;
-            h.rejected = rejected;
+            h.rejected = rejected_count;
         });
         events
     }

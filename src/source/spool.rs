@@ -253,7 +253,7 @@ impl SpoolSource {
             match verdict {
                 Ok(Ok(address)) => listing.insert(Origin::Spool { file: path }, address),
                 Ok(Err(reason)) => listing.rejected.push(Rejected {
-                    origin: format!("spool {}", path.display()),
+                    origin: path.to_string_lossy().into_owned(),
                     reason,
                 }),
                 // Acked (deleted) between listing and reading: not pending any more.
@@ -329,8 +329,9 @@ impl SpoolSource {
             };
             for r in &listing.rejected {
                 tracing::warn!(origin = %r.origin, reason = %r.reason, "spool-request-rejected");
-                if let Some(path) = r.origin.strip_prefix("spool ").map(PathBuf::from) {
-                    let _ = fs::rename(&path, path.with_extension(REJECTED_EXT));
+                let path = PathBuf::from(&r.origin);
+                if let Err(e) = fs::rename(&path, path.with_extension(REJECTED_EXT)) {
+                    tracing::warn!(origin = %r.origin, error = %e, "spool-reject-rename-failed");
                 }
             }
             let now = Instant::now();
