@@ -196,6 +196,8 @@ fn read_request(path: &Path) -> Result<Result<Address, String>, io::Error> {
 pub struct SpoolSource {
     dir: PathBuf,
     sent: Arc<Mutex<BTreeMap<PathBuf, Instant>>>,
+    rescan: Duration,
+    resend_after: Duration,
 }
 
 impl SpoolSource {
@@ -222,7 +224,19 @@ impl SpoolSource {
         Ok(SpoolSource {
             dir,
             sent: Arc::new(Mutex::new(BTreeMap::new())),
+            rescan: RESCAN,
+            resend_after: RESEND_AFTER,
         })
+    }
+
+    /// Replaces how often the watcher re-lists the spool without events (default 30 s) and
+    /// after how long an unacknowledged request is sent again (default 5 min). Both are
+    /// raised to at least 10 ms.
+    pub fn with_timing(mut self, rescan: Duration, resend_after: Duration) -> Self {
+        let floor = Duration::from_millis(10);
+        self.rescan = rescan.max(floor);
+        self.resend_after = resend_after.max(floor);
+        self
     }
 
     /// The spool directory.
@@ -234,9 +248,12 @@ impl SpoolSource {
     /// valid requests are listed in `rejected`; in-progress writes (dot-names) are skipped.
     pub fn full_listing(&self) -> Result<Listing, SourceError> {
         let mut listing = Listing::default();
-        let rd = fs::read_dir(&self.dir).map_err(io_at(&self.dir))?;
-        for entry in rd {
-            let entry = entry.map_err(io_at(&self.dir))?;
+        let mut entries = fs::read_dir(&self.dir)
+            .and_then(|rd| rd.collect::<Result<Vec<_>, _>>())
+            .map_err(io_at(&self.dir))?;
+        // Names start with the enqueue time, so name order is arrival order.
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
             let path = entry.path();
             if path.extension().is_none_or(|e| e != REQ_EXT)
                 || entry.file_name().as_encoded_bytes().starts_with(b".")
@@ -290,7 +307,8 @@ impl SpoolSource {
 
     /// Sends a `Present` for each pending request (one per file, each to be acked), then for
     /// each new one as it appears (inotify on the directory, plus a rescan every 30 s). A
-    /// request still not acknowledged 5 minutes after it was sent is sent again. Files that
+    /// request still not acknowledged 5 minutes after it was sent is sent again (see
+    /// [`Self::with_timing`]). Files that
     /// are not valid requests are logged and renamed to `*.rejected` so an admin can look.
     pub async fn watch(
         self,
@@ -307,7 +325,7 @@ impl SpoolSource {
                 path: self.dir.clone(),
                 source,
             })?;
-        let mut interval = tokio::time::interval(RESCAN);
+        let mut interval = tokio::time::interval(self.rescan);
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
@@ -345,7 +363,7 @@ impl SpoolSource {
                     };
                     let due = sent
                         .get(file)
-                        .is_none_or(|at| now.duration_since(*at) >= RESEND_AFTER);
+                        .is_none_or(|at| now.duration_since(*at) >= self.resend_after);
                     if due {
                         sent.insert(file.clone(), now);
                         for a in &entry.addresses {
