@@ -155,14 +155,15 @@ fn display_fingerprint(fp: &str) -> Option<String> {
 /// What the user should know about the encoding (see `reference/smime-facts.md` §3.3).
 fn profile_advice(profile: &str) -> &'static str {
     match profile {
+        // Hard-wrapped for the text part; in HTML a newline is just a space.
         "modern" => {
-            "This file uses the modern encoding (AES-256, SHA-256). Current Windows, macOS, iOS, \
-             Android and Thunderbird read it; Windows Server 2016 and older, Android 9 and older \
-             and macOS 10.15 do not."
+            "This file uses the modern encoding (AES-256, SHA-256). Current Windows,\n\
+             macOS, iOS, Android and Thunderbird read it; Windows Server 2016 and\n\
+             older, Android 9 and older and macOS 10.15 do not."
         }
         "compat" => {
-            "This file uses the compatible encoding (Triple-DES, SHA-1), so that older systems \
-             can read it too."
+            "This file uses the compatible encoding (Triple-DES, SHA-1), so that\n\
+             older systems can read it too."
         }
         _ => "",
     }
@@ -278,9 +279,9 @@ pub fn compose_bundle_message(
         "delivery.subject",
         &settings.subject,
     )?
-    .render(&value);
-    let text = settings.templates.bundle_text.render(&value);
-    let html = settings.templates.bundle_html.render(&value);
+    .render(value);
+    let text = settings.templates.bundle_text.render(value);
+    let html = settings.templates.bundle_html.render(value);
 
     let to = Mailbox::new(display_name, lettre_address(&bundle.address)?);
     let id = message_id(
@@ -303,11 +304,13 @@ pub fn compose_bundle_message(
     if let Some(r) = &settings.reply_to {
         builder = builder.reply_to(r.clone());
     }
-    let pkcs12_type = ContentType::parse("application/pkcs12")
+    // The `name` parameter too: older Outlook versions take the file name from it rather
+    // than from Content-Disposition (RFC 2183). `bundle_filename` has no '"' or '\\'.
+    let pkcs12_type = ContentType::parse(&format!("application/pkcs12; name=\"{filename}\""))
         .map_err(|e| DeliveryError::Config(format!("content type application/pkcs12: {e}")))?;
     let body = MultiPart::mixed()
         .multipart(MultiPart::alternative_plain_html(text, html))
-        .singlepart(Attachment::new(filename).body(bundle.pkcs12.clone(), pkcs12_type));
+        .singlepart(Attachment::new(filename.clone()).body(bundle.pkcs12.clone(), pkcs12_type));
     built(&bundle.address, builder.multipart(body))
 }
 
@@ -336,8 +339,8 @@ pub fn compose_password_message(
         "delivery.password_subject",
         &settings.password_subject,
     )?
-    .render(&value);
-    let text = settings.templates.password_text.render(&value);
+    .render(value);
+    let text = settings.templates.password_text.render(value);
     let id = message_id(
         &settings.from,
         now,
