@@ -364,6 +364,49 @@ pub fn compose_password_message(
     built(about, builder.singlepart(SinglePart::plain(text)))
 }
 
+/// Composes the note to the admin (config `delivery.admin_address`) that delivery to `about`
+/// failed permanently, with the server's words and what to do next. The error text holds no
+/// secret (see [`DeliveryError`]); the bundle stays archived for `redeliver`.
+pub fn compose_failure_notice(
+    settings: &MessageSettings,
+    admin: &Address,
+    about: &Address,
+    error: &DeliveryError,
+    now: OffsetDateTime,
+) -> Result<Message, DeliveryError> {
+    let text = format!(
+        "smime-provisioner could not deliver the S/MIME certificate of {about}.\n\
+         \n\
+         What happened ({outcome}, {class}):\n  {error}\n\
+         \n\
+         The certificate and key are kept. Once the cause is fixed (for example the mailbox\n\
+         exists again, or the relay accepts the mail), send it again with a fresh password:\n\
+         \n  smime-provisioner redeliver {about}\n",
+        outcome = error.outcome(),
+        class = error.class(),
+    );
+    let id = message_id(
+        &settings.from,
+        now,
+        &[
+            b"notice",
+            admin.as_str().as_bytes(),
+            about.as_str().as_bytes(),
+        ],
+    );
+    let builder = Message::builder()
+        .from(settings.from.clone())
+        .to(Mailbox::new(None, lettre_address(admin)?))
+        .subject(format!(
+            "S/MIME certificate for {about} could not be delivered"
+        ))
+        .date(SystemTime::from(now))
+        .message_id(Some(id))
+        .user_agent(concat!("smime-provisioner/", env!("CARGO_PKG_VERSION")).to_string())
+        .raw_header(auto_submitted()?);
+    built(about, builder.singlepart(SinglePart::plain(text)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,6 +518,29 @@ mod tests {
         assert_ne!(id(&m1), id(&m2));
         assert_ne!(id(&m1), id(&m3));
         assert!(id(&m1).ends_with("@example.com>"), "{}", id(&m1));
+    }
+
+    #[test]
+    fn the_admin_notice_names_the_mailbox_the_server_text_and_the_redeliver_command() {
+        let admin = Address::parse("postmaster@example.com").unwrap();
+        let about = Address::parse("jorg@example.com").unwrap();
+        let err = DeliveryError::from_reply("mx:25", 550, "5.1.1 User unknown");
+        let m = compose_failure_notice(
+            &settings(),
+            &admin,
+            &about,
+            &err,
+            datetime!(2026-11-29 10:00 UTC),
+        )
+        .unwrap();
+        let s = raw(&m);
+        assert!(s.contains("To: postmaster@example.com"), "{s}");
+        assert!(s.contains("5.1.1 User unknown"), "{s}");
+        assert!(
+            s.contains("smime-provisioner redeliver jorg@example.com"),
+            "{s}"
+        );
+        assert!(s.contains("smtp-permanent-rejection, permanent"), "{s}");
     }
 
     #[test]
