@@ -98,6 +98,25 @@ fn the_local_part_is_compared_exactly_and_the_domain_without_case() -> Result<()
 }
 
 #[test]
+fn a_certificate_whose_subject_names_another_mailbox_is_refused() -> Result<()> {
+    let key = ec_key();
+    let ours = addr("alice@example.com");
+    // The CSR (and so the subject) is for mallory; the CA put alice into the SAN.
+    let csr = build_csr(&key, &addr("mallory@example.com"))?;
+    let mut spec = LeafSpec::valid_now();
+    spec.emails = Some(vec!["alice@example.com".into()]);
+    let leaf = TestCa::shared().issue(&csr, &spec)?;
+    let err = check_certificate(&leaf, &[], &key, &ours, now()).unwrap_err();
+    ensure!(err.code() == "certificate-address-mismatch", "{err}");
+    ensure!(
+        err.to_string()
+            .contains("mallory@example.com (subject emailAddress)"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
 fn a_certificate_listing_a_second_mailbox_beside_ours_is_refused() -> Result<()> {
     let key = ec_key();
     let ours = addr("alice@example.com");
