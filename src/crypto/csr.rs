@@ -40,10 +40,8 @@ pub fn build_csr(key: &PrivateKey, address: &Address) -> Result<String, CryptoEr
             addr.len()
         )));
     }
-    if addr.len() > MAX_EMAIL_ADDRESS || !addr.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(refuse(
-            "it is not printable ASCII of at most 255 characters".into(),
-        ));
+    if !addr.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(refuse("it is not printable ASCII".into()));
     }
 
     let ssl = CryptoError::openssl("building a certificate request");
