@@ -430,7 +430,10 @@ fn foreign_bundles_with_rc2_plain_certificates_or_no_chain_are_refused() -> Resu
     let err = verify_pkcs12(&rc2, &pw, Pkcs12Profile::Compat)
         .unwrap_err()
         .to_string();
-    ensure!(err.contains("RC2"), "{err}");
+    ensure!(
+        err.contains("it uses RC2 (1.2.840.113549.1.12.1.6)"),
+        "{err}"
+    );
     Ok(())
 }
 
