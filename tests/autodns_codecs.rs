@@ -737,11 +737,18 @@ fn all_tasks() -> Vec<Task> {
         Task::SslContactInfo { id: 37791 },
         Task::SslContactList(Query::default()),
         Task::SslContactList(Query {
-            filters: vec![QueryFilter {
-                key: Some("email".into()),
-                value: Some("hostmaster@%".into()),
-                operator: Some("LIKE".into()),
-            }],
+            filters: vec![
+                QueryFilter {
+                    key: Some("email".into()),
+                    value: Some("hostmaster@%".into()),
+                    operator: Some("LIKE".into()),
+                },
+                QueryFilter {
+                    key: Some("country".into()),
+                    value: Some("DE".into()),
+                    operator: Some("EQUAL".into()),
+                },
+            ],
             view: Some(QueryView {
                 limit: Some(50),
                 offset: Some(100),
