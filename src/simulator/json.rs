@@ -870,7 +870,7 @@ fn poll_message(msg_: &Message, cert: Option<&CertView>) -> Value {
             certificate: snap,
         } => {
             let view = JobView {
-                job: j.clone(),
+                job: (**j).clone(),
                 status: j.status(msg_.created),
                 updated: j.updated(msg_.created),
             };
