@@ -13,7 +13,15 @@ const BIN: &str = env!("CARGO_BIN_EXE_smime-provisioner");
 async fn the_simulator_verb_prints_its_urls_serves_both_wires_and_stops_on_sigterm() -> Result<()> {
     let state = tempfile::tempdir()?;
     let mut child = Command::new(BIN)
-        .args(["simulator", "--listen", "127.0.0.1:0", "--user", "trial", "--issuance-delay-ms", "100"])
+        .args([
+            "simulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "trial",
+            "--issuance-delay-ms",
+            "100",
+        ])
         .arg("--state-dir")
         .arg(state.path().join("sim"))
         .env("SMIME_SIMULATOR_PASSWORD", "trial-password")
@@ -23,7 +31,10 @@ async fn the_simulator_verb_prints_its_urls_serves_both_wires_and_stops_on_sigte
         .context("start the smime-provisioner binary")?;
     let stdout = child.stdout.take().context("no stdout")?;
     let lines = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout).lines().take(2).collect::<Result<Vec<String>, _>>()
+        BufReader::new(stdout)
+            .lines()
+            .take(2)
+            .collect::<Result<Vec<String>, _>>()
     })
     .await??;
     let url = |key: &str| {
@@ -36,7 +47,9 @@ async fn the_simulator_verb_prints_its_urls_serves_both_wires_and_stops_on_sigte
     let xml_url = url("xml_url")?;
     ensure!(json_url.ends_with("/v1"), "{json_url}");
 
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
     let hello = http
         .get(format!("{json_url}/hello"))
         .basic_auth("trial", Some("trial-password"))
@@ -44,7 +57,11 @@ async fn the_simulator_verb_prints_its_urls_serves_both_wires_and_stops_on_sigte
         .send()
         .await?;
     assert_eq!(hello.status().as_u16(), 200);
-    let refused = http.get(format!("{json_url}/hello")).basic_auth("trial", Some("nope")).send().await?;
+    let refused = http
+        .get(format!("{json_url}/hello"))
+        .basic_auth("trial", Some("nope"))
+        .send()
+        .await?;
     assert_eq!(refused.status().as_u16(), 401);
     let poll = http
         .post(&xml_url)
@@ -54,9 +71,14 @@ async fn the_simulator_verb_prints_its_urls_serves_both_wires_and_stops_on_sigte
         .text()
         .await?;
     assert!(poll.contains("<code>S0905</code>"), "{poll}");
-    assert!(state.path().join("sim/ca/root.pem").exists(), "--state-dir holds the CA");
+    assert!(
+        state.path().join("sim/ca/root.pem").exists(),
+        "--state-dir holds the CA"
+    );
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
     ensure!(status.success(), "kill -TERM failed");
     for _ in 0..100 {
         if let Some(exit) = child.try_wait()? {
@@ -77,6 +99,9 @@ fn without_a_password_the_verb_fails_with_a_message_naming_the_fix() -> Result<(
         .output()?;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--password-file") && err.contains("SMIME_SIMULATOR_PASSWORD"), "{err}");
+    assert!(
+        err.contains("--password-file") && err.contains("SMIME_SIMULATOR_PASSWORD"),
+        "{err}"
+    );
     Ok(())
 }

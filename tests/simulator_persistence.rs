@@ -132,6 +132,27 @@ async fn shares_outside_zero_to_one_are_refused_at_start() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn durations_beyond_a_year_and_absurd_rates_are_refused_at_start() -> Result<()> {
+    let mut cfg = config();
+    cfg.faults.deferred_for = Duration::from_secs(u64::MAX / 4);
+    let err = start(cfg)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("deferred_for"), "{err}");
+    let mut cfg = config();
+    cfg.faults.rate_limit_rps = Some(1e-300);
+    let err = start(cfg)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("rate_limit_rps"), "{err}");
+    Ok(())
+}
+
 #[derive(Debug, Parser)]
 struct Cli {
     #[command(flatten)]

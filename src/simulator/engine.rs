@@ -1775,10 +1775,9 @@ pub(crate) fn like(pattern: &str, text: &str, fold_case: bool) -> bool {
 /// Dates in filters may come in either API format; compare them as `YYYY-MM-DD hh:mm:ss`.
 fn norm_value(v: &str) -> String {
     let v = v.trim();
-    if v.len() >= 19 && v.as_bytes().get(10) == Some(&b'T') {
-        v[..19].replacen('T', " ", 1)
-    } else {
-        v.to_string()
+    match (v.as_bytes().get(10), v.get(..19)) {
+        (Some(b'T'), Some(head)) => head.replacen('T', " ", 1),
+        _ => v.to_string(),
     }
 }
 
