@@ -344,11 +344,13 @@ fn text_value(v: &AttrValue, line: usize) -> Result<String, LdifError> {
 
 /// Parses an LDIF file (RFC 2849) into its records.
 pub fn parse(input: &[u8]) -> Result<Vec<LdifRecord>, LdifError> {
+    // A UTF-8 byte order mark (Windows tools write one) is not part of the first line.
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let mut chunks = records_of(input)?;
     // version-spec: the first line of the file, optionally followed directly by a record.
     if let Some(first) = chunks.first_mut() {
         if let Some(v) = keyword_value(&first[0], "version")? {
-            if v.value != b"1" {
+            if v.value.trim_ascii() != b"1" {
                 let shown = String::from_utf8_lossy(&v.value).into_owned();
                 return Err(err(first[0].no, LdifErrorKind::UnsupportedVersion(shown)));
             }
@@ -998,6 +1000,13 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("userPassword: <redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_a_padded_version_line_are_accepted() {
+        let recs = parse(b"\xEF\xBB\xBFversion: 1 \ndn: cn=a\ncn: a\n").unwrap();
+        assert_eq!(recs[0].dn, "cn=a");
+        assert_eq!(recs[0].line, 2);
     }
 
     #[test]
