@@ -393,6 +393,16 @@ fn walk(
                 Err(reason) => out.listing.rejected.push(rejected(&path, reason)),
             }
         } else {
+            // A directory that cannot be a domain is reported once, not once per child.
+            if caps.domain.is_none() {
+                if let Some(domain) = &next.domain {
+                    if let Err(reason) = normalize_domain(domain) {
+                        let why = format!("{domain:?} is not a mail domain ({reason})");
+                        out.listing.rejected.push(rejected(&path, why));
+                        continue;
+                    }
+                }
+            }
             walk(&path, layout, level + 1, only, &next, out)?;
         }
     }
@@ -681,6 +691,30 @@ mod tests {
             address_of(&caps).unwrap().as_str(),
             "first.last@example.com"
         );
+    }
+
+    #[test]
+    fn literal_prefixes_and_affixes_around_placeholders_are_matched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for d in [
+            "mail/example.com/u-alice.d",
+            "mail/example.com/bob",
+            "other/example.com/u-x.d",
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let layout = Layout::parse("mail/{domain}/u-{local}.d").unwrap();
+        let s = scan(root, &layout, &[]).unwrap();
+        let found: Vec<String> = s
+            .listing
+            .addresses()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(found, ["alice@example.com"]);
+        assert_eq!(s.listing.rejected.len(), 1);
+        assert!(s.listing.rejected[0].origin.ends_with("bob"));
     }
 
     #[test]
