@@ -97,7 +97,51 @@ fn maildir(mailboxes: usize) -> Result<()> {
         "  find ROOT -mindepth 2 -maxdepth 2 -type d | wc -l       {}",
         summary(finds)
     );
-    Ok(())
+    watcher(&root, mailboxes)
+}
+
+/// The watcher on the same tree: start-up until every mailbox was reported, then the time from
+/// `mkdir` of one new mailbox to its event (inotify, the 100 ms settle window, the scoped
+/// rescan and the update of the known set).
+fn watcher(root: &Path, mailboxes: usize) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let source = MaildirSource::new(MaildirSettings {
+            root: root.to_path_buf(),
+            layout: Layout::default(),
+            rescan_interval: Duration::from_secs(3600),
+        });
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let start = Instant::now();
+        let task = tokio::spawn(source.watch(tx, cancel.clone()));
+        for _ in 0..mailboxes {
+            rx.recv().await.context("watcher stopped")?;
+        }
+        let startup = start.elapsed();
+        let mut latencies = Vec::new();
+        for run in 0..RUNS {
+            let start = Instant::now();
+            fs::create_dir(root.join(format!("domain0.example/new{run}")))?;
+            match rx.recv().await.context("watcher stopped")? {
+                SourceEvent::Present { .. } => latencies.push(start.elapsed()),
+                other => anyhow::bail!("unexpected {other:?}"),
+            }
+        }
+        cancel.cancel();
+        task.await??;
+        println!(
+            "  watcher start-up until all {mailboxes} were reported {:>9.1} ms",
+            startup.as_secs_f64() * 1000.0
+        );
+        println!(
+            "  watcher: mkdir of one new mailbox to its event    {}",
+            summary(latencies)
+        );
+        Ok(())
+    })
 }
 
 fn find_count(root: &Path) -> Result<usize> {
