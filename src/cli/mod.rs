@@ -1,6 +1,185 @@
-//! cli: placeholder until the foundation lands.
+//! Owns the command line: the verbs, global flags, logging set-up, and the mapping from a verb's
+//! outcome to the process exit code (0 success, 1 a mailbox failed, 2 usage or config error).
+//!
+//! One file per verb; each exports a clap `Args` struct and an `async fn run(args, &Context)`.
 
-/// Runs the program; returns the process exit code.
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub mod check_config;
+pub mod enqueue;
+pub mod provision;
+pub mod redeliver;
+pub mod renew;
+pub mod reprovision;
+pub mod revoke;
+pub mod run;
+pub mod simulator;
+pub mod status;
+
+/// Where the config file is read from when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "/etc/smime-provisioner/config.toml";
+
+/// Gives every mailbox on this mail server a publicly trusted S/MIME certificate.
+#[derive(Debug, Parser)]
+#[command(name = "smime-provisioner", version, about, long_about = None)]
+pub struct Cli {
+    /// The TOML config file.
+    #[arg(long, global = true, env = "SMIME_PROVISIONER_CONFIG", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in `RUST_LOG` syntax (e.g. `info`, `smime_provisioner=debug`).
+    #[arg(long, global = true, env = "SMIME_PROVISIONER_LOG", default_value = "info")]
+    pub log: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per event, for log shippers.
+    Json,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: sources, pipeline, delivery, renewals and the HTTP endpoint.
+    Run(run::Args),
+    /// Record a provisioning request for the daemon and return at once (hook entry point).
+    Enqueue(enqueue::Args),
+    /// Provision one address now, in the foreground; no-op if already provisioned.
+    Provision(provision::Args),
+    /// New key and new certificate for an address that already has one.
+    Reprovision(reprovision::Args),
+    /// Send the existing certificate again with a fresh PKCS#12 password; no purchase.
+    Redeliver(redeliver::Args),
+    /// Renew an address's certificate now, with a fresh key.
+    Renew(renew::Args),
+    /// Revoke an address's certificate.
+    Revoke(revoke::Args),
+    /// Show mailboxes: state, expiry, last error.
+    Status(status::Args),
+    /// Validate the config file and report every problem at once.
+    CheckConfig(check_config::Args),
+    /// Run the bundled AutoDNS simulator (trials without an account, and tests).
+    Simulator(simulator::Args),
+}
+
+/// What every verb gets besides its own arguments.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The config file path (`--config`).
+    pub config_path: PathBuf,
+}
+
+/// Why a verb did not succeed; decides the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Wrong arguments or a config that does not validate: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The config file has problems: exit 2. Each line names its key.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// A mailbox (or the run as a whole) failed: exit 1.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) | CliError::Config(_) => 2,
+            CliError::Failed(_) => 1,
+        }
+    }
+
+    /// A failure with the whole error chain on one line (`a: b: c`).
+    pub fn failed(err: &(dyn std::error::Error + 'static)) -> Self {
+        CliError::Failed(error_chain(err))
+    }
+}
+
+/// Joins an error and its sources into one line.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = s.source();
+    }
+    line
+}
+
+/// Sets up `tracing` on standard error.
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Parses the command line, runs the verb, returns the exit code.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_logging(cli.log_format, &cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let ctx = Context { config_path: cli.config };
+    let result = runtime.block_on(dispatch(cli.command, &ctx));
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Runs one verb.
+pub async fn dispatch(command: Command, ctx: &Context) -> Result<(), CliError> {
+    match command {
+        Command::Run(a) => run::run(a, ctx).await,
+        Command::Enqueue(a) => enqueue::run(a, ctx).await,
+        Command::Provision(a) => provision::run(a, ctx).await,
+        Command::Reprovision(a) => reprovision::run(a, ctx).await,
+        Command::Redeliver(a) => redeliver::run(a, ctx).await,
+        Command::Renew(a) => renew::run(a, ctx).await,
+        Command::Revoke(a) => revoke::run(a, ctx).await,
+        Command::Status(a) => status::run(a, ctx).await,
+        Command::CheckConfig(a) => check_config::run(a, ctx).await,
+        Command::Simulator(a) => simulator::run(a, ctx).await,
+    }
 }
