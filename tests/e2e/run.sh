@@ -28,6 +28,10 @@ export E2E_LIB E2E_REPO
 . "$E2E_LIB/slapd.sh"
 # shellcheck source=lib/stack_selftest.sh
 . "$E2E_LIB/stack_selftest.sh"
+# shellcheck source=lib/clients.sh
+. "$E2E_LIB/clients.sh"
+# shellcheck source=lib/client_selftest.sh
+. "$E2E_LIB/client_selftest.sh"
 
 E2E_KEEP=${E2E_KEEP:-0}
 for arg in "$@"; do
@@ -115,6 +119,7 @@ main() {
 
     e2e_scenario "start stack" e2e_start_stack
     e2e_scenario "stack self-test" e2e_stack_selftest
+    e2e_scenario "client self-test" e2e_client_selftest
 
     e2e_summary
     local total=$(($(e2e_now_ms) - run_start))
