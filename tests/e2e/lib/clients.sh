@@ -98,9 +98,12 @@ e2e_nss_import_and_sign() {
     certutil -A -d "$db" -n e2e-trusted-root -t ",C," -i "$root" >>"$work/nss.log" 2>&1 \
         || { e2e_log "certutil could not add the root"; return 1; }
     printf 'Signed by %s with NSS.\n' "$address" >"$work/nss-message.txt"
-    cmsutil -S -N "$nick" -d "$db" -i "$work/nss-message.txt" -o "$work/nss-signed.der" >>"$work/nss.log" 2>&1 \
-        && [ -s "$work/nss-signed.der" ] \
-        || { e2e_log "cmsutil could not sign: $(tail -n 2 "$work/nss.log")"; return 1; }
+    # cmsutil can exit 0 without output when it refuses to sign, so the file must be non-empty.
+    if ! cmsutil -S -N "$nick" -d "$db" -i "$work/nss-message.txt" -o "$work/nss-signed.der" >>"$work/nss.log" 2>&1 \
+        || [ ! -s "$work/nss-signed.der" ]; then
+        e2e_log "cmsutil could not sign: $(tail -n 2 "$work/nss.log")"
+        return 1
+    fi
     openssl cms -verify -inform DER -in "$work/nss-signed.der" -CAfile "$root" -purpose smimesign \
         -out "$work/nss-verified.txt" 2>>"$work/openssl.log" \
         || { e2e_log "openssl cannot verify NSS's signature: $(tail -n 2 "$work/openssl.log")"; return 1; }

@@ -52,8 +52,9 @@ e2e_pid_start_time() {
     stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
     stat=${stat##*) }
     # After "comm)", field 3 (state) is the first word; the start time is field 22.
-    set -- $stat
-    printf '%s' "${20}"
+    local fields
+    read -r -a fields <<<"$stat"
+    printf '%s' "${fields[19]}"
 }
 
 # Records a process this run started, so teardown stops exactly it (by PID, never by name).
@@ -66,10 +67,10 @@ e2e_register_pid() {
 # Stops one registered process: TERM, wait up to ~10 s for it to exit, then KILL. Works for
 # processes that are not our children (the daemonized Postfix and Dovecot masters).
 e2e_stop_pid() {
-    local pid=$1 start=$2 name=$3 i
+    local pid=$1 start=$2 name=$3
     [ "$(e2e_pid_start_time "$pid" || true)" = "$start" ] || return 0
     kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         [ "$(e2e_pid_start_time "$pid" || true)" = "$start" ] || return 0
         sleep 0.1
     done
@@ -115,8 +116,8 @@ EOF
 
 # Waits until something accepts TCP connections on 127.0.0.1:PORT; fails naming the log to read.
 e2e_wait_port() {
-    local port=$1 what=$2 log=$3 i
-    for i in $(seq 1 150); do
+    local port=$1 what=$2 log=$3
+    for _ in $(seq 1 150); do
         if "$E2E_PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5).close()' "$port" 2>/dev/null; then
             return 0
         fi
@@ -129,8 +130,8 @@ e2e_wait_port() {
 
 # Waits for a file to exist (a PID file a daemon writes after forking).
 e2e_wait_file() {
-    local file=$1 what=$2 i
-    for i in $(seq 1 150); do
+    local file=$1 what=$2
+    for _ in $(seq 1 150); do
         [ -s "$file" ] && return 0
         sleep 0.1
     done

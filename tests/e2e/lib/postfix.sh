@@ -127,8 +127,7 @@ e2e_postfix_start() {
 
 # Waits until Postfix's queue is empty (every accepted message delivered or bounced).
 e2e_postfix_wait_queue_empty() {
-    local i
-    for i in $(seq 1 300); do
+    for _ in $(seq 1 300); do
         if [ -z "$(find "$E2E_DIR/postfix/queue/incoming" "$E2E_DIR/postfix/queue/active" \
             "$E2E_DIR/postfix/queue/deferred" "$E2E_DIR/postfix/queue/maildrop" -type f 2>/dev/null)" ]; then
             return 0

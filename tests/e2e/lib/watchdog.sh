@@ -16,6 +16,6 @@ done
 # otherwise stop what it left, skipping this watchdog's own line.
 [ -f "$E2E_DIR/pids" ] || exit 0
 while read -r pid start name; do
-    [ -n "$pid" ] && [ "$pid" != "$$" ] || continue
+    if [ -z "$pid" ] || [ "$pid" = "$$" ]; then continue; fi
     e2e_stop_pid "$pid" "$start" "$name"
 done < <(tac "$E2E_DIR/pids")
