@@ -13,6 +13,7 @@ E2E_PACKAGES=(
     slapd            # OpenLDAP server for the LDIF source
     ldap-utils       # ldapadd, ldapdelete, ldapsearch
     gpgsm            # S/MIME client that imports compat-profile bundles
+    gpg-agent        # gpgsm keeps private keys in gpg-agent; only Recommended by gpgsm
     libnss3-tools    # certutil and pk12util: NSS, the library Thunderbird uses
     openssl          # openssl smime -sign / -verify, pkcs12 -info
     python3-aiosmtpd # SMTP sink for the separate password channel, for /usr/bin/python3
@@ -77,8 +78,11 @@ e2e_require_tools() {
     e2e_require ldapdelete ldap-utils
     e2e_require ldapsearch ldap-utils
     e2e_require gpgsm gpgsm
+    e2e_require gpg-agent gpg-agent
+    e2e_require gpg-connect-agent gpgconf
     e2e_require pk12util libnss3-tools
     e2e_require certutil libnss3-tools
+    e2e_require cmsutil libnss3-tools
     e2e_require openssl openssl
     e2e_require "$E2E_PY" python3
     "$E2E_PY" -c 'import aiosmtpd' 2>/dev/null \
