@@ -8,7 +8,7 @@ Subcommands (each exits non-zero with a one-line reason on failure):
   fetch    --port P --user U --password-file F --out DIR [--min N] [--timeout SECONDS]
            waits until INBOX holds at least N messages, writes each as DIR/<uid>.eml, prints count
   attachment --eml FILE --out FILE [--content-type TYPE]   writes the one matching attachment
-  body     --eml FILE                                      prints the text/plain body
+  body     --eml FILE [--all]     prints the text/plain body; with --all every decoded text part
 """
 
 import argparse
@@ -110,6 +110,12 @@ def cmd_attachment(args):
 
 def cmd_body(args):
     msg = load(args.eml)
+    if args.all:
+        for part in msg.walk():
+            if part.get_content_maintype() == "text" and not part.is_multipart():
+                sys.stdout.write(part.get_content())
+                sys.stdout.write("\n")
+        return
     part = msg.get_body(preferencelist=("plain",))
     if part is None:
         fail(f"{args.eml}: no text/plain body")
@@ -145,6 +151,7 @@ def main():
 
     p = sub.add_parser("body")
     p.add_argument("--eml", required=True)
+    p.add_argument("--all", action="store_true")
     p.set_defaults(func=cmd_body)
 
     args = parser.parse_args()
