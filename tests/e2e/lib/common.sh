@@ -58,9 +58,13 @@ e2e_pid_start_time() {
 }
 
 # Records a process this run started, so teardown stops exactly it (by PID, never by name).
+# LOG (optional) is shown if the process is already gone.
 e2e_register_pid() {
-    local name=$1 pid=$2 start
-    start=$(e2e_pid_start_time "$pid") || e2e_die "$name (pid $pid) exited right after starting"
+    local name=$1 pid=$2 log=${3:-} start
+    if ! start=$(e2e_pid_start_time "$pid"); then
+        [ -z "$log" ] || tail -n 20 "$log" >&2
+        e2e_die "$name (pid $pid) exited right after starting${log:+ (log: $log)}"
+    fi
     printf '%s %s %s\n' "$pid" "$start" "$name" >>"$E2E_DIR/pids"
 }
 
@@ -115,9 +119,14 @@ EOF
 }
 
 # Waits until something accepts TCP connections on 127.0.0.1:PORT; fails naming the log to read.
+# With PID, fails at once when that process has exited.
 e2e_wait_port() {
-    local port=$1 what=$2 log=$3
+    local port=$1 what=$2 log=$3 pid=${4:-}
     for _ in $(seq 1 150); do
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 20 "$log" >&2 || true
+            e2e_die "$what exited before listening on 127.0.0.1:$port (log: $log)"
+        fi
         if "$E2E_PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5).close()' "$port" 2>/dev/null; then
             return 0
         fi

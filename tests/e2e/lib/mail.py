@@ -8,6 +8,7 @@ Subcommands (each exits non-zero with a one-line reason on failure):
   fetch    --port P --user U --password-file F --out DIR [--min N] [--timeout SECONDS]
            waits until INBOX holds at least N messages, writes each as DIR/<uid>.eml, prints count
   attachment --eml FILE --out FILE [--content-type TYPE]   writes the one matching attachment
+  subject  --eml FILE                                      prints the decoded Subject
   body     --eml FILE [--all]     prints the text/plain body; with --all every decoded text part
 """
 
@@ -108,6 +109,10 @@ def cmd_attachment(args):
     print(found[0].get_filename() or "")
 
 
+def cmd_subject(args):
+    print(load(args.eml).get("Subject", ""))
+
+
 def cmd_body(args):
     msg = load(args.eml)
     if args.all:
@@ -148,6 +153,10 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--content-type")
     p.set_defaults(func=cmd_attachment)
+
+    p = sub.add_parser("subject")
+    p.add_argument("--eml", required=True)
+    p.set_defaults(func=cmd_subject)
 
     p = sub.add_parser("body")
     p.add_argument("--eml", required=True)

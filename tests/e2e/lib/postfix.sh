@@ -10,6 +10,9 @@
 
 E2E_VMAIL_UID=5000 # owner of the maildir tree; Dovecot's static userdb uses the same numeric ids
 E2E_MAIL_DOMAIN=example.test
+# A second virtual domain for the LDAP scenario, so its mailboxes never meet the maildir source
+# (which is told to allow example.test only).
+E2E_DIR_DOMAIN=dir.example.test
 
 e2e_postfix_write_config() {
     local pf=$E2E_DIR/postfix
@@ -39,7 +42,7 @@ alias_maps =
 alias_database =
 local_recipient_maps =
 biff = no
-virtual_mailbox_domains = $E2E_MAIL_DOMAIN
+virtual_mailbox_domains = $E2E_MAIL_DOMAIN, $E2E_DIR_DOMAIN
 virtual_mailbox_base = $E2E_MAIL_ROOT
 virtual_mailbox_maps = hash:$pf/vmailbox
 virtual_uid_maps = static:$E2E_VMAIL_UID

@@ -34,9 +34,9 @@ e2e_simulator_start() {
     "$E2E_BIN" simulator --listen "127.0.0.1:$E2E_SIM_PORT" --state-dir "$sim/state" \
         --user "$E2E_SIM_USER" --password-file "$sim/password" --issuance-delay-ms 300 \
         </dev/null >>"$E2E_DIR/log/simulator.out" 2>>"$E2E_DIR/log/simulator.log" &
-    e2e_register_pid simulator "$!"
+    e2e_register_pid simulator "$!" "$E2E_DIR/log/simulator.log"
     E2E_SIM_PID=$!
-    e2e_wait_port "$E2E_SIM_PORT" "smime-provisioner simulator" "$E2E_DIR/log/simulator.log"
+    e2e_wait_port "$E2E_SIM_PORT" "smime-provisioner simulator" "$E2E_DIR/log/simulator.log" "$E2E_SIM_PID"
     E2E_SIM_ROOT=$sim/state/ca/root.pem
     e2e_wait_file "$E2E_SIM_ROOT" "the simulator's root CA"
     e2e_log "simulator pid $E2E_SIM_PID on http://127.0.0.1:$E2E_SIM_PORT/ (root CA $E2E_SIM_ROOT)"
@@ -47,25 +47,31 @@ e2e_sim_order_count() {
     "$E2E_PY" "$E2E_LIB/sim.py" orders --port "$E2E_SIM_PORT" ${1:+--name "$1"}
 }
 
-# Writes $E2E_DIR/product/config.toml for one daemon start. Knobs (environment of the caller):
+# Writes $E2E_DIR/product/config-STATE.toml for one daemon start and makes it the current config
+# ($E2E_CONFIG). Knobs (environment of the caller):
 #   CFG_KEY_TYPE (ec-p256), CFG_PROFILE (modern), CFG_WIRE (json), CFG_MAILDIR (true),
-#   CFG_LDIF (false), CFG_REMOVAL (keep), CFG_PASSWORD_CHANNEL (separate-mail)
+#   CFG_LDIF (false), CFG_REMOVAL (keep), CFG_PASSWORD_CHANNEL (separate-mail),
+#   CFG_DOMAIN (the one allowed domain, $E2E_MAIL_DOMAIN), CFG_STATE (state directory name, "main":
+#   a scenario with its own name is a separate installation with its own store).
 e2e_write_config() {
     local p=$E2E_DIR/product
-    mkdir -p "$p/state" "$p/passwords" "$p/spool"
-    chmod 0700 "$p/state" "$p/passwords"
+    local state=$p/state-${CFG_STATE:-main}
+    E2E_SPOOL=$p/spool-${CFG_STATE:-main}
+    mkdir -p "$state" "$p/passwords" "$E2E_SPOOL"
+    chmod 0700 "$state" "$p/passwords"
     # The hook's spool is group-writable for an unprivileged hook user (sources.spool.dir).
-    chmod 0770 "$p/spool"
+    chmod 0770 "$E2E_SPOOL"
     local endpoint
     case ${CFG_WIRE:-json} in
         json) endpoint="http://127.0.0.1:$E2E_SIM_PORT/v1" ;;
         xml) endpoint="http://127.0.0.1:$E2E_SIM_PORT/" ;;
         *) e2e_die "CFG_WIRE must be json or xml" ;;
     esac
-    cat >"$p/config.toml" <<EOF
+    E2E_CONFIG=$p/config-${CFG_STATE:-main}.toml
+    cat >"$E2E_CONFIG" <<EOF
 # Written by tests/e2e/lib/product.sh for one e2e run; keys as in config.example.toml.
 [state]
-dir = "$p/state"
+dir = "$state"
 
 [autodns]
 endpoint = "$endpoint"
@@ -97,7 +103,7 @@ type = "${CFG_KEY_TYPE:-ec-p256}"
 pkcs12_profile = "${CFG_PROFILE:-modern}"
 
 [domains]
-allow = ["$E2E_MAIL_DOMAIN"]
+allow = ["${CFG_DOMAIN:-$E2E_MAIL_DOMAIN}"]
 
 [sources]
 max_removal_share = 0.10
@@ -116,7 +122,7 @@ object_class = "inetOrgPerson"
 key = "entryUUID"
 
 [sources.spool]
-dir = "$p/spool"
+dir = "$E2E_SPOOL"
 
 [delivery]
 transport = "smtp"
@@ -143,11 +149,11 @@ backoff_base_secs = 1
 backoff_max_secs = 5
 max_attempts = 4
 EOF
-    "$E2E_BIN" check-config "$p/config.toml" >>"$E2E_DIR/log/check-config.log" 2>&1 \
+    "$E2E_BIN" check-config "$E2E_CONFIG" >>"$E2E_DIR/log/check-config.log" 2>&1 \
         || { cat "$E2E_DIR/log/check-config.log" >&2; e2e_die "the e2e config does not validate (see above)"; }
 }
 
-e2e_product() { "$E2E_BIN" --config "$E2E_DIR/product/config.toml" "$@"; }
+e2e_product() { "$E2E_BIN" --config "$E2E_CONFIG" "$@"; }
 
 # Starts `smime-provisioner run` in the background, logging to $E2E_DIR/log/daemon-N.log.
 E2E_DAEMON_STARTS=0
@@ -156,7 +162,7 @@ e2e_daemon_start() {
     E2E_DAEMON_LOG=$E2E_DIR/log/daemon-$E2E_DAEMON_STARTS.log
     e2e_product run </dev/null >>"$E2E_DAEMON_LOG" 2>&1 &
     E2E_DAEMON_PID=$!
-    e2e_register_pid daemon "$E2E_DAEMON_PID"
+    e2e_register_pid daemon "$E2E_DAEMON_PID" "$E2E_DAEMON_LOG"
     e2e_log "smime-provisioner run: pid $E2E_DAEMON_PID (log $E2E_DAEMON_LOG)"
 }
 
@@ -199,10 +205,13 @@ e2e_wait_for_mail() {
 
 # From the fetched mails in DIR, writes DIR/bundle.p12 (the one application/pkcs12 attachment) and
 # DIR/password (from the mail without attachment). Fails if the password appears in the bundle mail.
+# Mails the run sent itself (subject "e2e: ...") are skipped.
 e2e_take_delivery() {
     local address=$1 dir=$2
     local eml bundle_mail="" password_mail=""
     for eml in "$dir"/*.eml; do
+        # The run's own mails (the first mail that creates a maildir) are not the product's.
+        case $("$E2E_PY" "$E2E_LIB/mail.py" subject --eml "$eml") in e2e:*) continue ;; esac
         if "$E2E_PY" "$E2E_LIB/mail.py" attachment --eml "$eml" --out "$dir/bundle.p12" \
             --content-type application/pkcs12 >"$dir/bundle.name" 2>/dev/null; then
             [ -z "$bundle_mail" ] || e2e_die "$address received two bundle mails"
@@ -226,4 +235,49 @@ e2e_take_delivery() {
         e2e_die "the bundle mail for $address contains the PKCS#12 password"
     fi
     e2e_log "ok: $address got the bundle and, separately, its password"
+}
+
+# The stage the product reports for ADDRESS (`status --json`), or an empty line.
+e2e_status_stage() {
+    e2e_product status --json 2>>"$E2E_DIR/log/status.log" | "$E2E_PY" "$E2E_LIB/status.py" stage "$1"
+}
+
+# How many mailboxes the store of installation STATE (see CFG_STATE) knows (`status --json`).
+e2e_status_count_of() {
+    "$E2E_BIN" --config "$E2E_DIR/product/config-$1.toml" status --json 2>>"$E2E_DIR/log/status.log" \
+        | "$E2E_PY" "$E2E_LIB/status.py" count
+}
+
+# Waits (up to 60 s) until the product reports ADDRESS in STAGE.
+e2e_wait_status() {
+    local address=$1 want=$2 got=""
+    for _ in $(seq 1 120); do
+        got=$(e2e_status_stage "$address") || true
+        if [ "$got" = "$want" ]; then
+            e2e_log "ok: $address is $want"
+            return 0
+        fi
+        sleep 0.5
+    done
+    e2e_die "$address is '$got', not '$want', after 60 s (daemon log: $E2E_DAEMON_LOG)"
+}
+
+e2e_expect_status_not() {
+    local address=$1 unwanted=$2 got
+    got=$(e2e_status_stage "$address") || e2e_die "status --json failed (log: $E2E_DIR/log/status.log)"
+    [ -n "$got" ] || e2e_die "the product no longer knows $address"
+    [ "$got" != "$unwanted" ] || e2e_die "$address is $unwanted"
+}
+
+# Waits (up to 60 s) for a line matching the extended regex PATTERN in the current daemon log.
+e2e_wait_log() {
+    local what=$1 pattern=$2
+    for _ in $(seq 1 120); do
+        if grep -Eq -- "$pattern" "$E2E_DAEMON_LOG"; then
+            e2e_log "ok: $what"
+            return 0
+        fi
+        sleep 0.5
+    done
+    e2e_die "$what: no log line matching /$pattern/ within 60 s (daemon log: $E2E_DAEMON_LOG)"
 }

@@ -56,7 +56,7 @@ e2e_slapd_start() {
         </dev/null >>"$E2E_DIR/log/slapd.log" 2>&1 &
     local pid=$!
     e2e_register_pid slapd "$pid"
-    e2e_wait_port "$E2E_LDAP_PORT" slapd "$E2E_DIR/log/slapd.log"
+    e2e_wait_port "$E2E_LDAP_PORT" slapd "$E2E_DIR/log/slapd.log" "$pid"
     e2e_log "slapd pid $pid, LDAP on ldap://127.0.0.1:$E2E_LDAP_PORT/"
 }
 

@@ -45,7 +45,7 @@ e2e_stack_selftest() {
     # --- Postfix + maildir tree
     e2e_add_mailbox "$alice"
     e2e_check "no maildir for $alice before its first mail" test ! -e "$(e2e_maildir_of "$alice")"
-    e2e_send_mail "$alice" "stack self-test 1"
+    e2e_send_mail "$alice" "e2e: stack self-test 1"
     e2e_postfix_wait_queue_empty
     e2e_check "first mail to $alice created its maildir (cur/new/tmp)" e2e_is_maildir "$(e2e_maildir_of "$alice")"
     e2e_check "the maildir belongs to the vmail uid $E2E_VMAIL_UID" \
@@ -61,7 +61,7 @@ e2e_stack_selftest() {
 
     # Added immediately after the first: the changed table must be picked up without a reload.
     e2e_add_mailbox "$carol"
-    e2e_send_mail "$carol" "stack self-test 2"
+    e2e_send_mail "$carol" "e2e: stack self-test 2"
     e2e_postfix_wait_queue_empty
     e2e_check "a mailbox added while Postfix runs receives mail at once" e2e_is_maildir "$(e2e_maildir_of "$carol")"
 
@@ -70,7 +70,7 @@ e2e_stack_selftest() {
     count=$(e2e_imap_fetch "$alice" "$out/alice" 1)
     e2e_check "IMAP INBOX of $alice holds exactly one message" test "$count" -eq 1
     e2e_check "the message fetched over IMAP is the one sent" \
-        grep -q '^Subject: stack self-test 1' "$out"/alice/*.eml
+        grep -q '^Subject: e2e: stack self-test 1' "$out"/alice/*.eml
     if "$E2E_PY" "$E2E_LIB/mail.py" fetch --port "$E2E_IMAP_PORT" --user "$alice" \
         --password-file /dev/null --out "$out/wrong" --timeout 0 2>/dev/null; then
         e2e_die "Dovecot accepted a login with an empty password"
@@ -95,4 +95,6 @@ e2e_stack_selftest() {
     e2e_slapcat_export "$out/export.ldif"
     e2e_check "after ldapdelete the export holds one mail attribute" \
         test "$(grep -c '^mail: ' "$out/export.ldif")" -eq 1
+    # Leave the directory without people: the LDAP scenario starts from an empty ou=people.
+    e2e_ldapdelete "uid=erin,ou=people,$E2E_LDAP_BASE" || e2e_die "ldapdelete failed"
 }
