@@ -128,6 +128,7 @@ main() {
     e2e_scenario "start stack" e2e_start_stack
     e2e_scenario "stack self-test" e2e_stack_selftest
     e2e_scenario "client self-test" e2e_client_selftest
+    e2e_scenario "delivery self-test" e2e_delivery_selftest
 
     if [ "$E2E_STACK_ONLY" = 0 ]; then
         e2e_scenario "build and start simulator" e2e_start_product

@@ -49,6 +49,7 @@ e2e_check_fails() {
     local what=$1
     shift
     # The failing check logs its own reason, which shows it failed for the expected cause.
+    e2e_log "must fail: $what; the reason follows"
     if "$@"; then
         e2e_die "$what (the check passed but must fail: $*)"
     fi
@@ -89,4 +90,46 @@ e2e_client_selftest() {
         e2e_gpgsm_import_and_sign "$work/ca/compat-rsa.p12" "$work/wrong-pw" "$root" "$addr" "$work/gpgsm-wrong"
     e2e_check_fails "gpgsm will not sign when the certificate does not chain to the trusted root" \
         e2e_gpgsm_import_and_sign "$work/ca/compat-rsa.p12" "$work/pw" "$other_root" "$addr" "$work/gpgsm-other-root"
+}
+
+# Proves e2e_take_delivery (product.sh) on mails whose content is known: a bundle mail with the
+# bundle attached and a password mail in the product's wording go through Postfix and IMAP, and
+# the bundle taken apart imports with the password taken from the other mail; a bundle mail that
+# carries its password is caught.
+e2e_delivery_selftest() {
+    local work=$E2E_DIR/client-selftest
+    local good=gina@$E2E_MAIL_DOMAIN leaky=hank@$E2E_MAIL_DOMAIN
+    e2e_testca_bundle "$work/ca" "$good" ec modern "$work/pw" gina
+    local p12=$work/ca/gina.p12
+    printf 'Your certificate is attached.\n' >"$work/bundle-body.txt"
+    printf 'Hello,\n\n  Password:  %s\n\nType it exactly as shown.\n' "$(cat "$work/pw")" >"$work/password-body.txt"
+    cat "$work/bundle-body.txt" "$work/password-body.txt" >"$work/leaky-body.txt"
+
+    local a body
+    for a in "$good" "$leaky"; do
+        e2e_add_mailbox "$a"
+        body=$work/bundle-body.txt
+        [ "$a" = "$leaky" ] && body=$work/leaky-body.txt
+        "$E2E_PY" "$E2E_LIB/mail.py" send --port "$E2E_SMTP_PORT" --sender "pki@$E2E_MAIL_DOMAIN" --to "$a" \
+            --subject "Your S/MIME certificate" --body-file "$body" \
+            --attach "$p12" --attach-type application/pkcs12 --attach-name "$a.p12"
+        "$E2E_PY" "$E2E_LIB/mail.py" send --port "$E2E_SMTP_PORT" --sender "pki@$E2E_MAIL_DOMAIN" --to "$a" \
+            --subject "Password for your S/MIME certificate" --body-file "$work/password-body.txt"
+    done
+    e2e_postfix_wait_queue_empty
+
+    local dir=$work/inbox-good
+    mkdir -p "$dir" && chmod 0700 "$dir"
+    e2e_imap_fetch "$good" "$dir" 2 >/dev/null
+    e2e_take_delivery "$good" "$dir"
+    e2e_check "the attachment taken from IMAP is byte for byte the bundle sent" cmp -s "$dir/bundle.p12" "$p12"
+    e2e_check "the password taken from the password mail is the bundle's" cmp -s "$dir/password" "$work/pw"
+    e2e_check "the bundle taken from IMAP imports into NSS with that password" \
+        e2e_nss_import_and_sign "$dir/bundle.p12" "$dir/password" "$work/ca/root.pem" "$good" "$dir/nss"
+
+    dir=$work/inbox-leaky
+    mkdir -p "$dir" && chmod 0700 "$dir"
+    e2e_imap_fetch "$leaky" "$dir" 2 >/dev/null
+    e2e_check_fails "a bundle mail that carries the password is caught" \
+        e2e_subshell e2e_take_delivery "$leaky" "$dir"
 }

@@ -26,6 +26,10 @@ e2e_check() {
     fi
 }
 
+# Runs a function that ends its shell on failure (e2e_die) in a subshell, so a check that must fail
+# can observe the failure instead of ending the run.
+e2e_subshell() { ("$@"); }
+
 # A tool the run needs; a missing one fails the run and names the Debian package to install.
 e2e_require() {
     local cmd=$1 pkg=$2

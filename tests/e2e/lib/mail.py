@@ -4,7 +4,8 @@ fetched messages apart (attachments, bodies). Standard library only (smtplib RFC
 RFC 3501, email RFC 5322/2045), so it runs under Debian's /usr/bin/python3 on a fresh machine.
 
 Subcommands (each exits non-zero with a one-line reason on failure):
-  send     --port P --sender A --to B --subject S [--body TEXT]
+  send     --port P --sender A --to B --subject S [--body TEXT | --body-file F]
+           [--attach FILE --attach-type TYPE/SUBTYPE --attach-name NAME]
   fetch    --port P --user U --password-file F --out DIR [--min N] [--timeout SECONDS]
            waits until INBOX holds at least N messages, writes each as DIR/<uid>.eml, prints count
   attachment --eml FILE --out FILE [--content-type TYPE]   writes the one matching attachment
@@ -35,7 +36,15 @@ def cmd_send(args):
     msg["Subject"] = args.subject
     msg["Message-ID"] = email.utils.make_msgid(domain="e2e.test")
     msg["Date"] = email.utils.formatdate(localtime=False)
-    msg.set_content(args.body)
+    if args.body_file:
+        with open(args.body_file, encoding="utf-8") as f:
+            msg.set_content(f.read())
+    else:
+        msg.set_content(args.body)
+    if args.attach:
+        maintype, _, subtype = args.attach_type.partition("/")
+        with open(args.attach, "rb") as f:
+            msg.add_attachment(f.read(), maintype=maintype, subtype=subtype, filename=args.attach_name)
     try:
         with smtplib.SMTP("127.0.0.1", args.port, timeout=30) as smtp:
             refused = smtp.send_message(msg)
@@ -137,6 +146,10 @@ def main():
     p.add_argument("--to", required=True)
     p.add_argument("--subject", required=True)
     p.add_argument("--body", default="Welcome to your new mailbox.\n")
+    p.add_argument("--body-file")
+    p.add_argument("--attach")
+    p.add_argument("--attach-type", default="application/octet-stream")
+    p.add_argument("--attach-name")
     p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("fetch")

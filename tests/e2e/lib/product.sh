@@ -213,9 +213,10 @@ e2e_take_delivery() {
         # The run's own mails (the first mail that creates a maildir) are not the product's.
         case $("$E2E_PY" "$E2E_LIB/mail.py" subject --eml "$eml") in e2e:*) continue ;; esac
         if "$E2E_PY" "$E2E_LIB/mail.py" attachment --eml "$eml" --out "$dir/bundle.p12" \
-            --content-type application/pkcs12 >"$dir/bundle.name" 2>/dev/null; then
+            --content-type application/pkcs12 >"$dir/attachment.name" 2>/dev/null; then
             [ -z "$bundle_mail" ] || e2e_die "$address received two bundle mails"
             bundle_mail=$eml
+            mv -f "$dir/attachment.name" "$dir/bundle.name"
         else
             [ -z "$password_mail" ] || e2e_die "$address received two mails without a bundle"
             password_mail=$eml
