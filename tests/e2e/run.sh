@@ -117,11 +117,10 @@ main() {
     e2e_scenario "install" e2e_install_packages
     e2e_require_tools
 
-    local ports
-    read -r E2E_SMTP_PORT E2E_IMAP_PORT E2E_LDAP_PORT E2E_SINK_PORT E2E_SIM_PORT E2E_HTTP_PORT <<<"$(e2e_free_ports 6)"
-    ports="$E2E_SMTP_PORT $E2E_IMAP_PORT $E2E_LDAP_PORT $E2E_SINK_PORT $E2E_SIM_PORT $E2E_HTTP_PORT"
-    export E2E_SMTP_PORT E2E_IMAP_PORT E2E_LDAP_PORT E2E_SINK_PORT E2E_SIM_PORT E2E_HTTP_PORT
-    e2e_log "ports chosen for this run: $ports"
+    # Postfix, Dovecot and slapd take a port number, not port 0; the simulator binds port 0 itself.
+    read -r E2E_SMTP_PORT E2E_IMAP_PORT E2E_LDAP_PORT <<<"$(e2e_free_ports 3)"
+    export E2E_SMTP_PORT E2E_IMAP_PORT E2E_LDAP_PORT
+    e2e_log "ports chosen for this run: SMTP $E2E_SMTP_PORT, IMAP $E2E_IMAP_PORT, LDAP $E2E_LDAP_PORT"
     E2E_MAIL_ROOT=$E2E_DIR/mail
     export E2E_MAIL_ROOT
 

@@ -25,21 +25,32 @@ e2e_product_build() {
     export E2E_BIN
 }
 
-# Starts `smime-provisioner simulator` on the run's simulator port with its state (CA, orders)
-# under $E2E_DIR/simulator. Issuance is quick so a scenario waits seconds, not minutes.
+# Starts `smime-provisioner simulator` on 127.0.0.1 port 0 with its state (CA, orders) under
+# $E2E_DIR/simulator, and learns its port from the `json_url=` line it prints once it listens.
+# Issuance is quick so a scenario waits seconds, not minutes.
 e2e_simulator_start() {
-    local sim=$E2E_DIR/simulator
+    local sim=$E2E_DIR/simulator out=$E2E_DIR/log/simulator.out log=$E2E_DIR/log/simulator.log
     mkdir -p "$sim/state" && chmod 0700 "$sim" "$sim/state"
     (umask 077 && openssl rand -hex 16 >"$sim/password")
-    "$E2E_BIN" simulator --listen "127.0.0.1:$E2E_SIM_PORT" --state-dir "$sim/state" \
+    "$E2E_BIN" simulator --listen 127.0.0.1:0 --state-dir "$sim/state" \
         --user "$E2E_SIM_USER" --password-file "$sim/password" --issuance-delay-ms 300 \
-        </dev/null >>"$E2E_DIR/log/simulator.out" 2>>"$E2E_DIR/log/simulator.log" &
-    e2e_register_pid simulator "$!" "$E2E_DIR/log/simulator.log"
+        </dev/null >"$out" 2>>"$log" &
     E2E_SIM_PID=$!
-    e2e_wait_port "$E2E_SIM_PORT" "smime-provisioner simulator" "$E2E_DIR/log/simulator.log" "$E2E_SIM_PID"
+    e2e_register_pid simulator "$E2E_SIM_PID" "$log"
+    local url=""
+    for _ in $(seq 1 150); do
+        url=$(sed -n 's/^json_url=//p' "$out")
+        [ -n "$url" ] && break
+        kill -0 "$E2E_SIM_PID" 2>/dev/null || { tail -n 20 "$log" >&2; e2e_die "the simulator exited at start (log: $log)"; }
+        sleep 0.1
+    done
+    [ -n "$url" ] || e2e_die "the simulator printed no json_url= line within 15 s (log: $log)"
+    E2E_SIM_PORT=$(printf '%s' "$url" | sed -n 's|^http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p')
+    [ -n "$E2E_SIM_PORT" ] || e2e_die "the simulator listens at $url, not on 127.0.0.1"
+    export E2E_SIM_PORT
     E2E_SIM_ROOT=$sim/state/ca/root.pem
     e2e_wait_file "$E2E_SIM_ROOT" "the simulator's root CA"
-    e2e_log "simulator pid $E2E_SIM_PID on http://127.0.0.1:$E2E_SIM_PORT/ (root CA $E2E_SIM_ROOT)"
+    e2e_log "simulator pid $E2E_SIM_PID at $url (root CA $E2E_SIM_ROOT)"
 }
 
 # Orders the simulator received (every CertificateCreate), optionally only those for ADDRESS.

@@ -170,10 +170,7 @@ e2e_scenario_hook() {
     # PostfixAdmin creates the mailbox (no mail yet, so no maildir the maildir source could see),
     # then runs its post-creation script with address, domain, maildir path and quota.
     e2e_add_mailbox "$hugo"
-    local bindir=$E2E_DIR/hook-bin
-    mkdir -p "$bindir"
-    ln -sf "$E2E_BIN" "$bindir/smime-provisioner"
-    PATH=$bindir:$PATH SMIME_PROVISIONER_CONFIG=$E2E_CONFIG \
+    SMIME_PROVISIONER=$E2E_BIN SMIME_PROVISIONER_CONFIG=$E2E_CONFIG \
         "$hook" "$hugo" "$E2E_MAIL_DOMAIN" "$E2E_MAIL_DOMAIN/hugo/" 0 >>"$E2E_DIR/log/hook.log" 2>&1 \
         || { cat "$E2E_DIR/log/hook.log" >&2; e2e_die "the PostfixAdmin hook failed while the daemon was stopped"; }
     e2e_check "the hook left a request in the spool while the daemon was stopped" \
