@@ -78,6 +78,12 @@ e2e_stop_pid() {
     local pid=$1 start=$2 name=$3
     [ "$(e2e_pid_start_time "$pid" || true)" = "$start" ] || return 0
     kill -TERM "$pid" 2>/dev/null || return 0
+    e2e_await_exit "$pid" "$start" "$name"
+}
+
+# Waits up to ~10 s for a process (PID and start time) to be gone; then KILLs it.
+e2e_await_exit() {
+    local pid=$1 start=$2 name=$3
     for _ in $(seq 1 100); do
         [ "$(e2e_pid_start_time "$pid" || true)" = "$start" ] || return 0
         sleep 0.1
@@ -86,14 +92,23 @@ e2e_stop_pid() {
     kill -KILL "$pid" 2>/dev/null || true
 }
 
-# Stops every registered process, newest first (clients before the servers they talk to).
+# Stops every registered process: SIGTERM to all, newest first (clients before the servers they
+# talk to), then waits for each, so the masters' own shutdowns (seconds each) overlap.
 e2e_stop_all() {
     [ -n "${E2E_DIR:-}" ] && [ -f "$E2E_DIR/pids" ] || return 0
     local pid start name
+    local -a live=()
     while read -r pid start name; do
         [ -n "$pid" ] || continue
-        e2e_stop_pid "$pid" "$start" "$name"
+        [ "$(e2e_pid_start_time "$pid" || true)" = "$start" ] || continue
+        kill -TERM "$pid" 2>/dev/null || continue
+        live+=("$pid $start $name")
     done < <(tac "$E2E_DIR/pids")
+    local entry
+    for entry in "${live[@]}"; do
+        # shellcheck disable=SC2086 # "pid start name" split into three arguments on purpose
+        e2e_await_exit $entry
+    done
     : >"$E2E_DIR/pids"
 }
 
