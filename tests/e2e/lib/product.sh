@@ -249,9 +249,9 @@ e2e_take_delivery() {
     e2e_log "ok: $address got the bundle and, separately, its password"
 }
 
-# The stage the product reports for ADDRESS (`status --json`), or an empty line.
-e2e_status_stage() {
-    e2e_product status --json 2>>"$E2E_DIR/log/status.log" | "$E2E_PY" "$E2E_LIB/status.py" stage "$1"
+# Field NAME of ADDRESS's row in `status --json` (e.g. stage, present, failed), or an empty line.
+e2e_status_field() {
+    e2e_product status --json 2>>"$E2E_DIR/log/status.log" | "$E2E_PY" "$E2E_LIB/status.py" field "$1" "$2"
 }
 
 # How many mailboxes the store of installation STATE (see CFG_STATE) knows (`status --json`).
@@ -260,25 +260,25 @@ e2e_status_count_of() {
         | "$E2E_PY" "$E2E_LIB/status.py" count
 }
 
-# Waits (up to 60 s) until the product reports ADDRESS in STAGE.
-e2e_wait_status() {
-    local address=$1 want=$2 got=""
+# Waits (up to 60 s) until `status --json` shows FIELD = VALUE for ADDRESS.
+e2e_wait_field() {
+    local address=$1 field=$2 want=$3 got=""
     for _ in $(seq 1 120); do
-        got=$(e2e_status_stage "$address") || true
+        got=$(e2e_status_field "$address" "$field") || true
         if [ "$got" = "$want" ]; then
-            e2e_log "ok: $address is $want"
+            e2e_log "ok: status shows $field = $want for $address"
             return 0
         fi
         sleep 0.5
     done
-    e2e_die "$address is '$got', not '$want', after 60 s (daemon log: $E2E_DAEMON_LOG)"
+    e2e_die "status shows $field = '$got' for $address, not '$want', after 60 s (daemon log: $E2E_DAEMON_LOG)"
 }
 
-e2e_expect_status_not() {
-    local address=$1 unwanted=$2 got
-    got=$(e2e_status_stage "$address") || e2e_die "status --json failed (log: $E2E_DIR/log/status.log)"
-    [ -n "$got" ] || e2e_die "the product no longer knows $address"
-    [ "$got" != "$unwanted" ] || e2e_die "$address is $unwanted"
+# Fails unless `status --json` shows FIELD = VALUE for ADDRESS now.
+e2e_expect_field() {
+    local address=$1 field=$2 want=$3 got
+    got=$(e2e_status_field "$address" "$field") || e2e_die "status --json failed (log: $E2E_DIR/log/status.log)"
+    [ "$got" = "$want" ] || e2e_die "status shows $field = '$got' for $address, expected '$want'"
 }
 
 # Waits (up to 60 s) for a line matching the extended regex PATTERN in the current daemon log.

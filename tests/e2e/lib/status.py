@@ -1,27 +1,24 @@
 #!/usr/bin/python3
 """tests/e2e/lib/status.py — reads `smime-provisioner status --json` (on stdin) for the e2e run.
 
-  count           prints how many mailboxes the product knows
-  stage ADDRESS   prints the stage of ADDRESS's record (empty line if the product has none)
+  count                 prints how many mailboxes the product knows
+  field ADDRESS NAME    prints field NAME of ADDRESS's row (booleans as true/false; an empty line
+                        when the product has no row for ADDRESS)
 
-The JSON is either an array of mailbox objects or an object holding such an array; a mailbox
-object names its address in "address" and its stage in "stage" (or "state").
+`status --json` prints an array of rows (pipeline::status::StatusRow: address, stage, status,
+failed, present, generation, expires, ...), or one row when asked about one address.
 """
 
 import json
 import sys
 
 
-def records(doc):
+def rows(doc):
     if isinstance(doc, list):
         return doc
-    if isinstance(doc, dict):
-        for value in doc.values():
-            if isinstance(value, list) and all(isinstance(v, dict) for v in value):
-                return value
-        if "address" in doc:
-            return [doc]
-    print("status.py: status --json gave no list of mailboxes", file=sys.stderr)
+    if isinstance(doc, dict) and "address" in doc:
+        return [doc]
+    print("status.py: status --json printed neither a row nor an array of rows", file=sys.stderr)
     sys.exit(1)
 
 
@@ -31,13 +28,14 @@ def main():
     except ValueError as err:
         print(f"status.py: status --json is not JSON: {err}", file=sys.stderr)
         sys.exit(1)
-    recs = records(doc)
+    recs = rows(doc)
     if sys.argv[1:] == ["count"]:
         print(len(recs))
-    elif len(sys.argv) == 3 and sys.argv[1] == "stage":
+    elif len(sys.argv) == 4 and sys.argv[1] == "field":
         for rec in recs:
             if rec.get("address") == sys.argv[2]:
-                print(rec.get("stage", rec.get("state", "")))
+                value = rec.get(sys.argv[3])
+                print(json.dumps(value) if isinstance(value, bool) or value is None else value)
                 return
         print("")
     else:
