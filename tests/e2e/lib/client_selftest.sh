@@ -111,17 +111,17 @@ e2e_delivery_selftest() {
         body=$work/bundle-body.txt
         [ "$a" = "$leaky" ] && body=$work/leaky-body.txt
         "$E2E_PY" "$E2E_LIB/mail.py" send --port "$E2E_SMTP_PORT" --sender "pki@$E2E_MAIL_DOMAIN" --to "$a" \
-            --subject "Your S/MIME certificate" --body-file "$body" \
+            --subject "e2e: Your S/MIME certificate" --body-file "$body" \
             --attach "$p12" --attach-type application/pkcs12 --attach-name "$a.p12"
         "$E2E_PY" "$E2E_LIB/mail.py" send --port "$E2E_SMTP_PORT" --sender "pki@$E2E_MAIL_DOMAIN" --to "$a" \
-            --subject "Password for your S/MIME certificate" --body-file "$work/password-body.txt"
+            --subject "e2e: Password for your S/MIME certificate" --body-file "$work/password-body.txt"
     done
     e2e_postfix_wait_queue_empty
 
     local dir=$work/inbox-good
     mkdir -p "$dir" && chmod 0700 "$dir"
     e2e_imap_fetch "$good" "$dir" 2 >/dev/null
-    e2e_take_delivery "$good" "$dir"
+    E2E_TAKE_OWN=1 e2e_take_delivery "$good" "$dir"
     e2e_check "the attachment taken from IMAP is byte for byte the bundle sent" cmp -s "$dir/bundle.p12" "$p12"
     e2e_check "the password taken from the password mail is the bundle's" cmp -s "$dir/password" "$work/pw"
     e2e_check "the bundle taken from IMAP imports into NSS with that password" \
@@ -130,6 +130,6 @@ e2e_delivery_selftest() {
     dir=$work/inbox-leaky
     mkdir -p "$dir" && chmod 0700 "$dir"
     e2e_imap_fetch "$leaky" "$dir" 2 >/dev/null
-    e2e_check_fails "a bundle mail that carries the password is caught" \
+    E2E_TAKE_OWN=1 e2e_check_fails "a bundle mail that carries the password is caught" \
         e2e_subshell e2e_take_delivery "$leaky" "$dir"
 }
