@@ -9,6 +9,9 @@
 # message instead of a silent default.
 
 E2E_SIM_USER=e2e-reseller
+# PostfixAdmin runs its hook as the web server's user; the run gives that role to group nogroup
+# (and user nobody, in scenarios.sh). The spool is writable for this group.
+E2E_HOOK_GROUP=nogroup
 
 # Builds the binary once (debug: CI's `cargo test` has already compiled most of it). E2E_BIN may
 # point at a prebuilt binary instead.
@@ -70,8 +73,10 @@ e2e_write_config() {
     E2E_SPOOL=$p/spool-${CFG_STATE:-main}
     mkdir -p "$state" "$p/passwords" "$E2E_SPOOL"
     chmod 0700 "$state" "$p/passwords"
-    # The hook's spool is group-writable for an unprivileged hook user (sources.spool.dir).
-    chmod 0770 "$E2E_SPOOL"
+    # The hook's spool is writable for the unprivileged hook user's group (sources.spool.dir, as
+    # README "Hook usage" says); setgid so requests keep that group.
+    chgrp "$E2E_HOOK_GROUP" "$E2E_SPOOL"
+    chmod 2770 "$E2E_SPOOL"
     local endpoint
     case ${CFG_WIRE:-json} in
         json) endpoint="http://127.0.0.1:$E2E_SIM_PORT/v1" ;;

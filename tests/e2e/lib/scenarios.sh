@@ -180,7 +180,10 @@ e2e_scenario_ldap() {
     e2e_daemon_stop
 }
 
-# The PostfixAdmin hook (contrib/postfixadmin/mailbox-postcreation.sh) while the daemon is down.
+# The PostfixAdmin hook (contrib/postfixadmin/mailbox-postcreation.sh) while the daemon is down,
+# run as an unprivileged user as PostfixAdmin's web server would (PRODUCT.md: "usable by an
+# unprivileged hook user").
+E2E_HOOK_USER=nobody
 e2e_scenario_hook() {
     local hugo=hugo@$E2E_MAIL_DOMAIN
     local hook=$E2E_REPO/contrib/postfixadmin/mailbox-postcreation.sh
@@ -189,9 +192,11 @@ e2e_scenario_hook() {
     # PostfixAdmin creates the mailbox (no mail yet, so no maildir the maildir source could see),
     # then runs its post-creation script with address, domain, maildir path and quota.
     e2e_add_mailbox "$hugo"
-    SMIME_PROVISIONER=$E2E_BIN SMIME_PROVISIONER_CONFIG=$E2E_CONFIG \
+    # As PostfixAdmin does: the web server's unprivileged user, no root, a clean environment.
+    setpriv --reuid="$E2E_HOOK_USER" --regid="$E2E_HOOK_GROUP" --clear-groups \
+        env -i PATH=/usr/bin:/bin SMIME_PROVISIONER="$E2E_BIN" SMIME_PROVISIONER_CONFIG="$E2E_CONFIG" \
         "$hook" "$hugo" "$E2E_MAIL_DOMAIN" "$E2E_MAIL_DOMAIN/hugo/" 0 >>"$E2E_DIR/log/hook.log" 2>&1 \
-        || { cat "$E2E_DIR/log/hook.log" >&2; e2e_die "the PostfixAdmin hook failed while the daemon was stopped"; }
+        || { cat "$E2E_DIR/log/hook.log" >&2; e2e_die "the PostfixAdmin hook, run as $E2E_HOOK_USER:$E2E_HOOK_GROUP, failed while the daemon was stopped"; }
     e2e_check "the hook left a request in the spool while the daemon was stopped" \
         test -n "$(find "$E2E_SPOOL" -type f -print -quit)"
     e2e_expect_orders "$hugo" 0
