@@ -35,6 +35,10 @@ e2e_receive_bundle() {
     e2e_wait_for_mail "$address" "$dir" "$min"
     e2e_take_delivery "$address" "$dir"
     E2E_BUNDLES_DELIVERED=$((E2E_BUNDLES_DELIVERED + 1))
+    # Passwords never reach a log: not the daemon's, the simulator's, Postfix's or Dovecot's.
+    local leaks
+    leaks=$(grep -rlF -f "$dir/password" "$E2E_DIR/log" || true)
+    [ -z "$leaks" ] || e2e_die "the PKCS#12 password for $address appears in: $leaks"
     e2e_check "the bundle for $address has the $profile profile" \
         e2e_p12_has_profile "$dir/bundle.p12" "$dir/password" "$profile"
     e2e_check "openssl signs with $address's bundle and the signature verifies against the simulator's root" \
