@@ -7,8 +7,13 @@
 //! periodic resync re-plans every record, so the store is the truth and events are hints.
 
 pub mod backoff;
+pub mod lease;
+pub mod metrics;
 pub mod plan;
+pub mod ports;
+pub mod reconcile;
 pub mod stage;
 
 pub use plan::{plan, Policy, RemovalPolicy, Step};
+pub use reconcile::{ForeignMessages, Outcome, PollRound, ReconcileError, Reconciler, Settings};
 pub use stage::{ErrorClass, Request, Stage};

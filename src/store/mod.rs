@@ -134,6 +134,27 @@ pub struct Transition {
     /// `Some(limit)` when this transition writes an order intent: it counts against the UTC
     /// day's budget and fails with [`StoreError::BudgetExhausted`] when `limit` is reached.
     pub counts_order: Option<u32>,
+    /// `Some(day)` when this transition learns that an order counted on `day` was certainly
+    /// never placed (refused before processing): the count is given back.
+    pub refunds_order: Option<Date>,
+}
+
+impl Transition {
+    /// A plain write of `record` with no events.
+    pub fn new(record: MailboxRecord) -> Self {
+        Transition {
+            record,
+            events: Vec::new(),
+            counts_order: None,
+            refunds_order: None,
+        }
+    }
+
+    /// Appends an audit event.
+    pub fn event(mut self, kind: &str, detail: impl Into<String>) -> Self {
+        self.events.push(NewEvent::new(kind, detail));
+        self
+    }
 }
 
 /// The SQLite state store. Cheap to share behind an `Arc`; calls serialize on one connection.
@@ -462,6 +483,12 @@ impl Store {
                 "INSERT INTO order_budget (day, orders) VALUES (?1, 1) \
                  ON CONFLICT(day) DO UPDATE SET orders = orders + 1",
                 [&key],
+            )?;
+        }
+        if let Some(day) = t.refunds_order {
+            tx.execute(
+                "UPDATE order_budget SET orders = orders - 1 WHERE day = ?1 AND orders > 0",
+                [day.to_string()],
             )?;
         }
         rec.version += 1;

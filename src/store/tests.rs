@@ -104,6 +104,7 @@ fn every_field_of_a_record_round_trips() {
             record: rec.clone(),
             events: vec![],
             counts_order: None,
+            refunds_order: None,
         })
         .unwrap();
     assert_eq!(stored.version, 1);
@@ -175,6 +176,7 @@ fn a_write_based_on_a_stale_read_is_refused_and_changes_nothing() {
             record: first,
             events: vec![],
             counts_order: None,
+            refunds_order: None,
         })
         .unwrap();
     let mut second = read;
@@ -184,6 +186,7 @@ fn a_write_based_on_a_stale_read_is_refused_and_changes_nothing() {
             record: second,
             events: vec![NewEvent::new("order-intent", "x")],
             counts_order: None,
+            refunds_order: None,
         })
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }) && err.is_transient());
@@ -210,6 +213,7 @@ fn two_handles_on_one_file_see_each_others_writes_and_conflicts() {
             record: by_daemon,
             events: vec![],
             counts_order: None,
+            refunds_order: None,
         })
         .unwrap();
     let mut by_verb = seen_by_verb;
@@ -219,6 +223,7 @@ fn two_handles_on_one_file_see_each_others_writes_and_conflicts() {
             record: by_verb,
             events: vec![],
             counts_order: None,
+            refunds_order: None,
         })
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }));
@@ -235,6 +240,7 @@ fn the_daily_budget_refuses_the_order_after_the_limit_and_resets_next_day() {
             record: r,
             events: vec![NewEvent::new("order-intent", "")],
             counts_order: Some(2),
+            refunds_order: None,
         })
     };
     order("a@example.com", NOW).unwrap();
@@ -262,6 +268,7 @@ fn records_are_found_by_job_id_and_by_ctid() {
             record: rec.clone(),
             events: vec![],
             counts_order: None,
+            refunds_order: None,
         })
         .unwrap();
     assert_eq!(
@@ -306,6 +313,7 @@ fn leases_of_dead_owners_are_released_and_live_ones_kept() {
                 record: r,
                 events: vec![],
                 counts_order: None,
+                refunds_order: None,
             })
             .unwrap();
     }
@@ -347,4 +355,20 @@ fn settings_are_stored_and_overwritten() {
         store.setting("autodns.contact_id").unwrap().as_deref(),
         Some("2")
     );
+}
+
+#[test]
+fn an_order_that_was_certainly_not_placed_gives_its_budget_back() {
+    let store = Store::open_in_memory().unwrap();
+    let mut r = MailboxRecord::discovered(addr("a@example.com"), NOW);
+    r.stage = Stage::Ordering;
+    let mut t = Transition::new(r);
+    t.counts_order = Some(5);
+    let mut r = store.commit(t).unwrap();
+    assert_eq!(store.orders_on(NOW.date()).unwrap(), 1);
+    r.stage = Stage::KeyReady;
+    let mut t = Transition::new(r).event("order-refused", "429");
+    t.refunds_order = Some(NOW.date());
+    store.commit(t).unwrap();
+    assert_eq!(store.orders_on(NOW.date()).unwrap(), 0);
 }
