@@ -42,7 +42,9 @@ pub enum AddressError {
          rfc822Name cannot carry"
     )]
     NonAsciiLocal(String),
-    #[error("{addr:?} is not a mailbox address: character {ch:?} is not allowed in the local part")]
+    #[error(
+        "{addr:?} is not a mailbox address: character {ch:?} is not allowed in the local part"
+    )]
     BadLocalChar { addr: String, ch: char },
     #[error("{0:?} is not a mailbox address: the local part has an empty dot-separated segment")]
     BadDots(String),
@@ -131,7 +133,9 @@ pub fn normalize_domain(domain: &str) -> Result<String, String> {
             return Err(format!("label {l:?} must be 1 to 63 characters"));
         }
         if !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(format!("label {l:?} has a character other than a-z, 0-9, '-'"));
+            return Err(format!(
+                "label {l:?} has a character other than a-z, 0-9, '-'"
+            ));
         }
         if l.starts_with('-') || l.ends_with('-') {
             return Err(format!("label {l:?} starts or ends with '-'"));
@@ -186,7 +190,10 @@ mod tests {
 
     #[test]
     fn trailing_dot_of_the_domain_is_dropped() {
-        assert_eq!(Address::parse("a@example.com.").unwrap().as_str(), "a@example.com");
+        assert_eq!(
+            Address::parse("a@example.com.").unwrap().as_str(),
+            "a@example.com"
+        );
     }
 
     #[test]
@@ -216,7 +223,10 @@ mod tests {
             assert!(err.contains(needle), "{input:?}: {err}");
         }
         let long_local = format!("{}@example.com", "a".repeat(65));
-        assert!(matches!(Address::parse(&long_local), Err(AddressError::LocalTooLong(_))));
+        assert!(matches!(
+            Address::parse(&long_local),
+            Err(AddressError::LocalTooLong(_))
+        ));
     }
 
     #[test]

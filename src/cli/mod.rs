@@ -34,7 +34,12 @@ pub struct Cli {
     pub log_format: LogFormat,
 
     /// Log filter, in `RUST_LOG` syntax (e.g. `info`, `smime_provisioner=debug`).
-    #[arg(long, global = true, env = "SMIME_PROVISIONER_LOG", default_value = "info")]
+    #[arg(
+        long,
+        global = true,
+        env = "SMIME_PROVISIONER_LOG",
+        default_value = "info"
+    )]
     pub log: String,
 
     #[command(subcommand)]
@@ -150,14 +155,19 @@ pub fn main() -> i32 {
         }
     };
     init_logging(cli.log_format, &cli.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return 1;
         }
     };
-    let ctx = Context { config_path: cli.config };
+    let ctx = Context {
+        config_path: cli.config,
+    };
     let result = runtime.block_on(dispatch(cli.command, &ctx));
     match result {
         Ok(()) => 0,

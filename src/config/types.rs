@@ -1,0 +1,314 @@
+//! Owns the typed, validated configuration that the rest of the program reads. Every value here
+//! has passed `validate.rs`: paths are absolute or resolved, secrets are loaded, enums are known.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::mailbox::Address;
+use crate::secret::Secret;
+
+/// The validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// SQLite database and encrypted key store live here (created 0700).
+    pub state_dir: PathBuf,
+    pub autodns: AutodnsConfig,
+    pub simulator: SimulatorSettings,
+    pub keys: KeysConfig,
+    pub domains: DomainsConfig,
+    pub sources: SourcesConfig,
+    pub delivery: DeliveryConfig,
+    pub renewal: RenewalConfig,
+    pub removal: RemovalConfig,
+    pub pipeline: PipelineConfig,
+    pub http: HttpConfig,
+}
+
+/// Where AutoDNS requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The bundled simulator, started in-process: no account, no money.
+    Simulator,
+    /// A real (or separately started simulator) API base URL.
+    Remote(Url),
+}
+
+/// The AutoDNS wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// JSON API (`https://api.autodns.com/v1`).
+    Json,
+    /// XML gateway (`https://gateway.autodns.com`).
+    Xml,
+}
+
+/// `[autodns]`.
+#[derive(Debug, Clone)]
+pub struct AutodnsConfig {
+    pub endpoint: Endpoint,
+    pub wire: Wire,
+    pub user: String,
+    /// `None` only with the in-process simulator, which uses its own credentials.
+    pub password: Option<Secret<String>>,
+    pub context: u32,
+    pub requests_per_second: f64,
+    pub timeout: Duration,
+    pub product: String,
+    pub lifetime_months: u32,
+    pub daily_order_budget: u32,
+    pub poll_interval: Duration,
+    pub job_silence_timeout: Duration,
+    pub confirm_foreign_messages: bool,
+    pub contact: ContactConfig,
+}
+
+/// The SSL contact used as admin and technical contact of every order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactConfig {
+    /// Use this existing contact id.
+    Existing(i64),
+    /// Create this contact once (SSLContactCreate) and reuse its id.
+    Create(Box<ContactDetails>),
+}
+
+/// Fields of an SSL contact (AutoDNS `SslContact`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContactDetails {
+    pub first: String,
+    pub last: String,
+    pub email: String,
+    pub phone: String,
+    pub fax: Option<String>,
+    pub title: String,
+    pub organization: String,
+    pub address: String,
+    pub postal_code: String,
+    pub city: String,
+    pub country: String,
+    pub state: String,
+}
+
+/// `[simulator]`: used only when `autodns.endpoint = "simulator"`.
+#[derive(Debug, Clone)]
+pub struct SimulatorSettings {
+    pub issuance_delay: Duration,
+    pub state_dir: PathBuf,
+}
+
+/// Key algorithm, spelt as in the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    Rsa2048,
+    Rsa3072,
+    Rsa4096,
+    EcP256,
+    EcP384,
+}
+
+impl KeyAlgorithm {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::Rsa2048 => "rsa-2048",
+            KeyAlgorithm::Rsa3072 => "rsa-3072",
+            KeyAlgorithm::Rsa4096 => "rsa-4096",
+            KeyAlgorithm::EcP256 => "ec-p256",
+            KeyAlgorithm::EcP384 => "ec-p384",
+        }
+    }
+}
+
+/// PKCS#12 encoding profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleProfile {
+    /// PBES2/PBKDF2/AES-256-CBC, HMAC-SHA-256 MAC.
+    Modern,
+    /// 3DES for both bags, SHA-1 MAC, for older clients; never RC2.
+    Compat,
+}
+
+impl BundleProfile {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BundleProfile::Modern => "modern",
+            BundleProfile::Compat => "compat",
+        }
+    }
+}
+
+/// `[keys]`.
+#[derive(Debug, Clone)]
+pub struct KeysConfig {
+    pub key_type: KeyAlgorithm,
+    pub pkcs12_profile: BundleProfile,
+    /// Keep private keys (encrypted) after delivery, for redelivery and old mail.
+    pub archive: bool,
+}
+
+/// `[domains]`.
+#[derive(Debug, Clone, Default)]
+pub struct DomainsConfig {
+    /// Normalised (IDNA, lower-case) domains; empty = every domain.
+    pub allow: Vec<String>,
+    /// Per-domain overrides, keyed by normalised domain.
+    pub overrides: BTreeMap<String, DomainOverride>,
+}
+
+/// `[domains.override."DOMAIN"]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainOverride {
+    pub product: Option<String>,
+    pub lifetime_months: Option<u32>,
+    pub organization_unit: Option<String>,
+    pub admin_contact_id: Option<i64>,
+    pub technical_contact_id: Option<i64>,
+}
+
+/// `[sources]`.
+#[derive(Debug, Clone)]
+pub struct SourcesConfig {
+    pub max_removal_share: f64,
+    pub rescan_interval: Duration,
+    pub maildir: Option<MaildirConfig>,
+    pub ldif: Option<LdifConfig>,
+    pub spool_dir: PathBuf,
+}
+
+/// `[sources.maildir]`, when enabled.
+#[derive(Debug, Clone)]
+pub struct MaildirConfig {
+    pub root: PathBuf,
+    /// Pattern with `{domain}` and `{local}`, e.g. `{domain}/{local}` or `{domain}/{local}/Maildir`.
+    pub layout: String,
+}
+
+/// Which LDIF value identifies an entry across exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LdifKey {
+    EntryUuid,
+    Dn,
+}
+
+/// `[sources.ldif]`, when enabled.
+#[derive(Debug, Clone)]
+pub struct LdifConfig {
+    pub path: PathBuf,
+    pub attributes: Vec<String>,
+    pub object_class: Option<String>,
+    pub key: LdifKey,
+}
+
+/// `[delivery]`.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub transport: DeliveryTransport,
+    /// RFC 5322 mailbox, e.g. `Certificate Service <pki@example.com>`.
+    pub from: String,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub password_subject: String,
+    /// Told about mailboxes that failed permanently.
+    pub admin_address: Option<Address>,
+    pub template_text_file: Option<PathBuf>,
+    pub template_html_file: Option<PathBuf>,
+    pub password_template_file: Option<PathBuf>,
+    pub password: PasswordChannelConfig,
+}
+
+/// How mail leaves.
+#[derive(Debug, Clone)]
+pub enum DeliveryTransport {
+    /// `.eml` files in a directory (trials, tests).
+    File {
+        dir: PathBuf,
+    },
+    Smtp(SmtpConfig),
+    Sendmail {
+        command: PathBuf,
+    },
+}
+
+/// Transport security for SMTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// STARTTLS required (port 587/25).
+    StartTls,
+    /// No TLS, allowed only to a loopback host.
+    PlainLoopback,
+    /// No TLS to any host: passwords and bundles cross the network in clear.
+    DangerousPlain,
+}
+
+/// `[delivery.smtp]`.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub user: Option<String>,
+    pub password: Option<Secret<String>>,
+    pub timeout: Duration,
+    /// Extra CA certificate(s) to trust, e.g. a private relay's.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[delivery.password]`: how the PKCS#12 password reaches the user. Never with the bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordChannelConfig {
+    /// A second mail without attachment to the same mailbox, after `delay`.
+    SeparateMail { delay: Duration },
+    /// A mail to a helpdesk address, which hands it on.
+    AdminMail { to: Address },
+    /// Run a program (e.g. an SMS gateway) with the address as last argument, password on stdin.
+    Command { argv: Vec<String> },
+    /// One 0600 file per address in a 0700 directory, for an admin to collect.
+    File { dir: PathBuf },
+}
+
+/// `[renewal]`.
+#[derive(Debug, Clone)]
+pub struct RenewalConfig {
+    /// Renew this long before expiry.
+    pub margin: Duration,
+}
+
+/// What happens when a mailbox disappears from every source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalPolicy {
+    /// Keep the certificate; mark the mailbox removed.
+    Keep,
+    /// Revoke the certificate after the grace period.
+    Revoke,
+}
+
+/// `[removal]`.
+#[derive(Debug, Clone)]
+pub struct RemovalConfig {
+    pub policy: RemovalPolicy,
+    pub grace: Duration,
+}
+
+/// `[pipeline]`.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub concurrency: usize,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub max_attempts: u32,
+}
+
+/// `[http]`: health, metrics and the AutoDNS push endpoint.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// `None` = no HTTP endpoint.
+    pub listen: Option<SocketAddr>,
+    /// Required when `listen` is set: pushes must carry it.
+    pub push_token: Option<Secret<String>>,
+}
