@@ -58,6 +58,37 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The settings a validated config asks for.
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        use super::backoff::BackoffPolicy;
+        use super::plan::RemovalPolicy;
+        use crate::config::RemovalPolicy as Removal;
+        let d = |d: std::time::Duration| Duration::try_from(d).unwrap_or(Duration::MAX);
+        Settings {
+            policy: Policy {
+                renew_before: d(c.renewal.margin),
+                removal: match c.removal.policy {
+                    Removal::Keep => RemovalPolicy::Keep,
+                    Removal::Revoke => RemovalPolicy::Revoke {
+                        grace: d(c.removal.grace),
+                    },
+                },
+                job_check_after: d(c.autodns.job_silence_timeout),
+                backoff: BackoffPolicy {
+                    base: d(c.pipeline.backoff_base),
+                    cap: d(c.pipeline.backoff_max),
+                    max_attempts: c.pipeline.max_attempts,
+                    ..BackoffPolicy::default()
+                },
+            },
+            daily_order_budget: c.autodns.daily_order_budget,
+            // A claim must outlast the slowest call (the client's timeout, with its retries).
+            lease: d(c.autodns.timeout * 4).max(Duration::minutes(2)),
+        }
+    }
+}
+
 /// Why a reconcile could not run at all (port failures are not errors here: they are recorded
 /// on the record's failure overlay).
 #[derive(Debug, thiserror::Error)]
@@ -149,8 +180,21 @@ impl<A, K, C> std::fmt::Debug for Reconciler<A, K, C> {
     }
 }
 
-/// The record with the failure overlay cleared (after a successful step).
+/// The record with the failure overlay cleared (after a successful step). The attempt count
+/// survives until the certificate is issued (and again until it is delivered): a job that fails
+/// after a successful order must count towards the bound, or a CA that rejects every order
+/// would be sent new orders forever.
 fn succeeded(mut r: MailboxRecord) -> MailboxRecord {
+    let attempts = r.failure.attempts;
+    r.failure = Failure::default();
+    if !matches!(r.stage, Stage::Issued | Stage::Delivered | Stage::Revoked) {
+        r.failure.attempts = attempts;
+    }
+    r
+}
+
+/// The failure overlay cleared entirely (an operator asked to start over).
+fn reset(mut r: MailboxRecord) -> MailboxRecord {
     r.failure = Failure::default();
     r
 }
@@ -853,7 +897,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 Transition::new(next_generation(rec, of))
             }
             Request::Redeliver => {
-                let mut r = succeeded(rec);
+                let mut r = reset(rec);
                 if r.certificate_pem.is_some() {
                     r.stage = Stage::Issued;
                     r.bundle_password = None;
@@ -864,7 +908,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 Transition::new(r)
             }
             Request::Revoke => {
-                let mut r = succeeded(rec);
+                let mut r = reset(rec);
                 r.stage = Stage::Revoked;
                 Transition::new(r)
             }
@@ -909,7 +953,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             if !r.failure.gave_up {
                 return Ok(());
             }
-            let mut r = succeeded(r);
+            let mut r = reset(r);
             r.next_attempt_at = None;
             r.updated_at = now;
             match self
