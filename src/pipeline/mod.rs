@@ -13,6 +13,7 @@ pub mod plan;
 pub mod ports;
 pub mod reconcile;
 pub mod stage;
+pub mod status;
 
 pub use plan::{plan, Policy, RemovalPolicy, Step};
 pub use reconcile::{ForeignMessages, Outcome, PollRound, ReconcileError, Reconciler, Settings};
