@@ -170,6 +170,8 @@ pub struct CertificateFacts {
     pub not_after: OffsetDateTime,
     /// Serial, hex.
     pub serial: String,
+    /// SHA-256 of the certificate's DER, hex (shown in the bundle mail).
+    pub fingerprint_sha256: String,
 }
 
 /// AutoDNS, as the pipeline needs it.
@@ -236,6 +238,12 @@ pub trait Keys: Send + Sync {
         cert: &IssuedCertificate,
         password: &Secret<String>,
     ) -> Result<Secret<Vec<u8>>, PortError>;
+    /// Called once a generation's bundle and password are delivered; a key store without an
+    /// archive wipes the key here (`keys.archive = false`).
+    fn delivered(&self, key_ref: &str) -> Result<(), PortError> {
+        let _ = key_ref;
+        Ok(())
+    }
 }
 
 /// Delivery of the bundle and, separately, its password.

@@ -46,6 +46,9 @@ pub struct Settings {
     pub daily_order_budget: u32,
     /// How long a claim holds if its owner stops answering without dying (a hung call).
     pub lease: Duration,
+    /// How long after the bundle mail the password goes out (`delivery.password.delay_secs`
+    /// for the separate-mail channel), so the two do not arrive as a pair.
+    pub password_delay: Duration,
 }
 
 impl Default for Settings {
@@ -54,6 +57,7 @@ impl Default for Settings {
             policy: Policy::default(),
             daily_order_budget: 50,
             lease: Duration::minutes(10),
+            password_delay: Duration::ZERO,
         }
     }
 }
@@ -85,6 +89,10 @@ impl Settings {
             daily_order_budget: c.autodns.daily_order_budget,
             // A claim must outlast the slowest call (the client's timeout, with its retries).
             lease: d(c.autodns.timeout * 4).max(Duration::minutes(2)),
+            password_delay: match &c.delivery.password {
+                crate::config::PasswordChannelConfig::SeparateMail { delay } => d(*delay),
+                _ => Duration::ZERO,
+            },
         }
     }
 }
@@ -758,6 +766,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         r.chain_pem = Some(cert.chain_pem);
         r.not_after = Some(facts.not_after);
         r.serial = Some(facts.serial.clone());
+        r.fingerprint = Some(facts.fingerprint_sha256.clone());
         r.bundle_password = None;
         r.bundle_sent_at = None;
         r.delivered_at = None;
@@ -781,6 +790,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             CertificateFacts {
                 not_after: rec.not_after?,
                 serial: rec.serial.clone()?,
+                fingerprint_sha256: rec.fingerprint.clone().unwrap_or_default(),
             },
             rec.key_ref.clone()?,
         ))
@@ -838,6 +848,15 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             let mut r = rec;
             r.bundle_sent_at = Some(now);
             r.updated_at = now;
+            let delay = self.settings.password_delay;
+            if delay > Duration::ZERO {
+                // The password follows later: the planner runs `deliver` again when it is due.
+                r.next_attempt_at = Some(now + delay);
+                r.lease_owner = None;
+                r.lease_until = None;
+                let t = Transition::new(r).event("bundle-sent", "PKCS#12 mailed; password follows");
+                return self.finish(step, t, None, now);
+            }
             rec = match self
                 .store
                 .commit(Transition::new(r).event("bundle-sent", "PKCS#12 mailed"))
@@ -859,12 +878,14 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         r.stage = Stage::Delivered;
         r.delivered_at = Some(now);
         r.bundle_password = None;
-        self.finish(
-            step,
-            Transition::new(r).event("delivered", "password sent separately"),
-            None,
-            now,
-        )
+        let t = Transition::new(r).event("delivered", "password sent separately");
+        let outcome = self.finish(step, t, None, now)?;
+        if outcome == Outcome::Done(step) {
+            if let Err(e) = self.keys.delivered(&key_ref) {
+                tracing::warn!(key = %key_ref, code = %e.code, "cannot retire a delivered key: {}", e.text);
+            }
+        }
+        Ok(outcome)
     }
 
     /// Carries out an operator request (no remote call).

@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[&str] = &[
         chain_pem        TEXT,
         not_after        INTEGER,
         serial           TEXT,
+        fingerprint      TEXT,
         ordering_since   INTEGER,
         lease_owner      TEXT,
         lease_until      INTEGER,

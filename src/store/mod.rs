@@ -166,7 +166,7 @@ pub struct Store {
 
 const COLUMNS: &str = "address, stage, generation, version, present, gone_since, request, \
     key_ref, contact_id, ctid, job_id, certificate_id, renew_of, certificate_pem, chain_pem, \
-    not_after, serial, ordering_since, lease_owner, lease_until, bundle_password, \
+    not_after, serial, fingerprint, ordering_since, lease_owner, lease_until, bundle_password, \
     bundle_sent_at, delivered_at, next_attempt_at, attempts, error_class, error_code, \
     error_text, gave_up, created_at, updated_at";
 
@@ -225,6 +225,7 @@ fn read_record(row: &Row<'_>) -> Result<MailboxRecord, rusqlite::Error> {
         chain_pem: row.get("chain_pem")?,
         not_after: opt_time(row, "not_after")?,
         serial: row.get("serial")?,
+        fingerprint: row.get("fingerprint")?,
         ordering_since: opt_time(row, "ordering_since")?,
         lease_owner: row.get("lease_owner")?,
         lease_until: opt_time(row, "lease_until")?,
@@ -703,7 +704,7 @@ fn insert_record(conn: &Connection, r: &MailboxRecord) -> Result<(), rusqlite::E
         &format!(
             "INSERT INTO mailbox ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
              ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, \
-             ?27, ?28, ?29, ?30, ?31)"
+             ?27, ?28, ?29, ?30, ?31, ?32)"
         ),
         params![
             r.address.as_str(),
@@ -723,6 +724,7 @@ fn insert_record(conn: &Connection, r: &MailboxRecord) -> Result<(), rusqlite::E
             r.chain_pem,
             t(r.not_after),
             r.serial,
+            r.fingerprint,
             t(r.ordering_since),
             r.lease_owner,
             t(r.lease_until),

@@ -64,6 +64,8 @@ pub struct MailboxRecord {
     pub not_after: Option<OffsetDateTime>,
     /// Serial of the stored certificate, hex.
     pub serial: Option<String>,
+    /// SHA-256 fingerprint of the stored certificate, hex.
+    pub fingerprint: Option<String>,
     /// When the current order's intent was written.
     pub ordering_since: Option<OffsetDateTime>,
     /// The process working on the record now (`pid:start-time`), if any.
@@ -108,6 +110,7 @@ impl MailboxRecord {
             chain_pem: None,
             not_after: None,
             serial: None,
+            fingerprint: None,
             ordering_since: None,
             lease_owner: None,
             lease_until: None,

@@ -28,6 +28,7 @@ fn full_record() -> MailboxRecord {
     r.chain_pem = Some("chain".into());
     r.not_after = Some(NOW + time::Duration::days(365));
     r.serial = Some("0a1b".into());
+    r.fingerprint = Some("ab".repeat(32));
     r.ordering_since = Some(NOW);
     r.lease_owner = Some("1:2".into());
     r.lease_until = Some(NOW);

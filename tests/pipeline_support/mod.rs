@@ -345,6 +345,7 @@ impl Keys for FakeKeys {
         Ok(CertificateFacts {
             not_after: self.clock_now() + self.lifetime,
             serial: format!("{:x}", rest.parse::<i64>().unwrap_or(0)),
+            fingerprint_sha256: "00".repeat(32),
         })
     }
     fn password(&self) -> Secret<String> {
