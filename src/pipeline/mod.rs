@@ -6,6 +6,7 @@
 //! the reconcile of one address is repeatable (read record → `plan` → act → commit), and a
 //! periodic resync re-plans every record, so the store is the truth and events are hints.
 
+pub mod adapters;
 pub mod backoff;
 pub mod lease;
 pub mod metrics;
