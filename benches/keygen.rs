@@ -67,7 +67,9 @@ fn all_cores(kt: KeyType, cores: usize) -> Result<(usize, Duration), String> {
     let start = Instant::now();
     let mut keys = 0;
     while start.elapsed() < budget(kt) {
-        keys += generate_keys_parallel(kt, batch).map_err(|e| e.to_string())?.len();
+        keys += generate_keys_parallel(kt, batch)
+            .map_err(|e| e.to_string())?
+            .len();
     }
     Ok((keys, start.elapsed()))
 }
@@ -76,12 +78,21 @@ fn all_cores(kt: KeyType, cores: usize) -> Result<(usize, Duration), String> {
 /// (`+F2:idx:bits:sign/s:verify/s` for RSA, `+F4:...` for ECDSA).
 fn openssl_speed() -> Result<Vec<(String, f64, f64)>, String> {
     let out = Command::new("openssl")
-        .args(["speed", "-mr", "-seconds", "1", "rsa2048", "rsa3072", "rsa4096", "ecdsap256"])
+        .args([
+            "speed",
+            "-mr",
+            "-seconds",
+            "1",
+            "rsa2048",
+            "rsa3072",
+            "rsa4096",
+            "ecdsap256",
+        ])
         .arg("ecdsap384")
         .output()
         .map_err(|e| format!("cannot run openssl (install the `openssl` package): {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let mut rows = Vec::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split(':').collect();
@@ -112,7 +123,11 @@ fn speed_name(kt: KeyType) -> &'static str {
 
 /// A self-signed S/MIME-shaped certificate for the CSR, plus itself as "chain", so a bundle can
 /// be built without a CA. Benchmark-only.
-fn self_issued(csr_pem: &str, signer: &PrivateKey, addr: &str) -> Result<String, Box<dyn std::error::Error>> {
+fn self_issued(
+    csr_pem: &str,
+    signer: &PrivateKey,
+    addr: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
     let req = X509Req::from_pem(csr_pem.as_bytes())?;
     let key = openssl::pkey::PKey::private_key_from_pem(signer.to_pem()?.expose())?;
     let mut b = X509::builder()?;
@@ -129,7 +144,9 @@ fn self_issued(csr_pem: &str, signer: &PrivateKey, addr: &str) -> Result<String,
     b.set_not_after(&na)?;
     b.append_extension(BasicConstraints::new().build()?)?;
     b.append_extension(ExtendedKeyUsage::new().email_protection().build()?)?;
-    let san = SubjectAlternativeName::new().email(addr).build(&b.x509v3_context(None, None))?;
+    let san = SubjectAlternativeName::new()
+        .email(addr)
+        .build(&b.x509v3_context(None, None))?;
     b.append_extension(san)?;
     b.sign(&key, MessageDigest::sha256())?;
     Ok(String::from_utf8(b.build().to_pem()?)?)
@@ -172,7 +189,10 @@ fn bundle_figures() -> Result<(), Box<dyn std::error::Error>> {
 
 fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("keygen benchmark: {cores} cores, {}", openssl::version::version());
+    println!(
+        "keygen benchmark: {cores} cores, {}",
+        openssl::version::version()
+    );
     println!("(figures only; nothing here asserts a time)\n");
     let speed = openssl_speed().unwrap_or_else(|e| {
         eprintln!("openssl speed failed: {e}");
@@ -180,11 +200,22 @@ fn main() {
     });
     println!(
         "{:<9} {:>6} {:>9} {:>10} {:>10} | {:>6} {:>9} | {:>14} {:>14}",
-        "key type", "keys", "keys/s", "median", "slowest", "keys", "keys/s", "openssl sign/s", "verify/s"
+        "key type",
+        "keys",
+        "keys/s",
+        "median",
+        "slowest",
+        "keys",
+        "keys/s",
+        "openssl sign/s",
+        "verify/s"
     );
     println!(
         "{:<9} {:>38} | {:>16} | {:>29}",
-        "", "single thread", format!("all {cores} cores"), "openssl speed (same alg.)"
+        "",
+        "single thread",
+        format!("all {cores} cores"),
+        "openssl speed (same alg.)"
     );
     for kt in KeyType::ALL {
         let single = match single_threaded(kt) {
