@@ -475,6 +475,9 @@ impl Client {
             endpoint: endpoint.to_string(),
             reason,
             timed_out: e.is_timeout(),
+            // A failed connect means nothing was sent; any later failure may follow a request
+            // the server already read.
+            not_sent: e.is_connect() && !e.is_timeout(),
         }
     }
 
