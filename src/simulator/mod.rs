@@ -292,6 +292,7 @@ impl Simulator {
 
         let app = router(shared.clone());
         let token = cancel.clone();
+        let last = shared.clone();
         let server = tokio::spawn(async move {
             let serve = axum::serve(
                 listener,
@@ -301,9 +302,11 @@ impl Simulator {
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "simulator server stopped");
             }
+            flush(&last).await;
         });
         let driver = tokio::spawn(drive_jobs(shared.clone()));
-        let mut tasks = vec![server, driver];
+        let saver = tokio::spawn(save_state(shared.clone()));
+        let mut tasks = vec![server, driver, saver];
         if let (Some(target), Some(rx)) = (push, push_rx) {
             tasks.push(tokio::spawn(push_worker(shared.clone(), target, rx)));
         }
@@ -361,6 +364,25 @@ async fn drive_jobs(sh: Arc<Shared>) {
         }
         sh.tick();
     }
+}
+
+/// Writes the state file whenever it changed, one write at a time. The final write happens
+/// when the server has answered its last request (see [`Simulator::start`]) and again in
+/// [`SimulatorHandle::shutdown`]; a crash can lose the changes of the write in progress.
+async fn save_state(sh: Arc<Shared>) {
+    loop {
+        tokio::select! {
+            _ = sh.cancel.cancelled() => return,
+            _ = sh.engine.persist_wake.notified() => {}
+        }
+        flush(&sh).await;
+    }
+}
+
+/// Runs [`Engine::flush`] off the async workers.
+async fn flush(sh: &Arc<Shared>) {
+    let worker = sh.clone();
+    let _ = tokio::task::spawn_blocking(move || worker.engine.flush()).await;
 }
 
 /// POSTs each finished-job message to the push target, up to three attempts (1 s, 2 s apart).
@@ -470,6 +492,7 @@ impl SimulatorHandle {
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
+        flush(&self.shared).await;
     }
 }
 
