@@ -215,6 +215,31 @@ async fn a_server_that_is_down_is_transient_and_the_mail_goes_through_once_it_is
 }
 
 #[tokio::test]
+async fn a_server_that_accepts_but_never_answers_times_out_as_transient() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    // A TCP peer that takes the connection and never sends the SMTP greeting.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let bundle = make_bundle(dir.path(), "tess@example.test", &random_password(), None)?;
+    let mut s = SmtpSettings::new("127.0.0.1", port, Security::PlainLoopback);
+    s.timeout = Duration::from_secs(1);
+    let err = SmtpMailer::new(s)?
+        .send(&compose_bundle_message(&settings(), &bundle, now())?)
+        .await
+        .expect_err("no greeting");
+    silent.abort();
+    assert!(matches!(err, DeliveryError::Unreachable { .. }), "{err:?}");
+    assert!(err.is_transient(), "{err:?}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn starttls_with_a_test_ca_delivers_over_an_encrypted_channel() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let pki = make_test_pki(dir.path())?;
