@@ -124,6 +124,12 @@ async fn the_bundle_arrives_byte_exact_without_the_password_and_opens_with_the_p
     let fp = pkcs12_opens(dir.path(), &p12, &mailed_password)?;
     assert_eq!(fp.as_deref(), Some(bundle.fingerprint_sha256.as_str()));
     assert_eq!(pkcs12_opens(dir.path(), &p12, "wrong-password")?, None);
+    // Thunderbird's library imports it too.
+    assert!(
+        nss_imports(dir.path(), &p12, &mailed_password)?,
+        "pk12util import"
+    );
+    assert!(!nss_imports(dir.path(), &p12, "wrong-password")?);
     Ok(())
 }
 
