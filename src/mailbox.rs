@@ -1,5 +1,6 @@
 //! Owns the mailbox address type: the one validated, normalised form every part of the program
-//! uses for "a mailbox". Sources parse into it, the store keys on it, the CSR carries it.
+//! uses for "a mailbox". Sources parse into it, the store keys on it, the CSR carries it. Also owns
+//! the domain policy: which domains get certificates, and per-domain order overrides.
 //!
 //! Normalisation: the domain is lower-cased and IDNA-encoded (UTS #46, so `Bücher.Example` becomes
 //! `xn--bcher-kva.example`); the local part is kept byte for byte as the server stores it, because
@@ -9,6 +10,7 @@
 //! non-ASCII local part cannot be carried faithfully; quoted local parts and comments are refused
 //! because no mailbox directory or LDAP `mail` value that we certify should need them.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -176,6 +178,121 @@ impl<'de> serde::Deserialize<'de> for Address {
     }
 }
 
+/// Per-domain order settings that replace the global defaults for every mailbox of the domain.
+/// Each field left `None` keeps the global value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainOverride {
+    /// AutoDNS product code, e.g. `GLOBALSIGN_PERSONALSIGN_1`.
+    pub product: Option<String>,
+    /// Certificate lifetime in months, as AutoDNS orders it.
+    pub lifetime_months: Option<u32>,
+    /// Organisational unit for the order (AutoDNS `ou`; a Class 1 certificate subject carries
+    /// only the address, see smime-facts §3.2).
+    pub ou: Option<String>,
+    /// AutoDNS SSL contact id used as the admin contact.
+    pub admin_contact_id: Option<String>,
+    /// AutoDNS SSL contact id used as the technical contact.
+    pub technical_contact_id: Option<String>,
+}
+
+/// Which domains get certificates, and per-domain overrides.
+///
+/// Domain names in `allow` and in the keys of `overrides` may be written in any case and in
+/// Unicode or punycode: they are compared after the same IDNA normalisation as [`Address`]
+/// domains, so `Bücher.example` in the config matches `anna@xn--bcher-kva.example`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainPolicy {
+    /// Domains that get certificates; empty means every domain.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Per-domain overrides, keyed by domain.
+    #[serde(default)]
+    pub overrides: BTreeMap<String, DomainOverride>,
+}
+
+/// A problem in a [`DomainPolicy`], reported by [`DomainPolicy::problems`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainPolicyProblem {
+    #[error("allow entry {domain:?} is not a valid mail domain ({reason})")]
+    BadAllowedDomain { domain: String, reason: String },
+    #[error("override key {domain:?} is not a valid mail domain ({reason})")]
+    BadOverrideDomain { domain: String, reason: String },
+    #[error(
+        "override for {domain:?} can never apply: the domain is not in the allow list; add it \
+         to `allow` or remove the override"
+    )]
+    OverrideNotAllowed { domain: String },
+    #[error(
+        "override key {domain:?} names the same domain as another override key (after IDNA \
+         normalisation); keep one"
+    )]
+    DuplicateOverride { domain: String },
+    #[error("override for {domain:?}: lifetime_months must be at least 1")]
+    ZeroLifetime { domain: String },
+}
+
+/// True when a configured domain name denotes the already-normalised domain `normalized`.
+fn same_domain(configured: &str, normalized: &str) -> bool {
+    configured.eq_ignore_ascii_case(normalized)
+        || normalize_domain(configured.trim()).is_ok_and(|d| d == normalized)
+}
+
+impl DomainPolicy {
+    /// Whether mailboxes of this address's domain get certificates.
+    pub fn permits(&self, address: &Address) -> bool {
+        self.allow.is_empty() || self.allow.iter().any(|d| same_domain(d, address.domain()))
+    }
+
+    /// The override for the address's domain, if any. Only for permitted domains: an override
+    /// never widens the allow list.
+    pub fn override_for(&self, address: &Address) -> Option<&DomainOverride> {
+        if !self.permits(address) {
+            return None;
+        }
+        self.overrides
+            .iter()
+            .find(|(d, _)| same_domain(d, address.domain()))
+            .map(|(_, o)| o)
+    }
+
+    /// Every problem in the policy at once, so `check-config` can report them together.
+    pub fn problems(&self) -> Vec<DomainPolicyProblem> {
+        let mut out = Vec::new();
+        let mut allowed = Vec::new();
+        for d in &self.allow {
+            match normalize_domain(d.trim()) {
+                Ok(n) => allowed.push(n),
+                Err(reason) => out.push(DomainPolicyProblem::BadAllowedDomain {
+                    domain: d.clone(),
+                    reason,
+                }),
+            }
+        }
+        let mut overridden: Vec<String> = Vec::new();
+        for (d, o) in &self.overrides {
+            match normalize_domain(d.trim()) {
+                Ok(n) if overridden.contains(&n) => {
+                    out.push(DomainPolicyProblem::DuplicateOverride { domain: d.clone() })
+                }
+                Ok(n) if !self.allow.is_empty() && !allowed.contains(&n) => {
+                    out.push(DomainPolicyProblem::OverrideNotAllowed { domain: d.clone() })
+                }
+                Ok(n) => overridden.push(n),
+                Err(reason) => out.push(DomainPolicyProblem::BadOverrideDomain {
+                    domain: d.clone(),
+                    reason,
+                }),
+            }
+            if o.lifetime_months == Some(0) {
+                out.push(DomainPolicyProblem::ZeroLifetime { domain: d.clone() });
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +351,87 @@ mod tests {
         let a: Address = serde_json::from_str("\"Bob@Example.COM\"").unwrap();
         assert_eq!(serde_json::to_string(&a).unwrap(), "\"Bob@example.com\"");
         assert!(serde_json::from_str::<Address>("\"nope\"").is_err());
+    }
+
+    fn addr(s: &str) -> Address {
+        Address::parse(s).unwrap()
+    }
+
+    #[test]
+    fn an_empty_allow_list_permits_every_domain() {
+        let p = DomainPolicy::default();
+        assert!(p.permits(&addr("a@example.com")));
+        assert!(p.permits(&addr("a@other.example")));
+    }
+
+    #[test]
+    fn the_allow_list_is_compared_after_idna_normalisation() {
+        let p = DomainPolicy {
+            allow: vec!["Bücher.Example".into(), "EXAMPLE.com.".into()],
+            overrides: BTreeMap::new(),
+        };
+        assert!(p.permits(&addr("anna@xn--bcher-kva.example")));
+        assert!(p.permits(&addr("anna@BÜCHER.example")));
+        assert!(p.permits(&addr("bob@example.com")));
+        assert!(!p.permits(&addr("bob@example.net")));
+        assert!(!p.permits(&addr("bob@sub.example.com")));
+        assert!(p.problems().is_empty(), "{:?}", p.problems());
+    }
+
+    #[test]
+    fn overrides_apply_to_their_domain_only_and_never_widen_the_allow_list() {
+        let special = DomainOverride {
+            product: Some("GLOBALSIGN_PERSONALSIGN_2".into()),
+            lifetime_months: Some(24),
+            ..DomainOverride::default()
+        };
+        let p = DomainPolicy {
+            allow: vec!["example.com".into()],
+            overrides: BTreeMap::from([
+                ("Example.COM".to_string(), special.clone()),
+                ("elsewhere.example".to_string(), DomainOverride::default()),
+            ]),
+        };
+        assert_eq!(p.override_for(&addr("a@example.com")), Some(&special));
+        assert_eq!(p.override_for(&addr("a@example.org")), None);
+        assert_eq!(p.override_for(&addr("a@elsewhere.example")), None);
+        assert_eq!(
+            p.problems(),
+            vec![DomainPolicyProblem::OverrideNotAllowed {
+                domain: "elsewhere.example".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn policy_problems_are_all_reported_at_once() {
+        let p = DomainPolicy {
+            allow: vec!["localhost".into(), "ok.example".into()],
+            overrides: BTreeMap::from([(
+                "bad_domain.example".to_string(),
+                DomainOverride {
+                    lifetime_months: Some(0),
+                    ..DomainOverride::default()
+                },
+            )]),
+        };
+        let problems: Vec<String> = p.problems().iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        let dup = DomainPolicy {
+            allow: vec![],
+            overrides: BTreeMap::from([
+                ("EXAMPLE.com".to_string(), DomainOverride::default()),
+                ("example.com".to_string(), DomainOverride::default()),
+            ]),
+        };
+        assert_eq!(
+            dup.problems(),
+            vec![DomainPolicyProblem::DuplicateOverride {
+                domain: "example.com".into()
+            }]
+        );
+        assert!(problems[0].contains("\"localhost\""), "{problems:?}");
+        assert!(problems[1].contains("bad_domain.example"), "{problems:?}");
+        assert!(problems[2].contains("lifetime_months"), "{problems:?}");
     }
 }

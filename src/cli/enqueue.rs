@@ -1,16 +1,52 @@
-//! The `enqueue` verb: placeholder.
+//! The `enqueue` verb: the hook entry point. Records a provisioning request for each address in
+//! the daemon's spool directory and returns at once; works while the daemon is down and for an
+//! unprivileged hook user (the spool is group-writable).
+//!
+//! It reads only the spool location from the config file (no secrets are loaded, so the hook's
+//! user needs read access to the config file only, never to the secret files it names).
+//! All addresses are checked before anything is written: one invalid address enqueues nothing
+//! and exits 2.
+
+use std::path::PathBuf;
 
 use super::{CliError, Context};
+use crate::mailbox::Address;
+use crate::source::spool;
 
 /// Arguments of `enqueue`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The addresses to provision.
+    /// Spool directory (default: `sources.spool.dir` from the config file).
+    #[arg(long)]
+    pub spool_dir: Option<PathBuf>,
+    /// The mailbox addresses to provision.
     #[arg(required = true)]
     pub addresses: Vec<String>,
 }
 
 /// Runs the verb.
-pub async fn run(_args: Args, _ctx: &Context) -> Result<(), CliError> {
-    Err(CliError::Failed("not available yet".into()))
+pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
+    let mut addresses = Vec::new();
+    let mut invalid = Vec::new();
+    for a in &args.addresses {
+        match Address::parse(a) {
+            Ok(addr) => addresses.push(addr),
+            Err(e) => invalid.push(e.to_string()),
+        }
+    }
+    if !invalid.is_empty() {
+        return Err(CliError::Usage(format!(
+            "nothing enqueued: {}",
+            invalid.join("; ")
+        )));
+    }
+    let dir = match args.spool_dir {
+        Some(d) => d,
+        None => crate::config::spool_dir_of(&ctx.config_path)?,
+    };
+    let written = spool::enqueue(&dir, &addresses).map_err(|e| CliError::failed(&e))?;
+    for (addr, path) in addresses.iter().zip(&written) {
+        println!("queued {addr} ({})", path.display());
+    }
+    Ok(())
 }

@@ -70,6 +70,44 @@ impl ConfigError {
     }
 }
 
+/// The spool directory named by the config file at `path`, without validating the rest or
+/// loading any secret: the `enqueue` hook runs as an unprivileged user that may read the config
+/// file but not the secret files it names.
+pub fn spool_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::single(
+            path,
+            "(file)",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let raw: raw::RawConfig = toml::from_str(&text)
+        .map_err(|e| ConfigError::single(path, "(syntax)", e.to_string().trim_end().to_string()))?;
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let resolve = |p: &str| {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    Ok(match raw.sources.spool.dir.as_deref() {
+        Some(d) => resolve(d),
+        None => resolve(
+            raw.state
+                .dir
+                .as_deref()
+                .unwrap_or(validate::DEFAULT_STATE_DIR),
+        )
+        .join("spool"),
+    })
+}
+
 impl Config {
     /// Reads and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {

@@ -16,6 +16,9 @@ use super::Problem;
 use crate::mailbox::{normalize_domain, Address};
 use crate::secret::Secret;
 
+/// Where state lives when `state.dir` is not set (systemd's `StateDirectory=`).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/smime-provisioner";
+
 /// Reads environment variables; tests pass a map instead of the process environment.
 pub trait Env {
     /// The variable's value, if set.

@@ -1,0 +1,749 @@
+//! Owns the maildir source: finding mailboxes in the mail store's directory tree by a layout
+//! pattern, and watching the tree (inotify through the notify crate, plus periodic full
+//! rescans because inotify queues overflow and watches can be missing).
+//!
+//! A maildir appearing is a late signal (Dovecot creates it at first delivery or login,
+//! smime-facts §4), so this source is the fallback trigger; hooks and LDIF are earlier.
+//!
+//! What is a mailbox: a real directory (never a symlink) at the layout's depth whose path
+//! matches the layout and yields a valid [`Address`]. Dovecot's own entries (`cur`, `new`,
+//! `tmp`, Maildir++ dot folders such as `.Trash`, `dovecot*` index and uidlist files,
+//! `subscriptions`, `maildirsize`, `lost+found`) are ignored silently; any other candidate
+//! that is not a valid address (spaces, non-UTF-8 bytes, a domain without a dot) is reported in
+//! [`Listing::rejected`], never a crash. Symbolic links are never followed, neither out of the
+//! root nor inside it (a link inside the tree is an alias of a directory scanned anyway, and
+//! an alias should not buy a second certificate); they are reported too. A directory that
+//! cannot be read fails the scan as a whole: a partial listing would look like removals.
+
+use super::{send_all, GuardPolicy, Listing, Origin, Rejected, SourceError, SourceEvent, Tracker};
+use crate::mailbox::{normalize_domain, Address};
+use notify::Watcher as _;
+use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A placeholder in a layout pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placeholder {
+    Domain,
+    Local,
+}
+
+/// One path component of a layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    /// A fixed name, such as the `Maildir` suffix.
+    Literal(String),
+    /// A name holding one or two placeholders with fixed text around and between them.
+    Template {
+        prefix: String,
+        first: Placeholder,
+        middle: String,
+        second: Option<Placeholder>,
+        suffix: String,
+    },
+}
+
+/// Where mailboxes sit below the root, as a pattern of `/`-separated components using
+/// `{domain}` and `{local}` once each, e.g. `{domain}/{local}` (PostfixAdmin/Dovecot
+/// `mail_location = maildir:/var/vmail/%d/%n`), `{local}@{domain}`, or
+/// `{domain}/{local}/Maildir`. Dovecot's lower-casing variables (`%Ld`) need no special case:
+/// domains are normalised anyway and local parts are taken as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Layout {
+    pattern: String,
+    segments: Vec<Segment>,
+}
+
+impl fmt::Debug for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Layout({:?})", self.pattern)
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.pattern)
+    }
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout::domain_slash_local()
+    }
+}
+
+impl FromStr for Layout {
+    type Err = SourceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Layout::parse(s)
+    }
+}
+
+impl Layout {
+    /// `{domain}/{local}`: PostfixAdmin's and Dovecot's default.
+    pub fn domain_slash_local() -> Layout {
+        Layout {
+            pattern: "{domain}/{local}".into(),
+            segments: vec![
+                Segment::Template {
+                    prefix: String::new(),
+                    first: Placeholder::Domain,
+                    middle: String::new(),
+                    second: None,
+                    suffix: String::new(),
+                },
+                Segment::Template {
+                    prefix: String::new(),
+                    first: Placeholder::Local,
+                    middle: String::new(),
+                    second: None,
+                    suffix: String::new(),
+                },
+            ],
+        }
+    }
+
+    /// `{local}@{domain}`: one directory per address.
+    pub fn local_at_domain() -> Layout {
+        Layout {
+            pattern: "{local}@{domain}".into(),
+            segments: vec![Segment::Template {
+                prefix: String::new(),
+                first: Placeholder::Local,
+                middle: "@".into(),
+                second: Some(Placeholder::Domain),
+                suffix: String::new(),
+            }],
+        }
+    }
+
+    /// Parses a pattern. Each of `{domain}` and `{local}` must appear exactly once; two
+    /// placeholders in one component need fixed text between them; components may not be
+    /// empty, `.` or `..`, and the pattern is relative to the root.
+    pub fn parse(pattern: &str) -> Result<Layout, SourceError> {
+        let bad = |reason: &str| SourceError::BadLayout {
+            pattern: pattern.to_string(),
+            reason: reason.to_string(),
+        };
+        if pattern.starts_with('/') {
+            return Err(bad(
+                "the pattern is relative to the root and must not start with '/'",
+            ));
+        }
+        let mut segments = Vec::new();
+        let (mut domains, mut locals) = (0, 0);
+        for comp in pattern.trim_end_matches('/').split('/') {
+            if comp.is_empty() || comp == "." || comp == ".." {
+                return Err(bad("a component is empty, '.' or '..'"));
+            }
+            let mut lits = Vec::new();
+            let mut phs = Vec::new();
+            let mut rest = comp;
+            loop {
+                match rest.find('{') {
+                    None => {
+                        lits.push(rest.to_string());
+                        break;
+                    }
+                    Some(open) => {
+                        lits.push(rest[..open].to_string());
+                        let after = &rest[open..];
+                        let (ph, len) = if after.starts_with("{domain}") {
+                            (Placeholder::Domain, "{domain}".len())
+                        } else if after.starts_with("{local}") {
+                            (Placeholder::Local, "{local}".len())
+                        } else {
+                            return Err(bad("only {domain} and {local} are placeholders"));
+                        };
+                        match ph {
+                            Placeholder::Domain => domains += 1,
+                            Placeholder::Local => locals += 1,
+                        }
+                        phs.push(ph);
+                        rest = &after[len..];
+                    }
+                }
+            }
+            if lits.iter().any(|l| l.contains('}')) {
+                return Err(bad("unbalanced '}'"));
+            }
+            let seg = match phs.as_slice() {
+                [] => Segment::Literal(lits.remove(0)),
+                [first] => Segment::Template {
+                    prefix: lits[0].clone(),
+                    first: *first,
+                    middle: String::new(),
+                    second: None,
+                    suffix: lits[1].clone(),
+                },
+                [first, second] => {
+                    if lits[1].is_empty() {
+                        return Err(bad(
+                            "two placeholders in one component need text between them",
+                        ));
+                    }
+                    Segment::Template {
+                        prefix: lits[0].clone(),
+                        first: *first,
+                        middle: lits[1].clone(),
+                        second: Some(*second),
+                        suffix: lits[2].clone(),
+                    }
+                }
+                _ => return Err(bad("each placeholder may appear only once")),
+            };
+            segments.push(seg);
+        }
+        if domains != 1 || locals != 1 {
+            return Err(bad("{domain} and {local} must each appear exactly once"));
+        }
+        Ok(Layout {
+            pattern: pattern.trim_end_matches('/').to_string(),
+            segments,
+        })
+    }
+
+    /// Number of path components from the root to a mailbox directory.
+    pub fn depth(&self) -> usize {
+        self.segments.len()
+    }
+}
+
+/// Values captured from the path so far.
+#[derive(Debug, Clone, Default)]
+struct Captures {
+    domain: Option<String>,
+    local: Option<String>,
+}
+
+impl Segment {
+    /// Matches a directory name against this component, adding to the captures.
+    fn capture(&self, name: &str, caps: &Captures) -> Option<Captures> {
+        match self {
+            Segment::Literal(l) => (l == name).then(|| caps.clone()),
+            Segment::Template {
+                prefix,
+                first,
+                middle,
+                second,
+                suffix,
+            } => {
+                let inner = name
+                    .strip_prefix(prefix.as_str())?
+                    .strip_suffix(suffix.as_str())?;
+                let mut out = caps.clone();
+                let values: Vec<(Placeholder, &str)> = match second {
+                    None => vec![(*first, inner)],
+                    Some(second) => {
+                        // Domains never contain the separator, local parts might ('@' cannot
+                        // be in a valid one, '.' or '+' can): split on the side of the domain.
+                        let (a, b) = match first {
+                            Placeholder::Local => inner.rsplit_once(middle.as_str())?,
+                            Placeholder::Domain => inner.split_once(middle.as_str())?,
+                        };
+                        vec![(*first, a), (*second, b)]
+                    }
+                };
+                for (ph, v) in values {
+                    if v.is_empty() {
+                        return None;
+                    }
+                    match ph {
+                        Placeholder::Domain => out.domain = Some(v.to_string()),
+                        Placeholder::Local => out.local = Some(v.to_string()),
+                    }
+                }
+                Some(out)
+            }
+        }
+    }
+}
+
+/// Names Dovecot, Courier and the filesystem put into a mail tree that are never mailboxes.
+pub fn is_mail_store_noise(name: &OsStr) -> bool {
+    let b = name.as_encoded_bytes();
+    b.starts_with(b".")
+        || b.starts_with(b"dovecot")
+        || b.starts_with(b"courierimap")
+        || matches!(
+            b,
+            b"cur"
+                | b"new"
+                | b"tmp"
+                | b"subscriptions"
+                | b"maildirfolder"
+                | b"maildirsize"
+                | b"lost+found"
+                | b"mailboxes"
+                | b"storage"
+        )
+}
+
+/// Where the tree is and how to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaildirSettings {
+    pub root: PathBuf,
+    pub layout: Layout,
+    /// How often the watcher rescans the whole tree regardless of inotify events.
+    pub rescan_interval: Duration,
+}
+
+/// The result of a (possibly partial) scan.
+#[derive(Debug, Default)]
+struct Scan {
+    listing: Listing,
+    /// Directories above the mailbox level that were read: the ones to watch.
+    dirs: Vec<PathBuf>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
+    move |source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn rejected(path: &Path, reason: impl Into<String>) -> Rejected {
+    Rejected {
+        origin: path.to_string_lossy().into_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Scans below canonical `root`, restricted to the components in `only` at the first levels
+/// (empty = the whole tree).
+fn scan(root: &Path, layout: &Layout, only: &[OsString]) -> Result<Scan, SourceError> {
+    let mut out = Scan::default();
+    walk(root, layout, 0, only, &Captures::default(), &mut out)?;
+    Ok(out)
+}
+
+fn walk(
+    dir: &Path,
+    layout: &Layout,
+    level: usize,
+    only: &[OsString],
+    caps: &Captures,
+    out: &mut Scan,
+) -> Result<(), SourceError> {
+    let Some(seg) = layout.segments.get(level) else {
+        return Ok(());
+    };
+    out.dirs.push(dir.to_path_buf());
+    let names: Vec<(OsString, std::fs::FileType)> = match (only.get(level), seg) {
+        (Some(name), _) => child(dir, name)?.into_iter().collect(),
+        (None, Segment::Literal(l)) => child(dir, OsStr::new(l))?.into_iter().collect(),
+        (None, Segment::Template { .. }) => {
+            let rd = match std::fs::read_dir(dir) {
+                Ok(rd) => rd,
+                // Removed while we were scanning: it simply has no mailboxes now.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && level > 0 => return Ok(()),
+                Err(e) => return Err(io_err(dir)(e)),
+            };
+            let mut v = Vec::new();
+            for entry in rd {
+                let entry = entry.map_err(io_err(dir))?;
+                match entry.file_type() {
+                    Ok(ft) => v.push((entry.file_name(), ft)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&entry.path())(e)),
+                }
+            }
+            v
+        }
+    };
+    let last = level + 1 == layout.segments.len();
+    for (name, ft) in names {
+        let path = dir.join(&name);
+        if is_mail_store_noise(&name) {
+            continue;
+        }
+        if ft.is_symlink() {
+            out.listing
+                .rejected
+                .push(rejected(&path, "a symbolic link; links are not followed"));
+            continue;
+        }
+        if !ft.is_dir() {
+            continue;
+        }
+        let Some(text) = name.to_str() else {
+            out.listing
+                .rejected
+                .push(rejected(&path, "the name is not valid UTF-8"));
+            continue;
+        };
+        let Some(next) = seg.capture(text, caps) else {
+            out.listing.rejected.push(rejected(
+                &path,
+                format!("the name does not match the layout {}", layout.pattern),
+            ));
+            continue;
+        };
+        if last {
+            match address_of(&next) {
+                Ok(a) => out.listing.insert(Origin::Maildir { path }, a),
+                Err(reason) => out.listing.rejected.push(rejected(&path, reason)),
+            }
+        } else {
+            // A directory that cannot be a domain is reported once, not once per child.
+            if caps.domain.is_none() {
+                if let Some(domain) = &next.domain {
+                    if let Err(reason) = normalize_domain(domain) {
+                        let why = format!("{domain:?} is not a mail domain ({reason})");
+                        out.listing.rejected.push(rejected(&path, why));
+                        continue;
+                    }
+                }
+            }
+            walk(&path, layout, level + 1, only, &next, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The named child of `dir` with its type (not following links), if it exists.
+fn child(dir: &Path, name: &OsStr) -> Result<Option<(OsString, std::fs::FileType)>, SourceError> {
+    let p = dir.join(name);
+    match std::fs::symlink_metadata(&p) {
+        Ok(m) => Ok(Some((name.to_os_string(), m.file_type()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(&p)(e)),
+    }
+}
+
+/// The address a mailbox path denotes, or why it has none. The local part must come back
+/// unchanged from [`Address::parse`] (which trims), so ` alice` is not alice's mailbox.
+fn address_of(caps: &Captures) -> Result<Address, String> {
+    let (Some(local), Some(domain)) = (&caps.local, &caps.domain) else {
+        return Err("the layout captured no address".into());
+    };
+    if let Err(reason) = normalize_domain(domain) {
+        return Err(format!("{domain:?} is not a mail domain ({reason})"));
+    }
+    let a = Address::parse(&format!("{local}@{domain}")).map_err(|e| e.to_string())?;
+    if a.local() != local {
+        return Err(format!("{local:?} is not a valid local part"));
+    }
+    Ok(a)
+}
+
+/// How long to collect inotify events before acting on them.
+const SETTLE: Duration = Duration::from_millis(100);
+/// More distinct subtrees than this in one burst are rescanned as the whole tree.
+const MAX_SCOPES: usize = 256;
+
+/// The maildir tree as a mailbox source.
+#[derive(Debug)]
+pub struct MaildirSource {
+    settings: MaildirSettings,
+    tracker: Tracker,
+}
+
+impl MaildirSource {
+    /// A source over `settings.root`, with the default mass-removal guard.
+    pub fn new(settings: MaildirSettings) -> Self {
+        MaildirSource {
+            settings,
+            tracker: Tracker::new("maildir", GuardPolicy::default()),
+        }
+    }
+
+    /// Replaces the mass-removal guard policy.
+    pub fn with_guard(mut self, policy: GuardPolicy) -> Self {
+        self.tracker = Tracker::new("maildir", policy);
+        self
+    }
+
+    /// The watcher's health, updated after every scan.
+    pub fn health(&self) -> tokio::sync::watch::Receiver<super::SourceHealth> {
+        self.tracker.health()
+    }
+
+    fn canonical_root(&self) -> Result<PathBuf, SourceError> {
+        let root = &self.settings.root;
+        match std::fs::canonicalize(root) {
+            Ok(p) if p.is_dir() => Ok(p),
+            Ok(_) => Err(SourceError::RootMissing { path: root.clone() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(SourceError::RootMissing { path: root.clone() })
+            }
+            Err(e) => Err(io_err(root)(e)),
+        }
+    }
+
+    /// Scans the whole tree now (blocking IO; call from a blocking context in async code).
+    pub fn full_listing(&self) -> Result<Listing, SourceError> {
+        let root = self.canonical_root()?;
+        Ok(scan(&root, &self.settings.layout, &[])?.listing)
+    }
+
+    /// Sends a `Present` for every mailbox, then watches the tree: directories above the
+    /// mailbox level get inotify watches (so a 100,000-mailbox tree needs one watch per
+    /// domain with the default layout, not hundreds of thousands); each event rescans only
+    /// the subtree it names; a queue overflow or the rescan interval rescans everything.
+    /// Returns when `cancel` fires, or with an error when the root is missing at start or
+    /// the pipeline's receiver is gone. Later scan failures are logged, reported through
+    /// [`Self::health`] and retried; the known mailboxes stay as they were.
+    pub async fn watch(
+        mut self,
+        tx: mpsc::Sender<SourceEvent>,
+        cancel: CancellationToken,
+    ) -> Result<(), SourceError> {
+        let root = self.canonical_root()?;
+        let (mut watcher, mut rx) = super::fs_watcher().map_err(|source| SourceError::Watch {
+            path: root.clone(),
+            source,
+        })?;
+        let mut watched: BTreeSet<PathBuf> = BTreeSet::new();
+        // tokio's interval refuses a zero period; a rescan more often than every second would
+        // only burn the disk anyway.
+        let period = self.settings.rescan_interval.max(Duration::from_secs(1));
+        let mut interval = tokio::time::interval(period);
+        // The first tick completes at once: that is the initial full scan.
+        loop {
+            let mut scopes: Vec<Vec<OsString>> = Vec::new();
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = interval.tick() => scopes.push(Vec::new()),
+                ev = rx.recv() => {
+                    let Some(ev) = ev else { return Ok(()) };
+                    self.scope_of(&root, ev, &mut scopes);
+                    let settle = tokio::time::sleep(SETTLE);
+                    tokio::pin!(settle);
+                    loop {
+                        tokio::select! {
+                            _ = &mut settle => break,
+                            more = rx.recv() => match more {
+                                Some(ev) => self.scope_of(&root, ev, &mut scopes),
+                                None => break,
+                            },
+                        }
+                    }
+                }
+            }
+            let mut scopes = minimal_scopes(scopes);
+            // A burst touching many places (a bulk import) is cheaper as one full scan.
+            if scopes.len() > MAX_SCOPES {
+                scopes = vec![Vec::new()];
+            }
+            self.rescan(&root, scopes, &mut watcher, &mut watched, &tx)
+                .await?;
+        }
+    }
+
+    /// The subtree an event asks to rescan: the changed entry, cut at the mailbox level.
+    fn scope_of(
+        &self,
+        root: &Path,
+        ev: notify::Result<notify::Event>,
+        scopes: &mut Vec<Vec<OsString>>,
+    ) {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                tracing::warn!(error = %e, "maildir-watch-error; rescanning the tree");
+                scopes.push(Vec::new());
+                return;
+            }
+        };
+        if ev.need_rescan() {
+            scopes.push(Vec::new());
+            return;
+        }
+        for p in &ev.paths {
+            let Ok(rel) = p.strip_prefix(root) else {
+                continue;
+            };
+            let comps: Vec<OsString> = rel
+                .components()
+                .map(|c| c.as_os_str().to_os_string())
+                .collect();
+            scopes.push(
+                comps
+                    .into_iter()
+                    .take(self.settings.layout.depth())
+                    .collect(),
+            );
+        }
+    }
+
+    /// Rescans the given subtrees (one blocking job), updates the watches, and sends the
+    /// differences as one update, so the mass-removal guard judges a burst as a whole.
+    async fn rescan(
+        &mut self,
+        root: &Path,
+        scopes: Vec<Vec<OsString>>,
+        watcher: &mut notify::RecommendedWatcher,
+        watched: &mut BTreeSet<PathBuf>,
+        tx: &mpsc::Sender<SourceEvent>,
+    ) -> Result<(), SourceError> {
+        let prefixes: Vec<PathBuf> = scopes
+            .iter()
+            .map(|s| s.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+            .collect();
+        let in_scope = |p: &Path| prefixes.iter().any(|prefix| p.starts_with(prefix));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (r, l, s) = (
+                root.to_path_buf(),
+                self.settings.layout.clone(),
+                scopes.clone(),
+            );
+            let result = tokio::task::spawn_blocking(move || {
+                let mut all = Scan::default();
+                for scope in &s {
+                    let one = scan(&r, &l, scope)?;
+                    all.dirs.extend(one.dirs);
+                    all.listing.entries.extend(one.listing.entries);
+                    all.listing.rejected.extend(one.listing.rejected);
+                }
+                Ok(all)
+            })
+            .await
+            .unwrap_or_else(|join| Err(io_err(root)(io::Error::other(join.to_string()))));
+            let scanned = match result {
+                Ok(s) => s,
+                Err(e) => {
+                    self.tracker.failed(&e);
+                    return Ok(());
+                }
+            };
+            // Watch directories first seen in this scan. If any were new, scan once more:
+            // entries created between the scan and the new watch would otherwise wait for
+            // the periodic rescan.
+            let mut added = false;
+            let seen: BTreeSet<PathBuf> = scanned.dirs.iter().cloned().collect();
+            for d in &seen {
+                if !watched.contains(d) {
+                    match watcher.watch(d, notify::RecursiveMode::NonRecursive) {
+                        Ok(()) => {
+                            watched.insert(d.clone());
+                            added = true;
+                        }
+                        Err(e) => tracing::warn!(dir = %d.display(), error = %e,
+                            "maildir-watch-failed; relying on periodic rescans for this directory"),
+                    }
+                }
+            }
+            let stale: Vec<PathBuf> = watched
+                .iter()
+                .filter(|d| in_scope(d) && !seen.contains(*d))
+                .cloned()
+                .collect();
+            for d in stale {
+                // The kernel drops the watch of a removed directory by itself.
+                let _ = watcher.unwatch(&d);
+                watched.remove(&d);
+            }
+            if added && attempt == 1 {
+                continue;
+            }
+            let events = self
+                .tracker
+                .update(scanned.listing, |k| in_scope(Path::new(k)));
+            return send_all(tx, events).await;
+        }
+    }
+}
+
+/// Drops scopes that another scope contains, and duplicates.
+fn minimal_scopes(mut scopes: Vec<Vec<OsString>>) -> Vec<Vec<OsString>> {
+    scopes.sort();
+    scopes.dedup();
+    let mut out: Vec<Vec<OsString>> = Vec::new();
+    for s in scopes {
+        if !out.iter().any(|o| s.starts_with(o)) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_parse_with_literal_suffixes_and_refuse_nonsense() {
+        let l = Layout::parse("{domain}/{local}/Maildir").unwrap();
+        assert_eq!(l.depth(), 3);
+        assert_eq!(
+            Layout::parse("{domain}/{local}").unwrap(),
+            Layout::domain_slash_local()
+        );
+        assert_eq!(
+            Layout::parse("{local}@{domain}").unwrap(),
+            Layout::local_at_domain()
+        );
+        for bad in [
+            "{domain}",
+            "/{domain}/{local}",
+            "{domain}/../{local}",
+            "{domain}{local}",
+            "{user}/{local}",
+            "{domain}/{local}/{local}",
+        ] {
+            assert!(Layout::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_two_placeholder_component_splits_on_the_domain_side() {
+        let l = Layout::local_at_domain();
+        let caps = l.segments[0]
+            .capture("a@b@example.com", &Captures::default())
+            .unwrap();
+        assert_eq!(caps.local.as_deref(), Some("a@b"));
+        assert!(address_of(&caps).is_err());
+        let caps = l.segments[0]
+            .capture("first.last@example.com", &Captures::default())
+            .unwrap();
+        assert_eq!(
+            address_of(&caps).unwrap().as_str(),
+            "first.last@example.com"
+        );
+    }
+
+    #[test]
+    fn literal_prefixes_and_affixes_around_placeholders_are_matched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for d in [
+            "mail/example.com/u-alice.d",
+            "mail/example.com/bob",
+            "other/example.com/u-x.d",
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let layout = Layout::parse("mail/{domain}/u-{local}.d").unwrap();
+        let s = scan(root, &layout, &[]).unwrap();
+        let found: Vec<String> = s
+            .listing
+            .addresses()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(found, ["alice@example.com"]);
+        assert_eq!(s.listing.rejected.len(), 1);
+        assert!(s.listing.rejected[0].origin.ends_with("bob"));
+    }
+
+    #[test]
+    fn nested_scopes_collapse_into_their_ancestor() {
+        let s = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            minimal_scopes(vec![s(&["a", "x"]), s(&["a"]), s(&["b", "y"]), s(&["a"])]),
+            vec![s(&["a"]), s(&["b", "y"])]
+        );
+        assert_eq!(minimal_scopes(vec![s(&["a"]), s(&[])]), vec![s(&[])]);
+    }
+}

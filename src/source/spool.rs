@@ -1,0 +1,397 @@
+//! Owns the enqueue spool: the hand-off between `smime-provisioner enqueue ADDRESS...` (run by
+//! provisioning hooks such as PostfixAdmin's `mailbox_postcreation_script`, as the web server's
+//! user, inside a web request) and the daemon.
+//!
+//! Why a spool directory and not a socket: the hook must return at once and must work while the
+//! daemon is down or restarting (PRODUCT.md, `enqueue` verb), so each request is a small file,
+//! written under a dot-name, synced, then renamed into place (rename is atomic within one
+//! filesystem, POSIX `rename(2)`), so the daemon never reads half a request. The directory is
+//! `2770` (setgid, group-writable): the daemon's user owns it, hook users are members of its
+//! group, request files are `0640` and carry the directory's group, so the daemon can read
+//! and delete them and nobody else can see them. A request is deleted only when the pipeline
+//! acknowledges it ([`SpoolSource::ack`]) after persisting it, so a crash in between replays
+//! the request instead of losing the mailbox.
+
+use super::{send_all, Listing, Origin, Rejected, SourceError, SourceEvent};
+use crate::mailbox::Address;
+use notify::Watcher as _;
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// First line of every request file; the number is the format version.
+const MAGIC: &str = "smime-provisioner-request: 1";
+/// Extension of a complete request file.
+const REQ_EXT: &str = "req";
+/// Extension given to request files that could not be read as requests.
+const REJECTED_EXT: &str = "rejected";
+/// Request files are tiny; anything bigger in a group-writable directory is not ours.
+const MAX_REQUEST_BYTES: u64 = 4096;
+/// Mode of request files: the daemon reads them through the directory's group.
+const REQUEST_MODE: u32 = 0o640;
+/// Mode of a spool directory the daemon creates: setgid so files inherit the group.
+const SPOOL_DIR_MODE: u32 = 0o2770;
+/// How often the watcher re-lists the spool without inotify events.
+const RESCAN: Duration = Duration::from_secs(30);
+/// A request sent but not acknowledged after this long is sent again (the pipeline may have
+/// failed to persist it).
+const RESEND_AFTER: Duration = Duration::from_secs(300);
+
+/// Why a request could not be written, listed or acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error(
+        "the spool directory {dir} does not exist; start the daemon once, or create it with \
+         `install -d -m 2770 -o <daemon user> -g <hook group> {dir}`"
+    )]
+    Missing { dir: PathBuf },
+    #[error(
+        "cannot write to the spool directory {dir} ({source}); the hook's user must be a \
+         member of the directory's group and the directory must be group-writable (mode 2770)"
+    )]
+    NotWritable { dir: PathBuf, source: io::Error },
+    #[error("spool I/O on {path} failed: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path} is not a request file of the spool {dir}; refusing to delete it")]
+    NotARequest { path: PathBuf, dir: PathBuf },
+}
+
+impl SpoolError {
+    /// True when retrying may help without an admin changing permissions or paths.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SpoolError::Io { .. })
+    }
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
+    move |source| SpoolError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes one request file per address into `spool_dir` and returns their paths. Each file
+/// appears atomically (written under a dot-name, synced, renamed, directory synced). Does not
+/// need the daemon. The caller has validated the addresses (they are [`Address`]es).
+pub fn enqueue(spool_dir: &Path, addresses: &[Address]) -> Result<Vec<PathBuf>, SpoolError> {
+    let meta = match fs::metadata(spool_dir) {
+        Ok(m) if m.is_dir() => m,
+        Ok(_) => {
+            return Err(SpoolError::Missing {
+                dir: spool_dir.to_path_buf(),
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(SpoolError::Missing {
+                dir: spool_dir.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(io_at(spool_dir)(e)),
+    };
+    let mut written = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".enqueue-")
+            .tempfile_in(spool_dir)
+            .map_err(|source| match source.kind() {
+                io::ErrorKind::PermissionDenied => SpoolError::NotWritable {
+                    dir: spool_dir.to_path_buf(),
+                    source,
+                },
+                _ => SpoolError::Io {
+                    path: spool_dir.to_path_buf(),
+                    source,
+                },
+            })?;
+        let tmp_path = tmp.path().to_path_buf();
+        let file = tmp.as_file_mut();
+        // Explicit mode and group: the hook user's umask and primary group must not decide
+        // whether the daemon can read the request.
+        file.set_permissions(fs::Permissions::from_mode(REQUEST_MODE))
+            .map_err(io_at(&tmp_path))?;
+        if file.metadata().map_err(io_at(&tmp_path))?.gid() != meta.gid() {
+            std::os::unix::fs::fchown(&*file, None, Some(meta.gid())).map_err(|source| {
+                SpoolError::NotWritable {
+                    dir: spool_dir.to_path_buf(),
+                    source,
+                }
+            })?;
+        }
+        writeln!(file, "{MAGIC}\naddress: {address}").map_err(io_at(&tmp_path))?;
+        file.sync_all().map_err(io_at(&tmp_path))?;
+        let target = spool_dir.join(request_name());
+        tmp.persist_noclobber(&target).map_err(|e| SpoolError::Io {
+            path: target.clone(),
+            source: e.error,
+        })?;
+        written.push(target);
+    }
+    sync_dir(spool_dir)?;
+    Ok(written)
+}
+
+/// `<nanoseconds since 1970>-<pid>-<random>.req`: names sort in arrival order, and two hooks
+/// in the same nanosecond still differ. Wall-clock time is fine here: it only orders files.
+fn request_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{nanos:020}-{}-{:016x}.{REQ_EXT}",
+        std::process::id(),
+        rand::random::<u64>()
+    )
+}
+
+/// Makes a rename or unlink in `dir` durable (the directory entry itself is data).
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_at(dir))
+}
+
+/// Reads one request file; `Err` carries the reason it is not a valid request.
+fn read_request(path: &Path) -> Result<Result<Address, String>, io::Error> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // The directory is group-writable, so what sits there may be hostile: O_NOFOLLOW refuses a
+    // symlink swapped in after listing, O_NONBLOCK keeps a FIFO from blocking the open.
+    let f = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Ok(Err("a symbolic link, not a request file".into()))
+        }
+        Err(e) => return Err(e),
+    };
+    if !f.metadata()?.is_file() {
+        return Ok(Err("not a regular file".into()));
+    }
+    let mut text = String::new();
+    match f.take(MAX_REQUEST_BYTES + 1).read_to_string(&mut text) {
+        Ok(n) if n as u64 > MAX_REQUEST_BYTES => return Ok(Err("larger than 4 KiB".into())),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(Err("not UTF-8".into())),
+        Err(e) => return Err(e),
+    }
+    let mut lines = text.lines();
+    if lines.next() != Some(MAGIC) {
+        return Ok(Err(format!("the first line is not {MAGIC:?}")));
+    }
+    let mut address = None;
+    for l in lines {
+        match l.split_once(':') {
+            Some(("address", v)) if address.is_none() => address = Some(v.trim().to_string()),
+            Some(("address", _)) => return Ok(Err("more than one address line".into())),
+            _ => return Ok(Err("unknown line in the request".into())),
+        }
+    }
+    let Some(a) = address else {
+        return Ok(Err("no address line".into()));
+    };
+    Ok(Address::parse(&a).map_err(|e| e.to_string()))
+}
+
+/// The spool as a mailbox source. Cheap to clone: clones share the record of which requests
+/// were sent, so the pipeline can hold one clone for [`SpoolSource::ack`] while another runs
+/// [`SpoolSource::watch`].
+#[derive(Debug, Clone)]
+pub struct SpoolSource {
+    dir: PathBuf,
+    sent: Arc<Mutex<BTreeMap<PathBuf, Instant>>>,
+    rescan: Duration,
+    resend_after: Duration,
+}
+
+impl SpoolSource {
+    /// The daemon's side of the spool. Creates the directory with mode 2770 if it does not
+    /// exist (the daemon's user owns it; an admin puts hook users into its group).
+    pub fn new(dir: impl Into<PathBuf>) -> Result<SpoolSource, SpoolError> {
+        let dir = dir.into();
+        match fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => {
+                let mode = m.permissions().mode() & 0o7777;
+                if mode & 0o070 != 0o070 {
+                    tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"),
+                        "spool-not-group-writable: hook users in the group cannot enqueue; use mode 2770");
+                }
+            }
+            Ok(_) => return Err(SpoolError::Missing { dir }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+                fs::set_permissions(&dir, fs::Permissions::from_mode(SPOOL_DIR_MODE))
+                    .map_err(io_at(&dir))?;
+            }
+            Err(e) => return Err(io_at(&dir)(e)),
+        }
+        Ok(SpoolSource {
+            dir,
+            sent: Arc::new(Mutex::new(BTreeMap::new())),
+            rescan: RESCAN,
+            resend_after: RESEND_AFTER,
+        })
+    }
+
+    /// Replaces how often the watcher re-lists the spool without events (default 30 s) and
+    /// after how long an unacknowledged request is sent again (default 5 min). Both are
+    /// raised to at least 10 ms.
+    pub fn with_timing(mut self, rescan: Duration, resend_after: Duration) -> Self {
+        let floor = Duration::from_millis(10);
+        self.rescan = rescan.max(floor);
+        self.resend_after = resend_after.max(floor);
+        self
+    }
+
+    /// The spool directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every pending request, oldest first (keys are the request files). Files that are not
+    /// valid requests are listed in `rejected`; in-progress writes (dot-names) are skipped.
+    pub fn full_listing(&self) -> Result<Listing, SourceError> {
+        let mut listing = Listing::default();
+        let mut entries = fs::read_dir(&self.dir)
+            .and_then(|rd| rd.collect::<Result<Vec<_>, _>>())
+            .map_err(io_at(&self.dir))?;
+        // Names start with the enqueue time, so name order is arrival order.
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != REQ_EXT)
+                || entry.file_name().as_encoded_bytes().starts_with(b".")
+            {
+                continue;
+            }
+            // A symlink planted in a group-writable directory must not make us read elsewhere.
+            let ft = entry.file_type().map_err(io_at(&path))?;
+            let verdict = if ft.is_symlink() {
+                Ok(Err("a symbolic link, not a request file".to_string()))
+            } else if !ft.is_file() {
+                Ok(Err("not a regular file".to_string()))
+            } else {
+                read_request(&path)
+            };
+            match verdict {
+                Ok(Ok(address)) => listing.insert(Origin::Spool { file: path }, address),
+                Ok(Err(reason)) => listing.rejected.push(Rejected {
+                    origin: path.to_string_lossy().into_owned(),
+                    reason,
+                }),
+                // Acked (deleted) between listing and reading: not pending any more.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_at(&path)(e).into()),
+            }
+        }
+        Ok(listing)
+    }
+
+    /// Deletes a request after the pipeline has persisted it. Deleting an already deleted
+    /// request is fine (acks may be repeated after a crash); deleting anything that is not a
+    /// request file directly in this spool is refused.
+    pub fn ack(&self, path: &Path) -> Result<(), SpoolError> {
+        let in_spool = path.parent() == Some(self.dir.as_path())
+            && path.extension().is_some_and(|e| e == REQ_EXT);
+        if !in_spool {
+            return Err(SpoolError::NotARequest {
+                path: path.to_path_buf(),
+                dir: self.dir.clone(),
+            });
+        }
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_at(path)(e)),
+        }
+        self.sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(path);
+        sync_dir(&self.dir)
+    }
+
+    /// Sends a `Present` for each pending request (one per file, each to be acked), then for
+    /// each new one as it appears (inotify on the directory, plus a rescan every 30 s). A
+    /// request still not acknowledged 5 minutes after it was sent is sent again (see
+    /// [`Self::with_timing`]). Files that
+    /// are not valid requests are logged and renamed to `*.rejected` so an admin can look.
+    pub async fn watch(
+        self,
+        tx: mpsc::Sender<SourceEvent>,
+        cancel: CancellationToken,
+    ) -> Result<(), SourceError> {
+        let (mut watcher, mut rx) = super::fs_watcher().map_err(|source| SourceError::Watch {
+            path: self.dir.clone(),
+            source,
+        })?;
+        watcher
+            .watch(&self.dir, notify::RecursiveMode::NonRecursive)
+            .map_err(|source| SourceError::Watch {
+                path: self.dir.clone(),
+                source,
+            })?;
+        let mut interval = tokio::time::interval(self.rescan);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = interval.tick() => {}
+                ev = rx.recv() => if ev.is_none() { return Ok(()) },
+            }
+            let me = self.clone();
+            let listed = tokio::task::spawn_blocking(move || me.full_listing())
+                .await
+                .unwrap_or_else(|join| {
+                    Err(io_at(&self.dir)(io::Error::other(join.to_string())).into())
+                });
+            let listing = match listed {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, "spool-listing-failed");
+                    continue;
+                }
+            };
+            for r in &listing.rejected {
+                tracing::warn!(origin = %r.origin, reason = %r.reason, "spool-request-rejected");
+                let path = PathBuf::from(&r.origin);
+                if let Err(e) = fs::rename(&path, path.with_extension(REJECTED_EXT)) {
+                    tracing::warn!(origin = %r.origin, error = %e, "spool-reject-rename-failed");
+                }
+            }
+            let now = Instant::now();
+            let events: Vec<SourceEvent> = {
+                let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+                sent.retain(|p, _| listing.entries.contains_key(&*p.to_string_lossy()));
+                let mut events = Vec::new();
+                for entry in listing.entries.values() {
+                    let Origin::Spool { file } = &entry.origin else {
+                        continue;
+                    };
+                    let due = sent
+                        .get(file)
+                        .is_none_or(|at| now.duration_since(*at) >= self.resend_after);
+                    if due {
+                        sent.insert(file.clone(), now);
+                        for a in &entry.addresses {
+                            events.push(SourceEvent::Present {
+                                address: a.clone(),
+                                origin: entry.origin.clone(),
+                            });
+                        }
+                    }
+                }
+                events
+            };
+            send_all(&tx, events).await?;
+        }
+    }
+}

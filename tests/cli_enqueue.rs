@@ -1,0 +1,96 @@
+//! The `enqueue` verb as the PostfixAdmin hook calls it: through the real wrapper script in
+//! `contrib/postfixadmin/` and the real binary, with a config file that names the spool.
+
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_smime-provisioner");
+
+fn spool_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let config = dir.path().join("config.toml");
+    // A secret file the hook user could not read: enqueue must not need it.
+    std::fs::write(
+        &config,
+        "[state]\ndir = \"state\"\n[sources.spool]\ndir = \"spool\"\n\
+         [autodns]\nendpoint = \"https://api.autodns.com/v1\"\nuser = \"u\"\n\
+         password_file = \"/root/unreadable/autodns.password\"\n",
+    )
+    .unwrap();
+    (dir, spool, config)
+}
+
+#[test]
+fn the_postfixadmin_wrapper_enqueues_through_the_real_binary() {
+    let (_dir, spool, config) = setup();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/postfixadmin/mailbox-postcreation.sh");
+    let out = Command::new("sh")
+        .arg(&script)
+        .args([
+            "Alice@Example.COM",
+            "example.com",
+            "example.com/alice/",
+            "0",
+        ])
+        .env("SMIME_PROVISIONER", BIN)
+        .env("SMIME_PROVISIONER_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = spool_files(&spool);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let request = std::fs::read_to_string(spool.join(&files[0])).unwrap();
+    assert!(
+        request.contains("Alice@example.com"),
+        "request holds the normalised address: {request}"
+    );
+}
+
+#[test]
+fn one_invalid_address_enqueues_nothing_and_exits_2() {
+    let (_dir, spool, config) = setup();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["enqueue", "bob@example.com", "not-an-address"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("nothing enqueued") && stderr.contains("not-an-address"),
+        "{stderr}"
+    );
+    assert!(spool_files(&spool).is_empty());
+}
+
+#[test]
+fn a_missing_spool_is_a_failure_that_says_how_to_create_it() {
+    let (_dir, spool, config) = setup();
+    std::fs::remove_dir(&spool).unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["enqueue", "bob@example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("install -d -m 2770"));
+}
