@@ -35,12 +35,31 @@ e2e_imap_fetch() {
         --password-file "$E2E_DIR/logins/$address" --out "$dir" --min "$min" --timeout 30
 }
 
+# Fails unless every listening socket of the registered processes (and their children) is bound to
+# 127.0.0.1, and each of them listens somewhere. `ss -ltnup` names the owning PIDs of each socket.
+e2e_listeners_loopback_only() {
+    local pid name bad=0 sockets
+    while read -r pid _ name; do
+        case $name in postfix-master | dovecot-master | slapd | simulator) ;; *) continue ;; esac
+        sockets=$(ss -Hltnup | grep -E "pid=$pid," || true)
+        [ -n "$sockets" ] || { e2e_log "$name (pid $pid) listens nowhere"; bad=1; }
+        # Columns: netid, state, recv-q, send-q, local address, peer, process.
+        while read -r _ _ _ _ local _; do
+            [ -n "$local" ] || continue
+            case $local in 127.0.0.1:*) ;; *) e2e_log "$name (pid $pid) listens on $local"; bad=1 ;; esac
+        done <<<"$sockets"
+    done <"$E2E_DIR/pids"
+    [ "$bad" -eq 0 ]
+}
+
 e2e_is_maildir() { [ -d "$1/cur" ] && [ -d "$1/new" ] && [ -d "$1/tmp" ]; }
 
 e2e_stack_selftest() {
     local alice=alice@$E2E_MAIL_DOMAIN carol=carol@$E2E_MAIL_DOMAIN
     local out=$E2E_DIR/selftest
     mkdir -p "$out"
+
+    e2e_check "Postfix, Dovecot and slapd listen on 127.0.0.1 only" e2e_listeners_loopback_only
 
     # --- Postfix + maildir tree
     e2e_add_mailbox "$alice"
