@@ -76,7 +76,24 @@ pub struct ApiError {
 /// Detail codes that mean "no such object". `EF03014` is the contact-not-found code of the Dart
 /// SDK fixture (§1.9); `EF300101` is what XML job info answers for a job that left the queue
 /// (§1.10). The HTTP status (404) covers the JSON transport in general.
-const NOT_FOUND_CODES: &[&str] = &["EF03014", "EF300101"];
+///
+/// The real API's codes for a missing certificate, job or poll message, and for refused
+/// credentials on the XML gateway (which answers HTTP 200 for API errors), are not documented
+/// (§7). The bundled simulator documents its own (`simulator::engine::ef`); they are listed here
+/// so that both transports classify alike against it. An unknown code stays `Rejected`: not
+/// retried, shown to the admin with its text.
+const NOT_FOUND_CODES: &[&str] = &[
+    "EF03014",
+    "EF300101",
+    // Simulator: certificate, job, poll message not found.
+    "EF4001041",
+    "EF3001141",
+    "EF09061",
+];
+
+/// Detail codes meaning the credentials or the context were refused (see above: the simulator's
+/// `EF00010`; the real gateway's code is not documented).
+const AUTHENTICATION_CODES: &[&str] = &["EF00010"];
 
 impl ApiError {
     /// Builds the error from a decoded envelope and the HTTP status it came with.
@@ -103,6 +120,9 @@ impl ApiError {
             401 | 403 => ErrorKind::Authentication,
             404 => ErrorKind::NotFound,
             429 | 500..=599 => ErrorKind::Transient,
+            _ if self.codes().any(|c| AUTHENTICATION_CODES.contains(&c)) => {
+                ErrorKind::Authentication
+            }
             _ if self.codes().any(|c| NOT_FOUND_CODES.contains(&c)) => ErrorKind::NotFound,
             _ => ErrorKind::Rejected,
         }
@@ -340,6 +360,7 @@ mod tests {
         assert_eq!(api(503, &[]).kind(), ErrorKind::Transient);
         assert_eq!(api(400, &["EF01000"]).kind(), ErrorKind::Rejected);
         assert_eq!(api(200, &["EF300101"]).kind(), ErrorKind::NotFound);
+        assert_eq!(api(200, &["EF00010"]).kind(), ErrorKind::Authentication);
     }
 
     #[test]

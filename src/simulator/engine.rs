@@ -215,7 +215,7 @@ pub(crate) struct ApiError {
     pub http: u16,
     pub code: String,
     pub text: String,
-    pub object: Option<ObjRef>,
+    pub object: Option<Box<ObjRef>>,
     pub messages: Vec<ApiMsg>,
 }
 
@@ -240,7 +240,7 @@ impl ApiError {
         self
     }
     fn about(mut self, o: ObjRef) -> ApiError {
-        self.object = Some(o);
+        self.object = Some(Box::new(o));
         self
     }
     /// A required value is missing.
@@ -675,7 +675,7 @@ impl Engine {
                 owner: owner.clone(),
                 created: now,
                 body: MessageBody::CertificateJob {
-                    job: job.clone(),
+                    job: Box::new(job.clone()),
                     certificate: snapshot.clone(),
                 },
             };
@@ -963,7 +963,7 @@ impl Engine {
         let st = lock(&self.state);
         check_keys("400205", &q, KEYS)?;
         let rows: Vec<&Contact> = st.contacts.values().collect();
-        let (total, page) = run_query("400205", &q, rows, KEYS, |c, k| contact_field(c, k))?;
+        let (total, page) = run_query("400205", &q, rows, KEYS, contact_field)?;
         let keys = q.keys.clone();
         let mut r = Reply::ok("S400205", "The SSL contacts were inquired successfully.");
         r.object = Some(ObjRef {
@@ -1325,7 +1325,7 @@ impl Engine {
         let st = lock(&self.state);
         check_keys("400105", &q, KEYS)?;
         let rows: Vec<&Certificate> = st.certificates.values().collect();
-        let (total, page) = run_query("400105", &q, rows, KEYS, |c, k| cert_field(c, k))?;
+        let (total, page) = run_query("400105", &q, rows, KEYS, cert_field)?;
         let mut r = Reply::ok("S400105", "The certificates were inquired successfully.");
         r.object = Some(ObjRef {
             kind: ObjKind::Certificate,
@@ -1775,10 +1775,9 @@ pub(crate) fn like(pattern: &str, text: &str, fold_case: bool) -> bool {
 /// Dates in filters may come in either API format; compare them as `YYYY-MM-DD hh:mm:ss`.
 fn norm_value(v: &str) -> String {
     let v = v.trim();
-    if v.len() >= 19 && v.as_bytes().get(10) == Some(&b'T') {
-        v[..19].replacen('T', " ", 1)
-    } else {
-        v.to_string()
+    match (v.as_bytes().get(10), v.get(..19)) {
+        (Some(b'T'), Some(head)) => head.replacen('T', " ", 1),
+        _ => v.to_string(),
     }
 }
 

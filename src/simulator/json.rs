@@ -57,6 +57,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/poll", get(poll_info))
         .route("/poll/{id}", put(poll_confirm))
         .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
 }
 
 // ---- plumbing ----------------------------------------------------------------------------------
@@ -151,6 +152,13 @@ pub(crate) fn error_response(e: &ApiError, stid: &str, ctid: Option<&str>) -> Re
 async fn unknown_route(sh: Sh, uri: axum::http::Uri, method: axum::http::Method) -> Response {
     let stid = sh.engine.bare_stid();
     let e = ApiError::unknown_task("0000", &format!("{method} {}", uri.path()));
+    error_response(&e, &stid, None)
+}
+
+async fn wrong_method(sh: Sh, uri: axum::http::Uri, method: axum::http::Method) -> Response {
+    let stid = sh.engine.bare_stid();
+    let mut e = ApiError::unknown_task("0000", &format!("{method} {}", uri.path()));
+    e.http = 405;
     error_response(&e, &stid, None)
 }
 
@@ -870,7 +878,7 @@ fn poll_message(msg_: &Message, cert: Option<&CertView>) -> Value {
             certificate: snap,
         } => {
             let view = JobView {
-                job: j.clone(),
+                job: (**j).clone(),
                 status: j.status(msg_.created),
                 updated: j.updated(msg_.created),
             };

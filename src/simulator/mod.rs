@@ -232,9 +232,23 @@ impl Simulator {
             }
         }
         if let Some(r) = cfg.faults.rate_limit_rps {
-            if !(r.is_finite() && r > 0.0) {
+            if !(r.is_finite() && (0.001..=1_000_000.0).contains(&r)) {
                 return Err(SimulatorError::Config(format!(
-                    "rate_limit_rps must be above 0, not {r}"
+                    "rate_limit_rps must be between 0.001 and 1000000, not {r}"
+                )));
+            }
+        }
+        // Deadlines are `now + duration`; a year is more than any test or trial needs and keeps
+        // the date arithmetic far from overflow.
+        let year = Duration::from_secs(365 * 24 * 3600);
+        for (name, d) in [
+            ("issuance_delay", cfg.issuance_delay),
+            ("deferred_for", cfg.faults.deferred_for),
+            ("latency", cfg.faults.latency),
+        ] {
+            if d > year {
+                return Err(SimulatorError::Config(format!(
+                    "{name} must be at most a year"
                 )));
             }
         }

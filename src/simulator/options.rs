@@ -84,8 +84,26 @@ pub struct SimulatorOptions {
 }
 
 impl SimulatorOptions {
-    /// Reads the password and assembles the configuration.
+    /// Reads the password (file, then [`SimulatorOptions::password`], then the environment
+    /// variable [`PASSWORD_ENV`]) and assembles the configuration.
     pub fn into_config(self) -> Result<SimulatorConfig, SimulatorError> {
+        let env = match std::env::var(PASSWORD_ENV) {
+            Ok(v) => Some(v),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(SimulatorError::Config(format!(
+                    "{PASSWORD_ENV} is not valid UTF-8"
+                )))
+            }
+        };
+        self.into_config_with_env(env)
+    }
+
+    /// [`SimulatorOptions::into_config`] with the environment's password passed in.
+    pub fn into_config_with_env(
+        self,
+        env_password: Option<String>,
+    ) -> Result<SimulatorConfig, SimulatorError> {
         let password = match (&self.password_file, &self.password) {
             (Some(path), _) => {
                 let raw = std::fs::read_to_string(path).map_err(|source| SimulatorError::Io {
@@ -99,16 +117,13 @@ impl SimulatorOptions {
                     .to_string()
             }
             (None, Some(p)) => p.clone(),
-            (None, None) if std::env::var_os(PASSWORD_ENV).is_some() => std::env::var(PASSWORD_ENV)
-                .map_err(|_| {
-                    SimulatorError::Config(format!("{PASSWORD_ENV} is not valid UTF-8"))
-                })?,
-            (None, None) => {
-                return Err(SimulatorError::Config(
+            (None, None) => match env_password {
+                Some(p) => p,
+                None => return Err(SimulatorError::Config(
                     "no API password: pass --password-file FILE or set SMIME_SIMULATOR_PASSWORD"
                         .into(),
-                ))
-            }
+                )),
+            },
         };
         if password.is_empty() {
             return Err(SimulatorError::Config("the API password is empty".into()));
