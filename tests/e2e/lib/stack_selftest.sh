@@ -11,13 +11,18 @@
 # Creates a mailbox the way PostfixAdmin would: Postfix learns the address, Dovecot a login with a
 # random password kept in a 0600 file. The maildir itself appears only on first delivery.
 e2e_add_mailbox() {
+    e2e_add_login "$1"
+    e2e_postfix_add_mailbox "$1"
+}
+
+# The Dovecot half of a mailbox: an IMAP login with a random password in a 0600 file.
+e2e_add_login() {
     local address=$1
     mkdir -p "$E2E_DIR/logins"
     chmod 0700 "$E2E_DIR/logins"
     local pwfile=$E2E_DIR/logins/$address
     (umask 077 && openssl rand -hex 12 >"$pwfile")
     e2e_dovecot_add_user "$address" "$(cat "$pwfile")"
-    e2e_postfix_add_mailbox "$address"
 }
 
 e2e_maildir_of() { printf '%s/%s/%s' "$E2E_MAIL_ROOT" "${1#*@}" "${1%@*}"; }
@@ -78,11 +83,16 @@ e2e_stack_selftest() {
     fi
     e2e_check "an unknown address is refused at RCPT time with 550" grep -q "550" <<<"$refused"
 
-    # Added immediately after the first: the changed table must be picked up without a reload.
-    e2e_add_mailbox "$carol"
-    e2e_send_mail "$carol" "e2e: stack self-test 2"
+    # Added while an SMTP session is already open (as a pooling mailer keeps one): that same
+    # session must accept the new mailbox, without a reload.
+    "$E2E_PY" "$E2E_LIB/mail.py" send --port "$E2E_SMTP_PORT" --sender postmaster@e2e.test \
+        --to "$carol" --subject "e2e: stack self-test 2" \
+        --after-ehlo "$E2E_PY $E2E_LIB/vmail.py add $E2E_DIR/postfix/vmail.sqlite $carol" \
+        || e2e_die "a mailbox added during an open SMTP session was refused in that session"
+    e2e_add_login "$carol"
     e2e_postfix_wait_queue_empty
-    e2e_check "a mailbox added while Postfix runs receives mail at once" e2e_is_maildir "$(e2e_maildir_of "$carol")"
+    e2e_check "a mailbox added during an open SMTP session receives mail in that session" \
+        e2e_is_maildir "$(e2e_maildir_of "$carol")"
 
     # --- Dovecot IMAP over the same tree
     local count
