@@ -9,6 +9,7 @@
 
 E2E_PACKAGES=(
     postfix          # MTA: virtual domain example.test, delivery into the maildir tree
+    postfix-sqlite   # sqlite: lookup tables, read per query like PostfixAdmin's SQL maps
     dovecot-imapd    # IMAP access to the same maildir tree
     slapd            # OpenLDAP server for the LDIF source
     ldap-utils       # ldapadd, ldapdelete, ldapsearch
@@ -69,7 +70,8 @@ EOF
 # Every binary the run calls, each named with the package that provides it.
 e2e_require_tools() {
     e2e_require postfix postfix
-    e2e_require postmap postfix
+    [ -e /usr/lib/postfix/postfix-sqlite.so ] \
+        || e2e_die "Postfix has no sqlite map type: install the Debian package 'postfix-sqlite'"
     e2e_require dovecot dovecot-imapd
     e2e_require /usr/sbin/slapd slapd
     e2e_require /usr/sbin/slapadd slapd

@@ -5,7 +5,8 @@ RFC 3501, email RFC 5322/2045), so it runs under Debian's /usr/bin/python3 on a 
 
 Subcommands (each exits non-zero with a one-line reason on failure):
   send     --port P --sender A --to B --subject S [--body TEXT | --body-file F]
-           [--attach FILE --attach-type TYPE/SUBTYPE --attach-name NAME]
+           [--attach FILE --attach-type TYPE/SUBTYPE --attach-name NAME] [--after-ehlo CMD]
+           --after-ehlo runs a shell command inside the open session, before MAIL FROM
   fetch    --port P --user U --password-file F --out DIR [--min N] [--timeout SECONDS]
            waits until INBOX holds at least N messages, writes each as DIR/<uid>.eml, prints count
   attachment --eml FILE --out FILE [--content-type TYPE]   writes the one matching attachment
@@ -19,6 +20,7 @@ import email.policy
 import imaplib
 import os
 import smtplib
+import subprocess
 import sys
 import time
 from email.message import EmailMessage
@@ -47,9 +49,14 @@ def cmd_send(args):
             msg.add_attachment(f.read(), maintype=maintype, subtype=subtype, filename=args.attach_name)
     try:
         with smtplib.SMTP("127.0.0.1", args.port, timeout=30) as smtp:
+            smtp.ehlo()
+            if args.after_ehlo:
+                subprocess.run(args.after_ehlo, shell=True, check=True)
             refused = smtp.send_message(msg)
     except smtplib.SMTPRecipientsRefused as err:
         fail(f"recipient refused: {err.recipients}")
+    except subprocess.CalledProcessError as err:
+        fail(f"--after-ehlo command failed: {err}")
     except (OSError, smtplib.SMTPException) as err:
         fail(f"SMTP to 127.0.0.1:{args.port} failed: {err}")
     if refused:
@@ -150,6 +157,7 @@ def main():
     p.add_argument("--attach")
     p.add_argument("--attach-type", default="application/octet-stream")
     p.add_argument("--attach-name")
+    p.add_argument("--after-ehlo")
     p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("fetch")

@@ -5,6 +5,12 @@
 # delivery, the layout PostfixAdmin and Dovecot use), and bouncing everything else locally
 # (no mail leaves the machine).
 #
+# Mailboxes live in an SQLite table shaped like PostfixAdmin's `mailbox` table and are looked up
+# per query (sqlite_table(5)), as PostfixAdmin's SQL maps are: a mailbox added while Postfix runs is
+# known to every smtpd at once, including one serving an SMTP session opened before the change.
+# (With hash: tables a running smtpd session keeps the table it opened; a client that keeps SMTP
+# connections open, as a pooling mailer does, would get "550 User unknown" for a new mailbox.)
+#
 # Nothing under /etc is edited: `postfix -c DIR` selects the config directory; Debian's
 # /etc/postfix only supplies read-only metadata (postfix-files, dynamicmaps.cf).
 
@@ -44,7 +50,7 @@ local_recipient_maps =
 biff = no
 virtual_mailbox_domains = $E2E_MAIL_DOMAIN, $E2E_DIR_DOMAIN
 virtual_mailbox_base = $E2E_MAIL_ROOT
-virtual_mailbox_maps = hash:$pf/vmailbox
+virtual_mailbox_maps = sqlite:$pf/vmailbox.cf
 virtual_uid_maps = static:$E2E_VMAIL_UID
 virtual_gid_maps = static:$E2E_VMAIL_UID
 virtual_minimum_uid = 100
@@ -84,32 +90,18 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
-    : >"$pf/vmailbox"
-    E2E_VMAILBOX_SEQ=0
-    e2e_postfix_rebuild_map
-}
-
-# Rebuilds the hash map. smtpd(8) and virtual(8) notice a changed table before their next
-# connection and restart (dict_changed_name() compares the file's mtime with the one seen at open),
-# so a new mailbox is accepted without a reload. mtime has one-second resolution: a rebuild within
-# the second the table was opened would go unnoticed, so each rebuild gets its own distinct
-# mtime (a counter of seconds after the first build).
-e2e_postfix_rebuild_map() {
-    local pf=$E2E_DIR/postfix
-    postmap -c "$pf/conf" "hash:$pf/vmailbox"
-    if [ -z "${E2E_VMAILBOX_EPOCH:-}" ]; then
-        E2E_VMAILBOX_EPOCH=$(date +%s)
-    fi
-    E2E_VMAILBOX_SEQ=$((E2E_VMAILBOX_SEQ + 1))
-    # Source and table get the same stamp, so Postfix never warns that the table is older.
-    touch -d "@$((E2E_VMAILBOX_EPOCH - 100000 + E2E_VMAILBOX_SEQ))" "$pf/vmailbox" "$pf/vmailbox.db"
+    cat >"$pf/vmailbox.cf" <<EOF
+dbpath = $pf/vmail.sqlite
+query = SELECT maildir FROM mailbox WHERE username = '%s' AND active = 1
+EOF
+    "$E2E_PY" "$E2E_LIB/vmail.py" create "$pf/vmail.sqlite"
+    chmod 0644 "$pf/vmail.sqlite"
 }
 
 # Makes ADDRESS a mailbox Postfix accepts; its maildir appears on first delivery.
 e2e_postfix_add_mailbox() {
-    local address=$1 local_part=${1%@*} domain=${1#*@}
-    printf '%s %s/%s/\n' "$address" "$domain" "$local_part" >>"$E2E_DIR/postfix/vmailbox"
-    e2e_postfix_rebuild_map
+    "$E2E_PY" "$E2E_LIB/vmail.py" add "$E2E_DIR/postfix/vmail.sqlite" "$1" \
+        || e2e_die "could not add $1 to the mailbox table"
 }
 
 e2e_postfix_start() {

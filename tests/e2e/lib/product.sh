@@ -54,6 +54,7 @@ e2e_simulator_start() {
     E2E_SIM_ROOT=$sim/state/ca/root.pem
     e2e_wait_file "$E2E_SIM_ROOT" "the simulator's root CA"
     e2e_log "simulator pid $E2E_SIM_PID at $url (root CA $E2E_SIM_ROOT)"
+    e2e_check "the simulator listens on 127.0.0.1 only" e2e_listeners_loopback_only
 }
 
 # Orders the simulator received (every CertificateCreate), optionally only those for ADDRESS.
@@ -210,13 +211,22 @@ e2e_daemon_alive() {
         || { tail -n 20 "$E2E_DAEMON_LOG" >&2; e2e_die "the daemon died (log: $E2E_DAEMON_LOG)"; }
 }
 
-# Waits until the IMAP INBOX of ADDRESS holds MIN messages, fetching them into DIR.
+# Waits (up to 90 s) until the IMAP INBOX of ADDRESS holds MIN messages, fetching them into DIR;
+# fails at once if the daemon dies meanwhile.
 e2e_wait_for_mail() {
     local address=$1 dir=$2 min=$3
-    e2e_daemon_alive
-    "$E2E_PY" "$E2E_LIB/mail.py" fetch --port "$E2E_IMAP_PORT" --user "$address" \
-        --password-file "$E2E_DIR/logins/$address" --out "$dir" --min "$min" --timeout 60 >/dev/null \
-        || { tail -n 20 "$E2E_DAEMON_LOG" >&2; e2e_die "no bundle and password mail for $address (daemon log: $E2E_DAEMON_LOG)"; }
+    for _ in $(seq 1 90); do
+        e2e_daemon_alive
+        if "$E2E_PY" "$E2E_LIB/mail.py" fetch --port "$E2E_IMAP_PORT" --user "$address" \
+            --password-file "$E2E_DIR/logins/$address" --out "$dir" --min "$min" --timeout 0 \
+            >/dev/null 2>"$dir/fetch.err"; then
+            return 0
+        fi
+        sleep 1
+    done
+    cat "$dir/fetch.err" >&2
+    tail -n 20 "$E2E_DAEMON_LOG" >&2
+    e2e_die "no bundle and password mail for $address within 90 s (daemon log: $E2E_DAEMON_LOG)"
 }
 
 # From the fetched mails in DIR, writes DIR/bundle.p12 (the one application/pkcs12 attachment) and

@@ -11,13 +11,18 @@
 # Creates a mailbox the way PostfixAdmin would: Postfix learns the address, Dovecot a login with a
 # random password kept in a 0600 file. The maildir itself appears only on first delivery.
 e2e_add_mailbox() {
+    e2e_add_login "$1"
+    e2e_postfix_add_mailbox "$1"
+}
+
+# The Dovecot half of a mailbox: an IMAP login with a random password in a 0600 file.
+e2e_add_login() {
     local address=$1
     mkdir -p "$E2E_DIR/logins"
     chmod 0700 "$E2E_DIR/logins"
     local pwfile=$E2E_DIR/logins/$address
     (umask 077 && openssl rand -hex 12 >"$pwfile")
     e2e_dovecot_add_user "$address" "$(cat "$pwfile")"
-    e2e_postfix_add_mailbox "$address"
 }
 
 e2e_maildir_of() { printf '%s/%s/%s' "$E2E_MAIL_ROOT" "${1#*@}" "${1%@*}"; }
@@ -35,12 +40,31 @@ e2e_imap_fetch() {
         --password-file "$E2E_DIR/logins/$address" --out "$dir" --min "$min" --timeout 30
 }
 
+# Fails unless every listening socket of the registered processes (and their children) is bound to
+# 127.0.0.1, and each of them listens somewhere. `ss -ltnup` names the owning PIDs of each socket.
+e2e_listeners_loopback_only() {
+    local pid name bad=0 sockets
+    while read -r pid _ name; do
+        case $name in postfix-master | dovecot-master | slapd | simulator) ;; *) continue ;; esac
+        sockets=$(ss -Hltnup | grep -E "pid=$pid," || true)
+        [ -n "$sockets" ] || { e2e_log "$name (pid $pid) listens nowhere"; bad=1; }
+        # Columns: netid, state, recv-q, send-q, local address, peer, process.
+        while read -r _ _ _ _ local _; do
+            [ -n "$local" ] || continue
+            case $local in 127.0.0.1:*) ;; *) e2e_log "$name (pid $pid) listens on $local"; bad=1 ;; esac
+        done <<<"$sockets"
+    done <"$E2E_DIR/pids"
+    [ "$bad" -eq 0 ]
+}
+
 e2e_is_maildir() { [ -d "$1/cur" ] && [ -d "$1/new" ] && [ -d "$1/tmp" ]; }
 
 e2e_stack_selftest() {
     local alice=alice@$E2E_MAIL_DOMAIN carol=carol@$E2E_MAIL_DOMAIN
     local out=$E2E_DIR/selftest
     mkdir -p "$out"
+
+    e2e_check "Postfix, Dovecot and slapd listen on 127.0.0.1 only" e2e_listeners_loopback_only
 
     # --- Postfix + maildir tree
     e2e_add_mailbox "$alice"
@@ -59,11 +83,16 @@ e2e_stack_selftest() {
     fi
     e2e_check "an unknown address is refused at RCPT time with 550" grep -q "550" <<<"$refused"
 
-    # Added immediately after the first: the changed table must be picked up without a reload.
-    e2e_add_mailbox "$carol"
-    e2e_send_mail "$carol" "e2e: stack self-test 2"
+    # Added while an SMTP session is already open (as a pooling mailer keeps one): that same
+    # session must accept the new mailbox, without a reload.
+    "$E2E_PY" "$E2E_LIB/mail.py" send --port "$E2E_SMTP_PORT" --sender postmaster@e2e.test \
+        --to "$carol" --subject "e2e: stack self-test 2" \
+        --after-ehlo "$E2E_PY $E2E_LIB/vmail.py add $E2E_DIR/postfix/vmail.sqlite $carol" \
+        || e2e_die "a mailbox added during an open SMTP session was refused in that session"
+    e2e_add_login "$carol"
     e2e_postfix_wait_queue_empty
-    e2e_check "a mailbox added while Postfix runs receives mail at once" e2e_is_maildir "$(e2e_maildir_of "$carol")"
+    e2e_check "a mailbox added during an open SMTP session receives mail in that session" \
+        e2e_is_maildir "$(e2e_maildir_of "$carol")"
 
     # --- Dovecot IMAP over the same tree
     local count
