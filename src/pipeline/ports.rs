@@ -89,8 +89,11 @@ pub struct OrderPlaced {
 pub struct FoundOrder {
     /// The order's job, if known.
     pub job_id: Option<i64>,
-    /// The certificate, if the order already has one.
+    /// The order's certificate, if known.
     pub certificate_id: Option<i64>,
+    /// Whether that certificate is issued (its PEM is available); otherwise the order is still
+    /// running and is looked up again later.
+    pub issued: bool,
 }
 
 /// The state of an order's job.
