@@ -60,7 +60,7 @@ impl PortError {
     }
 }
 
-/// The order to send (CertificateCreate, or CertificateRenew when `renew_of` is set).
+/// The order to send.
 #[derive(Debug, Clone)]
 pub struct OrderRequest<'a> {
     /// The mailbox the certificate is for.
@@ -71,7 +71,7 @@ pub struct OrderRequest<'a> {
     pub ctid: &'a str,
     /// The SSL contact to use.
     pub contact_id: i64,
-    /// The certificate being renewed, if this is a renewal.
+    /// The certificate this order replaces (renewal, reprovision), if any.
     pub renew_of: Option<i64>,
 }
 

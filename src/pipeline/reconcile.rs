@@ -528,11 +528,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         intent.lease_until = Some(now + self.settings.lease);
         intent.next_attempt_at = None;
         intent.updated_at = now;
-        let kind = if rec.renew_of.is_some() {
-            "renewal"
-        } else {
-            "certificate"
-        };
+        let kind = if rec.renew_of.is_some() { "replacement" } else { "first" };
         let mut t =
             Transition::new(intent).event("order-intent", format!("{kind} order, ctid {ctid}"));
         t.counts_order = Some(self.settings.daily_order_budget);
@@ -933,7 +929,10 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             );
         }
         let t = match q {
-            Request::Reprovision => Transition::new(next_generation(rec, None)),
+            Request::Reprovision => {
+                let of = rec.certificate_id;
+                Transition::new(next_generation(rec, of))
+            }
             Request::Renew => {
                 let of = rec.certificate_id;
                 Transition::new(next_generation(rec, of))
