@@ -60,6 +60,17 @@ async fn wrong_password_unknown_user_wrong_or_missing_context_are_refused_with_4
         ..good.clone()
     };
     assert_eq!(four.call("GET", "/hello", None).await?.status, 200);
+    // No User-Agent: the JSON API requires one (§1.2), whatever the credentials.
+    let bare = reqwest::Client::new();
+    let r = bare
+        .get(format!("{}/hello", good.base))
+        .basic_auth(USER, Some(PASSWORD))
+        .header("X-Domainrobot-Context", "9")
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 400);
+    let body: serde_json::Value = r.json().await?;
+    assert_eq!(body["messages"][0]["code"], "EF00003");
     // No Authorization header at all.
     let r = good.http.get(format!("{}/hello", good.base)).send().await?;
     assert_eq!(r.status().as_u16(), 401);

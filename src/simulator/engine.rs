@@ -44,6 +44,8 @@ pub mod ef {
     pub const RATE_LIMIT: &str = "EF00030";
     /// Simulator: the request body could not be parsed.
     pub const MALFORMED: &str = "EF00001";
+    /// Simulator: the JSON request has no User-Agent header.
+    pub const USER_AGENT_MISSING: &str = "EF00003";
     /// Simulator: no such task or route.
     pub const UNKNOWN_TASK: &str = "EF00002";
     /// Simulator: a value is present but not allowed.

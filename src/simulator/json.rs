@@ -91,6 +91,18 @@ async fn handle(
 ) -> Response {
     sh.tick();
     let ctid = header_str(h, "x-domainrobot-ctid").map(str::to_string);
+    if header_str(h, "user-agent").is_none_or(|ua| ua.trim().is_empty()) {
+        // "A User-Agent header is mandatory" (JSON API Basics, `autodns-api.md` §1.2).
+        let stid = sh.engine.bare_stid();
+        let e = ApiError::new(
+            400,
+            task,
+            "The request is incomplete.",
+            super::engine::ef::USER_AGENT_MISSING,
+            "The User-Agent header is missing; the JSON API requires one.".into(),
+        );
+        return error_response(&e, &stid, ctid.as_deref());
+    }
     let ctx = match credentials(h) {
         Some((u, p, c)) if sh.engine.authenticate(&u, &p, c) => {
             sh.engine
