@@ -731,11 +731,10 @@ impl Engine {
     }
 
     fn cert_view(&self, st: &State, cert: &Certificate, keys: Option<Vec<String>>) -> CertView {
-        let chain = if cert.server.is_some() {
-            let c = self.ca.chain_pem();
-            vec![("INTERMEDIATE", c[0].clone()), ("ROOT", c[1].clone())]
-        } else {
-            Vec::new()
+        // Intermediates come back only once the CA issued (`autodns-api.md` §4.5).
+        let chain = match (cert.server.is_some(), self.ca.chain_pem().as_slice()) {
+            (true, [inter, root]) => vec![("INTERMEDIATE", inter.clone()), ("ROOT", root.clone())],
+            _ => Vec::new(),
         };
         CertView {
             cert: cert.clone(),
