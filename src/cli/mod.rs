@@ -77,7 +77,7 @@ pub enum Command {
     /// Validate the config file and report every problem at once.
     CheckConfig(check_config::Args),
     /// Run the bundled AutoDNS simulator (trials without an account, and tests).
-    Simulator(simulator::Args),
+    Simulator(Box<simulator::Args>),
 }
 
 /// What every verb gets besides its own arguments.
@@ -190,6 +190,6 @@ pub async fn dispatch(command: Command, ctx: &Context) -> Result<(), CliError> {
         Command::Revoke(a) => revoke::run(a, ctx).await,
         Command::Status(a) => status::run(a, ctx).await,
         Command::CheckConfig(a) => check_config::run(a, ctx).await,
-        Command::Simulator(a) => simulator::run(a, ctx).await,
+        Command::Simulator(a) => simulator::run(*a, ctx).await,
     }
 }

@@ -1,8 +1,14 @@
-//! The `status` verb: a table of mailboxes (state, expiry, last error), or JSON.
+//! The `status` verb: a table of every mailbox (status, generation, expiry, attempts, last
+//! error), one mailbox with its audit trail, or either as JSON for scripts (`--json`).
 //!
-//! Not available yet: the provisioning pipeline (issue 7) implements it.
+//! Reads the state store directly (WAL lets it read while the daemon writes). Exits 1 when a
+//! mailbox shown has failed and waits for an operator, so monitoring can run `status` as a check.
 
 use super::{CliError, Context};
+use crate::config::Config;
+use crate::mailbox::Address;
+use crate::pipeline::status::{detail, table, StatusRow};
+use crate::store::{Store, DB_FILE};
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
@@ -15,8 +21,55 @@ pub struct Args {
 }
 
 /// Runs the verb.
-pub async fn run(_args: Args, _ctx: &Context) -> Result<(), CliError> {
-    Err(CliError::Failed(
-        "`status` is not available yet: the provisioning pipeline is not built".into(),
-    ))
+pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
+    let config = Config::load(&ctx.config_path)?;
+    if !config.state_dir.join(DB_FILE).exists() {
+        return Err(CliError::Failed(format!(
+            "no state store in {} yet: nothing has been provisioned (start `run`, or \
+             `provision ADDRESS`)",
+            config.state_dir.display()
+        )));
+    }
+    let store = Store::open(&config.state_dir).map_err(|e| CliError::failed(&e))?;
+    let failed = match args.address {
+        Some(a) => {
+            let address = Address::parse(&a).map_err(|e| CliError::Usage(e.to_string()))?;
+            let record = store
+                .get(&address)
+                .map_err(|e| CliError::failed(&e))?
+                .ok_or_else(|| CliError::Failed(format!("{address} is not a known mailbox")))?;
+            let events = store.events(&address).map_err(|e| CliError::failed(&e))?;
+            if args.json {
+                let mut row = StatusRow::of(&record);
+                row.events = Some(events);
+                print_json(&row)?;
+            } else {
+                print!("{}", detail(&record, &events));
+            }
+            usize::from(record.failure.gave_up)
+        }
+        None => {
+            let records = store.list().map_err(|e| CliError::failed(&e))?;
+            if args.json {
+                let rows: Vec<StatusRow> = records.iter().map(StatusRow::of).collect();
+                print_json(&rows)?;
+            } else {
+                print!("{}", table(&records));
+            }
+            records.iter().filter(|r| r.failure.gave_up).count()
+        }
+    };
+    if failed > 0 {
+        return Err(CliError::Failed(format!(
+            "{failed} mailbox(es) failed and wait for an operator (see LAST ERROR; \
+             `provision ADDRESS` retries)"
+        )));
+    }
+    Ok(())
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| CliError::failed(&e))?;
+    println!("{text}");
+    Ok(())
 }

@@ -1,1 +1,23 @@
-//! pipeline: placeholder until its issue lands.
+//! Owns the provisioning pipeline: the per-mailbox state machine as data ([`stage`]), the pure
+//! planner that decides the next step ([`plan`]), the backoff schedule ([`backoff`]), and the
+//! reconciler that carries a step out and persists the result in one transaction.
+//!
+//! Design after cert-manager's certificate controller: watch events only *enqueue* addresses;
+//! the reconcile of one address is repeatable (read record → `plan` → act → commit), and a
+//! periodic resync re-plans every record, so the store is the truth and events are hints.
+
+pub mod adapters;
+pub mod backoff;
+pub mod drive;
+pub mod lease;
+pub mod metrics;
+pub mod plan;
+pub mod ports;
+pub mod reconcile;
+pub mod stage;
+pub mod status;
+pub mod wiring;
+
+pub use plan::{plan, Policy, RemovalPolicy, Step};
+pub use reconcile::{ForeignMessages, Outcome, PollRound, ReconcileError, Reconciler, Settings};
+pub use stage::{ErrorClass, Request, Stage};

@@ -1,0 +1,59 @@
+//! Owns the identity of "this process" for record claims, and the check whether the process
+//! named in a claim is still running.
+//!
+//! A claim owner is `pid:start-time` (field 22 of `/proc/PID/stat`, proc(5)): the pid alone could
+//! be reused after a crash, the pair cannot. Used so a restarted daemon takes over the records a
+//! killed one was working on at once, while a verb run next to a live daemon waits for it.
+
+use std::fs;
+
+/// The claim-owner token of the current process.
+pub fn current_owner() -> String {
+    let pid = std::process::id();
+    match start_time(pid) {
+        Some(t) => format!("{pid}:{t}"),
+        None => format!("{pid}:0"),
+    }
+}
+
+/// Whether the process named by `owner` (a token from [`current_owner`]) still runs.
+/// An unparsable token counts as dead: nobody can be waiting on it.
+pub fn owner_alive(owner: &str) -> bool {
+    let Some((pid, start)) = owner.split_once(':') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    match start_time(pid) {
+        Some(t) => t.to_string() == start || start == "0",
+        None => false,
+    }
+}
+
+/// The start time (clock ticks since boot) of `pid`, if it runs.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // `rest` starts at field 3 (state); starttime is field 22.
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_made_up_one_is_not() {
+        let me = current_owner();
+        assert!(owner_alive(&me), "{me}");
+        let (pid, _) = me.split_once(':').unwrap();
+        assert!(
+            !owner_alive(&format!("{pid}:1")),
+            "same pid, other start time"
+        );
+        assert!(!owner_alive("4194304999:5"));
+        assert!(!owner_alive("garbage"));
+    }
+}

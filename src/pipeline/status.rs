@@ -1,0 +1,184 @@
+//! Owns what `status` shows: a table of mailboxes (stage, expiry, attempts, last error), one
+//! mailbox in detail with its audit trail, and the same as JSON for scripts. Pure functions over
+//! store records, so the verb only loads and prints.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::reconcile::fmt_time;
+use crate::store::{Event, MailboxRecord};
+
+/// One mailbox as `status --json` prints it. Field names are a script-facing contract.
+#[derive(Debug, Serialize)]
+pub struct StatusRow {
+    /// The mailbox.
+    pub address: String,
+    /// The stage name.
+    pub stage: String,
+    /// `stage`, or `failed (stage)`, plus `, removed`.
+    pub status: String,
+    /// Whether the record gave up and waits for an operator.
+    pub failed: bool,
+    /// Whether the sources report the mailbox.
+    pub present: bool,
+    /// Certificate generation.
+    pub generation: u32,
+    /// Expiry of the stored certificate (RFC 3339).
+    pub expires: Option<String>,
+    /// AutoDNS certificate id.
+    pub certificate_id: Option<i64>,
+    /// Certificate serial, hex.
+    pub serial: Option<String>,
+    /// AutoDNS job id of the current order.
+    pub job_id: Option<i64>,
+    /// Our client transaction id of the current order.
+    pub ctid: Option<String>,
+    /// Consecutive failed attempts.
+    pub attempts: u32,
+    /// When the next step is due (RFC 3339).
+    pub next_attempt: Option<String>,
+    /// The pending operator request.
+    pub request: Option<String>,
+    /// The last error, if any.
+    pub last_error: Option<LastError>,
+    /// The audit trail (single-address view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<Event>>,
+}
+
+/// The last error of a record.
+#[derive(Debug, Serialize)]
+pub struct LastError {
+    /// `transient`, `permanent` or `budget`.
+    pub class: Option<String>,
+    /// The remote's or our code.
+    pub code: Option<String>,
+    /// The text.
+    pub text: Option<String>,
+}
+
+fn rfc3339(t: Option<OffsetDateTime>) -> Option<String> {
+    t.map(|t| fmt_time(Some(t)))
+}
+
+impl StatusRow {
+    /// The row of a record.
+    pub fn of(r: &MailboxRecord) -> Self {
+        let f = &r.failure;
+        StatusRow {
+            address: r.address.to_string(),
+            stage: r.stage.to_string(),
+            status: r.status_label(),
+            failed: f.gave_up,
+            present: r.present,
+            generation: r.generation,
+            expires: rfc3339(r.not_after),
+            certificate_id: r.certificate_id,
+            serial: r.serial.clone(),
+            job_id: r.job_id,
+            ctid: r.ctid.clone(),
+            attempts: f.attempts,
+            next_attempt: rfc3339(r.next_attempt_at),
+            request: r.request.map(|q| q.to_string()),
+            last_error: (f.code.is_some() || f.text.is_some()).then(|| LastError {
+                class: f.class.map(|c| c.to_string()),
+                code: f.code.clone(),
+                text: f.text.clone(),
+            }),
+            events: None,
+        }
+    }
+}
+
+fn date(t: Option<OffsetDateTime>) -> String {
+    t.map(|t| t.date().to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The table of every mailbox.
+pub fn table(records: &[MailboxRecord]) -> String {
+    let mut rows = vec![[
+        "ADDRESS".to_string(),
+        "STATUS".into(),
+        "GEN".into(),
+        "EXPIRES".into(),
+        "ATTEMPTS".into(),
+        "LAST ERROR".into(),
+    ]];
+    for r in records {
+        let err = match (&r.failure.code, &r.failure.text) {
+            (Some(c), Some(t)) => format!("{t} [{c}]"),
+            (Some(c), None) => c.clone(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => "-".into(),
+        };
+        rows.push([
+            r.address.to_string(),
+            r.status_label(),
+            r.generation.to_string(),
+            date(r.not_after),
+            r.failure.attempts.to_string(),
+            err,
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| {
+            rows.iter()
+                .map(|row| row[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        for (i, w) in widths.iter().enumerate() {
+            out.push_str(&format!("{:<w$}  ", row[i], w = *w));
+        }
+        out.push_str(&row[5]);
+        out.push('\n');
+    }
+    let failed = records.iter().filter(|r| r.failure.gave_up).count();
+    out.push_str(&format!("{} mailboxes, {failed} failed\n", records.len()));
+    out
+}
+
+/// One mailbox in detail, with its audit trail.
+pub fn detail(r: &MailboxRecord, events: &[Event]) -> String {
+    let row = StatusRow::of(r);
+    let mut out = format!(
+        "{}\n  status:       {}\n  generation:   {}\n  expires:      {}\n  certificate:  {} (serial {})\n  \
+         order:        job {}, ctid {}\n  attempts:     {}\n  next step:    {}\n",
+        row.address,
+        row.status,
+        row.generation,
+        row.expires.as_deref().unwrap_or("-"),
+        row.certificate_id.map_or("-".into(), |c| c.to_string()),
+        row.serial.as_deref().unwrap_or("-"),
+        row.job_id.map_or("-".into(), |c| c.to_string()),
+        row.ctid.as_deref().unwrap_or("-"),
+        row.attempts,
+        row.next_attempt.as_deref().unwrap_or("-"),
+    );
+    if let Some(e) = &row.last_error {
+        out.push_str(&format!(
+            "  last error:   {} [{}] ({})\n",
+            e.text.as_deref().unwrap_or("-"),
+            e.code.as_deref().unwrap_or("-"),
+            e.class.as_deref().unwrap_or("-")
+        ));
+    }
+    if let Some(q) = &row.request {
+        out.push_str(&format!("  requested:    {q}\n"));
+    }
+    out.push_str("  events:\n");
+    for e in events {
+        out.push_str(&format!(
+            "    {}  g{}  {:<16} {}\n",
+            fmt_time(Some(e.at)),
+            e.generation,
+            e.kind,
+            e.detail
+        ));
+    }
+    out
+}

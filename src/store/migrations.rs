@@ -1,0 +1,74 @@
+//! Owns the store's schema history: numbered migrations, run in order at open inside one
+//! transaction each, with the schema version kept in SQLite's `PRAGMA user_version` (atuin's
+//! `migrations/` layout, flattened into code so the binary carries its own schema).
+//!
+//! Never edit a migration that has shipped; append a new one. A database whose version is higher
+//! than the last migration here was written by a newer program and is refused (see
+//! `StoreError::NewerSchema`), because guessing at unknown columns could re-order a certificate.
+
+/// The migrations, index + 1 = the version each one produces.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: mailboxes, their audit trail, the daily order budget, the poll-message ledger, settings.
+    r#"
+    CREATE TABLE mailbox (
+        address          TEXT PRIMARY KEY NOT NULL,
+        stage            TEXT NOT NULL,
+        generation       INTEGER NOT NULL,
+        version          INTEGER NOT NULL,
+        present          INTEGER NOT NULL,
+        gone_since       INTEGER,
+        request          TEXT,
+        key_ref          TEXT,
+        contact_id       INTEGER,
+        ctid             TEXT UNIQUE,
+        job_id           INTEGER,
+        certificate_id   INTEGER,
+        renew_of         INTEGER,
+        certificate_pem  TEXT,
+        chain_pem        TEXT,
+        not_after        INTEGER,
+        serial           TEXT,
+        fingerprint      TEXT,
+        ordering_since   INTEGER,
+        lease_owner      TEXT,
+        lease_until      INTEGER,
+        bundle_password  TEXT,
+        bundle_sent_at   INTEGER,
+        delivered_at     INTEGER,
+        next_attempt_at  INTEGER,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        error_class      TEXT,
+        error_code       TEXT,
+        error_text       TEXT,
+        gave_up          INTEGER NOT NULL DEFAULT 0,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL
+    );
+    CREATE INDEX mailbox_job ON mailbox(job_id);
+    CREATE TABLE event (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        address     TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        generation  INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        detail      TEXT NOT NULL
+    );
+    CREATE INDEX event_address ON event(address, id);
+    CREATE TABLE order_budget (
+        day     TEXT PRIMARY KEY NOT NULL,
+        orders  INTEGER NOT NULL
+    );
+    CREATE TABLE poll_message (
+        message_id    INTEGER PRIMARY KEY NOT NULL,
+        job_id        INTEGER,
+        address       TEXT,
+        outcome       TEXT NOT NULL,
+        seen_at       INTEGER NOT NULL,
+        confirmed_at  INTEGER
+    );
+    CREATE TABLE setting (
+        key    TEXT PRIMARY KEY NOT NULL,
+        value  TEXT NOT NULL
+    );
+    "#,
+];
