@@ -667,3 +667,89 @@ async fn delete_cancels_the_certificate_revoke_is_refused_and_unknown_ids_are_40
     assert_eq!((wrong.status, wrong.first_ef()), (405, "EF00002"));
     Ok(())
 }
+
+#[tokio::test]
+async fn each_context_is_its_own_namespace_for_contacts_certificates_jobs_and_the_queue(
+) -> Result<()> {
+    let (cfg, clock) = manual_config();
+    let sim = start(cfg).await?;
+    let nine = Json::new(&sim);
+    let four = Json {
+        context: Some("4".into()),
+        ..nine.clone()
+    };
+    let contact = make_contact(&nine).await?;
+    assert_eq!(
+        four.call("GET", &format!("/sslcontact/{contact}"), None)
+            .await?
+            .status,
+        404
+    );
+    let in_four = four
+        .call("POST", "/sslcontact/_search", Some(json!({})))
+        .await?;
+    assert_eq!(in_four.body["object"]["summary"], 0);
+    let refused = four
+        .call(
+            "POST",
+            "/certificate",
+            Some(order_body(
+                "m@example.com",
+                contact,
+                &csr_for(&p256_key(), "m@example.com"),
+            )),
+        )
+        .await?;
+    assert_eq!(
+        refused.first_ef(),
+        "EF03014",
+        "a contact of context 9 cannot be used from context 4"
+    );
+
+    let a = nine
+        .call(
+            "POST",
+            "/certificate",
+            Some(order_body(
+                "m@example.com",
+                contact,
+                &csr_for(&p256_key(), "m@example.com"),
+            )),
+        )
+        .await?;
+    let job = a.data0()["id"].as_i64().unwrap_or_default();
+    assert_eq!(
+        four.call("GET", &format!("/job/{job}"), None).await?.status,
+        404
+    );
+    clock.advance(time::Duration::seconds(1));
+    assert_eq!(
+        four.call("GET", "/poll", None).await?.body["object"]["summary"],
+        0
+    );
+    let p = nine.call("GET", "/poll", None).await?;
+    assert_eq!(p.body["object"]["summary"], 1);
+    let msg = p.data0()["id"].clone();
+    let cert = p.data0()["object"]["data"]["id"]
+        .as_i64()
+        .unwrap_or_default();
+    assert_eq!(
+        four.call("PUT", &format!("/poll/{msg}"), None)
+            .await?
+            .status,
+        404
+    );
+    assert_eq!(
+        four.call("GET", &format!("/certificate/{cert}"), None)
+            .await?
+            .status,
+        404
+    );
+    assert_eq!(
+        nine.call("GET", &format!("/certificate/{cert}"), None)
+            .await?
+            .code(),
+        "S400104"
+    );
+    Ok(())
+}
