@@ -821,7 +821,8 @@ impl LdifSource {
                     let Some(ev) = ev else { return Ok(()) };
                     let relevant = |ev: &notify::Result<notify::Event>| match ev {
                         Ok(e) => e.need_rescan()
-                            || e.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == name),
+                            || (super::is_change(e, true)
+                                && e.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == name)),
                         Err(_) => true,
                     };
                     if !relevant(&ev) {
