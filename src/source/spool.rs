@@ -354,6 +354,8 @@ impl SpoolSource {
                     Some(_) => {}
                 },
             }
+            // One listing covers every event already queued (a hook enqueuing many addresses).
+            while rx.try_recv().is_ok() {}
             let me = self.clone();
             let listed = tokio::task::spawn_blocking(move || me.full_listing())
                 .await
