@@ -68,6 +68,14 @@ e2e_teardown() {
     local rc=$?
     trap - EXIT INT TERM
     e2e_stop_all
+    local leftovers
+    leftovers=$(e2e_leftover_pids)
+    leftovers=${leftovers% }
+    if [ -n "$leftovers" ]; then
+        e2e_log "FAIL: processes of this run outlived teardown (not killed; PIDs: $leftovers)"
+        ps -o pid,ppid,cmd -p "${leftovers// /,}" >&2 || true
+        [ "$rc" -ne 0 ] || rc=1
+    fi
     if [ "$rc" -ne 0 ]; then
         e2e_log "run failed (exit $rc); logs are in $E2E_DIR/log"
         E2E_KEEP=1

@@ -177,7 +177,9 @@ E2E_DAEMON_STARTS=0
 e2e_daemon_start() {
     E2E_DAEMON_STARTS=$((E2E_DAEMON_STARTS + 1))
     E2E_DAEMON_LOG=$E2E_DIR/log/daemon-$E2E_DAEMON_STARTS.log
-    e2e_product run </dev/null >>"$E2E_DAEMON_LOG" 2>&1 &
+    # The binary itself, not through a shell function: $! must be the daemon, not a subshell
+    # that would die on SIGTERM and leave the daemon running.
+    "$E2E_BIN" --config "$E2E_CONFIG" run </dev/null >>"$E2E_DAEMON_LOG" 2>&1 &
     E2E_DAEMON_PID=$!
     e2e_register_pid daemon "$E2E_DAEMON_PID" "$E2E_DAEMON_LOG"
     e2e_log "smime-provisioner run: pid $E2E_DAEMON_PID (log $E2E_DAEMON_LOG)"
@@ -187,14 +189,16 @@ e2e_daemon_start() {
 e2e_daemon_stop() {
     [ -n "${E2E_DAEMON_PID:-}" ] || return 0
     kill -TERM "$E2E_DAEMON_PID" 2>/dev/null || e2e_die "the daemon (pid $E2E_DAEMON_PID) was already gone (log: $E2E_DAEMON_LOG)"
-    # Our own child: once it has exited it stays a zombie (state Z) until `wait` collects its status.
-    local state
+    # Our own child: once it has exited it is a zombie (state Z) or already reaped by bash, which
+    # keeps its status for `wait` either way.
+    local state=""
     for _ in $(seq 1 300); do
-        state=$(sed 's/^.*) //' "/proc/$E2E_DAEMON_PID/stat" 2>/dev/null | cut -d' ' -f1)
-        [ "$state" = Z ] && break
+        state=$(sed 's/^.*) //' "/proc/$E2E_DAEMON_PID/stat" 2>/dev/null | cut -d' ' -f1) || state=gone
+        [ -n "$state" ] || state=gone
+        case $state in Z | gone) break ;; esac
         sleep 0.1
     done
-    if [ "$state" != Z ]; then
+    if [ "$state" != Z ] && [ "$state" != gone ]; then
         kill -KILL "$E2E_DAEMON_PID" 2>/dev/null || true
         wait "$E2E_DAEMON_PID" 2>/dev/null || true
         e2e_die "the daemon did not stop within 30 s of SIGTERM (log: $E2E_DAEMON_LOG)"
