@@ -63,6 +63,7 @@ E2E_MAILBOXES_SEEN=0
 E2E_ORDERS_PLACED=0
 E2E_BUNDLES_DELIVERED=0
 E2E_IMPORTS_VERIFIED=0
+E2E_SIGNATURES_VERIFIED=0
 
 e2e_teardown() {
     local rc=$?
@@ -104,7 +105,8 @@ e2e_summary() {
     printf '%-28s %s\n' "mailboxes seen" "$E2E_MAILBOXES_SEEN"
     printf '%-28s %s\n' "orders placed" "$E2E_ORDERS_PLACED"
     printf '%-28s %s\n' "bundles delivered" "$E2E_BUNDLES_DELIVERED"
-    printf '%-28s %s\n' "imports verified" "$E2E_IMPORTS_VERIFIED"
+    printf '%-28s %s\n' "imports verified" "$E2E_IMPORTS_VERIFIED (NSS pk12util, gpgsm)"
+    printf '%-28s %s\n' "signatures verified" "$E2E_SIGNATURES_VERIFIED (openssl, against the CA root)"
     for name in "${E2E_SCENARIOS[@]}"; do
         ms=${E2E_TIMINGS[$name]}
         printf '%-28s %d.%03d s\n' "time: $name" $((ms / 1000)) $((ms % 1000))

@@ -303,15 +303,16 @@ e2e_expect_field() {
     [ "$got" = "$want" ] || e2e_die "status shows $field = '$got' for $address, expected '$want'"
 }
 
-# Waits (up to 60 s) for a line matching the extended regex PATTERN in the current daemon log.
+# Waits (up to 60 s) until the current daemon log holds COUNT (default 1) lines matching the
+# extended regex PATTERN.
 e2e_wait_log() {
-    local what=$1 pattern=$2
+    local what=$1 pattern=$2 count=${3:-1}
     for _ in $(seq 1 120); do
-        if grep -Eq -- "$pattern" "$E2E_DAEMON_LOG"; then
+        if [ "$(grep -Ec -- "$pattern" "$E2E_DAEMON_LOG" || true)" -ge "$count" ]; then
             e2e_log "ok: $what"
             return 0
         fi
         sleep 0.5
     done
-    e2e_die "$what: no log line matching /$pattern/ within 60 s (daemon log: $E2E_DAEMON_LOG)"
+    e2e_die "$what: fewer than $count log line(s) matching /$pattern/ within 60 s (daemon log: $E2E_DAEMON_LOG)"
 }
