@@ -102,14 +102,14 @@ e2e_scenario() {
 e2e_summary() {
     local name ms
     printf '\n== smime-provisioner e2e summary ==\n'
-    printf '%-28s %s\n' "mailboxes seen" "$E2E_MAILBOXES_SEEN"
-    printf '%-28s %s\n' "orders placed" "$E2E_ORDERS_PLACED"
-    printf '%-28s %s\n' "bundles delivered" "$E2E_BUNDLES_DELIVERED"
-    printf '%-28s %s\n' "imports verified" "$E2E_IMPORTS_VERIFIED (NSS pk12util, gpgsm)"
-    printf '%-28s %s\n' "signatures verified" "$E2E_SIGNATURES_VERIFIED (openssl, against the CA root)"
+    printf '%-34s %s\n' "mailboxes seen" "$E2E_MAILBOXES_SEEN"
+    printf '%-34s %s\n' "orders placed" "$E2E_ORDERS_PLACED"
+    printf '%-34s %s\n' "bundles delivered" "$E2E_BUNDLES_DELIVERED"
+    printf '%-34s %s\n' "imports verified" "$E2E_IMPORTS_VERIFIED (NSS pk12util, gpgsm)"
+    printf '%-34s %s\n' "signatures verified" "$E2E_SIGNATURES_VERIFIED (openssl, against the CA root)"
     for name in "${E2E_SCENARIOS[@]}"; do
         ms=${E2E_TIMINGS[$name]}
-        printf '%-28s %d.%03d s\n' "time: $name" $((ms / 1000)) $((ms % 1000))
+        printf '%-34s %d.%03d s\n' "time: $name" $((ms / 1000)) $((ms % 1000))
     done
 }
 
@@ -151,7 +151,7 @@ main() {
 
     e2e_summary
     local total=$(($(e2e_now_ms) - run_start))
-    printf '%-28s %d.%03d s\n' "time: total" $((total / 1000)) $((total % 1000))
+    printf '%-34s %d.%03d s\n' "time: total" $((total / 1000)) $((total % 1000))
     e2e_log "all checks passed"
 }
 

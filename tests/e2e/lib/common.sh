@@ -10,8 +10,11 @@ E2E_PY=/usr/bin/python3
 e2e_log() { printf '[e2e %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # Fail the run with a message a person can act on. The EXIT trap tears the stack down.
+# Inside a check that must fail (e2e_check_fails) the message is the expected reason, not a FAIL.
 e2e_die() {
-    printf '[e2e %s] FAIL: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2
+    local tag=FAIL
+    [ "${E2E_EXPECTING_FAILURE:-0}" = 1 ] && tag="failed as expected"
+    printf '[e2e %s] %s: %s\n' "$(date -u +%H:%M:%S)" "$tag" "$*" >&2
     exit 1
 }
 
