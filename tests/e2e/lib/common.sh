@@ -122,7 +122,8 @@ e2e_leftover_pids() {
     for d in /proc/[0-9]*; do
         pid=${d#/proc/}
         [ "$pid" = "$$" ] && continue
-        if tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$E2E_DIR"; then
+        # The process may vanish between the glob and the read; the braces silence that too.
+        if { tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null | grep -qF -- "$E2E_DIR"; then
             printf '%s ' "$pid"
         fi
     done
