@@ -566,3 +566,138 @@ mod tests {
         assert_eq!(q.take(), Some(a));
     }
 }
+
+/// Why a source could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the {source_name} source: {text}")]
+pub struct SourceStartError {
+    /// `maildir`, `ldif` or `spool`.
+    pub source_name: &'static str,
+    /// Why.
+    pub text: String,
+}
+
+/// Starts every configured source (maildir tree, LDIF export, enqueue spool) and turns their
+/// events into [`Seen`] for the daemon: addresses outside `domains.allow` are dropped with a log
+/// line; a spool request is acknowledged only after the store has recorded its mailbox
+/// (ack-after-persist), so a crash in between re-reads the request instead of losing it; a
+/// rename (`Changed`) is the new address present and the old one gone. Spool files never report
+/// a mailbox gone: a request is consumed, not withdrawn.
+pub fn start_sources(
+    config: &crate::config::Config,
+    store: Arc<crate::store::Store>,
+    clock: Arc<dyn crate::clock::Clock>,
+    out: mpsc::Sender<Seen>,
+    cancel: CancellationToken,
+) -> Result<TaskTracker, SourceStartError> {
+    use crate::source::{ldif, maildir, spool, GuardPolicy, SourceEvent};
+    let tasks = TaskTracker::new();
+    let (tx, mut rx) = mpsc::channel::<SourceEvent>(1024);
+    let guard = GuardPolicy {
+        max_removal_share: config.sources.max_removal_share,
+        ..GuardPolicy::default()
+    };
+    if let Some(m) = &config.sources.maildir {
+        let layout = maildir::Layout::parse(&m.layout).map_err(|e| SourceStartError {
+            source_name: "maildir",
+            text: e.to_string(),
+        })?;
+        let src = maildir::MaildirSource::new(maildir::MaildirSettings {
+            root: m.root.clone(),
+            layout,
+            rescan_interval: config.sources.rescan_interval,
+        })
+        .with_guard(guard);
+        let (tx, c) = (tx.clone(), cancel.clone());
+        tasks.spawn(async move {
+            if let Err(e) = src.watch(tx, c).await {
+                tracing::error!("the maildir source stopped: {e}");
+            }
+        });
+    }
+    if let Some(l) = &config.sources.ldif {
+        let src = ldif::LdifSource::new(ldif::LdifSettings {
+            path: l.path.clone(),
+            attributes: l.attributes.clone(),
+            object_class: l.object_class.clone(),
+            key: match l.key {
+                crate::config::LdifKey::EntryUuid => ldif::KeyAttr::EntryUuid,
+                crate::config::LdifKey::Dn => ldif::KeyAttr::Dn,
+            },
+        })
+        .with_guard(guard);
+        let (tx, c) = (tx.clone(), cancel.clone());
+        tasks.spawn(async move {
+            if let Err(e) = src.watch(tx, c).await {
+                tracing::error!("the LDIF source stopped: {e}");
+            }
+        });
+    }
+    let spool = Arc::new(spool::SpoolSource::new(&config.sources.spool_dir).map_err(|e| {
+        SourceStartError { source_name: "spool", text: e.to_string() }
+    })?);
+    {
+        let src = spool.as_ref().clone();
+        let (tx, c) = (tx.clone(), cancel.clone());
+        tasks.spawn(async move {
+            if let Err(e) = src.watch(tx, c).await {
+                tracing::error!("the enqueue spool stopped: {e}");
+            }
+        });
+    }
+    drop(tx);
+    let allow = config.domains.allow.clone();
+    tasks.spawn(async move {
+        let allowed =
+            |a: &Address| allow.is_empty() || allow.iter().any(|d| d.as_str() == a.domain());
+        loop {
+            let ev = tokio::select! {
+                _ = cancel.cancelled() => break,
+                ev = rx.recv() => ev,
+            };
+            let Some(ev) = ev else { break };
+            let seen: Vec<Seen> = match ev {
+                SourceEvent::Present { address, origin } => {
+                    if !allowed(&address) {
+                        tracing::info!(%address, %origin, "domain not in domains.allow; ignored");
+                        if let crate::source::Origin::Spool { file } = &origin {
+                            let _ = spool.ack(file);
+                        }
+                        continue;
+                    }
+                    if let crate::source::Origin::Spool { file } = &origin {
+                        // Persist first, then acknowledge the request file.
+                        match store.observe_present(&address, clock.now()) {
+                            Ok(_) => {
+                                if let Err(e) = spool.ack(file) {
+                                    tracing::warn!(%address, "cannot remove the spool request: {e}");
+                                }
+                            }
+                            Err(e) => {
+                                tracing::error!(%address, "cannot record the request: {e}");
+                                continue;
+                            }
+                        }
+                    }
+                    vec![Seen::Present(address)]
+                }
+                SourceEvent::Gone { origin: crate::source::Origin::Spool { .. }, .. } => continue,
+                SourceEvent::Gone { address, .. } => vec![Seen::Gone(address)],
+                SourceEvent::Changed { from, to, .. } => {
+                    let mut v = vec![Seen::Gone(from)];
+                    if allowed(&to) {
+                        v.push(Seen::Present(to));
+                    }
+                    v
+                }
+            };
+            for s in seen {
+                if out.send(s).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    tasks.close();
+    Ok(tasks)
+}

@@ -259,3 +259,204 @@ async fn bad_credentials_and_unknown_ids_are_classified_alike_in_both_transports
     sim.shutdown().await;
     Ok(())
 }
+
+async fn simulator_with(faults: smime_provisioner::simulator::Faults) -> Result<SimulatorHandle> {
+    let mut cfg = SimulatorConfig::new(USER, PASSWORD);
+    cfg.issuance_delay = Duration::from_millis(300);
+    cfg.faults = faults;
+    cfg.seed = Some(7);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    Ok(Simulator::start(cfg, listener)?)
+}
+
+async fn contact_and_order(client: &Client, address: &str, ctid: &str) -> Result<i64> {
+    let contact_id = client
+        .ssl_contact_create(&admin_contact())
+        .await?
+        .id
+        .context("contact id")?;
+    let key = PrivateKey::generate(KeyType::EcP256)?;
+    let csr_pem = build_csr(&key, &Address::parse(address)?)?;
+    let order = CertificateOrder::new(
+        address,
+        csr_pem,
+        contact_id,
+        Secret::new("Dl0adPassw0rd".into()),
+    );
+    client
+        .certificate_create(&order, ctid)
+        .await?
+        .id
+        .context("job id")
+}
+
+#[tokio::test]
+async fn the_pacer_keeps_a_busy_client_under_the_simulators_three_per_second_limit() -> Result<()> {
+    let sim = simulator_with(smime_provisioner::simulator::Faults {
+        rate_limit_rps: Some(3.0),
+        ..Default::default()
+    })
+    .await?;
+    for wire in [Wire::Json, Wire::Xml] {
+        let url = match wire {
+            Wire::Json => sim.json_url(),
+            Wire::Xml => sim.xml_url(),
+        };
+        let settings = ClientSettings::new(url.parse()?, wire, USER, Secret::new(PASSWORD.into()));
+        // No retries: a single 429 would surface as an error.
+        let no_retry = smime_provisioner::autodns::RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        };
+        let client = Client::with_retry_policy(settings, no_retry)?;
+        let mut tasks = Vec::new();
+        for _ in 0..3 {
+            let c = client.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..3 {
+                    c.poll_info().await?;
+                }
+                Ok::<_, smime_provisioner::autodns::Error>(())
+            }));
+        }
+        for t in tasks {
+            t.await?
+                .with_context(|| format!("{wire:?}: the simulator refused a paced request"))?;
+        }
+        // The limiter is real: an unpaced burst from the same IP is refused.
+        let mut burst = 0;
+        for _ in 0..6 {
+            let r = reqwest::Client::new()
+                .get(format!("{}/hello", sim.json_url()))
+                .basic_auth(USER, Some(PASSWORD))
+                .header("X-Domainrobot-Context", "9")
+                .send()
+                .await?;
+            if r.status().as_u16() == 429 {
+                burst += 1;
+            }
+        }
+        assert!(burst > 0, "an unpaced burst of 6 was never refused");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    sim.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_job_reaches_the_client_as_a_failure_with_its_detail_code_in_both_transports(
+) -> Result<()> {
+    let sim = simulator_with(smime_provisioner::simulator::Faults {
+        fail_names: vec!["carl@example.org".into(), "dora@example.org".into()],
+        foreign_messages: 1,
+        ..Default::default()
+    })
+    .await?;
+    for (wire, address) in [
+        (Wire::Json, "carl@example.org"),
+        (Wire::Xml, "dora@example.org"),
+    ] {
+        let client = client(&sim, wire, PASSWORD)?;
+        let job_id = contact_and_order(&client, address, &format!("fail-{address}")).await?;
+        let m = wait_for_job(&client, job_id).await?;
+        assert!(m.is_failure() && !m.is_success(), "{wire:?}: {m:?}");
+        let codes: Vec<&str> = m
+            .messages
+            .iter()
+            .filter_map(|x| x.code.as_deref())
+            .collect();
+        assert!(
+            codes.contains(&"EF400139"),
+            "{wire:?}: failure detail missing: {m:?}"
+        );
+        client.poll_confirm(m.id.context("message id")?).await?;
+    }
+    sim.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deferred_job_shows_its_state_in_job_info_in_both_transports() -> Result<()> {
+    let sim = simulator_with(smime_provisioner::simulator::Faults {
+        deferred_for: Duration::from_secs(60),
+        ..Default::default()
+    })
+    .await?;
+    for (wire, address) in [
+        (Wire::Json, "erik@example.org"),
+        (Wire::Xml, "fia@example.org"),
+    ] {
+        let client = client(&sim, wire, PASSWORD)?;
+        let job_id = contact_and_order(&client, address, &format!("deferred-{address}")).await?;
+        let info = client.job_info(job_id).await?;
+        let job = info.job.clone().context("job")?;
+        assert_eq!(job.id, Some(job_id), "{wire:?}");
+        assert_eq!(
+            job.status,
+            Some(smime_provisioner::autodns::JobStatus::Deferred),
+            "{wire:?}: {info:?}"
+        );
+        let queue = client.poll_info().await?;
+        assert_eq!(
+            queue.message, None,
+            "{wire:?}: nothing is queued while the job waits"
+        );
+    }
+    sim.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_order_whose_answer_never_comes_is_sent_once_and_reported_as_outcome_unknown(
+) -> Result<()> {
+    let sim = simulator_with(smime_provisioner::simulator::Faults::default()).await?;
+    let hanging = simulator_with(smime_provisioner::simulator::Faults {
+        timeout_share: 1.0,
+        ..Default::default()
+    })
+    .await?;
+    // The hanging simulator processes every request but never answers, so the contact comes from
+    // a healthy one; whether the hanging one accepts or refuses the order does not matter here,
+    // only that it received it exactly once.
+    let mut settings = ClientSettings::new(
+        hanging.json_url().parse()?,
+        Wire::Json,
+        USER,
+        Secret::new(PASSWORD.into()),
+    );
+    settings.timeout = Duration::from_millis(800);
+    let client = Client::new(settings)?;
+    let key = PrivateKey::generate(KeyType::EcP256)?;
+    let csr_pem = build_csr(&key, &Address::parse("gus@example.org")?)?;
+    let contact_id = client_for_contact(&sim).await?;
+    let order = CertificateOrder::new(
+        "gus@example.org",
+        csr_pem,
+        contact_id,
+        Secret::new("Dl0adPassw0rd".into()),
+    );
+    let err = client
+        .certificate_create(&order, "gus-gen1")
+        .await
+        .err()
+        .context("must time out")?;
+    assert!(err.outcome_unknown() && err.is_transient(), "{err}");
+    let orders = hanging.orders();
+    assert_eq!(
+        orders.len(),
+        1,
+        "the order was received exactly once: {orders:?}"
+    );
+    assert_eq!(orders[0].ctid.as_deref(), Some("gus-gen1"));
+    sim.shutdown().await;
+    hanging.shutdown().await;
+    Ok(())
+}
+
+async fn client_for_contact(sim: &SimulatorHandle) -> Result<i64> {
+    client(sim, Wire::Json, PASSWORD)?
+        .ssl_contact_create(&admin_contact())
+        .await?
+        .id
+        .context("contact id")
+}

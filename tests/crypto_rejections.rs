@@ -374,7 +374,7 @@ fn foreign_bundles_with_rc2_plain_certificates_or_no_chain_are_refused() -> Resu
     let (_, _, leaf) = good_bundle(key, Pkcs12Profile::Modern)?;
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    let key_file = write_private(d, "key.pem", key.to_pem()?.expose())?;
+    let key_file = write_private(d, "key.pem", key.to_pem().expose())?;
     let leaf_file = write_private(d, "leaf.pem", leaf.as_bytes())?;
     let chain_file = write_private(d, "chain.pem", TestCa::shared().chain().concat().as_bytes())?;
     let pass = "abcd-efgh-jkmn-pqrs";

@@ -431,3 +431,69 @@ async fn pushes_can_be_xml_documents() -> Result<()> {
     rx_task.abort();
     Ok(())
 }
+
+#[tokio::test]
+async fn a_refused_push_is_retried_with_the_same_message() -> Result<()> {
+    let got: Received = Arc::default();
+    let store = got.clone();
+    let app = axum::Router::new().route(
+        "/push",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let store = store.clone();
+            async move {
+                let n = store.lock().map(|mut g| {
+                    g.push((headers, body));
+                    g.len()
+                });
+                if n.unwrap_or(0) == 1 {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/push", listener.local_addr()?);
+    let rx_task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let mut cfg = config();
+    cfg.push = Some(PushTarget {
+        url: url.parse()?,
+        format: PushFormat::Json,
+        headers: Vec::new(),
+    });
+    let sim = start(cfg).await?;
+    let api = Json::new(&sim);
+    let contact = make_contact(&api).await?;
+    api.call(
+        "POST",
+        "/certificate",
+        Some(order_body(
+            "l@example.com",
+            contact,
+            &csr_for(&p256_key(), "l@example.com"),
+        )),
+    )
+    .await?;
+    let mut bodies = Vec::new();
+    for _ in 0..200 {
+        bodies = got
+            .lock()
+            .map(|g| g.iter().map(|(_, b)| b.clone()).collect())
+            .unwrap_or_default();
+        if bodies.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(bodies.len(), 2, "one refused attempt, one accepted retry");
+    let ids: Vec<serde_json::Value> = bodies
+        .iter()
+        .map(|b| serde_json::from_str::<serde_json::Value>(b).map(|v| v["data"][0]["id"].clone()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(ids[0], ids[1]);
+    rx_task.abort();
+    Ok(())
+}

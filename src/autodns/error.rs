@@ -201,6 +201,8 @@ pub enum Error {
         reason: String,
         /// True when the request timed out (the server may still have acted on it).
         timed_out: bool,
+        /// True when no connection could be made, so the request was certainly not sent.
+        not_sent: bool,
     },
     /// The API answered with an error.
     #[error("{0}")]
@@ -263,7 +265,8 @@ impl Error {
     /// got no usable answer: the caller must look the order up before ordering again.
     pub fn outcome_unknown(&self) -> bool {
         match self {
-            Error::Network { .. } | Error::Malformed { .. } => true,
+            Error::Network { not_sent, .. } => !not_sent,
+            Error::Malformed { .. } => true,
             // A 5xx may come from a proxy after the API acted; a 429 is a refusal before acting.
             Error::Api(api) => api.http_status >= 500,
             Error::InvalidRequest { .. } | Error::Settings(_) => false,

@@ -1,19 +1,33 @@
-//! The `renew` verb: renews an address's certificate now, with a fresh key.
+//! The `renew` verb: Renews now, with a fresh key, whatever the expiry date.
 //!
-//! Not available yet: the provisioning pipeline (issue 7) implements it.
+//! Records the request in the state store and carries it out in the foreground (or, with
+//! `--no-wait`, leaves it to the running daemon). See `provision.rs` for the shared parts.
 
+use super::provision::{request_verb, WaitArgs};
 use super::{CliError, Context};
+use crate::pipeline::{Request, Stage};
 
 /// Arguments of `renew`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The mailbox address.
     pub address: String,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 /// Runs the verb.
-pub async fn run(_args: Args, _ctx: &Context) -> Result<(), CliError> {
-    Err(CliError::Failed(
-        "`renew` is not available yet: the provisioning pipeline is not built".into(),
-    ))
+pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
+    request_verb(
+        ctx,
+        &args.address,
+        Some(Request::Renew),
+        args.wait,
+        |r, before| {
+            r.stage == Stage::Delivered
+                && r.request.is_none()
+                && before.as_ref().is_none_or(|b| r.generation > b.generation)
+        },
+    )
+    .await
 }

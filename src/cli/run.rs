@@ -1,8 +1,21 @@
-//! The `run` verb: the daemon (sources → pipeline → delivery, renewals, HTTP endpoint).
-//!
-//! Not available yet: the provisioning pipeline (issue 7) implements it.
+//! The `run` verb: the daemon. Boot order: config → state store (and key store, mailer, AutoDNS
+//! client or the in-process simulator) → AutoDNS contact ensured → sources → workers, scheduler,
+//! poll consumer → HTTP endpoint (`/healthz`, `/metrics`, `/push`). SIGTERM or SIGINT shuts down
+//! gracefully (see `daemon.rs`). `--once` runs one pass and exits, for cron and tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::{CliError, Context};
+use crate::config::Config;
+use crate::daemon::{self, Daemon, DaemonSettings, PushParser};
+use crate::pipeline::adapters::parse_push_notice;
+use crate::pipeline::drive::drive;
+use crate::pipeline::wiring::{self, domain_allowed};
+use crate::pipeline::ForeignMessages;
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -12,9 +25,143 @@ pub struct Args {
     pub once: bool,
 }
 
+fn foreign(config: &Config) -> ForeignMessages {
+    if config.autodns.confirm_foreign_messages {
+        ForeignMessages::Confirm
+    } else {
+        ForeignMessages::Leave
+    }
+}
+
 /// Runs the verb.
-pub async fn run(_args: Args, _ctx: &Context) -> Result<(), CliError> {
-    Err(CliError::Failed(
-        "`run` is not available yet: the provisioning pipeline is not built".into(),
-    ))
+pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
+    let config = Config::load(&ctx.config_path)?;
+    let wiring = wiring::build(&config)
+        .await
+        .map_err(|e| CliError::failed(&e))?;
+    let result = if args.once {
+        once(&config, &wiring).await
+    } else {
+        serve(&config, &wiring).await
+    };
+    wiring.shutdown().await;
+    result
+}
+
+async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> {
+    let rec = wiring.reconciler.clone();
+    let shutdown = CancellationToken::new();
+    {
+        let stop = shutdown.clone();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| CliError::failed(&e))?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+            }
+            stop.cancel();
+        });
+    }
+    let listener = match config.http.listen {
+        Some(addr) => Some(daemon::bind(addr).await.map_err(|e| CliError::failed(&e))?),
+        None => None,
+    };
+    if let Some(l) = &listener {
+        if let Ok(a) = l.local_addr() {
+            tracing::info!(listen = %a, "HTTP endpoint: /healthz /metrics /push");
+        }
+    }
+    let (tx, rx) = mpsc::channel(4096);
+    let sources = daemon::start_sources(
+        config,
+        rec.store().clone(),
+        rec.clock().clone(),
+        tx,
+        shutdown.clone(),
+    )
+    .map_err(|e| CliError::failed(&e))?;
+    let settings = DaemonSettings {
+        concurrency: config.pipeline.concurrency,
+        poll_interval: config.autodns.poll_interval,
+        resync_interval: Duration::from_secs(60),
+        foreign: foreign(config),
+        push_token: config.http.push_token.clone(),
+        shutdown_grace: Duration::from_secs(30),
+    };
+    let parser: PushParser = Arc::new(parse_push_notice);
+    Daemon::new(rec, settings, Some(parser))
+        .run(rx, listener, shutdown.clone())
+        .await
+        .map_err(|e| CliError::failed(&e))?;
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), sources.wait()).await;
+    Ok(())
+}
+
+/// One pass: every mailbox the sources list now is recorded; then every record with work is
+/// stepped until it waits, and the poll queue is drained. Exit 1 if a mailbox has failed.
+async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> {
+    let rec = wiring.reconciler.clone();
+    let now = rec.clock().now();
+    let mut listings = Vec::new();
+    if let Some(m) = &config.sources.maildir {
+        let layout =
+            crate::source::maildir::Layout::parse(&m.layout).map_err(|e| CliError::failed(&e))?;
+        let src =
+            crate::source::maildir::MaildirSource::new(crate::source::maildir::MaildirSettings {
+                root: m.root.clone(),
+                layout,
+                rescan_interval: config.sources.rescan_interval,
+            });
+        listings.push(src.full_listing().map_err(|e| CliError::failed(&e))?);
+    }
+    let spool = crate::source::spool::SpoolSource::new(&config.sources.spool_dir)
+        .map_err(|e| CliError::failed(&e))?;
+    let spool_listing = spool.full_listing().map_err(|e| CliError::failed(&e))?;
+    for listing in listings.iter().chain(std::iter::once(&spool_listing)) {
+        for entry in listing.entries.values() {
+            for a in entry.addresses.iter().filter(|a| domain_allowed(config, a)) {
+                rec.store()
+                    .observe_present(a, now)
+                    .map_err(|e| CliError::failed(&e))?;
+            }
+            if let crate::source::Origin::Spool { file } = &entry.origin {
+                spool.ack(file).map_err(|e| CliError::failed(&e))?;
+            }
+        }
+    }
+    if let Err(e) = rec.ensure_contact().await {
+        return Err(CliError::Failed(format!(
+            "cannot ensure the AutoDNS contact: {e}"
+        )));
+    }
+    let (ready, _) = rec.due().map_err(|e| CliError::failed(&e))?;
+    for a in &ready {
+        // One pass: step until the record waits (issuance, backoff); the next pass continues.
+        let _ = drive(
+            &rec,
+            a,
+            |_| false,
+            Duration::ZERO,
+            Duration::ZERO,
+            foreign(config),
+            |l| println!("{l}"),
+        )
+        .await;
+    }
+    while let Ok(crate::pipeline::PollRound::Handled(_)) = rec.poll_once(foreign(config)).await {}
+    let failed = rec
+        .store()
+        .list()
+        .map_err(|e| CliError::failed(&e))?
+        .into_iter()
+        .filter(|r| r.failure.gave_up)
+        .count();
+    if failed > 0 {
+        return Err(CliError::Failed(format!(
+            "{failed} mailbox(es) failed; see `status`"
+        )));
+    }
+    Ok(())
 }

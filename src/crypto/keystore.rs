@@ -312,11 +312,7 @@ impl KeyStore {
 
     /// Seals a private key (PKCS#8 PEM) under `name`.
     pub fn put_key(&self, name: &str, key: &PrivateKey) -> Result<(), KeyStoreError> {
-        let pem = key.to_pem().map_err(|source| KeyStoreError::BadKey {
-            name: name.to_string(),
-            source,
-        })?;
-        self.put(name, pem.expose())
+        self.put(name, key.to_pem().expose())
     }
 
     /// Opens a private key sealed with [`KeyStore::put_key`].

@@ -254,3 +254,285 @@ impl Courier for MailCourier {
             .map_err(delivery_err)
     }
 }
+
+/// AutoDNS through the typed [`autodns::Client`](crate::autodns::Client), either wire format.
+///
+/// Every order is a CertificateCreate, also for renewals and reprovisions: a fresh certificate
+/// object per generation is what lets an order of unknown outcome be found again by name and
+/// creation time (`autodns-api.md` §6.5), whereas CertificateRenew changes the existing object
+/// in place. Revocation uses CertificateDelete, because CertificateRevoke is offered only for
+/// other CAs' products (§2.10).
+pub struct AutodnsPort {
+    client: crate::autodns::Client,
+    contact: crate::config::ContactConfig,
+    product: String,
+    lifetime_months: u32,
+    overrides: std::collections::BTreeMap<String, crate::config::DomainOverride>,
+    rng: Mutex<Box<dyn RngCore + Send>>,
+}
+
+impl std::fmt::Debug for AutodnsPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AutodnsPort")
+            .field("client", &self.client)
+            .field("product", &self.product)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How far a certificate's creation time may precede our order intent and still be our order:
+/// clock skew for zoned (JSON) times; for the XML gateway's zoneless times, any zone.
+const SKEW_ZONED: time::Duration = time::Duration::minutes(10);
+const SKEW_NAIVE: time::Duration = time::Duration::hours(14);
+
+/// The stable code of an AutoDNS error: the first detail code, else the status code, else the
+/// HTTP status, else the error kind.
+fn autodns_code(e: &crate::autodns::Error) -> String {
+    if let Some(api) = e.api() {
+        if let Some(c) = api.messages.iter().find_map(|m| m.code.clone()) {
+            return c;
+        }
+        if let Some(c) = &api.status_code {
+            return c.clone();
+        }
+    }
+    match (e, e.http_status()) {
+        (crate::autodns::Error::Network { timed_out: true, .. }, _) => "timeout".into(),
+        (crate::autodns::Error::Network { .. }, _) => "network".into(),
+        (_, Some(s)) => format!("http-{s}"),
+        _ => e.kind().as_str().to_string(),
+    }
+}
+
+fn autodns_err(e: crate::autodns::Error) -> PortError {
+    PortError {
+        class: class(e.is_transient()),
+        code: autodns_code(&e),
+        text: e.to_string(),
+        not_performed: !e.outcome_unknown(),
+    }
+}
+
+/// A poll message or push in the pipeline's words.
+pub fn notice_of(m: &crate::autodns::PollMessage) -> super::ports::Notice {
+    use super::ports::{Notice, NoticeOutcome};
+    let outcome = if m.is_success() {
+        NoticeOutcome::Success
+    } else if m.is_failure() {
+        let first = m.messages.iter().find(|x| x.code.is_some() || x.text.is_some());
+        NoticeOutcome::Failed {
+            code: first.and_then(|x| x.code.clone()).unwrap_or_else(|| "job-failed".into()),
+            text: first
+                .and_then(|x| x.text.clone())
+                .unwrap_or_else(|| "the CA did not issue the certificate".into()),
+        }
+    } else {
+        NoticeOutcome::Other
+    };
+    Notice {
+        message_id: m.id,
+        job_id: m.job_id(),
+        ctid: m.ctid().map(str::to_string),
+        certificate_id: m.certificate_id(),
+        outcome,
+    }
+}
+
+/// Parses an AutoDNS push body (either format) into a notice; for `daemon::PushParser`.
+pub fn parse_push_notice(body: &[u8]) -> Result<super::ports::Notice, String> {
+    let m = crate::autodns::parse_push(body).map_err(|e| e.to_string())?;
+    let mut n = notice_of(&m);
+    // The same message also waits in the poll queue; the poller confirms it there.
+    n.message_id = None;
+    Ok(n)
+}
+
+impl AutodnsPort {
+    /// A port over `client`, ordering per the `[autodns]` and `[domains]` config.
+    pub fn new(
+        client: crate::autodns::Client,
+        autodns: &crate::config::AutodnsConfig,
+        domains: &crate::config::DomainsConfig,
+        rng: Box<dyn RngCore + Send>,
+    ) -> Self {
+        AutodnsPort {
+            client,
+            contact: autodns.contact.clone(),
+            product: autodns.product.clone(),
+            lifetime_months: autodns.lifetime_months,
+            overrides: domains.overrides.clone(),
+            rng: Mutex::new(rng),
+        }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &crate::autodns::Client {
+        &self.client
+    }
+}
+
+impl super::ports::Autodns for AutodnsPort {
+    async fn ensure_contact(&self) -> Result<i64, PortError> {
+        use crate::config::ContactConfig;
+        let d = match &self.contact {
+            ContactConfig::Existing(id) => return Ok(*id),
+            ContactConfig::Create(d) => d,
+        };
+        // Reuse a contact made by an earlier run whose id was not stored (state dir wiped).
+        let existing = self.client.ssl_contact_list().await.map_err(autodns_err)?;
+        let same = |c: &crate::autodns::SslContact| {
+            c.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&d.email))
+                && c.fname.as_deref() == Some(d.first.as_str())
+                && c.lname.as_deref() == Some(d.last.as_str())
+        };
+        if let Some(id) = existing.iter().filter(|c| same(c)).find_map(|c| c.id) {
+            return Ok(id);
+        }
+        let contact = crate::autodns::SslContact {
+            fname: Some(d.first.clone()),
+            lname: Some(d.last.clone()),
+            phone: Some(d.phone.clone()),
+            fax: d.fax.clone(),
+            email: Some(d.email.clone()),
+            title: Some(d.title.clone()),
+            organization: Some(d.organization.clone()),
+            address: vec![d.address.clone()],
+            pcode: Some(d.postal_code.clone()),
+            city: Some(d.city.clone()),
+            country: Some(d.country.clone()),
+            state: Some(d.state.clone()),
+            ..Default::default()
+        };
+        let created = self.client.ssl_contact_create(&contact).await.map_err(autodns_err)?;
+        created
+            .id
+            .ok_or_else(|| PortError::transient("malformed", "SSLContactCreate returned no id"))
+    }
+
+    async fn order(
+        &self,
+        req: &super::ports::OrderRequest<'_>,
+    ) -> Result<super::ports::OrderPlaced, PortError> {
+        let download = {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            crate::crypto::generate_download_password(&mut *rng)
+        };
+        let mut o = crate::autodns::CertificateOrder::new(
+            req.address.as_str(),
+            req.csr_pem,
+            req.contact_id,
+            download,
+        );
+        o.product = self.product.clone();
+        o.lifetime_months = self.lifetime_months;
+        if let Some(ov) = self.overrides.get(req.address.domain()) {
+            if let Some(p) = &ov.product {
+                o.product = p.clone();
+            }
+            if let Some(l) = ov.lifetime_months {
+                o.lifetime_months = l;
+            }
+            o.organization_unit_name = ov.organization_unit.clone();
+            if let Some(a) = ov.admin_contact_id {
+                o.admin_contact_id = a;
+            }
+            o.technical_contact_id = ov.technical_contact_id;
+        }
+        let job = self.client.certificate_create(&o, req.ctid).await.map_err(autodns_err)?;
+        match job.id {
+            Some(job_id) => Ok(super::ports::OrderPlaced { job_id, certificate_id: None }),
+            // Accepted but unreadable: the order may exist; the reconciler looks it up.
+            None => Err(PortError::transient(
+                "malformed",
+                "CertificateCreate was accepted but named no job",
+            )),
+        }
+    }
+
+    async fn find_order(
+        &self,
+        address: &Address,
+        _ctid: &str,
+        since: OffsetDateTime,
+        exclude: Option<i64>,
+    ) -> Result<Option<super::ports::FoundOrder>, PortError> {
+        use crate::autodns::Timestamp;
+        let list = self.client.certificate_list(Some(address.as_str())).await.map_err(autodns_err)?;
+        let ours = |c: &&crate::autodns::Certificate| {
+            let named = c.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(address.as_str()));
+            let recent = match &c.created {
+                Some(Timestamp::Zoned(t)) => *t >= since - SKEW_ZONED,
+                Some(Timestamp::Naive(t)) => t.assume_utc() >= since - SKEW_NAIVE,
+                // Unknown age: count it as ours. A wrong match fails the key check and stops
+                // for a person; a missed match could buy a second certificate.
+                None => true,
+            };
+            named && recent && c.id.is_some() && c.id != exclude
+        };
+        let newest = list
+            .iter()
+            .filter(ours)
+            .max_by_key(|c| c.created.as_ref().map(|t| t.assume_offset(time::UtcOffset::UTC)));
+        let Some(found) = newest else { return Ok(None) };
+        let id = found.id;
+        let issued = match (&found.server, id) {
+            (Some(_), _) => true,
+            (None, Some(id)) => {
+                let full = self.client.certificate_info(id).await.map_err(autodns_err)?;
+                full.server.is_some()
+            }
+            (None, None) => false,
+        };
+        Ok(Some(super::ports::FoundOrder { job_id: None, certificate_id: id, issued }))
+    }
+
+    async fn job_state(&self, job_id: i64) -> Result<super::ports::JobState, PortError> {
+        use super::ports::JobState;
+        use crate::autodns::{ErrorKind, JobStatus};
+        let oj = match self.client.job_info(job_id).await {
+            Ok(j) => j,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(JobState::Gone),
+            Err(e) => return Err(autodns_err(e)),
+        };
+        let status = oj.job.as_ref().and_then(|j| j.status.clone());
+        Ok(match status {
+            Some(JobStatus::Success) => JobState::Succeeded { certificate_id: oj.certificate_id() },
+            Some(s @ (JobStatus::Failed | JobStatus::Canceled)) => JobState::Failed {
+                code: format!("job-{}", format!("{s:?}").to_ascii_lowercase()),
+                text: if oj.notices.is_empty() {
+                    "the CA did not issue the certificate".into()
+                } else {
+                    oj.notices.join("; ")
+                },
+            },
+            _ => JobState::Pending,
+        })
+    }
+
+    async fn fetch_certificate(&self, certificate_id: i64) -> Result<IssuedCertificate, PortError> {
+        let c = self.client.certificate_info(certificate_id).await.map_err(autodns_err)?;
+        let Some(leaf) = c.server else {
+            return Err(PortError::transient(
+                "not-issued-yet",
+                format!("certificate {certificate_id} has no PEM yet"),
+            ));
+        };
+        let chain: Vec<String> =
+            c.certification_authority.into_iter().filter_map(|ca| ca.ca_certificate).collect();
+        Ok(IssuedCertificate { certificate_pem: leaf, chain_pem: chain.join("\n") })
+    }
+
+    async fn revoke(&self, certificate_id: i64) -> Result<(), PortError> {
+        let ctid = format!("smp-delete-{certificate_id}");
+        self.client.certificate_delete(certificate_id, &ctid).await.map(|_| ()).map_err(autodns_err)
+    }
+
+    async fn poll(&self) -> Result<Option<super::ports::Notice>, PortError> {
+        let info = self.client.poll_info().await.map_err(autodns_err)?;
+        Ok(info.message.as_ref().map(notice_of))
+    }
+
+    async fn confirm(&self, message_id: i64) -> Result<(), PortError> {
+        self.client.poll_confirm(message_id).await.map_err(autodns_err)
+    }
+}

@@ -8,6 +8,7 @@
 
 pub mod adapters;
 pub mod backoff;
+pub mod drive;
 pub mod lease;
 pub mod metrics;
 pub mod plan;
@@ -15,6 +16,7 @@ pub mod ports;
 pub mod reconcile;
 pub mod stage;
 pub mod status;
+pub mod wiring;
 
 pub use plan::{plan, Policy, RemovalPolicy, Step};
 pub use reconcile::{ForeignMessages, Outcome, PollRound, ReconcileError, Reconciler, Settings};

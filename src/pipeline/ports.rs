@@ -60,7 +60,7 @@ impl PortError {
     }
 }
 
-/// The order to send (CertificateCreate, or CertificateRenew when `renew_of` is set).
+/// The order to send.
 #[derive(Debug, Clone)]
 pub struct OrderRequest<'a> {
     /// The mailbox the certificate is for.
@@ -71,7 +71,7 @@ pub struct OrderRequest<'a> {
     pub ctid: &'a str,
     /// The SSL contact to use.
     pub contact_id: i64,
-    /// The certificate being renewed, if this is a renewal.
+    /// The certificate this order replaces (renewal, reprovision), if any.
     pub renew_of: Option<i64>,
 }
 
@@ -89,8 +89,11 @@ pub struct OrderPlaced {
 pub struct FoundOrder {
     /// The order's job, if known.
     pub job_id: Option<i64>,
-    /// The certificate, if the order already has one.
+    /// The order's certificate, if known.
     pub certificate_id: Option<i64>,
+    /// Whether that certificate is issued (its PEM is available); otherwise the order is still
+    /// running and is looked up again later.
+    pub issued: bool,
 }
 
 /// The state of an order's job.

@@ -528,11 +528,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         intent.lease_until = Some(now + self.settings.lease);
         intent.next_attempt_at = None;
         intent.updated_at = now;
-        let kind = if rec.renew_of.is_some() {
-            "renewal"
-        } else {
-            "certificate"
-        };
+        let kind = if rec.renew_of.is_some() { "replacement" } else { "first" };
         let mut t =
             Transition::new(intent).event("order-intent", format!("{kind} order, ctid {ctid}"));
         t.counts_order = Some(self.settings.daily_order_budget);
@@ -656,33 +652,27 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     async fn resolve(&self, rec: MailboxRecord) -> (Transition, Option<PortError>) {
         let since = rec.ordering_since.unwrap_or(rec.created_at);
         let ctid = rec.ctid.clone().unwrap_or_default();
-        match self
-            .autodns
-            .find_order(&rec.address, &ctid, since, rec.renew_of)
-            .await
-        {
-            Ok(Some(found)) if found.job_id.is_some() || found.certificate_id.is_some() => {
+        match self.autodns.find_order(&rec.address, &ctid, since, rec.renew_of).await {
+            Ok(Some(found)) => {
                 let mut r = rec;
                 r.stage = Stage::Ordered;
                 r.job_id = found.job_id.or(r.job_id);
-                r.certificate_id = found.certificate_id;
-                r.next_attempt_at = match found.certificate_id {
-                    Some(_) => None,
-                    None => Some(self.clock.now() + self.settings.policy.job_check_after),
+                r.certificate_id = if found.issued { found.certificate_id } else { None };
+                r.next_attempt_at = if found.issued {
+                    None
+                } else {
+                    Some(self.clock.now() + self.settings.policy.job_check_after)
                 };
                 let detail = format!(
-                    "job {:?}, certificate {:?}",
-                    found.job_id, found.certificate_id
+                    "job {:?}, certificate {:?}, issued {}",
+                    found.job_id, found.certificate_id, found.issued
                 );
                 (Transition::new(r).event("order-found", detail), None)
             }
-            Ok(_) => {
+            Ok(None) => {
                 let detail =
                     format!("no order with ctid {ctid} at AutoDNS; a new order may be sent");
-                (
-                    Transition::new(no_order(rec)).event("order-not-found", detail),
-                    None,
-                )
+                (Transition::new(no_order(rec)).event("order-not-found", detail), None)
             }
             Err(e) => (Transition::new(rec), Some(e)),
         }
@@ -690,7 +680,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
 
     async fn check_job(&self, rec: MailboxRecord) -> (Transition, Option<PortError>) {
         let Some(job) = rec.job_id else {
-            return self.resolve(rec).await;
+            return self.check_by_lookup(rec).await;
         };
         let state = match self.autodns.job_state(job).await {
             Ok(s) => s,
@@ -719,14 +709,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             }
             | JobState::Gone => {
                 // The job is done but does not name the certificate: find it by name.
-                let (mut t, e) = self.resolve(rec.clone()).await;
-                if t.record.stage != Stage::Ordered {
-                    // Not listed yet: keep waiting rather than re-ordering a finished job.
-                    let mut r = rec;
-                    r.next_attempt_at = Some(later);
-                    t = Transition::new(r);
-                }
-                (t, e)
+                self.check_by_lookup(rec).await
             }
             JobState::Failed { code, text } => {
                 let e = PortError::transient(
@@ -737,6 +720,40 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     Transition::new(no_order(rec)).event("job-failed", format!("{text} [{code}]"));
                 (t, Some(e))
             }
+        }
+    }
+
+    /// An order known to exist whose job cannot be asked (no job id, or the job left the
+    /// queue): look it up by name. It is never re-ordered from here: an order that was seen
+    /// once and then vanishes needs a person.
+    async fn check_by_lookup(&self, rec: MailboxRecord) -> (Transition, Option<PortError>) {
+        let since = rec.ordering_since.unwrap_or(rec.created_at);
+        let ctid = rec.ctid.clone().unwrap_or_default();
+        let later = self.clock.now() + self.settings.policy.job_check_after;
+        match self.autodns.find_order(&rec.address, &ctid, since, rec.renew_of).await {
+            Ok(Some(found)) if found.issued && found.certificate_id.is_some() => {
+                let mut r = rec;
+                r.certificate_id = found.certificate_id;
+                r.next_attempt_at = None;
+                let detail = format!("certificate {:?}", found.certificate_id);
+                (Transition::new(r).event("job-succeeded", detail), None)
+            }
+            Ok(Some(_)) => {
+                let mut r = rec;
+                r.next_attempt_at = Some(later);
+                (Transition::new(r), None)
+            }
+            Ok(None) => {
+                let e = PortError::permanent(
+                    "order-vanished",
+                    format!(
+                        "the order with ctid {ctid} was accepted by AutoDNS but is no longer \
+                         listed; check the AutoDNS account before `reprovision`"
+                    ),
+                );
+                (Transition::new(rec), Some(e))
+            }
+            Err(e) => (Transition::new(rec), Some(e)),
         }
     }
 
@@ -912,7 +929,10 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             );
         }
         let t = match q {
-            Request::Reprovision => Transition::new(next_generation(rec, None)),
+            Request::Reprovision => {
+                let of = rec.certificate_id;
+                Transition::new(next_generation(rec, of))
+            }
             Request::Renew => {
                 let of = rec.certificate_id;
                 Transition::new(next_generation(rec, of))

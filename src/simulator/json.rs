@@ -667,13 +667,11 @@ fn contact(c: &Contact, keys: Option<&[String]>) -> Value {
     let mut m = Map::new();
     m.insert("created".into(), json!(json_date(c.created)));
     m.insert("updated".into(), json!(json_date(c.updated)));
+    // List items carry created, updated, fname, lname, organization, owner and id, plus the
+    // requested keys (`autodns-api.md` §2.11); info carries everything.
     let want = |k: &str| keys.is_none_or(|ks| ks.iter().any(|x| x == k));
-    if want("fname") || keys.is_some() {
-        m.insert("fname".into(), json!(c.fname));
-    }
-    if want("lname") || keys.is_some() {
-        m.insert("lname".into(), json!(c.lname));
-    }
+    m.insert("fname".into(), json!(c.fname));
+    m.insert("lname".into(), json!(c.lname));
     if want("phone") {
         put_opt(&mut m, "phone", &c.phone);
     }

@@ -54,7 +54,8 @@ pub struct MailboxRecord {
     pub job_id: Option<i64>,
     /// AutoDNS certificate id once the job succeeded.
     pub certificate_id: Option<i64>,
-    /// The certificate this generation renews (CertificateRenew instead of CertificateCreate).
+    /// The certificate this generation replaces (renewal or reprovision); never taken for this
+    /// generation's order when an order is looked up.
     pub renew_of: Option<i64>,
     /// Leaf certificate, PEM (public).
     pub certificate_pem: Option<String>,

@@ -231,8 +231,8 @@ impl Autodns for FakeAutodns {
             .find(|o| &o.address == address && o.ctid == ctid && Some(o.certificate_id) != exclude)
             .map(|o| FoundOrder {
                 job_id: Some(o.job_id),
-                certificate_id: (s.completed.get(&o.job_id) == Some(&true))
-                    .then_some(o.certificate_id),
+                certificate_id: Some(o.certificate_id),
+                issued: s.completed.get(&o.job_id) == Some(&true),
             }))
     }
 
