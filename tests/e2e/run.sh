@@ -64,6 +64,7 @@ E2E_ORDERS_PLACED=0
 E2E_BUNDLES_DELIVERED=0
 E2E_IMPORTS_VERIFIED=0
 E2E_SIGNATURES_VERIFIED=0
+E2E_IDLE_CPU="not measured"
 
 e2e_teardown() {
     local rc=$?
@@ -107,6 +108,7 @@ e2e_summary() {
     printf '%-34s %s\n' "bundles delivered" "$E2E_BUNDLES_DELIVERED"
     printf '%-34s %s\n' "imports verified" "$E2E_IMPORTS_VERIFIED (NSS pk12util, gpgsm)"
     printf '%-34s %s\n' "signatures verified" "$E2E_SIGNATURES_VERIFIED (openssl, against the CA root)"
+    printf '%-34s %s\n' "idle daemon CPU" "$E2E_IDLE_CPU"
     for name in "${E2E_SCENARIOS[@]}"; do
         ms=${E2E_TIMINGS[$name]}
         printf '%-34s %d.%03d s\n' "time: $name" $((ms / 1000)) $((ms % 1000))

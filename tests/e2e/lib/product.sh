@@ -316,3 +316,24 @@ e2e_wait_log() {
     done
     e2e_die "$what: fewer than $count log line(s) matching /$pattern/ within 60 s (daemon log: $E2E_DAEMON_LOG)"
 }
+
+# CPU time (user + system, in clock ticks) the daemon has used so far.
+e2e_daemon_cpu_ticks() {
+    local stat fields
+    stat=$(cat "/proc/$E2E_DAEMON_PID/stat") || e2e_die "the daemon (pid $E2E_DAEMON_PID) is gone"
+    read -r -a fields <<<"${stat##*) }"
+    # After "comm)", utime and stime are the 12th and 13th fields (stat fields 14 and 15).
+    printf '%s' $((fields[11] + fields[12]))
+}
+
+# Measures the share of one core the daemon uses over 3 s with nothing to do, for the summary.
+# A figure, not an assertion: an idle daemon should be near 0 %.
+e2e_measure_idle_cpu() {
+    local a b hz
+    hz=$(getconf CLK_TCK)
+    a=$(e2e_daemon_cpu_ticks)
+    sleep 3
+    b=$(e2e_daemon_cpu_ticks)
+    E2E_IDLE_CPU="$(((b - a) * 100 / (3 * hz))) % of one core over 3 s"
+    e2e_log "idle daemon CPU: $E2E_IDLE_CPU"
+}

@@ -218,5 +218,7 @@ e2e_scenario_hook() {
     e2e_expect_orders "$hugo" 1
     e2e_check "the spool is empty once the request is handled" \
         test -z "$(find "$E2E_SPOOL" -type f -print -quit)"
+    # Every mailbox is delivered and nothing is queued: the daemon has nothing to do now.
+    e2e_measure_idle_cpu
     e2e_daemon_stop
 }
