@@ -129,7 +129,7 @@ fn self_issued(
     addr: &str,
 ) -> Result<String, Box<dyn std::error::Error>> {
     let req = X509Req::from_pem(csr_pem.as_bytes())?;
-    let key = openssl::pkey::PKey::private_key_from_pem(signer.to_pem()?.expose())?;
+    let key = openssl::pkey::PKey::private_key_from_pem(signer.to_pem().expose())?;
     let mut b = X509::builder()?;
     b.set_version(2)?;
     let mut name = X509Name::builder()?;

@@ -224,6 +224,11 @@ pub enum DomainPolicyProblem {
          to `allow` or remove the override"
     )]
     OverrideNotAllowed { domain: String },
+    #[error(
+        "override key {domain:?} names the same domain as another override key (after IDNA \
+         normalisation); keep one"
+    )]
+    DuplicateOverride { domain: String },
     #[error("override for {domain:?}: lifetime_months must be at least 1")]
     ZeroLifetime { domain: String },
 }
@@ -265,12 +270,16 @@ impl DomainPolicy {
                 }),
             }
         }
+        let mut overridden: Vec<String> = Vec::new();
         for (d, o) in &self.overrides {
             match normalize_domain(d.trim()) {
+                Ok(n) if overridden.contains(&n) => {
+                    out.push(DomainPolicyProblem::DuplicateOverride { domain: d.clone() })
+                }
                 Ok(n) if !self.allow.is_empty() && !allowed.contains(&n) => {
                     out.push(DomainPolicyProblem::OverrideNotAllowed { domain: d.clone() })
                 }
-                Ok(_) => {}
+                Ok(n) => overridden.push(n),
                 Err(reason) => out.push(DomainPolicyProblem::BadOverrideDomain {
                     domain: d.clone(),
                     reason,
@@ -408,6 +417,19 @@ mod tests {
         };
         let problems: Vec<String> = p.problems().iter().map(ToString::to_string).collect();
         assert_eq!(problems.len(), 3, "{problems:?}");
+        let dup = DomainPolicy {
+            allow: vec![],
+            overrides: BTreeMap::from([
+                ("EXAMPLE.com".to_string(), DomainOverride::default()),
+                ("example.com".to_string(), DomainOverride::default()),
+            ]),
+        };
+        assert_eq!(
+            dup.problems(),
+            vec![DomainPolicyProblem::DuplicateOverride {
+                domain: "example.com".into()
+            }]
+        );
         assert!(problems[0].contains("\"localhost\""), "{problems:?}");
         assert!(problems[1].contains("bad_domain.example"), "{problems:?}");
         assert!(problems[2].contains("lifetime_months"), "{problems:?}");

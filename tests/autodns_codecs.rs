@@ -737,11 +737,18 @@ fn all_tasks() -> Vec<Task> {
         Task::SslContactInfo { id: 37791 },
         Task::SslContactList(Query::default()),
         Task::SslContactList(Query {
-            filters: vec![QueryFilter {
-                key: Some("email".into()),
-                value: Some("hostmaster@%".into()),
-                operator: Some("LIKE".into()),
-            }],
+            filters: vec![
+                QueryFilter {
+                    key: Some("email".into()),
+                    value: Some("hostmaster@%".into()),
+                    operator: Some("LIKE".into()),
+                },
+                QueryFilter {
+                    key: Some("country".into()),
+                    value: Some("DE".into()),
+                    operator: Some("EQUAL".into()),
+                },
+            ],
             view: Some(QueryView {
                 limit: Some(50),
                 offset: Some(100),
@@ -1026,5 +1033,19 @@ fn an_order_body_in_xml_marks_mail_and_has_csr_and_wraps_pem_in_cdata() -> Resul
         "an approver-only authentication is carried by <approver_email>"
     );
     assert!(text.contains("Admin &amp; &lt;Sons&gt;"));
+    Ok(())
+}
+
+#[test]
+fn a_certificate_id_wrapped_in_a_certificate_block_is_found_too() -> Result<()> {
+    let body = br#"<message><id>5</id><job><id>6</id><status><type>success</type></status></job>
+        <object><type>certificate</type><value>anna@example.org</value>
+        <data><certificate><id>150</id><name>anna@example.org</name></certificate></data></object></message>"#;
+    let m = parse_push(body)?;
+    assert_eq!(
+        (m.id, m.job_id(), m.certificate_id()),
+        (Some(5), Some(6), Some(150))
+    );
+    assert!(m.is_success());
     Ok(())
 }

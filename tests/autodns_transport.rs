@@ -780,3 +780,40 @@ async fn the_pacer_never_lets_more_than_three_requests_into_any_one_second_windo
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_order_to_an_endpoint_nobody_listens_on_is_transient_and_known_not_sent() -> Result<()> {
+    // Bind, note the port, close: nothing listens there any more.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
+    let endpoint = format!("http://127.0.0.1:{port}/v1");
+    let settings = ClientSettings::new(
+        endpoint.parse()?,
+        Wire::Json,
+        USER,
+        Secret::new(PASSWORD.to_string()),
+    );
+    let client = Client::with_retry_policy(settings, fast_retries())?;
+    let err = client
+        .certificate_create(&order(), "c1")
+        .await
+        .err()
+        .context("must fail")?;
+    assert!(
+        matches!(err, Error::Network { not_sent: true, .. }),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert!(
+        !err.outcome_unknown(),
+        "a refused connection cannot have placed an order"
+    );
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert_no_secret(&err.to_string());
+    Ok(())
+}

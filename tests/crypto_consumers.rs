@@ -1,7 +1,8 @@
 //! Bundles made by `crypto::build_pkcs12` fed to the real consumers a mail user's client stands
 //! for: the `openssl` CLI with its default provider (no `-legacy`), NSS `pk12util` (Thunderbird's
-//! library) for both profiles, `gpgsm` for the compat profile with RSA, and an S/MIME signature
-//! made with the imported key that `openssl smime -verify` accepts against the chain.
+//! library) for both profiles, `gpgsm` for the compat profile with RSA, and S/MIME signatures made
+//! with the imported key — by `openssl smime -sign`, by NSS `cmsutil` and by `gpgsm --sign` from
+//! their own key stores — that `openssl smime -verify` accepts against the chain.
 //!
 //! Certificates come from a test CA (tests/crypto_support) that signs the CSR `build_csr` made.
 
@@ -378,4 +379,139 @@ fn our_own_verifier_reports_what_the_bundle_holds() -> Result<()> {
     ensure!(summary.mac_iterations == 2048, "{summary:?}");
     ensure!(summary.key_type == rsa_key().key_type(), "{summary:?}");
     Ok(())
+}
+
+/// Verifies a DER CMS signature with the openssl CLI against the test root; returns the content.
+fn openssl_verify_der(m: &Made, sig_der: &std::path::Path) -> Result<Vec<u8>> {
+    let d = m.dir.path();
+    let root = write_private(d, "root-for-verify.pem", m.ca.root_pem().as_bytes())?;
+    let content = d.join("verified-content");
+    let out = run_ok(
+        Command::new("openssl")
+            .args([
+                "smime",
+                "-verify",
+                "-purpose",
+                "smimesign",
+                "-inform",
+                "DER",
+                "-in",
+            ])
+            .arg(sig_der)
+            .arg("-CAfile")
+            .arg(&root)
+            .arg("-out")
+            .arg(&content),
+        None,
+    )?;
+    ensure!(out.contains("Verification successful"), "{out}");
+    Ok(std::fs::read(content)?)
+}
+
+#[test]
+fn nss_signs_with_the_key_it_imported_and_openssl_verifies_the_signature() -> Result<()> {
+    require_tool("cmsutil", "libnss3-tools");
+    for (key, profile) in [
+        (rsa_key().clone(), Pkcs12Profile::Modern),
+        (ec_key(), Pkcs12Profile::Compat),
+    ] {
+        let m = make_bundle(&key, "judy@example.com", profile, 70)?;
+        let d = m.dir.path();
+        let db = d.join("nssdb");
+        std::fs::create_dir(&db)?;
+        let db_arg = format!("sql:{}", db.display());
+        run_ok(
+            Command::new("certutil").args(["-N", "-d", &db_arg, "--empty-password"]),
+            None,
+        )?;
+        // Trust the test root for e-mail first (what an admin or the OS store does for a public
+        // CA), then import the user's bundle the way Thunderbird does.
+        let root = write_private(d, "root.pem", m.ca.root_pem().as_bytes())?;
+        run_ok(
+            Command::new("certutil")
+                .args(["-A", "-n", "test-root", "-t", "C,C,C", "-d", &db_arg, "-i"])
+                .arg(&root),
+            None,
+        )?;
+        let (p12, pass) = (m.p12_path()?, m.pass_file()?);
+        run_ok(
+            Command::new("pk12util")
+                .arg("-i")
+                .arg(&p12)
+                .args(["-d", &db_arg])
+                .arg("-w")
+                .arg(&pass),
+            None,
+        )?;
+        let msg = write_private(d, "msg.txt", b"Signed by NSS.\r\n")?;
+        let sig = d.join("nss.p7m");
+        run_ok(
+            Command::new("cmsutil")
+                .args(["-S", "-N", "judy@example.com", "-d", &db_arg, "-i"])
+                .arg(&msg)
+                .arg("-o")
+                .arg(&sig),
+            None,
+        )?;
+        let content = openssl_verify_der(&m, &sig)?;
+        ensure!(
+            content == b"Signed by NSS.\r\n",
+            "{profile}: content changed"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn gpgsm_signs_with_the_key_it_imported_from_a_compat_bundle_and_openssl_verifies_it() -> Result<()>
+{
+    require_tool("gpgsm", "gpgsm");
+    let m = make_bundle(rsa_key(), "ken@example.com", Pkcs12Profile::Compat, 80)?;
+    let d = m.dir.path();
+    let home = d.join("gnupg");
+    std::fs::create_dir(&home)?;
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    // The test root is trusted for S/MIME, and the test CA publishes no CRLs.
+    std::fs::write(
+        home.join("trustlist.txt"),
+        format!("{} S\n", m.ca.root_sha1_colons()),
+    )?;
+    std::fs::write(home.join("gpgsm.conf"), "disable-crl-checks\n")?;
+    let mut pw = m.password.expose().as_bytes().to_vec();
+    pw.push(b'\n');
+    let p12 = m.p12_path()?;
+    let msg = write_private(d, "msg.txt", b"Signed by gpgsm.\n")?;
+    let sig = d.join("gpgsm.p7s");
+    let gpgsm = || {
+        let mut c = Command::new("gpgsm");
+        c.env("GNUPGHOME", &home).args([
+            "--batch",
+            "--no-tty",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase-fd",
+            "0",
+        ]);
+        c
+    };
+    let result = (|| -> Result<()> {
+        run_ok(gpgsm().arg("--import").arg(&p12), Some(&pw))?;
+        run_ok(
+            gpgsm()
+                .args(["--local-user", "ken@example.com", "--sign", "--output"])
+                .arg(&sig)
+                .arg(&msg),
+            Some(&pw),
+        )?;
+        let content = openssl_verify_der(&m, &sig)?;
+        ensure!(content == b"Signed by gpgsm.\n", "content changed");
+        Ok(())
+    })();
+    let _ = run(
+        Command::new("gpgconf")
+            .env("GNUPGHOME", &home)
+            .args(["--kill", "gpg-agent"]),
+        None,
+    );
+    result
 }

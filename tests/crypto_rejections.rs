@@ -98,6 +98,25 @@ fn the_local_part_is_compared_exactly_and_the_domain_without_case() -> Result<()
 }
 
 #[test]
+fn a_certificate_whose_subject_names_another_mailbox_is_refused() -> Result<()> {
+    let key = ec_key();
+    let ours = addr("alice@example.com");
+    // The CSR (and so the subject) is for mallory; the CA put alice into the SAN.
+    let csr = build_csr(&key, &addr("mallory@example.com"))?;
+    let mut spec = LeafSpec::valid_now();
+    spec.emails = Some(vec!["alice@example.com".into()]);
+    let leaf = TestCa::shared().issue(&csr, &spec)?;
+    let err = check_certificate(&leaf, &[], &key, &ours, now()).unwrap_err();
+    ensure!(err.code() == "certificate-address-mismatch", "{err}");
+    ensure!(
+        err.to_string()
+            .contains("mallory@example.com (subject emailAddress)"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
 fn a_certificate_listing_a_second_mailbox_beside_ours_is_refused() -> Result<()> {
     let key = ec_key();
     let ours = addr("alice@example.com");
@@ -355,7 +374,7 @@ fn foreign_bundles_with_rc2_plain_certificates_or_no_chain_are_refused() -> Resu
     let (_, _, leaf) = good_bundle(key, Pkcs12Profile::Modern)?;
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    let key_file = write_private(d, "key.pem", key.to_pem()?.expose())?;
+    let key_file = write_private(d, "key.pem", key.to_pem().expose())?;
     let leaf_file = write_private(d, "leaf.pem", leaf.as_bytes())?;
     let chain_file = write_private(d, "chain.pem", TestCa::shared().chain().concat().as_bytes())?;
     let pass = "abcd-efgh-jkmn-pqrs";
@@ -411,7 +430,10 @@ fn foreign_bundles_with_rc2_plain_certificates_or_no_chain_are_refused() -> Resu
     let err = verify_pkcs12(&rc2, &pw, Pkcs12Profile::Compat)
         .unwrap_err()
         .to_string();
-    ensure!(err.contains("RC2"), "{err}");
+    ensure!(
+        err.contains("it uses RC2 (1.2.840.113549.1.12.1.6)"),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -466,5 +488,27 @@ fn an_address_longer_than_a_common_name_allows_is_refused_before_any_order() -> 
     ));
     ensure!(fits.as_str().len() == 64);
     build_csr(&ec_key(), &fits)?;
+    Ok(())
+}
+
+#[test]
+fn no_prefix_or_bit_flip_of_a_bundle_makes_the_verifier_panic_or_accept() -> Result<()> {
+    let (der, pw, _) = good_bundle(&ec_key(), Pkcs12Profile::Modern)?;
+    for cut in 0..der.len() {
+        ensure!(
+            verify_pkcs12(&der[..cut], &pw, Pkcs12Profile::Modern).is_err(),
+            "prefix {cut}"
+        );
+    }
+    // Flipping any one of the first 200 bytes (the PFX framing and the first bags' headers and
+    // algorithm identifiers) is refused too.
+    for i in 0..200.min(der.len()) {
+        let mut bad = der.clone();
+        bad[i] ^= 0x04;
+        ensure!(
+            verify_pkcs12(&bad, &pw, Pkcs12Profile::Modern).is_err(),
+            "flip at {i}"
+        );
+    }
     Ok(())
 }

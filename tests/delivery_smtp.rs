@@ -124,6 +124,12 @@ async fn the_bundle_arrives_byte_exact_without_the_password_and_opens_with_the_p
     let fp = pkcs12_opens(dir.path(), &p12, &mailed_password)?;
     assert_eq!(fp.as_deref(), Some(bundle.fingerprint_sha256.as_str()));
     assert_eq!(pkcs12_opens(dir.path(), &p12, "wrong-password")?, None);
+    // Thunderbird's library imports it too.
+    assert!(
+        nss_imports(dir.path(), &p12, &mailed_password)?,
+        "pk12util import"
+    );
+    assert!(!nss_imports(dir.path(), &p12, "wrong-password")?);
     Ok(())
 }
 
@@ -211,6 +217,31 @@ async fn a_server_that_is_down_is_transient_and_the_mail_goes_through_once_it_is
         attachment_bytes(dir.path(), &received[0].raw)?.1,
         bundle.pkcs12
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_server_that_accepts_but_never_answers_times_out_as_transient() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    // A TCP peer that takes the connection and never sends the SMTP greeting.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let bundle = make_bundle(dir.path(), "tess@example.test", &random_password(), None)?;
+    let mut s = SmtpSettings::new("127.0.0.1", port, Security::PlainLoopback);
+    s.timeout = Duration::from_secs(1);
+    let err = SmtpMailer::new(s)?
+        .send(&compose_bundle_message(&settings(), &bundle, now())?)
+        .await
+        .expect_err("no greeting");
+    silent.abort();
+    assert!(matches!(err, DeliveryError::Unreachable { .. }), "{err:?}");
+    assert!(err.is_transient(), "{err:?}");
     Ok(())
 }
 

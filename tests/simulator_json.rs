@@ -652,5 +652,7 @@ async fn delete_cancels_the_certificate_revoke_is_refused_and_unknown_ids_are_40
     assert_eq!(nojob.status, 404);
     let unknown = api.call("GET", "/domain/example.com", None).await?;
     assert_eq!((unknown.status, unknown.first_ef()), (404, "EF00002"));
+    let wrong = api.call("PATCH", "/poll", None).await?;
+    assert_eq!((wrong.status, wrong.first_ef()), (405, "EF00002"));
     Ok(())
 }

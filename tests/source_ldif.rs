@@ -177,6 +177,78 @@ fn diffing_two_real_exports_sees_a_rename_as_a_change() -> Result<()> {
     Ok(())
 }
 
+/// Summarises `diff(before, after)` as text, one line per event.
+fn diff_summary(before: &Path, after: &Path, key: KeyAttr) -> Result<Vec<String>> {
+    let settings = |p: &Path| LdifSettings {
+        key,
+        ..LdifSettings::new(p)
+    };
+    let events = diff(
+        &listing_of(before, settings(before))?,
+        &listing_of(after, settings(after))?,
+    );
+    Ok(events
+        .iter()
+        .map(|e| match e {
+            SourceEvent::Changed { from, to, .. } => format!("changed {from} -> {to}"),
+            SourceEvent::Present { address, .. } => format!("present {address}"),
+            SourceEvent::Gone { address, .. } => format!("gone {address}"),
+        })
+        .collect())
+}
+
+#[test]
+fn the_installed_slapd_still_exports_what_the_committed_fixtures_show() -> Result<()> {
+    for tool in [
+        "/usr/sbin/slapd",
+        "/usr/sbin/slapcat",
+        "/usr/bin/ldapmodify",
+    ] {
+        anyhow::ensure!(
+            Path::new(tool).exists(),
+            "{tool} is missing: apt-get install slapd ldap-utils (scripts/test.sh does)"
+        );
+    }
+    let out = tempfile::tempdir()?;
+    let status = std::process::Command::new("sh")
+        .arg(fixture("make-slapcat-export.sh"))
+        .arg(out.path())
+        .output()?;
+    anyhow::ensure!(
+        status.status.success(),
+        "make-slapcat-export.sh failed: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let (before, after) = (
+        out.path().join("slapcat-before.ldif"),
+        out.path().join("slapcat-after.ldif"),
+    );
+    for key in [KeyAttr::EntryUuid, KeyAttr::Dn] {
+        assert_eq!(
+            diff_summary(&before, &after, key)?,
+            diff_summary(
+                &fixture("slapcat-before.ldif"),
+                &fixture("slapcat-after.ldif"),
+                key
+            )?
+        );
+    }
+    // Same entries, same attributes; only entryUUIDs, CSNs and timestamps differ.
+    let shape = |p: &Path| -> Result<Vec<(String, Vec<String>)>> {
+        Ok(ldif::parse(&fs::read(p)?)?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.dn.clone(),
+                    r.attributes().iter().map(|a| a.name.clone()).collect(),
+                )
+            })
+            .collect())
+    };
+    assert_eq!(shape(&before)?, shape(&fixture("slapcat-before.ldif"))?);
+    Ok(())
+}
+
 #[test]
 fn an_ldapsearch_export_without_entry_uuid_is_reported_unless_keyed_by_dn() -> Result<()> {
     let tmp = tempfile::tempdir()?;

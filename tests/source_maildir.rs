@@ -95,6 +95,7 @@ fn dovecot_trees_yield_only_the_mailboxes_and_odd_entries_are_reported_not_follo
     )?;
     fs::create_dir_all(root.join("example.com/jörg"))?;
     fs::create_dir_all(root.join("localhost/root"))?;
+    fs::create_dir_all(root.join("localhost/admin"))?;
     fs::create_dir_all(root.join("example.com/..sneaky"))?;
     // Symlinks: out of the root, to a domain inside the root, to a mailbox inside the root.
     symlink(&outside, root.join("evil.example"))?;
@@ -140,7 +141,7 @@ fn dovecot_trees_yield_only_the_mailboxes_and_odd_entries_are_reported_not_follo
         " leading",
         "bad\u{fffd}byte",
         "jörg",
-        "root",
+        "localhost",
         "evil.example",
         "escape",
         "alias.example",

@@ -122,6 +122,13 @@ fn files_that_are_not_requests_are_reported_and_never_followed() -> Result<()> {
         "smime-provisioner-request: 1\naddress: x@example.com\n",
     )?;
     symlink(tmp.path().join("secret"), spool.join("4-link.req"))?;
+    // A FIFO would block a naive open() forever.
+    let fifo = spool.join("5-fifo.req");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .context("mkfifo (coreutils)")?;
+    ensure!(made.success(), "mkfifo failed");
     // An in-progress write (dot-name) is not a request yet.
     fs::write(spool.join(".enqueue-abc"), "smime-provisioner-request: 1\n")?;
 
@@ -137,11 +144,12 @@ fn files_that_are_not_requests_are_reported_and_never_followed() -> Result<()> {
             )
         })
         .collect();
-    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert_eq!(reasons.len(), 5, "{reasons:?}");
     assert!(reasons[0].0 == "1-garbage.req" && reasons[0].1.contains("first line"));
     assert!(reasons[1].0 == "2-invalid.req" && reasons[1].1.contains("not a mailbox address"));
     assert!(reasons[2].0 == "3-huge.req" && reasons[2].1.contains("4 KiB"));
     assert!(reasons[3].0 == "4-link.req" && reasons[3].1.contains("symbolic link"));
+    assert!(reasons[4].0 == "5-fifo.req" && reasons[4].1.contains("not a regular file"));
     Ok(())
 }
 

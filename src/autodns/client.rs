@@ -265,6 +265,9 @@ pub trait Payload: JsonPayload + XmlPayload {}
 impl<T: JsonPayload + XmlPayload> Payload for T {}
 
 /// The AutoDNS client. Cheap to clone; clones share the connection pool and the pacer.
+///
+/// The documented limit is per source IP, so a process should build one client and hand out
+/// clones: two separately built clients pace independently and together could exceed it.
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -472,6 +475,9 @@ impl Client {
             endpoint: endpoint.to_string(),
             reason,
             timed_out: e.is_timeout(),
+            // A failed connect means nothing was sent; any later failure may follow a request
+            // the server already read.
+            not_sent: e.is_connect() && !e.is_timeout(),
         }
     }
 

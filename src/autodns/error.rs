@@ -76,7 +76,24 @@ pub struct ApiError {
 /// Detail codes that mean "no such object". `EF03014` is the contact-not-found code of the Dart
 /// SDK fixture (§1.9); `EF300101` is what XML job info answers for a job that left the queue
 /// (§1.10). The HTTP status (404) covers the JSON transport in general.
-const NOT_FOUND_CODES: &[&str] = &["EF03014", "EF300101"];
+///
+/// The real API's codes for a missing certificate, job or poll message, and for refused
+/// credentials on the XML gateway (which answers HTTP 200 for API errors), are not documented
+/// (§7). The bundled simulator documents its own (`simulator::engine::ef`); they are listed here
+/// so that both transports classify alike against it. An unknown code stays `Rejected`: not
+/// retried, shown to the admin with its text.
+const NOT_FOUND_CODES: &[&str] = &[
+    "EF03014",
+    "EF300101",
+    // Simulator: certificate, job, poll message not found.
+    "EF4001041",
+    "EF3001141",
+    "EF09061",
+];
+
+/// Detail codes meaning the credentials or the context were refused (see above: the simulator's
+/// `EF00010`; the real gateway's code is not documented).
+const AUTHENTICATION_CODES: &[&str] = &["EF00010"];
 
 impl ApiError {
     /// Builds the error from a decoded envelope and the HTTP status it came with.
@@ -103,6 +120,9 @@ impl ApiError {
             401 | 403 => ErrorKind::Authentication,
             404 => ErrorKind::NotFound,
             429 | 500..=599 => ErrorKind::Transient,
+            _ if self.codes().any(|c| AUTHENTICATION_CODES.contains(&c)) => {
+                ErrorKind::Authentication
+            }
             _ if self.codes().any(|c| NOT_FOUND_CODES.contains(&c)) => ErrorKind::NotFound,
             _ => ErrorKind::Rejected,
         }
@@ -181,6 +201,8 @@ pub enum Error {
         reason: String,
         /// True when the request timed out (the server may still have acted on it).
         timed_out: bool,
+        /// True when no connection could be made, so the request was certainly not sent.
+        not_sent: bool,
     },
     /// The API answered with an error.
     #[error("{0}")]
@@ -243,7 +265,8 @@ impl Error {
     /// got no usable answer: the caller must look the order up before ordering again.
     pub fn outcome_unknown(&self) -> bool {
         match self {
-            Error::Network { .. } | Error::Malformed { .. } => true,
+            Error::Network { not_sent, .. } => !not_sent,
+            Error::Malformed { .. } => true,
             // A 5xx may come from a proxy after the API acted; a 429 is a refusal before acting.
             Error::Api(api) => api.http_status >= 500,
             Error::InvalidRequest { .. } | Error::Settings(_) => false,
@@ -340,6 +363,7 @@ mod tests {
         assert_eq!(api(503, &[]).kind(), ErrorKind::Transient);
         assert_eq!(api(400, &["EF01000"]).kind(), ErrorKind::Rejected);
         assert_eq!(api(200, &["EF300101"]).kind(), ErrorKind::NotFound);
+        assert_eq!(api(200, &["EF00010"]).kind(), ErrorKind::Authentication);
     }
 
     #[test]

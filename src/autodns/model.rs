@@ -974,9 +974,15 @@ pub struct ResponseObject {
 }
 
 impl ResponseObject {
-    /// `data.id` as an integer, whether the server wrote a number or a numeric string.
+    /// `data.id` as an integer, whether the server wrote a number or a numeric string. Where the
+    /// object is wrapped once more (`data.certificate.id`, as an XML `<data><certificate>` block
+    /// reads), the wrapped id is taken.
     pub fn data_id(&self) -> Option<i64> {
-        match self.data.as_ref()?.get("id")? {
+        let data = self.data.as_ref()?;
+        let id = data
+            .get("id")
+            .or_else(|| data.get("certificate").and_then(|c| c.get("id")))?;
+        match id {
             serde_json::Value::Number(n) => n.as_i64(),
             serde_json::Value::String(s) => s.trim().parse().ok(),
             _ => None,

@@ -1189,22 +1189,31 @@ pub struct XmlAuth {
 }
 
 fn write_query(task: &mut Element, q: &Query) {
-    // [INFER] §2.6: `<view><limit/><offset/></view>` and one `<where><key/><operator/><value/>`
-    // per filter, operators in the gateway's lower-case spelling (`eq`, `like`).
+    // [INFER] §2.6: `<view><limit/><offset/></view>` and one `<where>` holding the first filter's
+    // `<key/><operator/><value/>`, each further filter in an `<and>` child; operators in the
+    // gateway's lower-case spelling (`eq`, `like`).
     if let Some(v) = &q.view {
         let mut e = Element::new("view");
         e.push_display("limit", v.limit)
             .push_display("offset", v.offset);
         task.push(e);
     }
-    for f in &q.filters {
-        let mut w = Element::new("where");
-        w.push_text("key", f.key.as_deref())
+    let condition = |name: &str, f: &QueryFilter| {
+        let mut e = Element::new(name);
+        e.push_text("key", f.key.as_deref())
             .push_text(
                 "operator",
                 f.operator.as_deref().map(xml_operator).as_deref(),
             )
             .push_text("value", f.value.as_deref());
+        e
+    };
+    let mut filters = q.filters.iter();
+    if let Some(first) = filters.next() {
+        let mut w = condition("where", first);
+        for f in filters {
+            w.push(condition("and", f));
+        }
         task.push(w);
     }
 }
@@ -1233,14 +1242,16 @@ fn read_query(task: &Element) -> R<Query> {
         }),
         None => None,
     };
-    let filters = task
-        .children_named("where")
-        .map(|w| QueryFilter {
-            key: w.text_of("key"),
-            value: w.text_of("value"),
-            operator: w.text_of("operator").map(|o| json_operator(&o)),
-        })
-        .collect();
+    let condition = |c: &Element| QueryFilter {
+        key: c.text_of("key"),
+        value: c.text_of("value"),
+        operator: c.text_of("operator").map(|o| json_operator(&o)),
+    };
+    let mut filters = Vec::new();
+    if let Some(w) = task.child("where") {
+        filters.push(condition(w));
+        filters.extend(w.children_named("and").map(condition));
+    }
     Ok(Query { filters, view })
 }
 

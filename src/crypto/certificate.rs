@@ -9,6 +9,7 @@
 
 use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
 use openssl::x509::{X509ExtendedKeyUsage, X509NameRef, X509Ref, X509VerifyResult, X509};
 use time::{Duration, OffsetDateTime};
 
@@ -313,11 +314,12 @@ fn check_chain_issues_leaf(leaf: &X509Ref, chain: &[X509]) -> Result<(), Certifi
     }
 }
 
-/// Finds our address among the rfc822Names; refuses any other mailbox beside it.
+/// Finds our address among the rfc822Names; refuses any other mailbox beside it, in the SAN or
+/// in the subject's emailAddress (S/MIME BR §7.1.4.2.1: subject mailboxes repeat the SAN).
 ///
 /// Comparison per RFC 5280 §7.5: the local part exactly, the domain case-insensitively.
 fn matching_email(leaf: &X509Ref, address: &Address) -> Result<String, CertificateRejected> {
-    let found: Vec<String> = leaf
+    let san: Vec<String> = leaf
         .subject_alt_names()
         .map(|names| {
             names
@@ -326,18 +328,32 @@ fn matching_email(leaf: &X509Ref, address: &Address) -> Result<String, Certifica
                 .collect()
         })
         .unwrap_or_default();
+    let subject: Vec<String> = leaf
+        .subject_name()
+        .entries_by_nid(Nid::PKCS9_EMAILADDRESS)
+        .map(|e| e.data().to_string().unwrap_or_default())
+        .collect();
     let is_ours = |e: &str| match e.rsplit_once('@') {
         Some((local, domain)) => {
             local == address.local() && domain.eq_ignore_ascii_case(address.domain())
         }
         None => false,
     };
-    match found.iter().find(|e| is_ours(e)) {
-        Some(ours) if found.iter().all(|e| is_ours(e)) => Ok(ours.clone()),
-        _ => Err(CertificateRejected::AddressMismatch {
-            expected: address.to_string(),
-            found,
-        }),
+    let all_ours = san.iter().chain(subject.iter()).all(|e| is_ours(e));
+    match san.iter().find(|e| is_ours(e)) {
+        Some(ours) if all_ours => Ok(ours.clone()),
+        _ => {
+            let mut found = san;
+            found.extend(
+                subject
+                    .into_iter()
+                    .map(|e| format!("{e} (subject emailAddress)")),
+            );
+            Err(CertificateRejected::AddressMismatch {
+                expected: address.to_string(),
+                found,
+            })
+        }
     }
 }
 

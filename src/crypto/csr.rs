@@ -19,8 +19,6 @@ use crate::mailbox::Address;
 
 /// `ub-common-name` (RFC 5280 Appendix A.1): a commonName holds at most 64 characters.
 const MAX_COMMON_NAME: usize = 64;
-/// `ub-emailaddress-length` (RFC 5280 Appendix A.1).
-const MAX_EMAIL_ADDRESS: usize = 255;
 
 /// Builds a PEM CSR for `address`, signed with `key` using SHA-256.
 ///
@@ -42,10 +40,8 @@ pub fn build_csr(key: &PrivateKey, address: &Address) -> Result<String, CryptoEr
             addr.len()
         )));
     }
-    if addr.len() > MAX_EMAIL_ADDRESS || !addr.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(refuse(
-            "it is not printable ASCII of at most 255 characters".into(),
-        ));
+    if !addr.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(refuse("it is not printable ASCII".into()));
     }
 
     let ssl = CryptoError::openssl("building a certificate request");
@@ -101,10 +97,7 @@ fn check_round_trip(pem: &str, key: &PrivateKey, addr: &str) -> Result<(), Strin
         .ok()
         .into_iter()
         .flatten()
-        .filter_map(|ext| {
-            let der = ext.to_der().ok()?;
-            Some(der)
-        })
+        .filter_map(|ext| ext.to_der().ok())
         .flat_map(|der| super::certificate::rfc822_names_in_extension(&der))
         .collect();
     if sans != [addr.to_string()] {

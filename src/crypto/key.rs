@@ -116,6 +116,9 @@ impl<'de> serde::Deserialize<'de> for KeyType {
 pub struct PrivateKey {
     pkey: PKey<Private>,
     key_type: KeyType,
+    /// PKCS#8 PEM, encoded once when the key is made or read, so [`PrivateKey::to_pem`] cannot
+    /// fail at the moment the key must be persisted.
+    pem: Secret<Vec<u8>>,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -140,15 +143,24 @@ impl PrivateKey {
         } else {
             return Err(CryptoError::UnsupportedKey(key_type.to_string()));
         };
-        Ok(PrivateKey { pkey, key_type })
+        PrivateKey::new(pkey, key_type)
     }
 
     /// The key as unencrypted PKCS#8 PEM (RFC 5208 / RFC 7468 §10), for the encrypted key store.
-    pub fn to_pem(&self) -> Result<Secret<Vec<u8>>, CryptoError> {
-        self.pkey
+    pub fn to_pem(&self) -> Secret<Vec<u8>> {
+        self.pem.clone()
+    }
+
+    fn new(pkey: PKey<Private>, key_type: KeyType) -> Result<PrivateKey, CryptoError> {
+        let pem = pkey
             .private_key_to_pem_pkcs8()
             .map(Secret::new)
-            .map_err(CryptoError::openssl("encoding a private key as PEM"))
+            .map_err(CryptoError::openssl("encoding a private key as PEM"))?;
+        Ok(PrivateKey {
+            pkey,
+            key_type,
+            pem,
+        })
     }
 
     /// Reads a private key from PEM (PKCS#8 or the traditional RSA/EC forms) and determines its
@@ -166,7 +178,7 @@ impl PrivateKey {
             CryptoError::BadKeyPem(format!("not a PEM private key or truncated ({e})"))
         })?;
         let key_type = key_type_of(&pkey)?;
-        Ok(PrivateKey { pkey, key_type })
+        PrivateKey::new(pkey, key_type)
     }
 
     /// The key's type.
@@ -185,7 +197,7 @@ impl PrivateKey {
     /// Wraps an OpenSSL key read elsewhere in this module (a PKCS#12), determining its type.
     pub(crate) fn from_parts(pkey: PKey<Private>) -> Result<PrivateKey, CryptoError> {
         let key_type = key_type_of(&pkey)?;
-        Ok(PrivateKey { pkey, key_type })
+        PrivateKey::new(pkey, key_type)
     }
 
     /// The OpenSSL key, for the other files of this module.
@@ -314,7 +326,7 @@ mod tests {
     fn an_ec_key_survives_a_pem_round_trip_with_its_type() {
         for kt in [KeyType::EcP256, KeyType::EcP384] {
             let key = PrivateKey::generate(kt).unwrap();
-            let pem = key.to_pem().unwrap();
+            let pem = key.to_pem();
             assert!(pem.expose().starts_with(b"-----BEGIN PRIVATE KEY-----"));
             let back = PrivateKey::from_pem(pem.expose()).unwrap();
             assert_eq!(back.key_type(), kt);
@@ -328,7 +340,7 @@ mod tests {
     #[test]
     fn debug_output_names_the_type_and_hides_the_key() {
         let key = PrivateKey::generate(KeyType::EcP256).unwrap();
-        let pem = key.to_pem().unwrap();
+        let pem = key.to_pem();
         let body = std::str::from_utf8(pem.expose())
             .unwrap()
             .lines()
@@ -343,7 +355,7 @@ mod tests {
     #[test]
     fn garbage_truncated_and_encrypted_pem_are_refused_with_a_reason() {
         let key = PrivateKey::generate(KeyType::EcP256).unwrap();
-        let pem = key.to_pem().unwrap().into_inner();
+        let pem = key.to_pem().into_inner();
         let truncated = &pem[..pem.len() / 2];
         for bad in [&b"hello"[..], truncated, b""] {
             let err = PrivateKey::from_pem(bad).unwrap_err();

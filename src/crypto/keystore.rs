@@ -127,7 +127,10 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> KeyStoreEr
     move |source| KeyStoreError::Io { op, path, source }
 }
 
-/// An open key store. `Debug` shows the directory only.
+/// An open key store. `Debug` shows the directory only. Cheap to clone (a path and 32 bytes),
+/// so a clone can move into `tokio::task::spawn_blocking`: every method does blocking file I/O
+/// with fsync and must not run on an async worker thread.
+#[derive(Clone)]
 pub struct KeyStore {
     dir: PathBuf,
     kek: Secret<[u8; KEK_LEN]>,
@@ -239,7 +242,7 @@ impl KeyStore {
             path: path.clone(),
             reason: reason.to_string(),
         };
-        let (stored_name, header_len) = parse_header(&blob).map_err(|r| corrupt(r))?;
+        let (stored_name, header_len) = parse_header(&blob).map_err(corrupt)?;
         if stored_name != name {
             return Err(corrupt("the file is sealed under another name"));
         }
@@ -309,11 +312,7 @@ impl KeyStore {
 
     /// Seals a private key (PKCS#8 PEM) under `name`.
     pub fn put_key(&self, name: &str, key: &PrivateKey) -> Result<(), KeyStoreError> {
-        let pem = key.to_pem().map_err(|source| KeyStoreError::BadKey {
-            name: name.to_string(),
-            source,
-        })?;
-        self.put(name, pem.expose())
+        self.put(name, key.to_pem().expose())
     }
 
     /// Opens a private key sealed with [`KeyStore::put_key`].

@@ -190,6 +190,8 @@ pub fn verify_pkcs12(
 ) -> Result<BundleSummary, CryptoError> {
     let algs = inspect(der)
         .map_err(|e| CryptoError::BadBundle(format!("not a well-formed PKCS#12 file: {e}")))?;
+    // Structural rules (no RC2, no unencrypted bag, one known profile) need no password.
+    let found = algs.profile()?;
 
     let p12 = Pkcs12::from_der(der)
         .map_err(|e| CryptoError::BadBundle(format!("OpenSSL cannot read it: {e}")))?;
@@ -226,7 +228,6 @@ pub fn verify_pkcs12(
     }
     let key_type = PrivateKey::from_parts(pkey)?.key_type();
 
-    let found = algs.profile()?;
     if found != profile {
         return Err(CryptoError::BadBundle(format!(
             "its algorithms are those of the {found} profile, but {profile} is configured"

@@ -95,14 +95,16 @@ pub struct SmtpSettings {
     pub auth: Option<SmtpAuth>,
     /// PEM file with extra CA certificates to trust besides the system store.
     pub extra_ca_file: Option<PathBuf>,
-    /// Timeout for each SMTP command.
+    /// Bound on one whole delivery: connect, dialogue and data. (lettre's async transport
+    /// applies its own timeout only to the TCP connect, so a relay that accepts the connection
+    /// and then stalls would otherwise hold the delivery forever.)
     pub timeout: Duration,
     /// Name we give in EHLO; the machine's host name when `None`.
     pub hello_name: Option<String>,
 }
 
 impl SmtpSettings {
-    /// Settings without auth or extra CA, with a 60-second command timeout (lettre's default).
+    /// Settings without auth or extra CA, with a 60-second timeout.
     pub fn new(host: impl Into<String>, port: u16, security: Security) -> Self {
         SmtpSettings {
             host: host.into(),
@@ -146,6 +148,7 @@ fn pem_certificates(pem: &str) -> Vec<String> {
 /// Delivers through an SMTP relay.
 pub struct SmtpMailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    timeout: Duration,
     server: String,
     security: Security,
     user: Option<String>,
@@ -247,6 +250,7 @@ impl SmtpMailer {
         }
         Ok(SmtpMailer {
             transport: builder.build(),
+            timeout,
             server: format!("{host}:{port}"),
             security,
             user,
@@ -258,7 +262,19 @@ impl Mailer for SmtpMailer {
     fn send<'a>(&'a self, message: &'a Message) -> SendFuture<'a> {
         Box::pin(async move {
             let raw = message.formatted();
-            match self.transport.send_raw(message.envelope(), &raw).await {
+            let attempt = self.transport.send_raw(message.envelope(), &raw);
+            let Ok(result) = tokio::time::timeout(self.timeout, attempt).await else {
+                // Dropping the attempt closes its connection. If the relay had already taken
+                // the data, a retry duplicates the mail (RFC 5321 §6.1 accepts that risk).
+                return Err(DeliveryError::Unreachable {
+                    server: self.server.clone(),
+                    reason: format!(
+                        "no complete answer within {} seconds (delivery.smtp.timeout_secs)",
+                        self.timeout.as_secs()
+                    ),
+                });
+            };
+            match result {
                 Ok(resp) => Ok(Sent {
                     message_id: message_id_of(message),
                     detail: format!(

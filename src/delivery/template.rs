@@ -106,6 +106,11 @@ pub enum TemplateError {
     },
     #[error("cannot read {path}: {reason}")]
     Read { path: String, reason: String },
+    #[error("a {got} was given where the {expected} belongs")]
+    WrongKind {
+        expected: &'static str,
+        got: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,9 +310,9 @@ impl Templates {
             if t.kind == want {
                 Ok(())
             } else {
-                Err(TemplateError::Read {
-                    path: want.label().to_string(),
-                    reason: format!("a {} was given in its place", t.kind.label()),
+                Err(TemplateError::WrongKind {
+                    expected: want.label(),
+                    got: t.kind.label(),
                 })
             }
         };

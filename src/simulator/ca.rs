@@ -385,7 +385,12 @@ impl Ca {
     ) -> Result<Issued, SimulatorError> {
         let req = X509Req::from_pem(csr_pem.as_bytes()).map_err(ossl("read stored CSR"))?;
         let key = req.public_key().map_err(ossl("CSR public key"))?;
-        let not_after = add_months(now, months).min(now + time::Duration::days(MAX_VALIDITY_DAYS));
+        // notBefore is backdated an hour, as public CAs do, so a relying party whose clock lags
+        // a little still accepts a fresh certificate; the 825-day cap counts from notBefore
+        // because SBR 6.3.2 bounds the whole validity period.
+        let not_before = now - time::Duration::hours(1);
+        let not_after =
+            add_months(now, months).min(not_before + time::Duration::days(MAX_VALIDITY_DAYS));
 
         let mut b = X509Builder::new().map_err(ossl("leaf builder"))?;
         b.set_version(2).map_err(ossl("version"))?;
@@ -404,7 +409,7 @@ impl Ca {
         b.set_subject_name(&subject).map_err(ossl("subject"))?;
         b.set_issuer_name(self.inter.subject_name())
             .map_err(ossl("issuer"))?;
-        let nb = Asn1Time::from_unix(now.unix_timestamp()).map_err(ossl("notBefore"))?;
+        let nb = Asn1Time::from_unix(not_before.unix_timestamp()).map_err(ossl("notBefore"))?;
         let na = Asn1Time::from_unix(not_after.unix_timestamp()).map_err(ossl("notAfter"))?;
         b.set_not_before(&nb).map_err(ossl("notBefore"))?;
         b.set_not_after(&na).map_err(ossl("notAfter"))?;
@@ -571,9 +576,11 @@ mod issue_tests {
             .issue(&info.pem, "a@example.com", 36, now, [7; 16])
             .unwrap();
         let cert = X509::from_pem(issued.pem.as_bytes()).unwrap();
+        let not_before = now - time::Duration::hours(1);
         assert_eq!(
             issued.not_after,
-            now + time::Duration::days(MAX_VALIDITY_DAYS)
+            not_before + time::Duration::days(MAX_VALIDITY_DAYS),
+            "825 days from the backdated notBefore"
         );
         let names = cert.subject_alt_names().unwrap();
         assert_eq!(names.get(0).and_then(|n| n.email()), Some("a@example.com"));

@@ -29,7 +29,8 @@ impl RateLimiter {
     /// Records and admits the request, or refuses it.
     pub fn admit(&self, ip: IpAddr, now: OffsetDateTime, rps: f64) -> bool {
         let k = (rps.floor() as usize).max(1);
-        let window = time::Duration::seconds_f64(k as f64 / rps);
+        // `rps` is validated to 0.001..=10^6 at start; saturate anyway rather than panic.
+        let window = time::Duration::saturating_seconds_f64(k as f64 / rps);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         let q = seen.entry(ip).or_default();
         while q.front().is_some_and(|t| *t <= now - window) {

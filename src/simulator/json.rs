@@ -57,6 +57,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/poll", get(poll_info))
         .route("/poll/{id}", put(poll_confirm))
         .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
 }
 
 // ---- plumbing ----------------------------------------------------------------------------------
@@ -151,6 +152,13 @@ pub(crate) fn error_response(e: &ApiError, stid: &str, ctid: Option<&str>) -> Re
 async fn unknown_route(sh: Sh, uri: axum::http::Uri, method: axum::http::Method) -> Response {
     let stid = sh.engine.bare_stid();
     let e = ApiError::unknown_task("0000", &format!("{method} {}", uri.path()));
+    error_response(&e, &stid, None)
+}
+
+async fn wrong_method(sh: Sh, uri: axum::http::Uri, method: axum::http::Method) -> Response {
+    let stid = sh.engine.bare_stid();
+    let mut e = ApiError::unknown_task("0000", &format!("{method} {}", uri.path()));
+    e.http = 405;
     error_response(&e, &stid, None)
 }
 
@@ -659,13 +667,11 @@ fn contact(c: &Contact, keys: Option<&[String]>) -> Value {
     let mut m = Map::new();
     m.insert("created".into(), json!(json_date(c.created)));
     m.insert("updated".into(), json!(json_date(c.updated)));
+    // List items carry created, updated, fname, lname, organization, owner and id, plus the
+    // requested keys (`autodns-api.md` §2.11); info carries everything.
     let want = |k: &str| keys.is_none_or(|ks| ks.iter().any(|x| x == k));
-    if want("fname") || keys.is_some() {
-        m.insert("fname".into(), json!(c.fname));
-    }
-    if want("lname") || keys.is_some() {
-        m.insert("lname".into(), json!(c.lname));
-    }
+    m.insert("fname".into(), json!(c.fname));
+    m.insert("lname".into(), json!(c.lname));
     if want("phone") {
         put_opt(&mut m, "phone", &c.phone);
     }
@@ -870,7 +876,7 @@ fn poll_message(msg_: &Message, cert: Option<&CertView>) -> Value {
             certificate: snap,
         } => {
             let view = JobView {
-                job: j.clone(),
+                job: (**j).clone(),
                 status: j.status(msg_.created),
                 updated: j.updated(msg_.created),
             };

@@ -6,15 +6,36 @@
 //!
 //! It is written from `/work/shared/reference/autodns-api.md` (section numbers cited in comments),
 //! the seed page and the samples, not from our client: it has its own request parsing
-//! ([`json`], [`xml`]) and one transport-neutral [`engine`]. Where the sources are silent the
+//! (`json`, `xml`) and one transport-neutral `engine`. Where the sources are silent the
 //! behaviour is an inference and the comment says so.
 //!
-//! Layout: [`model`] (state, dates, persistence), [`ca`] (test CA and CSR checks), [`engine`]
-//! (tasks), [`json`] / [`xml`] (the two wires), [`faults`] (latency, 5xx, timeouts, 429),
-//! [`options`] (the `simulator` verb's flags and `run_cli`).
+//! Layout: `model` (state, dates, persistence), `ca` (test CA and CSR checks), `engine`
+//! (tasks), `json` / `xml` (the two wires), `faults` (latency, 5xx, timeouts, 429),
+//! `options` (the `simulator` verb's flags and `run_cli`).
 //!
 //! Inspection: `GET /_simulator/orders` lists every certificate order received (also
 //! [`SimulatorHandle::orders`]); it needs no credentials and is never subject to faults.
+//!
+//! | task | XML code | JSON route | success |
+//! |---|---|---|---|
+//! | hello | – | `GET /hello` | `S000000` |
+//! | SSLContactCreate / Update / Delete / Info / List | 400201 / 400202 / 400203 / 400204 / 400205 | `POST /sslcontact`, `PUT`/`DELETE`/`GET /sslcontact/{id}`, `POST /sslcontact/_search` | `S4002xx` |
+//! | CertificateCreate | 400101 | `POST /certificate` | `N400101` + job |
+//! | CertificateReissue | 400102 | `PUT /certificate/{id}` (also `/_reissue`) | `N400102` + job |
+//! | CertificateDelete | 400103 | `DELETE /certificate/{id}` | `N400103` + job |
+//! | CertificateInfo | 400104 | `GET /certificate/{id}` | `S400104` |
+//! | CertificateList | 400105 | `POST /certificate/_search` | `S400105` |
+//! | CertificateRenew | 400106 | `PUT /certificate/{id}/_renew` | `N400106` + job |
+//! | CertificatePrepareOrder | 400110 | `POST /certificate/_prepareOrder` (also `prepareOrder`) | `S400110` |
+//! | job info | 400114 | `GET /job/{id}` (unfinished), `GET /job/history/{id}` | `S300114` / `S400114` |
+//! | CertificateRevoke | 4001031 | `POST`/`DELETE /certificate/{id}/_revoke` | refused for GlobalSign |
+//! | PollInfo / PollConfirm | 0905 / 0906 | `GET /poll`, `PUT /poll/{id}` | `S0905` / `S0906` |
+//!
+//! Inferred behaviour (the sources are silent; each is explained where it is implemented):
+//! wrong credentials or context give JSON 401 / XML 200 with `EF00010`; the XML chain sits in
+//! `<certification_authority>` blocks; a job's poll message names the certificate in
+//! `object.data` (JSON) or `object/data/certificate` (XML); pushes carry the poll document;
+//! the `EF…` codes the simulator chose itself are listed in `engine::ef`.
 
 mod ca;
 pub(crate) mod engine;
@@ -41,7 +62,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::secret::Secret;
 
 pub use model::OrderRecord;
-pub use options::{run_cli, SimulatorOptions};
+pub use options::{run_cli, FaultOptions, PushOptions, SimulatorOptions, PASSWORD_ENV};
 
 use engine::Engine;
 use model::{Message, Persist};
@@ -232,9 +253,23 @@ impl Simulator {
             }
         }
         if let Some(r) = cfg.faults.rate_limit_rps {
-            if !(r.is_finite() && r > 0.0) {
+            if !(r.is_finite() && (0.001..=1_000_000.0).contains(&r)) {
                 return Err(SimulatorError::Config(format!(
-                    "rate_limit_rps must be above 0, not {r}"
+                    "rate_limit_rps must be between 0.001 and 1000000, not {r}"
+                )));
+            }
+        }
+        // Deadlines are `now + duration`; a year is more than any test or trial needs and keeps
+        // the date arithmetic far from overflow.
+        let year = Duration::from_secs(365 * 24 * 3600);
+        for (name, d) in [
+            ("issuance_delay", cfg.issuance_delay),
+            ("deferred_for", cfg.faults.deferred_for),
+            ("latency", cfg.faults.latency),
+        ] {
+            if d > year {
+                return Err(SimulatorError::Config(format!(
+                    "{name} must be at most a year"
                 )));
             }
         }
@@ -278,6 +313,7 @@ impl Simulator {
 
         let app = router(shared.clone());
         let token = cancel.clone();
+        let last = shared.clone();
         let server = tokio::spawn(async move {
             let serve = axum::serve(
                 listener,
@@ -287,9 +323,11 @@ impl Simulator {
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "simulator server stopped");
             }
+            flush(&last).await;
         });
         let driver = tokio::spawn(drive_jobs(shared.clone()));
-        let mut tasks = vec![server, driver];
+        let saver = tokio::spawn(save_state(shared.clone()));
+        let mut tasks = vec![server, driver, saver];
         if let (Some(target), Some(rx)) = (push, push_rx) {
             tasks.push(tokio::spawn(push_worker(shared.clone(), target, rx)));
         }
@@ -347,6 +385,25 @@ async fn drive_jobs(sh: Arc<Shared>) {
         }
         sh.tick();
     }
+}
+
+/// Writes the state file whenever it changed, one write at a time. The final write happens
+/// when the server has answered its last request (see [`Simulator::start`]) and again in
+/// [`SimulatorHandle::shutdown`]; a crash can lose the changes of the write in progress.
+async fn save_state(sh: Arc<Shared>) {
+    loop {
+        tokio::select! {
+            _ = sh.cancel.cancelled() => return,
+            _ = sh.engine.persist_wake.notified() => {}
+        }
+        flush(&sh).await;
+    }
+}
+
+/// Runs [`Engine::flush`] off the async workers.
+async fn flush(sh: &Arc<Shared>) {
+    let worker = sh.clone();
+    let _ = tokio::task::spawn_blocking(move || worker.engine.flush()).await;
 }
 
 /// POSTs each finished-job message to the push target, up to three attempts (1 s, 2 s apart).
@@ -456,6 +513,7 @@ impl SimulatorHandle {
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
+        flush(&self.shared).await;
     }
 }
 

@@ -211,7 +211,10 @@ pub(crate) struct CertSnapshot {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum MessageBody {
     /// A finished certificate job of ours.
-    CertificateJob { job: Job, certificate: CertSnapshot },
+    CertificateJob {
+        job: Box<Job>,
+        certificate: CertSnapshot,
+    },
     /// An unrelated domain job (fault `foreign_messages`).
     ForeignDomainJob { job_id: i64, domain: String },
     /// An unrelated event notification (fault `foreign_messages`).

@@ -45,6 +45,17 @@ pub struct SimulatorOptions {
     /// Seed for fault draws, serial numbers and order ids (reproducible runs).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Push settings (boxed: keeps the verb's argument enum small).
+    #[command(flatten, next_help_heading = "Push")]
+    pub push: Box<PushOptions>,
+    /// Fault injection (boxed: keeps the verb's argument enum small).
+    #[command(flatten, next_help_heading = "Faults")]
+    pub faults: Box<FaultOptions>,
+}
+
+/// Where finished-job messages are pushed.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PushOptions {
     /// POST every finished-job message to this URL as well.
     #[arg(long)]
     pub push_url: Option<url::Url>,
@@ -54,6 +65,11 @@ pub struct SimulatorOptions {
     /// Extra push header `Name: value` (repeatable), e.g. a shared secret.
     #[arg(long = "push-header")]
     pub push_headers: Vec<String>,
+}
+
+/// Fault injection flags (see [`Faults`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FaultOptions {
     /// Fault: milliseconds added before every API answer.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
@@ -84,8 +100,26 @@ pub struct SimulatorOptions {
 }
 
 impl SimulatorOptions {
-    /// Reads the password and assembles the configuration.
+    /// Reads the password (file, then [`SimulatorOptions::password`], then the environment
+    /// variable [`PASSWORD_ENV`]) and assembles the configuration.
     pub fn into_config(self) -> Result<SimulatorConfig, SimulatorError> {
+        let env = match std::env::var(PASSWORD_ENV) {
+            Ok(v) => Some(v),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(SimulatorError::Config(format!(
+                    "{PASSWORD_ENV} is not valid UTF-8"
+                )))
+            }
+        };
+        self.into_config_with_env(env)
+    }
+
+    /// [`SimulatorOptions::into_config`] with the environment's password passed in.
+    pub fn into_config_with_env(
+        self,
+        env_password: Option<String>,
+    ) -> Result<SimulatorConfig, SimulatorError> {
         let password = match (&self.password_file, &self.password) {
             (Some(path), _) => {
                 let raw = std::fs::read_to_string(path).map_err(|source| SimulatorError::Io {
@@ -99,24 +133,23 @@ impl SimulatorOptions {
                     .to_string()
             }
             (None, Some(p)) => p.clone(),
-            (None, None) if std::env::var_os(PASSWORD_ENV).is_some() => std::env::var(PASSWORD_ENV)
-                .map_err(|_| {
-                    SimulatorError::Config(format!("{PASSWORD_ENV} is not valid UTF-8"))
-                })?,
-            (None, None) => {
-                return Err(SimulatorError::Config(
+            (None, None) => match env_password {
+                Some(p) => p,
+                None => return Err(SimulatorError::Config(
                     "no API password: pass --password-file FILE or set SMIME_SIMULATOR_PASSWORD"
                         .into(),
-                ))
-            }
+                )),
+            },
         };
         if password.is_empty() {
             return Err(SimulatorError::Config("the API password is empty".into()));
         }
-        let push = match self.push_url {
+        let push_opts = *self.push;
+        let f = *self.faults;
+        let push = match push_opts.push_url {
             Some(url) => {
                 let mut headers = Vec::new();
-                for h in &self.push_headers {
+                for h in &push_opts.push_headers {
                     let (k, v) = h.split_once(':').ok_or_else(|| {
                         SimulatorError::Config(format!(
                             "--push-header {k:?} must look like 'Name: value'",
@@ -127,11 +160,11 @@ impl SimulatorOptions {
                 }
                 Some(PushTarget {
                     url,
-                    format: self.push_format,
+                    format: push_opts.push_format,
                     headers,
                 })
             }
-            None if !self.push_headers.is_empty() => {
+            None if !push_opts.push_headers.is_empty() => {
                 return Err(SimulatorError::Config(
                     "--push-header needs --push-url".into(),
                 ))
@@ -146,15 +179,15 @@ impl SimulatorOptions {
             state_dir: self.state_dir,
             push,
             faults: Faults {
-                latency: Duration::from_millis(self.latency_ms),
-                error_5xx_share: self.error_5xx_share,
-                timeout_share: self.timeout_share,
-                rate_limit_rps: self.rate_limit_rps,
-                fail_job_share: self.fail_job_share,
-                fail_names: self.fail_names,
-                deferred_for: Duration::from_millis(self.deferred_for_ms),
-                duplicate_poll_messages: self.duplicate_poll_messages,
-                foreign_messages: self.foreign_messages,
+                latency: Duration::from_millis(f.latency_ms),
+                error_5xx_share: f.error_5xx_share,
+                timeout_share: f.timeout_share,
+                rate_limit_rps: f.rate_limit_rps,
+                fail_job_share: f.fail_job_share,
+                fail_names: f.fail_names,
+                deferred_for: Duration::from_millis(f.deferred_for_ms),
+                duplicate_poll_messages: f.duplicate_poll_messages,
+                foreign_messages: f.foreign_messages,
             },
             seed: self.seed,
             clock: Arc::new(SystemClock),

@@ -383,7 +383,7 @@ fn contact_input(_task: &str, c: &Node) -> Result<ContactInput, ApiError> {
 }
 
 /// `<where><key/><operator/><value/><and>…</and><or>…</or></where>`, `<view>`, `<order>`, `<key>`.
-fn condition(task: &str, n: &Node, path: &str) -> Result<Option<Filter>, ApiError> {
+fn condition(n: &Node, path: &str) -> Option<Filter> {
     let mut acc = match n.text_of("key") {
         Some(key) => {
             let op = n
@@ -422,7 +422,7 @@ fn condition(task: &str, n: &Node, path: &str) -> Result<Option<Filter>, ApiErro
             "or" => true,
             _ => continue,
         };
-        if let Some(sub) = condition(task, c, &format!("{path}/{}[{i}]", c.name))? {
+        if let Some(sub) = condition(c, &format!("{path}/{}[{i}]", c.name)) {
             acc = Some(match acc {
                 None => sub,
                 Some(a) if or => Filter::Or(vec![a, sub]),
@@ -430,13 +430,13 @@ fn condition(task: &str, n: &Node, path: &str) -> Result<Option<Filter>, ApiErro
             });
         }
     }
-    Ok(acc)
+    acc
 }
 
 fn query(task: &str, t: &Node) -> Result<Query, ApiError> {
     let mut q = Query::default();
     if let Some(w) = t.child("where") {
-        q.filter = condition(task, w, "where")?;
+        q.filter = condition(w, "where");
     }
     if let Some(v) = t.child("view") {
         q.limit = int_of(task, v, "limit")?.map(|l| usize::try_from(l.max(0)).unwrap_or(0));
@@ -907,7 +907,7 @@ pub(crate) fn error_response(e: &ApiError, stid: &str, ctid: Option<&str>) -> Re
     for m in &e.messages {
         msg(&mut o, m);
     }
-    status(&mut o, &e.code, &e.text, "error", e.object.as_ref());
+    status(&mut o, &e.code, &e.text, "error", e.object.as_deref());
     envelope_tail(&mut o, stid, ctid);
     respond(StatusCode::OK, o.0)
 }

@@ -47,8 +47,12 @@ pub enum LdifErrorKind {
     MissingDn,
     #[error("the line has no ':' separating an attribute description from its value")]
     MissingColon,
-    #[error("{0:?} is not a valid attribute description")]
-    BadAttributeName(String),
+    /// The offending text is not echoed: on a mangled line it may be part of a value.
+    #[error(
+        "the text before ':' is not a valid attribute description (letters, digits, '-', \
+         options after ';')"
+    )]
+    BadAttributeName,
     #[error("the value of {0:?} is not valid base64")]
     BadBase64(String),
     #[error("the DN is not valid UTF-8")]
@@ -295,8 +299,7 @@ fn attr_value(line: &Line) -> Result<AttrValue, LdifError> {
         .ok_or(err(line.no, LdifErrorKind::MissingColon))?;
     let name_bytes = &t[..colon];
     if !valid_description(name_bytes) {
-        let shown = String::from_utf8_lossy(name_bytes).into_owned();
-        return Err(err(line.no, LdifErrorKind::BadAttributeName(shown)));
+        return Err(err(line.no, LdifErrorKind::BadAttributeName));
     }
     // valid_description admits only ASCII.
     let name = String::from_utf8_lossy(name_bytes).into_owned();
@@ -344,11 +347,13 @@ fn text_value(v: &AttrValue, line: usize) -> Result<String, LdifError> {
 
 /// Parses an LDIF file (RFC 2849) into its records.
 pub fn parse(input: &[u8]) -> Result<Vec<LdifRecord>, LdifError> {
+    // A UTF-8 byte order mark (Windows tools write one) is not part of the first line.
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let mut chunks = records_of(input)?;
     // version-spec: the first line of the file, optionally followed directly by a record.
     if let Some(first) = chunks.first_mut() {
         if let Some(v) = keyword_value(&first[0], "version")? {
-            if v.value != b"1" {
+            if v.value.trim_ascii() != b"1" {
                 let shown = String::from_utf8_lossy(&v.value).into_owned();
                 return Err(err(first[0].no, LdifErrorKind::UnsupportedVersion(shown)));
             }
@@ -539,12 +544,7 @@ fn parse_mods(rest: &[Line]) -> Result<Vec<Modification>, LdifError> {
         let attribute = String::from_utf8(spec.value)
             .ok()
             .filter(|a| valid_description(a.as_bytes()))
-            .ok_or_else(|| {
-                err(
-                    l.no,
-                    LdifErrorKind::BadAttributeName("(modification target)".into()),
-                )
-            })?;
+            .ok_or_else(|| err(l.no, LdifErrorKind::BadAttributeName))?;
         i += 1;
         let mut values = Vec::new();
         loop {
@@ -990,6 +990,13 @@ mod tests {
     }
 
     #[test]
+    fn a_mangled_line_is_not_echoed_into_the_error() {
+        let e = parse(b"dn: uid=a\nuserPassword {SSHA}c2VjcmV0:x\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(!e.to_string().contains("SSHA"), "{e}");
+    }
+
+    #[test]
     fn password_values_never_appear_in_debug_output() {
         let recs = content("dn: uid=a\nuserPassword:: e1NTSEF9c2VjcmV0aGFzaA==\n");
         let shown = format!("{recs:?}");
@@ -998,6 +1005,13 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("userPassword: <redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_a_padded_version_line_are_accepted() {
+        let recs = parse(b"\xEF\xBB\xBFversion: 1 \ndn: cn=a\ncn: a\n").unwrap();
+        assert_eq!(recs[0].dn, "cn=a");
+        assert_eq!(recs[0].line, 2);
     }
 
     #[test]

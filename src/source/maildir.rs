@@ -393,6 +393,16 @@ fn walk(
                 Err(reason) => out.listing.rejected.push(rejected(&path, reason)),
             }
         } else {
+            // A directory that cannot be a domain is reported once, not once per child.
+            if caps.domain.is_none() {
+                if let Some(domain) = &next.domain {
+                    if let Err(reason) = normalize_domain(domain) {
+                        let why = format!("{domain:?} is not a mail domain ({reason})");
+                        out.listing.rejected.push(rejected(&path, why));
+                        continue;
+                    }
+                }
+            }
             walk(&path, layout, level + 1, only, &next, out)?;
         }
     }
@@ -427,6 +437,8 @@ fn address_of(caps: &Captures) -> Result<Address, String> {
 
 /// How long to collect inotify events before acting on them.
 const SETTLE: Duration = Duration::from_millis(100);
+/// More distinct subtrees than this in one burst are rescanned as the whole tree.
+const MAX_SCOPES: usize = 256;
 
 /// The maildir tree as a mailbox source.
 #[derive(Debug)]
@@ -517,10 +529,13 @@ impl MaildirSource {
                     }
                 }
             }
-            for scope in minimal_scopes(scopes) {
-                self.rescan(&root, scope, &mut watcher, &mut watched, &tx)
-                    .await?;
+            let mut scopes = minimal_scopes(scopes);
+            // A burst touching many places (a bulk import) is cheaper as one full scan.
+            if scopes.len() > MAX_SCOPES {
+                scopes = vec![Vec::new()];
             }
+            self.rescan(&root, scopes, &mut watcher, &mut watched, &tx)
+                .await?;
         }
     }
 
@@ -560,26 +575,41 @@ impl MaildirSource {
         }
     }
 
+    /// Rescans the given subtrees (one blocking job), updates the watches, and sends the
+    /// differences as one update, so the mass-removal guard judges a burst as a whole.
     async fn rescan(
         &mut self,
         root: &Path,
-        scope: Vec<OsString>,
+        scopes: Vec<Vec<OsString>>,
         watcher: &mut notify::RecommendedWatcher,
         watched: &mut BTreeSet<PathBuf>,
         tx: &mpsc::Sender<SourceEvent>,
     ) -> Result<(), SourceError> {
-        let prefix: PathBuf = scope.iter().fold(root.to_path_buf(), |p, c| p.join(c));
+        let prefixes: Vec<PathBuf> = scopes
+            .iter()
+            .map(|s| s.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+            .collect();
+        let in_scope = |p: &Path| prefixes.iter().any(|prefix| p.starts_with(prefix));
         let mut attempt = 0;
         loop {
             attempt += 1;
             let (r, l, s) = (
                 root.to_path_buf(),
                 self.settings.layout.clone(),
-                scope.clone(),
+                scopes.clone(),
             );
-            let result = tokio::task::spawn_blocking(move || scan(&r, &l, &s))
-                .await
-                .unwrap_or_else(|join| Err(io_err(root)(io::Error::other(join.to_string()))));
+            let result = tokio::task::spawn_blocking(move || {
+                let mut all = Scan::default();
+                for scope in &s {
+                    let one = scan(&r, &l, scope)?;
+                    all.dirs.extend(one.dirs);
+                    all.listing.entries.extend(one.listing.entries);
+                    all.listing.rejected.extend(one.listing.rejected);
+                }
+                Ok(all)
+            })
+            .await
+            .unwrap_or_else(|join| Err(io_err(root)(io::Error::other(join.to_string()))));
             let scanned = match result {
                 Ok(s) => s,
                 Err(e) => {
@@ -592,7 +622,7 @@ impl MaildirSource {
             // the periodic rescan.
             let mut added = false;
             let seen: BTreeSet<PathBuf> = scanned.dirs.iter().cloned().collect();
-            for d in &scanned.dirs {
+            for d in &seen {
                 if !watched.contains(d) {
                     match watcher.watch(d, notify::RecursiveMode::NonRecursive) {
                         Ok(()) => {
@@ -606,7 +636,7 @@ impl MaildirSource {
             }
             let stale: Vec<PathBuf> = watched
                 .iter()
-                .filter(|d| d.starts_with(&prefix) && !seen.contains(*d))
+                .filter(|d| in_scope(d) && !seen.contains(*d))
                 .cloned()
                 .collect();
             for d in stale {
@@ -619,7 +649,7 @@ impl MaildirSource {
             }
             let events = self
                 .tracker
-                .update(scanned.listing, |k| Path::new(k).starts_with(&prefix));
+                .update(scanned.listing, |k| in_scope(Path::new(k)));
             return send_all(tx, events).await;
         }
     }
@@ -681,6 +711,30 @@ mod tests {
             address_of(&caps).unwrap().as_str(),
             "first.last@example.com"
         );
+    }
+
+    #[test]
+    fn literal_prefixes_and_affixes_around_placeholders_are_matched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for d in [
+            "mail/example.com/u-alice.d",
+            "mail/example.com/bob",
+            "other/example.com/u-x.d",
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let layout = Layout::parse("mail/{domain}/u-{local}.d").unwrap();
+        let s = scan(root, &layout, &[]).unwrap();
+        let found: Vec<String> = s
+            .listing
+            .addresses()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(found, ["alice@example.com"]);
+        assert_eq!(s.listing.rejected.len(), 1);
+        assert!(s.listing.rejected[0].origin.ends_with("bob"));
     }
 
     #[test]

@@ -385,8 +385,15 @@ impl Tracker {
                 // Keep the vanished keys known so they are judged again next time.
                 let kept: BTreeSet<Address> = next.addresses();
                 for (k, e) in &self.known.entries {
-                    if e.addresses.iter().any(|a| !kept.contains(a)) {
-                        next.entries.entry(k.clone()).or_insert_with(|| e.clone());
+                    for a in e.addresses.iter().filter(|a| !kept.contains(*a)) {
+                        let entry = next
+                            .entries
+                            .entry(k.clone())
+                            .or_insert_with(|| ListedEntry {
+                                origin: e.origin.clone(),
+                                addresses: Vec::new(),
+                            });
+                        entry.addresses.push(a.clone());
                     }
                 }
                 Some(refusal)
@@ -497,6 +504,33 @@ mod tests {
             diff(&old, &new),
             vec![SourceEvent::Present {
                 address: a("alt@example.org"),
+                origin: Origin::Ldif { key: "u1".into() }
+            }]
+        );
+    }
+
+    #[test]
+    fn a_refused_removal_of_one_of_an_entrys_addresses_is_judged_again_next_time() {
+        let mut t = Tracker::new("ldif", GuardPolicy::default());
+        let both = ldif_listing(&[("u1", &["a@example.org", "b@example.org"])]);
+        assert_eq!(t.update(both, |_| true).len(), 2);
+        let only_a = ldif_listing(&[("u1", &["a@example.org"])]);
+        assert_eq!(t.update(only_a.clone(), |_| true), vec![]);
+        assert_eq!(
+            t.update(only_a, |_| true),
+            vec![],
+            "still refused, not forgotten"
+        );
+        let lenient = GuardPolicy {
+            max_removal_share: 1.0,
+            ..GuardPolicy::default()
+        };
+        t.policy = lenient;
+        let events = t.update(ldif_listing(&[("u1", &["a@example.org"])]), |_| true);
+        assert_eq!(
+            events,
+            vec![SourceEvent::Gone {
+                address: a("b@example.org"),
                 origin: Origin::Ldif { key: "u1".into() }
             }]
         );

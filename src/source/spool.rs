@@ -160,7 +160,20 @@ fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
 
 /// Reads one request file; `Err` carries the reason it is not a valid request.
 fn read_request(path: &Path) -> Result<Result<Address, String>, io::Error> {
-    let f = File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // The directory is group-writable, so what sits there may be hostile: O_NOFOLLOW refuses a
+    // symlink swapped in after listing, O_NONBLOCK keeps a FIFO from blocking the open.
+    let f = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Ok(Err("a symbolic link, not a request file".into()))
+        }
+        Err(e) => return Err(e),
+    };
     if !f.metadata()?.is_file() {
         return Ok(Err("not a regular file".into()));
     }
@@ -264,6 +277,8 @@ impl SpoolSource {
             let ft = entry.file_type().map_err(io_at(&path))?;
             let verdict = if ft.is_symlink() {
                 Ok(Err("a symbolic link, not a request file".to_string()))
+            } else if !ft.is_file() {
+                Ok(Err("not a regular file".to_string()))
             } else {
                 read_request(&path)
             };

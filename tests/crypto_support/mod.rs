@@ -179,6 +179,15 @@ impl TestCa {
         String::from_utf8(self.inter.to_pem().expect("intermediate PEM")).expect("ASCII")
     }
 
+    /// The root's SHA-1 fingerprint as `AA:BB:...` (gpgsm's `trustlist.txt` format).
+    pub fn root_sha1_colons(&self) -> String {
+        let d = self.root.digest(MessageDigest::sha1()).expect("digest");
+        d.iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+
     /// The chain as AutoDNS would hand it over: intermediate, then root, as separate strings.
     pub fn chain(&self) -> Vec<String> {
         vec![self.intermediate_pem(), self.root_pem()]

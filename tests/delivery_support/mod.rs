@@ -178,6 +178,31 @@ pub fn pkcs12_opens(dir: &Path, der: &[u8], password: &str) -> Result<Option<Str
     Ok(fp.trim().split_once('=').map(|(_, v)| v.to_string()))
 }
 
+/// Whether NSS (the library Thunderbird uses) imports `der` with `password` into a fresh
+/// database: `certutil -N` then `pk12util -i` (Debian package `libnss3-tools`).
+pub fn nss_imports(dir: &Path, der: &[u8], password: &str) -> Result<bool> {
+    require_tool("/usr/bin/pk12util", "libnss3-tools");
+    require_tool("/usr/bin/certutil", "libnss3-tools");
+    let n = rand::rng().random::<u32>();
+    let db = dir.join(format!("nssdb-{n}"));
+    std::fs::create_dir(&db)?;
+    let f = dir.join(format!("nss-{n}.p12"));
+    std::fs::write(&f, der)?;
+    let dbarg = format!("sql:{}", db.display());
+    run(Command::new("/usr/bin/certutil").args(["-N", "-d", &dbarg, "--empty-password"]))?;
+    let status = Command::new("/usr/bin/pk12util")
+        .args(["-d", &dbarg, "-W", password, "-i"])
+        .arg(&f)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Ok(false);
+    }
+    let keys = run(Command::new("/usr/bin/certutil").args(["-K", "-d", &dbarg]))?;
+    Ok(!keys.is_empty())
+}
+
 /// Today's time, for composing (tests pass time explicitly, as the pipeline's clock does).
 pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
