@@ -368,34 +368,39 @@ async fn scheduler<A: Autodns, K: Keys, C: Courier>(
     }
 }
 
-/// Drains the AutoDNS poll queue every interval.
+/// Drains the AutoDNS poll queue every interval, but only while an order of ours is open: the
+/// requests saved count against AutoDNS's 3 per second. (Messages queued meanwhile, foreign ones
+/// included, are drained at the next order.)
 async fn poller<A: Autodns, K: Keys, C: Courier>(
     sh: Arc<Shared<A, K, C>>,
     stop: CancellationToken,
 ) {
     loop {
-        loop {
-            if stop.is_cancelled() {
-                return;
-            }
-            match sh.rec.poll_once(sh.settings.foreign).await {
-                Ok(PollRound::Handled(h)) => {
-                    if let NoticeHandled::Applied(a) = h {
-                        sh.queue.push(a);
+        let open = sh.rec.store().open_orders().unwrap_or(1);
+        if open > 0 {
+            loop {
+                if stop.is_cancelled() {
+                    return;
+                }
+                match sh.rec.poll_once(sh.settings.foreign).await {
+                    Ok(PollRound::Handled(h)) => {
+                        if let NoticeHandled::Applied(a) = h {
+                            sh.queue.push(a);
+                        }
                     }
-                }
-                Ok(PollRound::Empty) => break,
-                Ok(PollRound::Blocked) => {
-                    tracing::warn!(
-                        "a poll message that is not ours heads the queue and is left there \
-                         (autodns.confirm_foreign_messages = false); completions behind it \
-                         arrive through the job check instead"
-                    );
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(code = %e.code, "poll failed: {}", e.text);
-                    break;
+                    Ok(PollRound::Empty) => break,
+                    Ok(PollRound::Blocked) => {
+                        tracing::warn!(
+                            "a poll message that is not ours heads the queue and is left there \
+                             (autodns.confirm_foreign_messages = false); completions behind it \
+                             arrive through the job check instead"
+                        );
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(code = %e.code, "poll failed: {}", e.text);
+                        break;
+                    }
                 }
             }
         }

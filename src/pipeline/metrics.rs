@@ -25,6 +25,15 @@ impl Metrics {
         m.get(&(metric, label.to_string())).copied().unwrap_or(0)
     }
 
+    /// The sum of `metric` over every label.
+    pub fn total(&self, metric: &'static str) -> u64 {
+        let m = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter()
+            .filter(|((k, _), _)| *k == metric)
+            .map(|(_, v)| v)
+            .sum()
+    }
+
     /// Renders every counter, plus the given gauges (e.g. mailboxes per stage), as Prometheus text.
     pub fn render(&self, gauges: &[(&str, &str, u64)]) -> String {
         let m = self.counters.lock().unwrap_or_else(|e| e.into_inner());

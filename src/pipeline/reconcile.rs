@@ -684,10 +684,11 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             Ok(None) => {
                 let detail =
                     format!("no order with ctid {ctid} at AutoDNS; a new order may be sent");
-                (
-                    Transition::new(no_order(rec)).event("order-not-found", detail),
-                    None,
-                )
+                // Never placed: the intent's budget count is given back.
+                let day = since.date();
+                let mut t = Transition::new(no_order(rec)).event("order-not-found", detail);
+                t.refunds_order = Some(day);
+                (t, None)
             }
             Err(e) => (Transition::new(rec), Some(e)),
         }

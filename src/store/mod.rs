@@ -343,6 +343,17 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(map_read_error)
     }
 
+    /// How many records have an order open (stage `ordering` or `ordered`): when none has,
+    /// the poll consumer has nothing to wait for and saves its requests.
+    pub fn open_orders(&self) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        Ok(conn.query_row(
+            "SELECT COUNT(*) FROM mailbox WHERE stage IN ('ordering', 'ordered')",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The record whose current order has AutoDNS job `job_id`.
     pub fn find_by_job(&self, job_id: i64) -> Result<Option<MailboxRecord>, StoreError> {
         let conn = self.conn();

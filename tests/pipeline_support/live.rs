@@ -102,6 +102,17 @@ pub fn parse_config(text: &str, dir: &Path) -> Config {
 /// The reconciler over the real modules, delivering through `mailer` (or the config's
 /// transport when `None`), passwords to files in `dir/passwords`.
 pub fn live_reconciler(config: &Config, mailer: Option<Arc<dyn Mailer>>) -> LiveReconciler {
+    // The in-process simulator imposes no rate limit here; pacing at AutoDNS's 3/s would only
+    // make the test slow (the binary-level tests keep the configured pace).
+    live_reconciler_paced(config, mailer, 100.0)
+}
+
+/// As [`live_reconciler`], with the client paced at `rps` requests per second.
+pub fn live_reconciler_paced(
+    config: &Config,
+    mailer: Option<Arc<dyn Mailer>>,
+    rps: f64,
+) -> LiveReconciler {
     let store = Arc::new(Store::open(&config.state_dir).unwrap());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = CryptoKeys::from_config(
@@ -135,9 +146,7 @@ pub fn live_reconciler(config: &Config, mailer: Option<Arc<dyn Mailer>>) -> Live
         SIM_USER,
         config.autodns.password.clone().unwrap(),
     );
-    // The in-process simulator imposes no rate limit here; pacing at AutoDNS's 3/s would only
-    // make the test slow (the binary-level tests keep the configured pace).
-    cs.requests_per_second = 100.0;
+    cs.requests_per_second = rps;
     cs.timeout = config.autodns.timeout;
     let client = smime_provisioner::autodns::Client::new(cs).unwrap();
     let autodns = AutodnsPort::new(
