@@ -48,13 +48,13 @@ fn the_shipped_example_is_valid_and_runs_safely() {
         Endpoint::Simulator,
         "the example must never spend money"
     );
-    assert_eq!(c.state_dir, base.join("./var/state"));
+    assert_eq!(c.state_dir, base.join("var/state"));
     match &c.delivery.transport {
-        DeliveryTransport::File { dir } => assert_eq!(dir, &base.join("./var/outbox")),
+        DeliveryTransport::File { dir } => assert_eq!(dir, &base.join("var/outbox")),
         other => panic!("example must deliver to a file outbox, not {other:?}"),
     }
     let maildir = c.sources.maildir.as_ref().expect("maildir source enabled");
-    assert_eq!(maildir.root, base.join("./var/mail"));
+    assert_eq!(maildir.root, base.join("var/mail"));
     assert_eq!(maildir.layout, "{domain}/{local}");
     assert!(matches!(c.autodns.contact, ContactConfig::Create(_)));
 }

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use smime_provisioner::autodns::model::{
-    Certificate, CertificateData, Envelope, Job, ObjectJob, PollMessage, SslContact, Void,
+    Certificate, CertificateData, Job, ObjectJob, PollMessage, SslContact, Void,
 };
 use smime_provisioner::autodns::{parse_push, xml};
 

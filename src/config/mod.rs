@@ -88,14 +88,7 @@ pub fn spool_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
         .map(Path::to_path_buf)
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
-    let resolve = |p: &str| {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        }
-    };
+    let resolve = |p: &str| validate::resolve(&base, p);
     Ok(match raw.sources.spool.dir.as_deref() {
         Some(d) => resolve(d),
         None => resolve(

@@ -61,12 +61,7 @@ impl Checker<'_> {
     }
 
     fn path(&self, value: &str) -> PathBuf {
-        let p = Path::new(value);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base.join(p)
-        }
+        resolve(self.base, value)
     }
 
     fn required<T: Clone>(&mut self, key: &str, value: &Option<T>) -> Option<T> {
@@ -223,6 +218,26 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+}
+
+/// `value` as an absolute path, or relative to `base`, without `.` components (so messages
+/// show `var/mail`, not `././var/mail`).
+pub fn resolve(base: &Path, value: &str) -> PathBuf {
+    let p = Path::new(value);
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    let clean: PathBuf = joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    if clean.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        clean
     }
 }
 

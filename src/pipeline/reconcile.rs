@@ -528,7 +528,11 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         intent.lease_until = Some(now + self.settings.lease);
         intent.next_attempt_at = None;
         intent.updated_at = now;
-        let kind = if rec.renew_of.is_some() { "replacement" } else { "first" };
+        let kind = if rec.renew_of.is_some() {
+            "replacement"
+        } else {
+            "first"
+        };
         let mut t =
             Transition::new(intent).event("order-intent", format!("{kind} order, ctid {ctid}"));
         t.counts_order = Some(self.settings.daily_order_budget);
@@ -652,12 +656,20 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     async fn resolve(&self, rec: MailboxRecord) -> (Transition, Option<PortError>) {
         let since = rec.ordering_since.unwrap_or(rec.created_at);
         let ctid = rec.ctid.clone().unwrap_or_default();
-        match self.autodns.find_order(&rec.address, &ctid, since, rec.renew_of).await {
+        match self
+            .autodns
+            .find_order(&rec.address, &ctid, since, rec.renew_of)
+            .await
+        {
             Ok(Some(found)) => {
                 let mut r = rec;
                 r.stage = Stage::Ordered;
                 r.job_id = found.job_id.or(r.job_id);
-                r.certificate_id = if found.issued { found.certificate_id } else { None };
+                r.certificate_id = if found.issued {
+                    found.certificate_id
+                } else {
+                    None
+                };
                 r.next_attempt_at = if found.issued {
                     None
                 } else {
@@ -672,7 +684,10 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             Ok(None) => {
                 let detail =
                     format!("no order with ctid {ctid} at AutoDNS; a new order may be sent");
-                (Transition::new(no_order(rec)).event("order-not-found", detail), None)
+                (
+                    Transition::new(no_order(rec)).event("order-not-found", detail),
+                    None,
+                )
             }
             Err(e) => (Transition::new(rec), Some(e)),
         }
@@ -730,7 +745,11 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         let since = rec.ordering_since.unwrap_or(rec.created_at);
         let ctid = rec.ctid.clone().unwrap_or_default();
         let later = self.clock.now() + self.settings.policy.job_check_after;
-        match self.autodns.find_order(&rec.address, &ctid, since, rec.renew_of).await {
+        match self
+            .autodns
+            .find_order(&rec.address, &ctid, since, rec.renew_of)
+            .await
+        {
             Ok(Some(found)) if found.issued && found.certificate_id.is_some() => {
                 let mut r = rec;
                 r.certificate_id = found.certificate_id;
