@@ -76,7 +76,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(c.sources.max_removal_share, 0.10);
     assert_eq!(
         c.sources.spool_dir,
-        Path::new("/var/lib/smime-provisioner/spool")
+        Path::new("/var/spool/smime-provisioner")
     );
     assert!(
         matches!(c.delivery.password, PasswordChannelConfig::SeparateMail { delay } if delay.as_secs() == 300)

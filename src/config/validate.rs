@@ -19,6 +19,10 @@ use crate::secret::Secret;
 /// Where state lives when `state.dir` is not set (systemd's `StateDirectory=`).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/smime-provisioner";
 
+/// Where the enqueue spool lives when `sources.spool.dir` is not set: outside the 0700 state
+/// directory, so the hook's group can reach it.
+pub const DEFAULT_SPOOL_DIR: &str = "/var/spool/smime-provisioner";
+
 /// Reads environment variables; tests pass a map instead of the process environment.
 pub trait Env {
     /// The variable's value, if set.
@@ -297,7 +301,7 @@ pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Ve
         archive: raw.keys.archive.unwrap_or(true),
     };
     let domains = domains(&mut c, &raw.domains);
-    let sources = sources(&mut c, &raw.sources, &state_dir);
+    let sources = sources(&mut c, &raw.sources);
     let delivery = delivery(&mut c, &raw.delivery, &state_dir);
     let renewal = RenewalConfig {
         margin: Duration::from_secs(
@@ -606,7 +610,7 @@ fn domains(c: &mut Checker<'_>, r: &RawDomains) -> DomainsConfig {
     DomainsConfig { allow, overrides }
 }
 
-fn sources(c: &mut Checker<'_>, r: &RawSources, state_dir: &Path) -> SourcesConfig {
+fn sources(c: &mut Checker<'_>, r: &RawSources) -> SourcesConfig {
     let share = r.max_removal_share.unwrap_or(0.10);
     if !(share > 0.0 && share <= 1.0) {
         c.problem(
@@ -680,12 +684,7 @@ fn sources(c: &mut Checker<'_>, r: &RawSources, state_dir: &Path) -> SourcesConf
         ),
         maildir,
         ldif,
-        spool_dir: r
-            .spool
-            .dir
-            .as_deref()
-            .map(|p| c.path(p))
-            .unwrap_or_else(|| state_dir.join("spool")),
+        spool_dir: c.path(r.spool.dir.as_deref().unwrap_or(DEFAULT_SPOOL_DIR)),
     }
 }
 
