@@ -15,7 +15,6 @@
 //! `cargo bench --bench pipeline`.
 
 #[path = "../tests/pipeline_support/live.rs"]
-#[allow(dead_code)]
 mod live;
 
 use std::sync::atomic::{AtomicU64, Ordering};

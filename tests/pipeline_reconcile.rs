@@ -417,7 +417,10 @@ async fn reprovision_orders_a_new_certificate_with_a_new_key() {
     assert_eq!((second.stage, second.generation), (Stage::Delivered, 2));
     assert_eq!(rig.autodns.order_count(), 2);
     let replaced = rig.autodns.s().orders[1].renew_of;
-    assert_eq!(replaced, first.certificate_id, "the order names the certificate it replaces");
+    assert_eq!(
+        replaced, first.certificate_id,
+        "the order names the certificate it replaces"
+    );
     assert_ne!(first.key_ref, second.key_ref);
 }
 

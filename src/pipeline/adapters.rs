@@ -89,7 +89,13 @@ impl CryptoKeys {
         archive: bool,
         rng: Box<dyn RngCore + Send>,
     ) -> Self {
-        CryptoKeys { store, key_type, profile, archive, rng: Mutex::new(rng) }
+        CryptoKeys {
+            store,
+            key_type,
+            profile,
+            archive,
+            rng: Mutex::new(rng),
+        }
     }
 
     /// From the validated `[keys]` config, with the key store in `dir`.
@@ -99,9 +105,23 @@ impl CryptoKeys {
         rng: Box<dyn RngCore + Send>,
     ) -> Result<Self, PortError> {
         let store = KeyStore::open(dir).map_err(keystore_err)?;
-        let key_type = cfg.key_type.as_str().parse::<KeyType>().map_err(crypto_err)?;
-        let profile = cfg.pkcs12_profile.as_str().parse::<Pkcs12Profile>().map_err(crypto_err)?;
-        Ok(CryptoKeys::new(Arc::new(store), key_type, profile, cfg.archive, rng))
+        let key_type = cfg
+            .key_type
+            .as_str()
+            .parse::<KeyType>()
+            .map_err(crypto_err)?;
+        let profile = cfg
+            .pkcs12_profile
+            .as_str()
+            .parse::<Pkcs12Profile>()
+            .map_err(crypto_err)?;
+        Ok(CryptoKeys::new(
+            Arc::new(store),
+            key_type,
+            profile,
+            cfg.archive,
+            rng,
+        ))
     }
 
     fn key(&self, key_ref: &str) -> Result<PrivateKey, PortError> {
@@ -124,7 +144,9 @@ impl CryptoKeys {
 
 impl Keys for CryptoKeys {
     async fn generate(&self, address: &Address, generation: u32) -> Result<String, PortError> {
-        let key = generate_key_async(self.key_type).await.map_err(crypto_err)?;
+        let key = generate_key_async(self.key_type)
+            .await
+            .map_err(crypto_err)?;
         let name = format!("{address}#{generation}");
         let store = self.store.clone();
         let n = name.clone();
@@ -173,8 +195,15 @@ impl Keys for CryptoKeys {
         let key = self.key(key_ref)?;
         let chain = Self::chain(cert)?;
         let password = Password::from_secret(password.clone()).map_err(crypto_err)?;
-        let der = build_pkcs12(&key, &cert.certificate_pem, &chain, address, &password, self.profile)
-            .map_err(crypto_err)?;
+        let der = build_pkcs12(
+            &key,
+            &cert.certificate_pem,
+            &chain,
+            address,
+            &password,
+            self.profile,
+        )
+        .map_err(crypto_err)?;
         Ok(Secret::new(der))
     }
 
@@ -206,7 +235,13 @@ impl MailCourier {
         profile: &str,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        MailCourier { mailer, settings, channel, profile: profile.to_string(), clock }
+        MailCourier {
+            mailer,
+            settings,
+            channel,
+            profile: profile.to_string(),
+            clock,
+        }
     }
 
     /// From the validated config (call inside the runtime: the SMTP pool needs it).
@@ -218,7 +253,13 @@ impl MailCourier {
         let settings = setup::message_settings(&cfg.delivery).map_err(delivery_err)?;
         let mailer = setup::build_mailer(&cfg.delivery).map_err(delivery_err)?;
         let channel = setup::password_channel(&cfg.delivery.password).map_err(delivery_err)?;
-        Ok(MailCourier::new(mailer, settings, channel, cfg.keys.pkcs12_profile.as_str(), clock))
+        Ok(MailCourier::new(
+            mailer,
+            settings,
+            channel,
+            cfg.keys.pkcs12_profile.as_str(),
+            clock,
+        ))
     }
 }
 
@@ -239,7 +280,11 @@ impl Courier for MailCourier {
         };
         let message =
             compose_bundle_message(&self.settings, &b, self.clock.now()).map_err(delivery_err)?;
-        self.mailer.send(&message).await.map(|_| ()).map_err(delivery_err)
+        self.mailer
+            .send(&message)
+            .await
+            .map(|_| ())
+            .map_err(delivery_err)
     }
 
     async fn send_password(
@@ -248,10 +293,17 @@ impl Courier for MailCourier {
         password: &Secret<String>,
     ) -> Result<(), PortError> {
         let now = self.clock.now();
-        send_password(&self.channel, &*self.mailer, &self.settings, address, password, now)
-            .await
-            .map(|_| ())
-            .map_err(delivery_err)
+        send_password(
+            &self.channel,
+            &*self.mailer,
+            &self.settings,
+            address,
+            password,
+            now,
+        )
+        .await
+        .map(|_| ())
+        .map_err(delivery_err)
     }
 }
 
@@ -297,7 +349,12 @@ fn autodns_code(e: &crate::autodns::Error) -> String {
         }
     }
     match (e, e.http_status()) {
-        (crate::autodns::Error::Network { timed_out: true, .. }, _) => "timeout".into(),
+        (
+            crate::autodns::Error::Network {
+                timed_out: true, ..
+            },
+            _,
+        ) => "timeout".into(),
         (crate::autodns::Error::Network { .. }, _) => "network".into(),
         (_, Some(s)) => format!("http-{s}"),
         _ => e.kind().as_str().to_string(),
@@ -319,9 +376,14 @@ pub fn notice_of(m: &crate::autodns::PollMessage) -> super::ports::Notice {
     let outcome = if m.is_success() {
         NoticeOutcome::Success
     } else if m.is_failure() {
-        let first = m.messages.iter().find(|x| x.code.is_some() || x.text.is_some());
+        let first = m
+            .messages
+            .iter()
+            .find(|x| x.code.is_some() || x.text.is_some());
         NoticeOutcome::Failed {
-            code: first.and_then(|x| x.code.clone()).unwrap_or_else(|| "job-failed".into()),
+            code: first
+                .and_then(|x| x.code.clone())
+                .unwrap_or_else(|| "job-failed".into()),
             text: first
                 .and_then(|x| x.text.clone())
                 .unwrap_or_else(|| "the CA did not issue the certificate".into()),
@@ -381,7 +443,9 @@ impl super::ports::Autodns for AutodnsPort {
         // Reuse a contact made by an earlier run whose id was not stored (state dir wiped).
         let existing = self.client.ssl_contact_list().await.map_err(autodns_err)?;
         let same = |c: &crate::autodns::SslContact| {
-            c.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&d.email))
+            c.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(&d.email))
                 && c.fname.as_deref() == Some(d.first.as_str())
                 && c.lname.as_deref() == Some(d.last.as_str())
         };
@@ -403,7 +467,11 @@ impl super::ports::Autodns for AutodnsPort {
             state: Some(d.state.clone()),
             ..Default::default()
         };
-        let created = self.client.ssl_contact_create(&contact).await.map_err(autodns_err)?;
+        let created = self
+            .client
+            .ssl_contact_create(&contact)
+            .await
+            .map_err(autodns_err)?;
         created
             .id
             .ok_or_else(|| PortError::transient("malformed", "SSLContactCreate returned no id"))
@@ -438,9 +506,16 @@ impl super::ports::Autodns for AutodnsPort {
             }
             o.technical_contact_id = ov.technical_contact_id;
         }
-        let job = self.client.certificate_create(&o, req.ctid).await.map_err(autodns_err)?;
+        let job = self
+            .client
+            .certificate_create(&o, req.ctid)
+            .await
+            .map_err(autodns_err)?;
         match job.id {
-            Some(job_id) => Ok(super::ports::OrderPlaced { job_id, certificate_id: None }),
+            Some(job_id) => Ok(super::ports::OrderPlaced {
+                job_id,
+                certificate_id: None,
+            }),
             // Accepted but unreadable: the order may exist; the reconciler looks it up.
             None => Err(PortError::transient(
                 "malformed",
@@ -457,9 +532,16 @@ impl super::ports::Autodns for AutodnsPort {
         exclude: Option<i64>,
     ) -> Result<Option<super::ports::FoundOrder>, PortError> {
         use crate::autodns::Timestamp;
-        let list = self.client.certificate_list(Some(address.as_str())).await.map_err(autodns_err)?;
+        let list = self
+            .client
+            .certificate_list(Some(address.as_str()))
+            .await
+            .map_err(autodns_err)?;
         let ours = |c: &&crate::autodns::Certificate| {
-            let named = c.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(address.as_str()));
+            let named = c
+                .name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(address.as_str()));
             let recent = match &c.created {
                 Some(Timestamp::Zoned(t)) => *t >= since - SKEW_ZONED,
                 Some(Timestamp::Naive(t)) => t.assume_utc() >= since - SKEW_NAIVE,
@@ -469,21 +551,30 @@ impl super::ports::Autodns for AutodnsPort {
             };
             named && recent && c.id.is_some() && c.id != exclude
         };
-        let newest = list
-            .iter()
-            .filter(ours)
-            .max_by_key(|c| c.created.as_ref().map(|t| t.assume_offset(time::UtcOffset::UTC)));
+        let newest = list.iter().filter(ours).max_by_key(|c| {
+            c.created
+                .as_ref()
+                .map(|t| t.assume_offset(time::UtcOffset::UTC))
+        });
         let Some(found) = newest else { return Ok(None) };
         let id = found.id;
         let issued = match (&found.server, id) {
             (Some(_), _) => true,
             (None, Some(id)) => {
-                let full = self.client.certificate_info(id).await.map_err(autodns_err)?;
+                let full = self
+                    .client
+                    .certificate_info(id)
+                    .await
+                    .map_err(autodns_err)?;
                 full.server.is_some()
             }
             (None, None) => false,
         };
-        Ok(Some(super::ports::FoundOrder { job_id: None, certificate_id: id, issued }))
+        Ok(Some(super::ports::FoundOrder {
+            job_id: None,
+            certificate_id: id,
+            issued,
+        }))
     }
 
     async fn job_state(&self, job_id: i64) -> Result<super::ports::JobState, PortError> {
@@ -496,7 +587,9 @@ impl super::ports::Autodns for AutodnsPort {
         };
         let status = oj.job.as_ref().and_then(|j| j.status.clone());
         Ok(match status {
-            Some(JobStatus::Success) => JobState::Succeeded { certificate_id: oj.certificate_id() },
+            Some(JobStatus::Success) => JobState::Succeeded {
+                certificate_id: oj.certificate_id(),
+            },
             Some(s @ (JobStatus::Failed | JobStatus::Canceled)) => JobState::Failed {
                 code: format!("job-{}", format!("{s:?}").to_ascii_lowercase()),
                 text: if oj.notices.is_empty() {
@@ -510,21 +603,35 @@ impl super::ports::Autodns for AutodnsPort {
     }
 
     async fn fetch_certificate(&self, certificate_id: i64) -> Result<IssuedCertificate, PortError> {
-        let c = self.client.certificate_info(certificate_id).await.map_err(autodns_err)?;
+        let c = self
+            .client
+            .certificate_info(certificate_id)
+            .await
+            .map_err(autodns_err)?;
         let Some(leaf) = c.server else {
             return Err(PortError::transient(
                 "not-issued-yet",
                 format!("certificate {certificate_id} has no PEM yet"),
             ));
         };
-        let chain: Vec<String> =
-            c.certification_authority.into_iter().filter_map(|ca| ca.ca_certificate).collect();
-        Ok(IssuedCertificate { certificate_pem: leaf, chain_pem: chain.join("\n") })
+        let chain: Vec<String> = c
+            .certification_authority
+            .into_iter()
+            .filter_map(|ca| ca.ca_certificate)
+            .collect();
+        Ok(IssuedCertificate {
+            certificate_pem: leaf,
+            chain_pem: chain.join("\n"),
+        })
     }
 
     async fn revoke(&self, certificate_id: i64) -> Result<(), PortError> {
         let ctid = format!("smp-delete-{certificate_id}");
-        self.client.certificate_delete(certificate_id, &ctid).await.map(|_| ()).map_err(autodns_err)
+        self.client
+            .certificate_delete(certificate_id, &ctid)
+            .await
+            .map(|_| ())
+            .map_err(autodns_err)
     }
 
     async fn poll(&self) -> Result<Option<super::ports::Notice>, PortError> {
@@ -533,6 +640,9 @@ impl super::ports::Autodns for AutodnsPort {
     }
 
     async fn confirm(&self, message_id: i64) -> Result<(), PortError> {
-        self.client.poll_confirm(message_id).await.map_err(autodns_err)
+        self.client
+            .poll_confirm(message_id)
+            .await
+            .map_err(autodns_err)
     }
 }

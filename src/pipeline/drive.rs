@@ -78,13 +78,20 @@ pub async fn drive<A: Autodns, K: Keys, C: Courier>(
             });
         }
         if let Outcome::Failed(_, e) = &outcome {
-            progress(&format!("{address}: {} [{}], retrying later", e.text, e.code));
+            progress(&format!(
+                "{address}: {} [{}], retrying later",
+                e.text, e.code
+            ));
         }
         // Completions arrive through the poll queue; drain what is there.
         while let Ok(super::reconcile::PollRound::Handled(_)) = rec.poll_once(foreign).await {}
         let waited = start.elapsed();
         if waited >= max_wait {
-            return Err(DriveError::NotYet { address: address.clone(), stage: label, waited });
+            return Err(DriveError::NotYet {
+                address: address.clone(),
+                stage: label,
+                waited,
+            });
         }
         let mut nap = poll_interval.min(max_wait - waited);
         if let Some(t) = r.next_attempt_at.or(r.lease_until) {

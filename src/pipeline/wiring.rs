@@ -41,7 +41,10 @@ pub enum WiringError {
 }
 
 fn part(part: &'static str) -> impl Fn(PortError) -> WiringError {
-    move |e| WiringError::Part { part, text: e.to_string() }
+    move |e| WiringError::Part {
+        part,
+        text: e.to_string(),
+    }
 }
 
 /// The assembled pipeline.
@@ -86,11 +89,15 @@ pub async fn build(config: &Config) -> Result<Wiring, WiringError> {
     };
     let (endpoint, user, password, simulator) = match &config.autodns.endpoint {
         Endpoint::Remote(url) => {
-            let password = config.autodns.password.clone().ok_or_else(|| WiringError::Part {
-                part: "the AutoDNS client",
-                text: "no AutoDNS password configured (autodns.password_file or password_env)"
-                    .into(),
-            })?;
+            let password = config
+                .autodns
+                .password
+                .clone()
+                .ok_or_else(|| WiringError::Part {
+                    part: "the AutoDNS client",
+                    text: "no AutoDNS password configured (autodns.password_file or password_env)"
+                        .into(),
+                })?;
             (url.clone(), config.autodns.user.clone(), password, None)
         }
         Endpoint::Simulator => {
@@ -130,14 +137,20 @@ pub async fn build(config: &Config) -> Result<Wiring, WiringError> {
         Box::new(rand::rngs::StdRng::from_os_rng()),
         Arc::new(Metrics::default()),
     );
-    Ok(Wiring { reconciler: Arc::new(reconciler), simulator })
+    Ok(Wiring {
+        reconciler: Arc::new(reconciler),
+        simulator,
+    })
 }
 
 /// Starts the bundled simulator on a loopback port with throwaway credentials.
 async fn start_simulator(
     config: &Config,
 ) -> Result<(SimulatorHandle, Secret<String>), WiringError> {
-    let sim_err = |text: String| WiringError::Part { part: "the simulator", text };
+    let sim_err = |text: String| WiringError::Part {
+        part: "the simulator",
+        text,
+    };
     let password = {
         let mut rng = rand::rngs::StdRng::from_os_rng();
         crate::crypto::generate_download_password(&mut rng)
@@ -145,8 +158,9 @@ async fn start_simulator(
     let mut cfg = crate::simulator::SimulatorConfig::new("simulator", password.expose().clone());
     cfg.issuance_delay = config.simulator.issuance_delay;
     cfg.state_dir = Some(config.simulator.state_dir.clone());
-    let listener =
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| sim_err(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| sim_err(e.to_string()))?;
     let handle =
         crate::simulator::Simulator::start(cfg, listener).map_err(|e| sim_err(e.to_string()))?;
     tracing::info!(url = %handle.json_url(), "bundled AutoDNS simulator started (no money is spent)");
