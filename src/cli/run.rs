@@ -116,6 +116,19 @@ async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> 
             });
         listings.push(src.full_listing().map_err(|e| CliError::failed(&e))?);
     }
+    if let Some(l) = &config.sources.ldif {
+        use crate::source::ldif;
+        let src = ldif::LdifSource::new(ldif::LdifSettings {
+            path: l.path.clone(),
+            attributes: l.attributes.clone(),
+            object_class: l.object_class.clone(),
+            key: match l.key {
+                crate::config::LdifKey::EntryUuid => ldif::KeyAttr::EntryUuid,
+                crate::config::LdifKey::Dn => ldif::KeyAttr::Dn,
+            },
+        });
+        listings.push(src.full_listing().map_err(|e| CliError::failed(&e))?);
+    }
     let spool = crate::source::spool::SpoolSource::new(&config.sources.spool_dir)
         .map_err(|e| CliError::failed(&e))?;
     let spool_listing = spool.full_listing().map_err(|e| CliError::failed(&e))?;
