@@ -101,6 +101,8 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
 
 /// One pass: every mailbox the sources list now is recorded; then every record with work is
 /// stepped until it waits, and the poll queue is drained. Exit 1 if a mailbox has failed.
+/// Removals are left to the daemon: one listing without the previous one cannot be passed
+/// through the mass-removal guard, so `--once` never marks a mailbox gone.
 async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> {
     let rec = wiring.reconciler.clone();
     let now = rec.clock().now();
