@@ -579,6 +579,40 @@ mod tests {
     }
 }
 
+/// Runs a source's watch loop, starting it again with backoff (1 s doubling up to `max_wait`)
+/// whenever it fails, until `cancel` fires. The failure is logged each time with the wait.
+fn supervise<F, Fut>(
+    tasks: &TaskTracker,
+    name: &'static str,
+    cancel: CancellationToken,
+    max_wait: Duration,
+    mut start: F,
+) where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), crate::source::SourceError>> + Send,
+{
+    tasks.spawn(async move {
+        let mut wait = Duration::from_secs(1).min(max_wait);
+        loop {
+            match start().await {
+                Ok(()) => return,
+                Err(e) if cancel.is_cancelled() => {
+                    tracing::debug!("the {name} source ended during shutdown: {e}");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!("the {name} source stopped: {e}; starting it again in {wait:?}")
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(max_wait);
+        }
+    });
+}
+
 /// Why a source could not be started.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot start the {source_name} source: {text}")]
@@ -609,26 +643,29 @@ pub fn start_sources(
         max_removal_share: config.sources.max_removal_share,
         ..GuardPolicy::default()
     };
+    // A source that fails (a maildir root not there yet, an LDIF export not yet written, an
+    // unmounted tree) is started again with backoff, never given up: its mailboxes would
+    // otherwise go unnoticed until the next daemon restart.
+    let retry_max = config.sources.rescan_interval.min(Duration::from_secs(60));
     if let Some(m) = &config.sources.maildir {
         let layout = maildir::Layout::parse(&m.layout).map_err(|e| SourceStartError {
             source_name: "maildir",
             text: e.to_string(),
         })?;
-        let src = maildir::MaildirSource::new(maildir::MaildirSettings {
+        let settings = maildir::MaildirSettings {
             root: m.root.clone(),
             layout,
             rescan_interval: config.sources.rescan_interval,
-        })
-        .with_guard(guard);
+        };
         let (tx, c) = (tx.clone(), cancel.clone());
-        tasks.spawn(async move {
-            if let Err(e) = src.watch(tx, c).await {
-                tracing::error!("the maildir source stopped: {e}");
-            }
+        supervise(&tasks, "maildir", cancel.clone(), retry_max, move || {
+            maildir::MaildirSource::new(settings.clone())
+                .with_guard(guard)
+                .watch(tx.clone(), c.clone())
         });
     }
     if let Some(l) = &config.sources.ldif {
-        let src = ldif::LdifSource::new(ldif::LdifSettings {
+        let settings = ldif::LdifSettings {
             path: l.path.clone(),
             attributes: l.attributes.clone(),
             object_class: l.object_class.clone(),
@@ -636,13 +673,12 @@ pub fn start_sources(
                 crate::config::LdifKey::EntryUuid => ldif::KeyAttr::EntryUuid,
                 crate::config::LdifKey::Dn => ldif::KeyAttr::Dn,
             },
-        })
-        .with_guard(guard);
+        };
         let (tx, c) = (tx.clone(), cancel.clone());
-        tasks.spawn(async move {
-            if let Err(e) = src.watch(tx, c).await {
-                tracing::error!("the LDIF source stopped: {e}");
-            }
+        supervise(&tasks, "LDIF", cancel.clone(), retry_max, move || {
+            ldif::LdifSource::new(settings.clone())
+                .with_guard(guard)
+                .watch(tx.clone(), c.clone())
         });
     }
     let spool = Arc::new(
@@ -654,11 +690,13 @@ pub fn start_sources(
     {
         let src = spool.as_ref().clone();
         let (tx, c) = (tx.clone(), cancel.clone());
-        tasks.spawn(async move {
-            if let Err(e) = src.watch(tx, c).await {
-                tracing::error!("the enqueue spool stopped: {e}");
-            }
-        });
+        supervise(
+            &tasks,
+            "enqueue spool",
+            cancel.clone(),
+            retry_max,
+            move || src.clone().watch(tx.clone(), c.clone()),
+        );
     }
     drop(tx);
     let allow = config.domains.allow.clone();

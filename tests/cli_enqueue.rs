@@ -25,6 +25,7 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     std::fs::write(
         &config,
         "[state]\ndir = \"state\"\n[sources.spool]\ndir = \"spool\"\n\
+         [domains]\nallow = [\"example.com\"]\n\
          [autodns]\nendpoint = \"https://api.autodns.com/v1\"\nuser = \"u\"\n\
          password_file = \"/root/unreadable/autodns.password\"\n",
     )
@@ -93,4 +94,22 @@ fn a_missing_spool_is_a_failure_that_says_how_to_create_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("install -d -m 2770"));
+}
+
+#[test]
+fn an_address_outside_the_allowed_domains_enqueues_nothing_and_exits_2() {
+    let (_dir, spool, config) = setup();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["enqueue", "bob@example.com", "eve@elsewhere.example"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("eve@elsewhere.example is not in a domain listed in domains.allow"),
+        "{stderr}"
+    );
+    assert!(spool_files(&spool).is_empty());
 }

@@ -48,13 +48,13 @@ fn the_shipped_example_is_valid_and_runs_safely() {
         Endpoint::Simulator,
         "the example must never spend money"
     );
-    assert_eq!(c.state_dir, base.join("./var/state"));
+    assert_eq!(c.state_dir, base.join("var/state"));
     match &c.delivery.transport {
-        DeliveryTransport::File { dir } => assert_eq!(dir, &base.join("./var/outbox")),
+        DeliveryTransport::File { dir } => assert_eq!(dir, &base.join("var/outbox")),
         other => panic!("example must deliver to a file outbox, not {other:?}"),
     }
     let maildir = c.sources.maildir.as_ref().expect("maildir source enabled");
-    assert_eq!(maildir.root, base.join("./var/mail"));
+    assert_eq!(maildir.root, base.join("var/mail"));
     assert_eq!(maildir.layout, "{domain}/{local}");
     assert!(matches!(c.autodns.contact, ContactConfig::Create(_)));
 }
@@ -76,7 +76,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(c.sources.max_removal_share, 0.10);
     assert_eq!(
         c.sources.spool_dir,
-        Path::new("/var/lib/smime-provisioner/spool")
+        Path::new("/var/spool/smime-provisioner")
     );
     assert!(
         matches!(c.delivery.password, PasswordChannelConfig::SeparateMail { delay } if delay.as_secs() == 300)
@@ -298,4 +298,25 @@ fn usage_errors_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/config.toml"));
+}
+
+#[test]
+fn check_config_parses_templates_and_names_a_misspelt_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bundle.txt"),
+        "Hello {adress}, here is {filename}.\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("c.toml");
+    // MINIMAL ends inside [delivery], so the key lands in that section.
+    std::fs::write(
+        &cfg,
+        format!("{MINIMAL}template_text_file = \"bundle.txt\"\n"),
+    )
+    .unwrap();
+    let out = bin().arg("check-config").arg(&cfg).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("adress"), "{stderr}");
 }

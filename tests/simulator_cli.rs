@@ -49,6 +49,7 @@ async fn the_simulator_verb_prints_its_urls_serves_both_wires_and_stops_on_sigte
 
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .user_agent("simulator-cli-test/1")
         .build()?;
     let hello = http
         .get(format!("{json_url}/hello"))

@@ -81,9 +81,7 @@ async fn a_timeout_share_of_one_processes_the_order_but_never_answers() -> Resul
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
     let quick = Json {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_millis(500))
-            .build()?,
+        http: http_client(Duration::from_millis(500)),
         ..api.clone()
     };
     let contact_attempt = quick
@@ -130,9 +128,7 @@ async fn latency_delays_every_answer() -> Result<()> {
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
     let quick = Json {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_millis(300))
-            .build()?,
+        http: http_client(Duration::from_millis(300)),
         ..api
     };
     assert!(

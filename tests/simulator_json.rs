@@ -60,6 +60,17 @@ async fn wrong_password_unknown_user_wrong_or_missing_context_are_refused_with_4
         ..good.clone()
     };
     assert_eq!(four.call("GET", "/hello", None).await?.status, 200);
+    // No User-Agent: the JSON API requires one (§1.2), whatever the credentials.
+    let bare = reqwest::Client::new();
+    let r = bare
+        .get(format!("{}/hello", good.base))
+        .basic_auth(USER, Some(PASSWORD))
+        .header("X-Domainrobot-Context", "9")
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 400);
+    let body: serde_json::Value = r.json().await?;
+    assert_eq!(body["messages"][0]["code"], "EF00003");
     // No Authorization header at all.
     let r = good.http.get(format!("{}/hello", good.base)).send().await?;
     assert_eq!(r.status().as_u16(), 401);
@@ -654,5 +665,91 @@ async fn delete_cancels_the_certificate_revoke_is_refused_and_unknown_ids_are_40
     assert_eq!((unknown.status, unknown.first_ef()), (404, "EF00002"));
     let wrong = api.call("PATCH", "/poll", None).await?;
     assert_eq!((wrong.status, wrong.first_ef()), (405, "EF00002"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn each_context_is_its_own_namespace_for_contacts_certificates_jobs_and_the_queue(
+) -> Result<()> {
+    let (cfg, clock) = manual_config();
+    let sim = start(cfg).await?;
+    let nine = Json::new(&sim);
+    let four = Json {
+        context: Some("4".into()),
+        ..nine.clone()
+    };
+    let contact = make_contact(&nine).await?;
+    assert_eq!(
+        four.call("GET", &format!("/sslcontact/{contact}"), None)
+            .await?
+            .status,
+        404
+    );
+    let in_four = four
+        .call("POST", "/sslcontact/_search", Some(json!({})))
+        .await?;
+    assert_eq!(in_four.body["object"]["summary"], 0);
+    let refused = four
+        .call(
+            "POST",
+            "/certificate",
+            Some(order_body(
+                "m@example.com",
+                contact,
+                &csr_for(&p256_key(), "m@example.com"),
+            )),
+        )
+        .await?;
+    assert_eq!(
+        refused.first_ef(),
+        "EF03014",
+        "a contact of context 9 cannot be used from context 4"
+    );
+
+    let a = nine
+        .call(
+            "POST",
+            "/certificate",
+            Some(order_body(
+                "m@example.com",
+                contact,
+                &csr_for(&p256_key(), "m@example.com"),
+            )),
+        )
+        .await?;
+    let job = a.data0()["id"].as_i64().unwrap_or_default();
+    assert_eq!(
+        four.call("GET", &format!("/job/{job}"), None).await?.status,
+        404
+    );
+    clock.advance(time::Duration::seconds(1));
+    assert_eq!(
+        four.call("GET", "/poll", None).await?.body["object"]["summary"],
+        0
+    );
+    let p = nine.call("GET", "/poll", None).await?;
+    assert_eq!(p.body["object"]["summary"], 1);
+    let msg = p.data0()["id"].clone();
+    let cert = p.data0()["object"]["data"]["id"]
+        .as_i64()
+        .unwrap_or_default();
+    assert_eq!(
+        four.call("PUT", &format!("/poll/{msg}"), None)
+            .await?
+            .status,
+        404
+    );
+    assert_eq!(
+        four.call("GET", &format!("/certificate/{cert}"), None)
+            .await?
+            .status,
+        404
+    );
+    assert_eq!(
+        nine.call("GET", &format!("/certificate/{cert}"), None)
+            .await?
+            .code(),
+        "S400104"
+    );
     Ok(())
 }

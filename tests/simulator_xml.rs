@@ -411,3 +411,131 @@ async fn xml_contact_update_delete_and_prepare_order_work_like_json() -> Result<
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn xml_renew_reissue_revoke_and_delete_act_on_an_issued_certificate() -> Result<()> {
+    let (cfg, clock) = manual_config();
+    let sim = start(cfg).await?;
+    let xml = Xml::new(&sim);
+    let contact = create_contact(&xml).await?;
+    let who = "finn@example.com";
+    let order = |code: &str, extra: String| {
+        format!("<code>{code}</code><certificate>{extra}<password>Download1234</password><admin><id>{contact}</id></admin></certificate>")
+    };
+    let csr = csr_for(&p256_key(), who);
+    let (_, doc) = xml
+        .task(&order(
+            "400101",
+            format!("<certificate_type>MAIL</certificate_type><product>GLOBALSIGN_PERSONALSIGN_1</product><lifetime>12</lifetime><name>{who}</name><has_csr>true</has_csr><csr><![CDATA[{csr}]]></csr>"),
+        ))
+        .await?;
+    assert_eq!(status_code(&doc), "N400101", "{doc}");
+    clock.advance(time::Duration::seconds(1));
+    let (_, poll) = xml.task("<code>0905</code>").await?;
+    let m = [R, "result", "data", "message"];
+    let cert_id = xml_text(
+        &poll,
+        &[
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            "object",
+            "data",
+            "certificate",
+            "id",
+        ],
+    )?;
+    let msg_id = xml_text(&poll, &[m[0], m[1], m[2], m[3], "id"])?;
+    xml.task(&format!(
+        "<code>0906</code><message><id>{msg_id}</id></message>"
+    ))
+    .await?;
+    let serial = |doc: &str| xml_text(doc, &[R, "result", "data", "certificate", "serial_number"]);
+    let info = |xml: Xml, id: String| async move {
+        xml.task(&format!(
+            "<code>400104</code><certificate><id>{id}</id></certificate>"
+        ))
+        .await
+    };
+    let first = serial(&info(xml.clone(), cert_id.clone()).await?.1)?;
+
+    let (_, r) = xml
+        .task(&format!("<code>400106</code><certificate><id>{cert_id}</id><csr><![CDATA[{}]]></csr></certificate>", csr_for(&p256_key(), who)))
+        .await?;
+    assert_eq!(status_code(&r), "N400106", "{r}");
+    clock.advance(time::Duration::seconds(1));
+    let renewed = info(xml.clone(), cert_id.clone()).await?.1;
+    assert_ne!(serial(&renewed)?, first);
+    assert_eq!(
+        xml_text(
+            &renewed,
+            &[
+                R,
+                "result",
+                "data",
+                "certificate",
+                "history",
+                "serial_number"
+            ]
+        )?,
+        first
+    );
+
+    let (_, r) = xml
+        .task(&format!("<code>400102</code><certificate><id>{cert_id}</id><csr><![CDATA[{}]]></csr></certificate>", csr_for(&rsa_key(), who)))
+        .await?;
+    assert_eq!(status_code(&r), "N400102", "{r}");
+    clock.advance(time::Duration::seconds(1));
+    let reissued = info(xml.clone(), cert_id.clone()).await?.1;
+    assert_eq!(
+        xml_texts(
+            &reissued,
+            &[
+                R,
+                "result",
+                "data",
+                "certificate",
+                "history",
+                "serial_number"
+            ]
+        )
+        .len(),
+        2
+    );
+
+    let (_, r) = xml.task(&format!("<code>4001031</code><certificate><id>{cert_id}</id><serial_number>{first}</serial_number></certificate>")).await?;
+    assert_eq!(status_code(&r), "E4001031");
+    assert_eq!(xml_text(&r, &[R, "result", "msg", "code"])?, "EF4001031");
+
+    let (_, r) = xml
+        .task(&format!(
+            "<code>400103</code><certificate><id>{cert_id}</id></certificate>"
+        ))
+        .await?;
+    assert_eq!(status_code(&r), "N400103");
+    assert_eq!(
+        xml_text(
+            &r,
+            &[R, "result", "data", "certificate_job", "job", "status"]
+        )?,
+        "RUNNING"
+    );
+    clock.advance(time::Duration::seconds(1));
+    let gone = info(xml.clone(), cert_id.clone()).await?.1;
+    assert_eq!(status_code(&gone), "E400104");
+    let tasks: Vec<String> = sim
+        .orders()
+        .into_iter()
+        .map(|o| format!("{}:{}:{}", o.task, o.transport, o.status))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            "create:xml:SUCCESS",
+            "renew:xml:SUCCESS",
+            "reissue:xml:SUCCESS"
+        ]
+    );
+    Ok(())
+}

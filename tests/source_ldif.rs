@@ -439,3 +439,29 @@ async fn the_watcher_follows_atomic_replacement_and_refuses_a_truncated_export()
     task.await??;
     Ok(())
 }
+
+#[tokio::test]
+async fn reading_the_export_does_not_make_the_watcher_reread_it() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let path = tmp.path().join("directory.ldif");
+    fs::copy(fixture("slapcat-before.ldif"), &path)?;
+    let source = LdifSource::new(LdifSettings::new(&path));
+    let health = source.health();
+    let (tx, mut rx) = mpsc::channel(64);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(source.watch(tx, cancel.clone()));
+    collect(&mut rx, 4).await?;
+    // The watcher's own read of the file produces open/close events; they must not count.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = health.borrow().scans;
+    let _ = fs::read(&path)?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        health.borrow().scans,
+        before,
+        "re-reads happened without any change"
+    );
+    cancel.cancel();
+    task.await??;
+    Ok(())
+}

@@ -423,3 +423,34 @@ async fn odd_names_created_while_watching_are_reported_and_the_watcher_keeps_goi
     assert!(!w.task.is_finished());
     w.stop().await
 }
+
+#[tokio::test]
+async fn an_idle_tree_causes_no_rescans_even_though_the_watcher_reads_it() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let root = tmp.path().to_path_buf();
+    dovecot_mailbox(&root.join("example.com/alice"))?;
+    let mut w = start(MaildirSource::new(settings(&root, Layout::default())));
+    collect_until(&mut w.rx, "the initial scan", |g| g.len() == 1).await?;
+    // Reading the tree (as the watcher itself and Dovecot do) is not a change. notify
+    // reports opens, so a watcher reacting to them would rescan itself in a loop.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = w.health.borrow().scans;
+    for _ in 0..3 {
+        let _ = fs::read_dir(root.join("example.com"))?.count();
+        let _ = fs::read_dir(&root)?.count();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        w.health.borrow().scans,
+        before,
+        "scans happened without any change"
+    );
+    // A real change is still one more scan.
+    fs::create_dir(root.join("example.com/bob"))?;
+    collect_until(&mut w.rx, "bob", |g| {
+        g.iter().any(present("bob@example.com"))
+    })
+    .await?;
+    assert!(w.health.borrow().scans > before);
+    w.stop().await
+}

@@ -18,7 +18,10 @@ where
         let again = json::encode_response(&env);
         match json::decode_response::<T>("Fuzz", 200, &again) {
             Ok(back) => assert_eq!(back, env, "re-encoded: {}", String::from_utf8_lossy(&again)),
-            Err(e) => panic!("re-encoded answer does not decode: {e}\n{}", String::from_utf8_lossy(&again)),
+            Err(e) => panic!(
+                "re-encoded answer does not decode: {e}\n{}",
+                String::from_utf8_lossy(&again)
+            ),
         }
     }
 }

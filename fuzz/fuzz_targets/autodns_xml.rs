@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use smime_provisioner::autodns::model::{
-    Certificate, CertificateData, Envelope, Job, ObjectJob, PollMessage, SslContact, Void,
+    Certificate, CertificateData, Job, ObjectJob, PollMessage, SslContact, Void,
 };
 use smime_provisioner::autodns::{parse_push, xml};
 
@@ -17,7 +17,10 @@ where
         let again = xml::encode_response(&env);
         match xml::decode_response::<T>("Fuzz", 200, &again) {
             Ok(back) => assert_eq!(back, env, "re-encoded: {}", String::from_utf8_lossy(&again)),
-            Err(e) => panic!("re-encoded answer does not decode: {e}\n{}", String::from_utf8_lossy(&again)),
+            Err(e) => panic!(
+                "re-encoded answer does not decode: {e}\n{}",
+                String::from_utf8_lossy(&again)
+            ),
         }
     }
 }

@@ -897,9 +897,13 @@ fn write_msg(name: &str, m: &Message) -> Element {
     e
 }
 
-/// The XML gateway writes status types in lower case (§1.7).
+/// The XML gateway writes status types in lower case (§1.7); a value we do not know is written
+/// back as the server sent it.
 fn xml_status_type(t: &StatusType) -> String {
-    t.as_str().to_ascii_lowercase()
+    match t {
+        StatusType::Unknown(s) => s.clone(),
+        known => known.as_str().to_ascii_lowercase(),
+    }
 }
 
 /// `PollMessage` ↔ `<message>` (§3.3). Failure details come as `<msg>` or `<nic_response>`
@@ -1116,8 +1120,9 @@ pub fn decode_response_element<T: XmlPayload>(root: &Element) -> R<Envelope<T>> 
     if status.is_none() && result.child("data").is_none() {
         return Err("<result> has neither <status> nor <data>".into());
     }
+    // An empty `<object/>` says nothing; it is the same as none (and is not written back).
     let mut object = match status_el.and_then(|s| s.child("object")) {
-        Some(o) => Some(read_object(o)?),
+        Some(o) => Some(read_object(o)?).filter(|o| *o != ResponseObject::default()),
         None => None,
     };
     let mut data = Vec::new();
@@ -1416,6 +1421,18 @@ mod tests {
         assert!(parse_document(deep.as_bytes()).is_err());
         assert!(parse_document(b"").is_err());
         assert!(parse_document(b"<a/><b/>").is_err());
+    }
+
+    #[test]
+    fn an_empty_status_object_reads_as_none_so_decoding_is_stable_under_re_encoding() {
+        // Found by the autodns_xml fuzz target.
+        let body = b"<response><result><data/><status><code>S400201</code><type>success</type>\
+                     <object>\n</object></status></result></response>";
+        let env = decode_response::<Void>("T", 200, body).ok();
+        assert_eq!(env.as_ref().map(|e| e.object.is_none()), Some(true));
+        let again = env.as_ref().map(encode_response);
+        let back = again.and_then(|b| decode_response::<Void>("T", 200, &b).ok());
+        assert_eq!(back, env);
     }
 
     #[test]

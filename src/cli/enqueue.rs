@@ -4,8 +4,8 @@
 //!
 //! It reads only the spool location from the config file (no secrets are loaded, so the hook's
 //! user needs read access to the config file only, never to the secret files it names).
-//! All addresses are checked before anything is written: one invalid address enqueues nothing
-//! and exits 2.
+//! All addresses are checked before anything is written (form, and `domains.allow`): one
+//! refused address enqueues nothing and exits 2.
 
 use std::path::PathBuf;
 
@@ -40,10 +40,31 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
             invalid.join("; ")
         )));
     }
-    let dir = match args.spool_dir {
-        Some(d) => d,
-        None => crate::config::spool_dir_of(&ctx.config_path)?,
+    let (dir, allow) = match (
+        args.spool_dir,
+        crate::config::hook_settings(&ctx.config_path),
+    ) {
+        (Some(dir), Ok(h)) => (dir, h.allow),
+        // An explicit --spool-dir works without a readable config file; the daemon still
+        // applies the allow-list when it picks the request up.
+        (Some(dir), Err(e)) => {
+            tracing::warn!("domains.allow not checked: {e}");
+            (dir, Vec::new())
+        }
+        (None, Ok(h)) => (h.spool_dir, h.allow),
+        (None, Err(e)) => return Err(e.into()),
     };
+    let refused: Vec<String> = addresses
+        .iter()
+        .filter(|a| !allow.is_empty() && !allow.iter().any(|d| d == a.domain()))
+        .map(|a| format!("{a} is not in a domain listed in domains.allow"))
+        .collect();
+    if !refused.is_empty() {
+        return Err(CliError::Usage(format!(
+            "nothing enqueued: {}",
+            refused.join("; ")
+        )));
+    }
     let written = spool::enqueue(&dir, &addresses).map_err(|e| CliError::failed(&e))?;
     for (addr, path) in addresses.iter().zip(&written) {
         println!("queued {addr} ({})", path.display());

@@ -70,10 +70,19 @@ impl ConfigError {
     }
 }
 
-/// The spool directory named by the config file at `path`, without validating the rest or
-/// loading any secret: the `enqueue` hook runs as an unprivileged user that may read the config
-/// file but not the secret files it names.
-pub fn spool_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
+/// What the `enqueue` hook needs from the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookSettings {
+    /// Where requests are written.
+    pub spool_dir: PathBuf,
+    /// `domains.allow`, normalised; empty = every domain.
+    pub allow: Vec<String>,
+}
+
+/// The hook's settings from the config file at `path`, without validating the rest or loading
+/// any secret: the `enqueue` hook runs as an unprivileged user that may read the config file but
+/// not the secret files it names.
+pub fn hook_settings(path: &Path) -> Result<HookSettings, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::single(
             path,
@@ -88,24 +97,32 @@ pub fn spool_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
         .map(Path::to_path_buf)
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
-    let resolve = |p: &str| {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
+    let spool_dir = validate::resolve(
+        &base,
+        raw.sources
+            .spool
+            .dir
+            .as_deref()
+            .unwrap_or(validate::DEFAULT_SPOOL_DIR),
+    );
+    let mut allow = Vec::new();
+    let mut problems = Vec::new();
+    for (i, d) in raw.domains.allow.iter().flatten().enumerate() {
+        match crate::mailbox::normalize_domain(d) {
+            Ok(n) => allow.push(n),
+            Err(e) => problems.push(Problem {
+                key: format!("domains.allow[{i}]"),
+                message: format!("{d:?}: {e}"),
+            }),
         }
-    };
-    Ok(match raw.sources.spool.dir.as_deref() {
-        Some(d) => resolve(d),
-        None => resolve(
-            raw.state
-                .dir
-                .as_deref()
-                .unwrap_or(validate::DEFAULT_STATE_DIR),
-        )
-        .join("spool"),
-    })
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError {
+            path: path.to_path_buf(),
+            problems,
+        });
+    }
+    Ok(HookSettings { spool_dir, allow })
 }
 
 impl Config {

@@ -19,6 +19,10 @@ use crate::secret::Secret;
 /// Where state lives when `state.dir` is not set (systemd's `StateDirectory=`).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/smime-provisioner";
 
+/// Where the enqueue spool lives when `sources.spool.dir` is not set: outside the 0700 state
+/// directory, so the hook's group can reach it.
+pub const DEFAULT_SPOOL_DIR: &str = "/var/spool/smime-provisioner";
+
 /// Reads environment variables; tests pass a map instead of the process environment.
 pub trait Env {
     /// The variable's value, if set.
@@ -61,12 +65,7 @@ impl Checker<'_> {
     }
 
     fn path(&self, value: &str) -> PathBuf {
-        let p = Path::new(value);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base.join(p)
-        }
+        resolve(self.base, value)
     }
 
     fn required<T: Clone>(&mut self, key: &str, value: &Option<T>) -> Option<T> {
@@ -226,6 +225,26 @@ impl Checker<'_> {
     }
 }
 
+/// `value` as an absolute path, or relative to `base`, without `.` components (so messages
+/// show `var/mail`, not `././var/mail`).
+pub fn resolve(base: &Path, value: &str) -> PathBuf {
+    let p = Path::new(value);
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    let clean: PathBuf = joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    if clean.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        clean
+    }
+}
+
 fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost")
@@ -282,7 +301,7 @@ pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Ve
         archive: raw.keys.archive.unwrap_or(true),
     };
     let domains = domains(&mut c, &raw.domains);
-    let sources = sources(&mut c, &raw.sources, &state_dir);
+    let sources = sources(&mut c, &raw.sources);
     let delivery = delivery(&mut c, &raw.delivery, &state_dir);
     let renewal = RenewalConfig {
         margin: Duration::from_secs(
@@ -591,7 +610,7 @@ fn domains(c: &mut Checker<'_>, r: &RawDomains) -> DomainsConfig {
     DomainsConfig { allow, overrides }
 }
 
-fn sources(c: &mut Checker<'_>, r: &RawSources, state_dir: &Path) -> SourcesConfig {
+fn sources(c: &mut Checker<'_>, r: &RawSources) -> SourcesConfig {
     let share = r.max_removal_share.unwrap_or(0.10);
     if !(share > 0.0 && share <= 1.0) {
         c.problem(
@@ -665,12 +684,7 @@ fn sources(c: &mut Checker<'_>, r: &RawSources, state_dir: &Path) -> SourcesConf
         ),
         maildir,
         ldif,
-        spool_dir: r
-            .spool
-            .dir
-            .as_deref()
-            .map(|p| c.path(p))
-            .unwrap_or_else(|| state_dir.join("spool")),
+        spool_dir: c.path(r.spool.dir.as_deref().unwrap_or(DEFAULT_SPOOL_DIR)),
     }
 }
 
@@ -757,9 +771,13 @@ fn delivery(c: &mut Checker<'_>, r: &RawDelivery, state_dir: &Path) -> DeliveryC
             }
         }
         "command" => {
-            let argv = c
+            let mut argv = c
                 .required("delivery.password.command", &p.command)
                 .unwrap_or_default();
+            // The program runs as resolved here (relative to the config file), not as written.
+            if let Some(prog) = argv.first_mut() {
+                *prog = c.path(prog).to_string_lossy().into_owned();
+            }
             match argv.first() {
                 None => c.problem(
                     "delivery.password.command",

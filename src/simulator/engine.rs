@@ -44,6 +44,8 @@ pub mod ef {
     pub const RATE_LIMIT: &str = "EF00030";
     /// Simulator: the request body could not be parsed.
     pub const MALFORMED: &str = "EF00001";
+    /// Simulator: the JSON request has no User-Agent header.
+    pub const USER_AGENT_MISSING: &str = "EF00003";
     /// Simulator: no such task or route.
     pub const UNKNOWN_TASK: &str = "EF00002";
     /// Simulator: a value is present but not allowed.
@@ -729,11 +731,10 @@ impl Engine {
     }
 
     fn cert_view(&self, st: &State, cert: &Certificate, keys: Option<Vec<String>>) -> CertView {
-        let chain = if cert.server.is_some() {
-            let c = self.ca.chain_pem();
-            vec![("INTERMEDIATE", c[0].clone()), ("ROOT", c[1].clone())]
-        } else {
-            Vec::new()
+        // Intermediates come back only once the CA issued (`autodns-api.md` §4.5).
+        let chain = match (cert.server.is_some(), self.ca.chain_pem().as_slice()) {
+            (true, [inter, root]) => vec![("INTERMEDIATE", inter.clone()), ("ROOT", root.clone())],
+            _ => Vec::new(),
         };
         CertView {
             cert: cert.clone(),
@@ -867,11 +868,12 @@ impl Engine {
     }
 
     /// SSLContactInfo (400204).
-    pub fn contact_info(&self, id: i64) -> Result<Reply, ApiError> {
+    pub fn contact_info(&self, ctx: &Ctx, id: i64) -> Result<Reply, ApiError> {
         let st = lock(&self.state);
         let c = st
             .contacts
             .get(&id)
+            .filter(|c| mine(&c.owner, ctx))
             .cloned()
             .ok_or_else(|| Self::contact_not_found("400204", id))?;
         Ok(Reply::ok(
@@ -886,13 +888,19 @@ impl Engine {
     }
 
     /// SSLContactUpdate (400202): fields present replace the stored ones.
-    pub fn contact_update(&self, id: i64, input: ContactInput) -> Result<Reply, ApiError> {
+    pub fn contact_update(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        input: ContactInput,
+    ) -> Result<Reply, ApiError> {
         Self::validate_contact("400202", &input, false)?;
         let now = self.now();
         let mut st = lock(&self.state);
         let c = st
             .contacts
             .get_mut(&id)
+            .filter(|c| mine(&c.owner, ctx))
             .ok_or_else(|| Self::contact_not_found("400202", id))?;
         let set = |dst: &mut String, v: Option<String>| {
             if let Some(v) = v {
@@ -936,9 +944,9 @@ impl Engine {
     }
 
     /// SSLContactDelete (400203, code inferred). A contact still named by a certificate stays.
-    pub fn contact_delete(&self, id: i64) -> Result<Reply, ApiError> {
+    pub fn contact_delete(&self, ctx: &Ctx, id: i64) -> Result<Reply, ApiError> {
         let mut st = lock(&self.state);
-        if !st.contacts.contains_key(&id) {
+        if !st.contacts.get(&id).is_some_and(|c| mine(&c.owner, ctx)) {
             return Err(Self::contact_not_found("400203", id));
         }
         if let Some(cert) = st
@@ -967,7 +975,7 @@ impl Engine {
     }
 
     /// SSLContactList (400205).
-    pub fn contact_list(&self, q: Query) -> Result<Reply, ApiError> {
+    pub fn contact_list(&self, ctx: &Ctx, q: Query) -> Result<Reply, ApiError> {
         const KEYS: &[&str] = &[
             "country",
             "fname",
@@ -987,7 +995,11 @@ impl Engine {
         ];
         let st = lock(&self.state);
         check_keys("400205", &q, KEYS)?;
-        let rows: Vec<&Contact> = st.contacts.values().collect();
+        let rows: Vec<&Contact> = st
+            .contacts
+            .values()
+            .filter(|c| mine(&c.owner, ctx))
+            .collect();
         let (total, page) = run_query("400205", &q, rows, KEYS, contact_field)?;
         let keys = q.keys.clone();
         let mut r = Reply::ok("S400205", "The SSL contacts were inquired successfully.");
@@ -1236,11 +1248,12 @@ impl Engine {
         let admin_id = input
             .admin_id
             .ok_or_else(|| ApiError::required(T, "adminContact"))?;
-        if !st.contacts.contains_key(&admin_id) {
+        let visible = |id: i64| st.contacts.get(&id).is_some_and(|c| mine(&c.owner, ctx));
+        if !visible(admin_id) {
             return Err(Self::contact_not_found(T, admin_id));
         }
         if let Some(t) = input.technical_id {
-            if !st.contacts.contains_key(&t) {
+            if !visible(t) {
                 return Err(Self::contact_not_found(T, t));
             }
         }
@@ -1312,11 +1325,12 @@ impl Engine {
     }
 
     /// CertificateInfo (400104).
-    pub fn cert_info(&self, id: i64) -> Result<Reply, ApiError> {
+    pub fn cert_info(&self, ctx: &Ctx, id: i64) -> Result<Reply, ApiError> {
         let st = lock(&self.state);
         let cert = st
             .certificates
             .get(&id)
+            .filter(|c| mine(&c.owner, ctx))
             .ok_or_else(|| Self::cert_not_found("400104", id))?;
         let view = self.cert_view(&st, cert, None);
         let mut obj = ObjRef::new(ObjKind::Certificate, cert.name.clone());
@@ -1330,7 +1344,7 @@ impl Engine {
     }
 
     /// CertificateList (400105).
-    pub fn cert_list(&self, q: Query) -> Result<Reply, ApiError> {
+    pub fn cert_list(&self, ctx: &Ctx, q: Query) -> Result<Reply, ApiError> {
         const KEYS: &[&str] = &[
             "product",
             "technical",
@@ -1349,7 +1363,11 @@ impl Engine {
         ];
         let st = lock(&self.state);
         check_keys("400105", &q, KEYS)?;
-        let rows: Vec<&Certificate> = st.certificates.values().collect();
+        let rows: Vec<&Certificate> = st
+            .certificates
+            .values()
+            .filter(|c| mine(&c.owner, ctx))
+            .collect();
         let (total, page) = run_query("400105", &q, rows, KEYS, cert_field)?;
         let mut r = Reply::ok("S400105", "The certificates were inquired successfully.");
         r.object = Some(ObjRef {
@@ -1368,12 +1386,14 @@ impl Engine {
     fn issued_cert_for_job(
         &self,
         st: &State,
+        ctx: &Ctx,
         task: &str,
         id: i64,
     ) -> Result<Certificate, ApiError> {
         let cert = st
             .certificates
             .get(&id)
+            .filter(|c| mine(&c.owner, ctx))
             .cloned()
             .ok_or_else(|| Self::cert_not_found(task, id))?;
         if let Some(j) = cert.pending_job {
@@ -1424,7 +1444,7 @@ impl Engine {
         let now = self.now();
         let mut st = lock(&self.state);
         let res = (|| {
-            let cert = self.issued_cert_for_job(&st, task, id)?;
+            let cert = self.issued_cert_for_job(&st, ctx, task, id)?;
             let months = match input.lifetime_months {
                 Some(m) if !LIFETIMES.contains(&m) => {
                     return Err(ApiError::invalid(
@@ -1481,6 +1501,7 @@ impl Engine {
         let cert = st
             .certificates
             .get(&id)
+            .filter(|c| mine(&c.owner, ctx))
             .cloned()
             .ok_or_else(|| Self::cert_not_found(T, id))?;
         if let Some(j) = cert.pending_job {
@@ -1510,12 +1531,13 @@ impl Engine {
     /// CertificateRevoke (4001031): per InterNetX's German manual revoke is offered only for
     /// Thawte, GeoTrust and DigiCert after a reissue (`autodns-api.md` §2.10); every certificate
     /// here is GlobalSign, so the simulator refuses it, pointing at CertificateDelete.
-    pub fn cert_revoke(&self, id: i64, _input: CertInput) -> Result<Reply, ApiError> {
+    pub fn cert_revoke(&self, ctx: &Ctx, id: i64, _input: CertInput) -> Result<Reply, ApiError> {
         const T: &str = "4001031";
         let st = lock(&self.state);
         let cert = st
             .certificates
             .get(&id)
+            .filter(|c| mine(&c.owner, ctx))
             .ok_or_else(|| Self::cert_not_found(T, id))?;
         Err(ApiError::new(
             400,
@@ -1576,19 +1598,29 @@ impl Engine {
 
     /// Job info (JSON `GET /job/{id}`, XML 400114). Only unfinished jobs are in the active queue;
     /// a finished one answers `EF300101` and is found with [`Engine::job_history`].
-    pub fn job_info(&self, id: i64, task: &str, ok_code: &str) -> Result<Reply, ApiError> {
+    pub fn job_info(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        task: &str,
+        ok_code: &str,
+    ) -> Result<Reply, ApiError> {
         let now = self.now();
         let st = lock(&self.state);
-        let job = st.jobs.get(&id).ok_or_else(|| {
-            ApiError::new(
-                404,
-                task,
-                "The job was not found.",
-                ef::JOB_NOT_FOUND,
-                format!("Job {id} does not exist."),
-            )
-            .with_object("Job", &id.to_string())
-        })?;
+        let job = st
+            .jobs
+            .get(&id)
+            .filter(|j| mine(&j.owner, ctx))
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    task,
+                    "The job was not found.",
+                    ef::JOB_NOT_FOUND,
+                    format!("Job {id} does not exist."),
+                )
+                .with_object("Job", &id.to_string())
+            })?;
         if job.outcome.is_some() {
             return Err(ApiError::new(
                 404,
@@ -1603,19 +1635,23 @@ impl Engine {
     }
 
     /// Finished (and running) jobs (JSON `GET /job/history/{id}`).
-    pub fn job_history(&self, id: i64) -> Result<Reply, ApiError> {
+    pub fn job_history(&self, ctx: &Ctx, id: i64) -> Result<Reply, ApiError> {
         let now = self.now();
         let st = lock(&self.state);
-        let job = st.jobs.get(&id).ok_or_else(|| {
-            ApiError::new(
-                404,
-                "300114",
-                "The job was not found.",
-                ef::JOB_NOT_FOUND,
-                format!("Job {id} does not exist."),
-            )
-            .with_object("Job", &id.to_string())
-        })?;
+        let job = st
+            .jobs
+            .get(&id)
+            .filter(|j| mine(&j.owner, ctx))
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "300114",
+                    "The job was not found.",
+                    ef::JOB_NOT_FOUND,
+                    format!("Job {id} does not exist."),
+                )
+                .with_object("Job", &id.to_string())
+            })?;
         Ok(self.object_job_reply(&st, job, "S300114", now))
     }
 
@@ -1650,16 +1686,16 @@ impl Engine {
 
     /// PollInfo (0905): the oldest message, again and again until it is confirmed;
     /// `summary` = messages in the queue (`autodns-api.md` §2.13, §3.4).
-    pub fn poll_info(&self) -> Reply {
+    pub fn poll_info(&self, ctx: &Ctx) -> Reply {
         let st = lock(&self.state);
         let mut r = Reply::ok("S0905", "The notification was polled successfully.");
-        r.summary = Some(st.queue.len());
+        r.summary = Some(queued_for(&st, ctx.context));
         r.object = Some(ObjRef {
             kind: ObjKind::Message,
             value: None,
             cert_summary: None,
         });
-        if let Some(m) = st.queue.front() {
+        if let Some(m) = st.queue.iter().find(|m| m.owner.context == ctx.context) {
             r.object = Some(ObjRef::new(ObjKind::Message, m.id.to_string()));
             r.data.push(self.poll_item(&st, m));
         }
@@ -1670,21 +1706,25 @@ impl Engine {
     pub fn push_reply(&self, m: &Message) -> Reply {
         let st = lock(&self.state);
         let mut r = Reply::ok("S0905", "The notification was polled successfully.");
-        r.summary = Some(st.queue.len());
+        r.summary = Some(queued_for(&st, m.owner.context));
         r.object = Some(ObjRef::new(ObjKind::Message, m.id.to_string()));
         r.data.push(self.poll_item(&st, m));
         r
     }
 
     /// PollConfirm (0906) by message id.
-    pub fn poll_confirm(&self, id: &str) -> Result<Reply, ApiError> {
+    pub fn poll_confirm(&self, ctx: &Ctx, id: &str) -> Result<Reply, ApiError> {
         const T: &str = "0906";
         let mut st = lock(&self.state);
         let pos = id
             .trim()
             .parse::<i64>()
             .ok()
-            .and_then(|n| st.queue.iter().position(|m| m.id == n))
+            .and_then(|n| {
+                st.queue
+                    .iter()
+                    .position(|m| m.id == n && m.owner.context == ctx.context)
+            })
             .ok_or_else(|| {
                 ApiError::new(
                     404,
@@ -1698,7 +1738,7 @@ impl Engine {
             })?;
         let queue: &mut VecDeque<Message> = &mut st.queue;
         let m = queue.remove(pos);
-        let left = queue.len();
+        let left = queued_for(&st, ctx.context);
         self.save(&st);
         let mut r =
             Reply::ok("S0906", "The notification was confirmed successfully.").object(ObjRef::new(
@@ -1708,6 +1748,22 @@ impl Engine {
         r.summary = Some(left);
         Ok(r)
     }
+}
+
+/// Whether an object belongs to the context the request came in with. Objects are owned by
+/// user and context (`owner {user, context}`, `autodns-api.md` §2.14), and a context is its own
+/// namespace, so a client that mixes contexts cannot see its own orders (inferred: no source
+/// shows a cross-context lookup).
+fn mine(owner: &Owner, ctx: &Ctx) -> bool {
+    owner.context == ctx.context
+}
+
+/// Messages waiting in the queue of `context`.
+fn queued_for(st: &State, context: u32) -> usize {
+    st.queue
+        .iter()
+        .filter(|m| m.owner.context == context)
+        .count()
 }
 
 // ---- searching ---------------------------------------------------------------------------------

@@ -91,6 +91,18 @@ async fn handle(
 ) -> Response {
     sh.tick();
     let ctid = header_str(h, "x-domainrobot-ctid").map(str::to_string);
+    if header_str(h, "user-agent").is_none_or(|ua| ua.trim().is_empty()) {
+        // "A User-Agent header is mandatory" (JSON API Basics, `autodns-api.md` §1.2).
+        let stid = sh.engine.bare_stid();
+        let e = ApiError::new(
+            400,
+            task,
+            "The request is incomplete.",
+            super::engine::ef::USER_AGENT_MISSING,
+            "The User-Agent header is missing; the JSON API requires one.".into(),
+        );
+        return error_response(&e, &stid, ctid.as_deref());
+    }
     let ctx = match credentials(h) {
         Some((u, p, c)) if sh.engine.authenticate(&u, &p, c) => {
             sh.engine
@@ -478,8 +490,8 @@ async fn contact_create(State(sh): Sh, h: HeaderMap, body: Bytes) -> Response {
 }
 
 async fn contact_info(State(sh): Sh, h: HeaderMap, Path(id): Path<String>) -> Response {
-    handle(&sh, &h, "400204", |_| {
-        sh.engine.contact_info(parse_id("400204", &id)?)
+    handle(&sh, &h, "400204", |ctx| {
+        sh.engine.contact_info(ctx, parse_id("400204", &id)?)
     })
     .await
 }
@@ -490,17 +502,18 @@ async fn contact_update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    handle(&sh, &h, "400202", |_| {
+    handle(&sh, &h, "400202", |ctx| {
         let id = parse_id("400202", &id)?;
         let v = body_json("400202", &body, false)?;
-        sh.engine.contact_update(id, contact_input("400202", &v)?)
+        sh.engine
+            .contact_update(ctx, id, contact_input("400202", &v)?)
     })
     .await
 }
 
 async fn contact_delete(State(sh): Sh, h: HeaderMap, Path(id): Path<String>) -> Response {
-    handle(&sh, &h, "400203", |_| {
-        sh.engine.contact_delete(parse_id("400203", &id)?)
+    handle(&sh, &h, "400203", |ctx| {
+        sh.engine.contact_delete(ctx, parse_id("400203", &id)?)
     })
     .await
 }
@@ -511,9 +524,10 @@ async fn contact_list(
     RawQuery(rq): RawQuery,
     body: Bytes,
 ) -> Response {
-    handle(&sh, &h, "400205", |_| {
+    handle(&sh, &h, "400205", |ctx| {
         let v = body_json("400205", &body, true)?;
-        sh.engine.contact_list(query("400205", &v, rq.as_deref())?)
+        sh.engine
+            .contact_list(ctx, query("400205", &v, rq.as_deref())?)
     })
     .await
 }
@@ -527,16 +541,17 @@ async fn cert_create(State(sh): Sh, h: HeaderMap, body: Bytes) -> Response {
 }
 
 async fn cert_info(State(sh): Sh, h: HeaderMap, Path(id): Path<String>) -> Response {
-    handle(&sh, &h, "400104", |_| {
-        sh.engine.cert_info(parse_id("400104", &id)?)
+    handle(&sh, &h, "400104", |ctx| {
+        sh.engine.cert_info(ctx, parse_id("400104", &id)?)
     })
     .await
 }
 
 async fn cert_list(State(sh): Sh, h: HeaderMap, RawQuery(rq): RawQuery, body: Bytes) -> Response {
-    handle(&sh, &h, "400105", |_| {
+    handle(&sh, &h, "400105", |ctx| {
         let v = body_json("400105", &body, true)?;
-        sh.engine.cert_list(query("400105", &v, rq.as_deref())?)
+        sh.engine
+            .cert_list(ctx, query("400105", &v, rq.as_deref())?)
     })
     .await
 }
@@ -584,35 +599,35 @@ async fn cert_delete(State(sh): Sh, h: HeaderMap, Path(id): Path<String>) -> Res
 }
 
 async fn cert_revoke(State(sh): Sh, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    handle(&sh, &h, "4001031", |_| {
+    handle(&sh, &h, "4001031", |ctx| {
         let id = parse_id("4001031", &id)?;
         let v = body_json("4001031", &body, true)?;
-        sh.engine.cert_revoke(id, cert_input("4001031", &v)?)
+        sh.engine.cert_revoke(ctx, id, cert_input("4001031", &v)?)
     })
     .await
 }
 
 async fn job_info(State(sh): Sh, h: HeaderMap, Path(id): Path<String>) -> Response {
-    handle(&sh, &h, "300114", |_| {
+    handle(&sh, &h, "300114", |ctx| {
         sh.engine
-            .job_info(parse_id("300114", &id)?, "300114", "S300114")
+            .job_info(ctx, parse_id("300114", &id)?, "300114", "S300114")
     })
     .await
 }
 
 async fn job_history(State(sh): Sh, h: HeaderMap, Path(id): Path<String>) -> Response {
-    handle(&sh, &h, "300114", |_| {
-        sh.engine.job_history(parse_id("300114", &id)?)
+    handle(&sh, &h, "300114", |ctx| {
+        sh.engine.job_history(ctx, parse_id("300114", &id)?)
     })
     .await
 }
 
 async fn poll_info(State(sh): Sh, h: HeaderMap) -> Response {
-    handle(&sh, &h, "0905", |_| Ok(sh.engine.poll_info())).await
+    handle(&sh, &h, "0905", |ctx| Ok(sh.engine.poll_info(ctx))).await
 }
 
 async fn poll_confirm(State(sh): Sh, h: HeaderMap, Path(id): Path<String>) -> Response {
-    handle(&sh, &h, "0906", |_| sh.engine.poll_confirm(&id)).await
+    handle(&sh, &h, "0906", |ctx| sh.engine.poll_confirm(ctx, &id)).await
 }
 
 // ---- rendering ---------------------------------------------------------------------------------

@@ -32,7 +32,8 @@
 //! | PollInfo / PollConfirm | 0905 / 0906 | `GET /poll`, `PUT /poll/{id}` | `S0905` / `S0906` |
 //!
 //! Inferred behaviour (the sources are silent; each is explained where it is implemented):
-//! wrong credentials or context give JSON 401 / XML 200 with `EF00010`; the XML chain sits in
+//! wrong credentials or context give JSON 401 / XML 200 with `EF00010`; each accepted context
+//! is its own namespace (contacts, certificates, jobs and poll queue are per context); the XML chain sits in
 //! `<certification_authority>` blocks; a job's poll message names the certificate in
 //! `object.data` (JSON) or `object/data/certificate` (XML); pushes carry the poll document;
 //! the `EF…` codes the simulator chose itself are listed in `engine::ef`.

@@ -246,8 +246,8 @@ fn dispatch(sh: &Shared, ctx: &Ctx, code: &str, task: &Node) -> Result<Reply, Ap
             JobAction::Reissue,
         ),
         "400103" => e.cert_delete(ctx, id_in(code, task, "certificate")?),
-        "400104" => e.cert_info(id_in(code, task, "certificate")?),
-        "400105" => e.cert_list(query(code, task)?),
+        "400104" => e.cert_info(ctx, id_in(code, task, "certificate")?),
+        "400105" => e.cert_list(ctx, query(code, task)?),
         "400106" => e.cert_renew_or_reissue(
             ctx,
             id_in(code, task, "certificate")?,
@@ -271,9 +271,9 @@ fn dispatch(sh: &Shared, ctx: &Ctx, code: &str, task: &Node) -> Result<Reply, Ap
             let id = raw
                 .parse()
                 .map_err(|_| ApiError::invalid(code, "job/id", &raw, "an id is a number"))?;
-            e.job_info(id, code, "S400114")
+            e.job_info(ctx, id, code, "S400114")
         }
-        "4001031" => e.cert_revoke(id_in(code, task, "certificate")?, cert(code)?),
+        "4001031" => e.cert_revoke(ctx, id_in(code, task, "certificate")?, cert(code)?),
         "400201" => {
             // The XML reply carries the new id only in `status/object/value`, with an empty
             // `<data/>` (seed page and `autodns-api.md` §2.11); JSON returns the contact.
@@ -285,20 +285,21 @@ fn dispatch(sh: &Shared, ctx: &Ctx, code: &str, task: &Node) -> Result<Reply, Ap
         "400202" => {
             let id = id_in(code, task, "contact")?;
             e.contact_update(
+                ctx,
                 id,
                 contact_input(code, task.child("contact").unwrap_or(&Node::default()))?,
             )
         }
-        "400203" => e.contact_delete(id_in(code, task, "contact")?),
-        "400204" => e.contact_info(id_in(code, task, "contact")?),
-        "400205" => e.contact_list(query(code, task)?),
-        "0905" => Ok(e.poll_info()),
+        "400203" => e.contact_delete(ctx, id_in(code, task, "contact")?),
+        "400204" => e.contact_info(ctx, id_in(code, task, "contact")?),
+        "400205" => e.contact_list(ctx, query(code, task)?),
+        "0905" => Ok(e.poll_info(ctx)),
         "0906" => {
             let id = task
                 .child("message")
                 .and_then(|m| m.text_of("id"))
                 .ok_or_else(|| ApiError::required(code, "message/id"))?;
-            e.poll_confirm(&id)
+            e.poll_confirm(ctx, &id)
         }
         "" => Err(ApiError::required("0000", "task/code")),
         other => Err(ApiError::unknown_task(other, &format!("with code {other}"))),

@@ -765,16 +765,7 @@ impl LdifSource {
 
     /// Reads and parses the export now.
     pub fn full_listing(&self) -> Result<Listing, SourceError> {
-        let path = &self.settings.path;
-        let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let records = parse(&bytes).map_err(|source| SourceError::Ldif {
-            path: path.clone(),
-            source,
-        })?;
-        listing_from_records(&records, &self.settings, path)
+        read_listing(&self.settings)
     }
 
     /// Sends a `Present` for every mailbox in the export, then watches the export's directory
@@ -821,7 +812,8 @@ impl LdifSource {
                     let Some(ev) = ev else { return Ok(()) };
                     let relevant = |ev: &notify::Result<notify::Event>| match ev {
                         Ok(e) => e.need_rescan()
-                            || e.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == name),
+                            || (super::is_change(e, true)
+                                && e.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == name)),
                         Err(_) => true,
                     };
                     if !relevant(&ev) {
@@ -849,20 +841,14 @@ impl LdifSource {
     ) -> Result<(), SourceError> {
         let id = file_identity(&self.settings.path);
         let settings = self.settings.clone();
-        let listed = tokio::task::spawn_blocking(move || {
-            LdifSource {
-                settings,
-                tracker: Tracker::new("ldif", GuardPolicy::default()),
-            }
-            .full_listing()
-        })
-        .await
-        .unwrap_or_else(|join| {
-            Err(SourceError::Io {
-                path: self.settings.path.clone(),
-                source: std::io::Error::other(join.to_string()),
-            })
-        });
+        let listed = tokio::task::spawn_blocking(move || read_listing(&settings))
+            .await
+            .unwrap_or_else(|join| {
+                Err(SourceError::Io {
+                    path: self.settings.path.clone(),
+                    source: std::io::Error::other(join.to_string()),
+                })
+            });
         match listed {
             Ok(listing) => {
                 *last_id = id;
@@ -878,6 +864,20 @@ impl LdifSource {
             }
         }
     }
+}
+
+/// Reads, parses and lists the export named in `settings`.
+fn read_listing(settings: &LdifSettings) -> Result<Listing, SourceError> {
+    let path = &settings.path;
+    let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let records = parse(&bytes).map_err(|source| SourceError::Ldif {
+        path: path.clone(),
+        source,
+    })?;
+    listing_from_records(&records, settings, path)
 }
 
 /// (device, inode, size, mtime) of a file: changes when it is replaced or rewritten.

@@ -530,6 +530,10 @@ impl MaildirSource {
                 }
             }
             let mut scopes = minimal_scopes(scopes);
+            if scopes.is_empty() {
+                // Only opens and reads (our own included): nothing to look at.
+                continue;
+            }
             // A burst touching many places (a bulk import) is cheaper as one full scan.
             if scopes.len() > MAX_SCOPES {
                 scopes = vec![Vec::new()];
@@ -556,6 +560,9 @@ impl MaildirSource {
         };
         if ev.need_rescan() {
             scopes.push(Vec::new());
+            return;
+        }
+        if !super::is_change(&ev, false) {
             return;
         }
         for p in &ev.paths {

@@ -302,6 +302,9 @@ pub struct SourceHealth {
     pub refused: Option<MassRemovalRefused>,
     /// Candidates currently seen that are not valid addresses (see the warnings in the log).
     pub rejected: usize,
+    /// Listings taken so far (initial scan, event-driven rescans, periodic rescans), failed
+    /// ones included: a metric, and the way tests see that an idle source stays idle.
+    pub scans: u64,
 }
 
 /// The shared loop of the maildir and LDIF watchers: turn a fresh listing into events, with the
@@ -336,8 +339,10 @@ impl Tracker {
     /// Records a failed listing attempt; the known set stays as it was.
     pub(crate) fn failed(&self, err: &SourceError) {
         tracing::error!(source = self.source, error = %err, "source-listing-failed");
-        self.health
-            .send_modify(|h| h.last_error = Some(err.to_string()));
+        self.health.send_modify(|h| {
+            h.last_error = Some(err.to_string());
+            h.scans += 1;
+        });
     }
 
     /// Replaces the part of the known listing whose keys satisfy `in_scope` with `fresh`, and
@@ -406,6 +411,7 @@ impl Tracker {
             h.last_error = None;
             h.refused = refused;
             h.rejected = rejected_count;
+            h.scans += 1;
         });
         events
     }
@@ -422,6 +428,25 @@ pub(crate) fn fs_watcher() -> Result<(notify::RecommendedWatcher, FsEvents), not
         let _ = tx.send(ev);
     })?;
     Ok((w, rx))
+}
+
+/// Whether a notify event reports a change worth a rescan. Opens, reads and closes are not:
+/// notify's inotify backend subscribes to `IN_OPEN`, so without this filter a watcher's own
+/// `read_dir` or file read would trigger the next rescan, forever. `data_writes` admits
+/// writes to file contents (an LDIF export rewritten in place); directory watchers only care
+/// about entries appearing, disappearing and being renamed.
+pub(crate) fn is_change(ev: &notify::Event, data_writes: bool) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+    if ev.need_rescan() {
+        return true;
+    }
+    match ev.kind {
+        EventKind::Any | EventKind::Other | EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Name(_)) => true,
+        EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any | ModifyKind::Other) => data_writes,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => data_writes,
+        EventKind::Modify(ModifyKind::Metadata(_)) | EventKind::Access(_) => false,
+    }
 }
 
 /// Sends events in order; fails only when the pipeline has gone away.

@@ -345,8 +345,17 @@ impl SpoolSource {
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
                 _ = interval.tick() => {}
-                ev = rx.recv() => if ev.is_none() { return Ok(()) },
+                ev = rx.recv() => match ev {
+                    None => return Ok(()),
+                    // New requests are renamed into place; our own reads and acks are not news.
+                    Some(Ok(e)) if !e.need_rescan() && !matches!(e.kind,
+                        notify::EventKind::Create(_) | notify::EventKind::Modify(notify::event::ModifyKind::Name(_))
+                        | notify::EventKind::Any | notify::EventKind::Other) => continue,
+                    Some(_) => {}
+                },
             }
+            // One listing covers every event already queued (a hook enqueuing many addresses).
+            while rx.try_recv().is_ok() {}
             let me = self.clone();
             let listed = tokio::task::spawn_blocking(move || me.full_listing())
                 .await

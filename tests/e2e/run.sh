@@ -63,11 +63,21 @@ E2E_MAILBOXES_SEEN=0
 E2E_ORDERS_PLACED=0
 E2E_BUNDLES_DELIVERED=0
 E2E_IMPORTS_VERIFIED=0
+E2E_SIGNATURES_VERIFIED=0
+E2E_IDLE_CPU="not measured"
 
 e2e_teardown() {
     local rc=$?
     trap - EXIT INT TERM
     e2e_stop_all
+    local leftovers
+    leftovers=$(e2e_leftover_pids)
+    leftovers=${leftovers% }
+    if [ -n "$leftovers" ]; then
+        e2e_log "FAIL: processes of this run outlived teardown (not killed; PIDs: $leftovers)"
+        ps -o pid,ppid,cmd -p "${leftovers// /,}" >&2 || true
+        [ "$rc" -ne 0 ] || rc=1
+    fi
     if [ "$rc" -ne 0 ]; then
         e2e_log "run failed (exit $rc); logs are in $E2E_DIR/log"
         E2E_KEEP=1
@@ -93,13 +103,15 @@ e2e_scenario() {
 e2e_summary() {
     local name ms
     printf '\n== smime-provisioner e2e summary ==\n'
-    printf '%-28s %s\n' "mailboxes seen" "$E2E_MAILBOXES_SEEN"
-    printf '%-28s %s\n' "orders placed" "$E2E_ORDERS_PLACED"
-    printf '%-28s %s\n' "bundles delivered" "$E2E_BUNDLES_DELIVERED"
-    printf '%-28s %s\n' "imports verified" "$E2E_IMPORTS_VERIFIED"
+    printf '%-34s %s\n' "mailboxes seen" "$E2E_MAILBOXES_SEEN"
+    printf '%-34s %s\n' "orders placed" "$E2E_ORDERS_PLACED"
+    printf '%-34s %s\n' "bundles delivered" "$E2E_BUNDLES_DELIVERED"
+    printf '%-34s %s\n' "imports verified" "$E2E_IMPORTS_VERIFIED (NSS pk12util, gpgsm)"
+    printf '%-34s %s\n' "signatures verified" "$E2E_SIGNATURES_VERIFIED (openssl, against the CA root)"
+    printf '%-34s %s\n' "idle daemon CPU" "$E2E_IDLE_CPU"
     for name in "${E2E_SCENARIOS[@]}"; do
         ms=${E2E_TIMINGS[$name]}
-        printf '%-28s %d.%03d s\n' "time: $name" $((ms / 1000)) $((ms % 1000))
+        printf '%-34s %d.%03d s\n' "time: $name" $((ms / 1000)) $((ms % 1000))
     done
 }
 
@@ -141,7 +153,7 @@ main() {
 
     e2e_summary
     local total=$(($(e2e_now_ms) - run_start))
-    printf '%-28s %d.%03d s\n' "time: total" $((total / 1000)) $((total % 1000))
+    printf '%-34s %d.%03d s\n' "time: total" $((total / 1000)) $((total % 1000))
     e2e_log "all checks passed"
 }
 

@@ -47,6 +47,15 @@ pub async fn start(cfg: SimulatorConfig) -> Result<SimulatorHandle> {
     Ok(Simulator::start(cfg, listener)?)
 }
 
+/// A reqwest client with a User-Agent (the JSON API requires one) and the given timeout.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent("simulator-tests/1")
+        .build()
+        .expect("reqwest client")
+}
+
 /// A JSON API caller with Basic auth and the context header.
 #[derive(Debug, Clone)]
 pub struct Json {
@@ -81,10 +90,7 @@ impl Json {
     pub fn new(h: &SimulatorHandle) -> Json {
         Json {
             base: h.json_url(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .expect("reqwest client"),
+            http: http_client(Duration::from_secs(20)),
             user: USER.into(),
             password: PASSWORD.into(),
             context: Some(CONTEXT.to_string()),
@@ -143,10 +149,7 @@ impl Xml {
     pub fn new(h: &SimulatorHandle) -> Xml {
         Xml {
             url: h.xml_url(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .expect("reqwest client"),
+            http: http_client(Duration::from_secs(20)),
         }
     }
 

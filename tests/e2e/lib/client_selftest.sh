@@ -50,7 +50,7 @@ e2e_check_fails() {
     shift
     # The failing check logs its own reason, which shows it failed for the expected cause.
     e2e_log "must fail: $what; the reason follows"
-    if "$@"; then
+    if E2E_EXPECTING_FAILURE=1 "$@"; then
         e2e_die "$what (the check passed but must fail: $*)"
     fi
     e2e_log "ok: $what"

@@ -177,7 +177,9 @@ E2E_DAEMON_STARTS=0
 e2e_daemon_start() {
     E2E_DAEMON_STARTS=$((E2E_DAEMON_STARTS + 1))
     E2E_DAEMON_LOG=$E2E_DIR/log/daemon-$E2E_DAEMON_STARTS.log
-    e2e_product run </dev/null >>"$E2E_DAEMON_LOG" 2>&1 &
+    # The binary itself, not through a shell function: $! must be the daemon, not a subshell
+    # that would die on SIGTERM and leave the daemon running.
+    "$E2E_BIN" --config "$E2E_CONFIG" run </dev/null >>"$E2E_DAEMON_LOG" 2>&1 &
     E2E_DAEMON_PID=$!
     e2e_register_pid daemon "$E2E_DAEMON_PID" "$E2E_DAEMON_LOG"
     e2e_log "smime-provisioner run: pid $E2E_DAEMON_PID (log $E2E_DAEMON_LOG)"
@@ -187,14 +189,16 @@ e2e_daemon_start() {
 e2e_daemon_stop() {
     [ -n "${E2E_DAEMON_PID:-}" ] || return 0
     kill -TERM "$E2E_DAEMON_PID" 2>/dev/null || e2e_die "the daemon (pid $E2E_DAEMON_PID) was already gone (log: $E2E_DAEMON_LOG)"
-    # Our own child: once it has exited it stays a zombie (state Z) until `wait` collects its status.
-    local state
+    # Our own child: once it has exited it is a zombie (state Z) or already reaped by bash, which
+    # keeps its status for `wait` either way.
+    local state=""
     for _ in $(seq 1 300); do
-        state=$(sed 's/^.*) //' "/proc/$E2E_DAEMON_PID/stat" 2>/dev/null | cut -d' ' -f1)
-        [ "$state" = Z ] && break
+        state=$(sed 's/^.*) //' "/proc/$E2E_DAEMON_PID/stat" 2>/dev/null | cut -d' ' -f1) || state=gone
+        [ -n "$state" ] || state=gone
+        case $state in Z | gone) break ;; esac
         sleep 0.1
     done
-    if [ "$state" != Z ]; then
+    if [ "$state" != Z ] && [ "$state" != gone ]; then
         kill -KILL "$E2E_DAEMON_PID" 2>/dev/null || true
         wait "$E2E_DAEMON_PID" 2>/dev/null || true
         e2e_die "the daemon did not stop within 30 s of SIGTERM (log: $E2E_DAEMON_LOG)"
@@ -299,15 +303,37 @@ e2e_expect_field() {
     [ "$got" = "$want" ] || e2e_die "status shows $field = '$got' for $address, expected '$want'"
 }
 
-# Waits (up to 60 s) for a line matching the extended regex PATTERN in the current daemon log.
+# Waits (up to 60 s) until the current daemon log holds COUNT (default 1) lines matching the
+# extended regex PATTERN.
 e2e_wait_log() {
-    local what=$1 pattern=$2
+    local what=$1 pattern=$2 count=${3:-1}
     for _ in $(seq 1 120); do
-        if grep -Eq -- "$pattern" "$E2E_DAEMON_LOG"; then
+        if [ "$(grep -Ec -- "$pattern" "$E2E_DAEMON_LOG" || true)" -ge "$count" ]; then
             e2e_log "ok: $what"
             return 0
         fi
         sleep 0.5
     done
-    e2e_die "$what: no log line matching /$pattern/ within 60 s (daemon log: $E2E_DAEMON_LOG)"
+    e2e_die "$what: fewer than $count log line(s) matching /$pattern/ within 60 s (daemon log: $E2E_DAEMON_LOG)"
+}
+
+# CPU time (user + system, in clock ticks) the daemon has used so far.
+e2e_daemon_cpu_ticks() {
+    local stat fields
+    stat=$(cat "/proc/$E2E_DAEMON_PID/stat") || e2e_die "the daemon (pid $E2E_DAEMON_PID) is gone"
+    read -r -a fields <<<"${stat##*) }"
+    # After "comm)", utime and stime are the 12th and 13th fields (stat fields 14 and 15).
+    printf '%s' $((fields[11] + fields[12]))
+}
+
+# Measures the share of one core the daemon uses over 3 s with nothing to do, for the summary.
+# A figure, not an assertion: an idle daemon should be near 0 %.
+e2e_measure_idle_cpu() {
+    local a b hz
+    hz=$(getconf CLK_TCK)
+    a=$(e2e_daemon_cpu_ticks)
+    sleep 3
+    b=$(e2e_daemon_cpu_ticks)
+    E2E_IDLE_CPU="$(((b - a) * 100 / (3 * hz))) % of one core over 3 s"
+    e2e_log "idle daemon CPU: $E2E_IDLE_CPU"
 }

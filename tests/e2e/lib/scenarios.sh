@@ -43,6 +43,7 @@ e2e_receive_bundle() {
         e2e_p12_has_profile "$dir/bundle.p12" "$dir/password" "$profile"
     e2e_check "openssl signs with $address's bundle and the signature verifies against the simulator's root" \
         e2e_openssl_sign_verify "$dir/bundle.p12" "$dir/password" "$E2E_SIM_ROOT" "$address" "$dir/openssl"
+    E2E_SIGNATURES_VERIFIED=$((E2E_SIGNATURES_VERIFIED + 1))
 }
 
 # Creates a mailbox and sends it its first mail, which makes Postfix create the maildir.
@@ -89,6 +90,7 @@ e2e_scenario_maildir() {
     e2e_check "NSS (pk12util) imports $amy's modern bundle with the password from the separate mail, and signs with it" \
         e2e_nss_import_and_sign "$E2E_DIR/inbox/$amy/bundle.p12" "$E2E_DIR/inbox/$amy/password" "$E2E_SIM_ROOT" "$amy" "$E2E_DIR/inbox/$amy/nss"
     E2E_IMPORTS_VERIFIED=$((E2E_IMPORTS_VERIFIED + 1))
+    E2E_SIGNATURES_VERIFIED=$((E2E_SIGNATURES_VERIFIED + 1))
     e2e_expect_orders "$amy" 1
     e2e_daemon_stop
 
@@ -103,6 +105,7 @@ e2e_scenario_maildir() {
     e2e_check "NSS (pk12util) imports the compat bundle too" \
         e2e_nss_import_and_sign "$E2E_DIR/inbox/$bert/bundle.p12" "$E2E_DIR/inbox/$bert/password" "$E2E_SIM_ROOT" "$bert" "$E2E_DIR/inbox/$bert/nss"
     E2E_IMPORTS_VERIFIED=$((E2E_IMPORTS_VERIFIED + 2))
+    E2E_SIGNATURES_VERIFIED=$((E2E_SIGNATURES_VERIFIED + 2))
     e2e_expect_orders "$bert" 1
     e2e_expect_orders "$amy" 1
     e2e_expect_total_orders $((before + ${#preexisting[@]} + 2))
@@ -174,8 +177,14 @@ e2e_scenario_ldap() {
     # The LDIF source knows n-1 people; the truncated file keeps the base, ou=people and two people.
     # The wording is source::guard's MassRemovalRefused, logged as "mass-removal-refused: ...".
     local would_remove=$((n - 1 - 2))
-    e2e_wait_log "the mass-removal guard refuses the truncated export" \
-        "mass-removal-refused: refused to remove $would_remove of $((n - 1)) known mailboxes"
+    local refusal="mass-removal-refused: refused to remove $would_remove of $((n - 1)) known mailboxes"
+    e2e_wait_log "the mass-removal guard refuses the truncated export" "$refusal" 1
+    # The cron job runs again and writes the same truncated file. The source handles updates one
+    # after the other, so its second refusal proves the first update is done with before the
+    # store is read.
+    cp "$E2E_DIR/ldap/export.ldif" "$E2E_DIR/ldap/export.ldif.tmp"
+    mv -f "$E2E_DIR/ldap/export.ldif.tmp" "$E2E_DIR/ldap/export.ldif"
+    e2e_wait_log "the guard refuses the rewritten truncated export again" "$refusal" 2
     e2e_daemon_alive
     for name in "${E2E_LDAP_FIRST[@]:1}" "${E2E_LDAP_LATER[@]}"; do
         e2e_expect_field "$name@$E2E_DIR_DOMAIN" present true
@@ -209,8 +218,11 @@ e2e_scenario_hook() {
     e2e_check "NSS (pk12util) imports $hugo's bundle and signs with it" \
         e2e_nss_import_and_sign "$E2E_DIR/inbox/$hugo/bundle.p12" "$E2E_DIR/inbox/$hugo/password" "$E2E_SIM_ROOT" "$hugo" "$E2E_DIR/inbox/$hugo/nss"
     E2E_IMPORTS_VERIFIED=$((E2E_IMPORTS_VERIFIED + 1))
+    E2E_SIGNATURES_VERIFIED=$((E2E_SIGNATURES_VERIFIED + 1))
     e2e_expect_orders "$hugo" 1
     e2e_check "the spool is empty once the request is handled" \
         test -z "$(find "$E2E_SPOOL" -type f -print -quit)"
+    # Every mailbox is delivered and nothing is queued: the daemon has nothing to do now.
+    e2e_measure_idle_cpu
     e2e_daemon_stop
 }
