@@ -15,7 +15,6 @@
 //! `cargo bench --bench pipeline`.
 
 #[path = "../tests/pipeline_support/live.rs"]
-#[allow(dead_code)]
 mod live;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,7 +78,9 @@ async fn batch(n: usize, rps: f64, sim_limit: Option<f64>, counter: &AtomicU64) 
     };
     let sim = start_simulator(faults, Duration::ZERO, 41).await;
     let text = config_text(dir.path(), &sim.json_url(), "json", "")
-        .replace("type = \"ec-p256\"", "type = \"rsa-2048\"");
+        .replace("type = \"ec-p256\"", "type = \"rsa-2048\"")
+        // More orders than the default daily budget of 50.
+        .replace("[autodns]\n", "[autodns]\ndaily_order_budget = 100000\n");
     let config = parse_config(&text, dir.path());
     let rec = Arc::new(live_reconciler_paced(&config, None, rps));
     let store = rec.store().clone();
@@ -127,7 +128,9 @@ async fn mkdir_latency(n: usize) -> Vec<Duration> {
     let dir = tempfile::tempdir().expect("tempdir");
     let sim = start_simulator(Faults::default(), Duration::ZERO, 42).await;
     let text = config_text(dir.path(), &sim.json_url(), "json", "")
-        .replace("type = \"ec-p256\"", "type = \"rsa-2048\"");
+        .replace("type = \"ec-p256\"", "type = \"rsa-2048\"")
+        // More orders than the default daily budget of 50.
+        .replace("[autodns]\n", "[autodns]\ndaily_order_budget = 100000\n");
     let config = parse_config(&text, dir.path());
     std::fs::create_dir_all(dir.path().join("mail/example.com")).expect("mail root");
     let rec = Arc::new(live_reconciler_paced(&config, None, 1000.0));

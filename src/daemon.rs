@@ -347,6 +347,13 @@ async fn scheduler<A: Autodns, K: Keys, C: Courier>(
 ) {
     loop {
         let mut sleep = sh.settings.resync_interval;
+        // A verb killed mid-step leaves its claim behind; take such records over now rather
+        // than when the claim expires.
+        match sh.rec.release_dead_claims() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "took over records of a stopped process"),
+            Err(e) => tracing::error!("cannot read the state store: {e}"),
+        }
         match sh.rec.due() {
             Ok((ready, next)) => {
                 for a in ready {

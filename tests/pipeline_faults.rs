@@ -139,7 +139,7 @@ async fn a_mailbox_whose_orders_always_fail_ends_failed_with_a_readable_reason()
     let text = r.failure.text.clone().unwrap_or_default();
     assert!(text.contains("job failed"), "{text}");
     assert!(
-        issued_orders(&sim).get(doomed.as_str()).is_none(),
+        !issued_orders(&sim).contains_key(doomed.as_str()),
         "nothing issued for it"
     );
     let failed = sim

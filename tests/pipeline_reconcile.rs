@@ -559,3 +559,32 @@ fn proc_start(pid: u32) -> String {
     let rest = &stat[stat.rfind(')').unwrap() + 1..];
     rest.split_whitespace().nth(19).unwrap().to_string()
 }
+
+#[tokio::test]
+async fn the_password_follows_the_bundle_after_the_configured_delay() {
+    let mut s = settings();
+    s.password_delay = Duration::minutes(5);
+    let rig = Rig::new(FakeAutodns::instant(), s);
+    let a = addr("later@example.com");
+    rig.add(&a);
+    rig.settle(&a).await;
+    let r = rig.record(&a);
+    assert_eq!(
+        r.stage,
+        Stage::Bundled,
+        "the bundle is out, the password waits"
+    );
+    assert_eq!(rig.courier.bundles_to(&a).len(), 1);
+    assert!(rig.courier.passwords_to(&a).is_empty());
+    assert_eq!(r.next_attempt_at, Some(T0 + Duration::minutes(5)));
+    rig.clock.advance(Duration::minutes(5));
+    rig.settle(&a).await;
+    assert_eq!(rig.record(&a).stage, Stage::Delivered);
+    assert_eq!(
+        (
+            rig.courier.bundles_to(&a).len(),
+            rig.courier.passwords_to(&a).len()
+        ),
+        (1, 1)
+    );
+}

@@ -101,6 +101,8 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
 
 /// One pass: every mailbox the sources list now is recorded; then every record with work is
 /// stepped until it waits, and the poll queue is drained. Exit 1 if a mailbox has failed.
+/// Removals are left to the daemon: one listing without the previous one cannot be passed
+/// through the mass-removal guard, so `--once` never marks a mailbox gone.
 async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> {
     let rec = wiring.reconciler.clone();
     let now = rec.clock().now();
@@ -114,6 +116,19 @@ async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> 
                 layout,
                 rescan_interval: config.sources.rescan_interval,
             });
+        listings.push(src.full_listing().map_err(|e| CliError::failed(&e))?);
+    }
+    if let Some(l) = &config.sources.ldif {
+        use crate::source::ldif;
+        let src = ldif::LdifSource::new(ldif::LdifSettings {
+            path: l.path.clone(),
+            attributes: l.attributes.clone(),
+            object_class: l.object_class.clone(),
+            key: match l.key {
+                crate::config::LdifKey::EntryUuid => ldif::KeyAttr::EntryUuid,
+                crate::config::LdifKey::Dn => ldif::KeyAttr::Dn,
+            },
+        });
         listings.push(src.full_listing().map_err(|e| CliError::failed(&e))?);
     }
     let spool = crate::source::spool::SpoolSource::new(&config.sources.spool_dir)

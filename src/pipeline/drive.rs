@@ -55,20 +55,31 @@ pub async fn drive<A: Autodns, K: Keys, C: Courier>(
     let start = tokio::time::Instant::now();
     let mut last_label = String::new();
     loop {
-        let outcome = rec.reconcile(address).await?;
-        let r = rec
-            .store()
-            .get(address)
-            .map_err(ReconcileError::from)?
-            .ok_or_else(|| ReconcileError::UnknownMailbox(address.clone()))?;
-        let label = r.status_label();
-        if label != last_label {
-            progress(&format!("{address}: {label}"));
-            last_label = label.clone();
+        // One step at a time, so every stage gets its progress line.
+        let mut outcome;
+        let mut r;
+        let mut steps = 0;
+        loop {
+            outcome = rec.step(address).await?;
+            steps += 1;
+            r = rec
+                .store()
+                .get(address)
+                .map_err(ReconcileError::from)?
+                .ok_or_else(|| ReconcileError::UnknownMailbox(address.clone()))?;
+            let label = r.status_label();
+            if label != last_label {
+                progress(&format!("{address}: {label}"));
+                last_label = label;
+            }
+            if done(&r) {
+                return Ok(r);
+            }
+            if !matches!(outcome, Outcome::Done(_)) || steps >= 16 {
+                break;
+            }
         }
-        if done(&r) {
-            return Ok(r);
-        }
+        let label = last_label.clone();
         if r.failure.gave_up && r.request.is_none() {
             return Err(DriveError::Failed {
                 address: address.clone(),
