@@ -299,3 +299,24 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/config.toml"));
 }
+
+#[test]
+fn check_config_parses_templates_and_names_a_misspelt_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bundle.txt"),
+        "Hello {adress}, here is {filename}.\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("c.toml");
+    // MINIMAL ends inside [delivery], so the key lands in that section.
+    std::fs::write(
+        &cfg,
+        format!("{MINIMAL}template_text_file = \"bundle.txt\"\n"),
+    )
+    .unwrap();
+    let out = bin().arg("check-config").arg(&cfg).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("adress"), "{stderr}");
+}

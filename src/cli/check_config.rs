@@ -17,6 +17,17 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
     let path = args.path.unwrap_or_else(|| ctx.config_path.clone());
     let config = Config::load(&path)?;
+    // Templates are parsed now, so a misspelt {variable} is a config error today rather than a
+    // failed delivery later.
+    crate::delivery::setup::message_settings(&config.delivery).map_err(|e| {
+        CliError::Config(crate::config::ConfigError {
+            path: path.clone(),
+            problems: vec![crate::config::Problem {
+                key: "delivery (templates)".into(),
+                message: e.to_string(),
+            }],
+        })
+    })?;
     println!("{}: valid", path.display());
     println!("  {}", summary(&config));
     Ok(())

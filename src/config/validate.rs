@@ -771,9 +771,13 @@ fn delivery(c: &mut Checker<'_>, r: &RawDelivery, state_dir: &Path) -> DeliveryC
             }
         }
         "command" => {
-            let argv = c
+            let mut argv = c
                 .required("delivery.password.command", &p.command)
                 .unwrap_or_default();
+            // The program runs as resolved here (relative to the config file), not as written.
+            if let Some(prog) = argv.first_mut() {
+                *prog = c.path(prog).to_string_lossy().into_owned();
+            }
             match argv.first() {
                 None => c.problem(
                     "delivery.password.command",
