@@ -107,6 +107,60 @@ pub enum ReconcileError {
     /// No record for the address.
     #[error("{0} is not a known mailbox (run `provision {0}` to add it)")]
     UnknownMailbox(Address),
+    /// The request does not fit the record's state (it would buy twice or break the mailbox);
+    /// nothing was recorded.
+    #[error("{address}: {request} refused: {reason}")]
+    Refused {
+        /// The mailbox.
+        address: Address,
+        /// The refused request.
+        request: Request,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+}
+
+/// Why `q` must not be recorded on `r` now, if it must not. A request belongs to the
+/// generation it was made for: `reprovision`/`renew` start a new order only when the current
+/// generation's money question is settled (delivered, revoked, or given up without an open
+/// order); otherwise a second run of the verb while the first order is open would be applied
+/// after that order completes and buy another certificate (review finding 1).
+fn refusal(r: &MailboxRecord, q: Request) -> Option<String> {
+    if !matches!(q, Request::Reprovision | Request::Renew) {
+        return None;
+    }
+    let address = &r.address;
+    let progress = format!("`status {address}` shows progress; the daemon continues");
+    match r.stage {
+        Stage::Delivered | Stage::Revoked => None,
+        Stage::Ordering => Some(format!(
+            "the order of generation {} is open and its outcome not yet known; {progress}",
+            r.generation
+        )),
+        Stage::Ordered if settled_failure(r) => None,
+        _ if r.failure.gave_up && r.stage != Stage::Ordered => None,
+        Stage::Ordered => Some(format!(
+            "the order of generation {} is open (waiting for the CA); {progress}",
+            r.generation
+        )),
+        _ if r.generation > 1 => Some(format!(
+            "a new certificate (generation {}) is already under way, at {}; {progress}",
+            r.generation, r.stage
+        )),
+        _ => Some(format!(
+            "the first certificate is still being obtained, at {}; {progress}",
+            r.stage
+        )),
+    }
+}
+
+/// The record gave up on an order with a permanent error (vanished, refused by the key check,
+/// incomplete): the order will not complete, so its money question is settled and a new
+/// generation may be started.
+fn settled_failure(r: &MailboxRecord) -> bool {
+    r.stage == Stage::Ordered
+        && r.failure.gave_up
+        && r.failure.class == Some(ErrorClass::Permanent)
 }
 
 /// What one step did.
@@ -933,12 +987,50 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         now: OffsetDateTime,
     ) -> Result<Outcome, StoreError> {
         let step = Step::ApplyRequest(q);
+        if settled_failure(&rec) {
+            // The order gave up for good (vanished, refused by the key check): nothing more will
+            // come of it, so the request is applied rather than re-running the failed check,
+            // which would fail again at once and loop against AutoDNS (review finding 2).
+            let t = match q {
+                Request::Reprovision | Request::Renew => {
+                    // The certificate this generation replaces, not the failed order's.
+                    let of = rec.renew_of;
+                    Transition::new(next_generation(rec, of))
+                }
+                Request::Revoke => {
+                    let mut r = reset(rec);
+                    r.stage = Stage::Revoked;
+                    Transition::new(r)
+                }
+                Request::Redeliver => {
+                    // Nothing was delivered for this generation; keep the failure visible.
+                    let mut r = rec;
+                    r.request = None;
+                    return self.write(
+                        Transition::new(r).event(
+                            "request-dropped",
+                            "redeliver: this generation's order failed; nothing to redeliver \
+                             (use `reprovision`)",
+                        ),
+                        step,
+                        now,
+                    );
+                }
+            };
+            let mut t = t.event("request-applied", q.as_str());
+            t.record.request = None;
+            return self.write(t, step, now);
+        }
         if matches!(rec.stage, Stage::Ordering | Stage::Ordered) {
             // An order is open: resume it instead of abandoning it (that could buy twice); the
-            // request stays pending until the certificate is issued.
+            // request stays pending until the certificate is issued. The backoff is kept: a
+            // record that keeps failing must not be re-planned in a tight loop.
             let mut r = rec;
             r.failure = Failure::default();
-            r.next_attempt_at = None;
+            if r.next_attempt_at.is_none() {
+                let backoff = self.settings.policy.backoff;
+                r.next_attempt_at = Some(backoff.next_attempt(1, now, self.sample()));
+            }
             return self.write(
                 Transition::new(r).event(
                     "retry",
@@ -987,6 +1079,13 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 .store
                 .get(address)?
                 .ok_or_else(|| ReconcileError::UnknownMailbox(address.clone()))?;
+            if let Some(reason) = refusal(&r, q) {
+                return Err(ReconcileError::Refused {
+                    address: address.clone(),
+                    request: q,
+                    reason,
+                });
+            }
             r.request = Some(q);
             r.updated_at = now;
             match self

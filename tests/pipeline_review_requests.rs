@@ -1,0 +1,150 @@
+//! Operator requests against the reconciler after the review (findings 1 and 2b): a request
+//! belongs to the generation it was made for, so running `reprovision`/`renew` again while a
+//! replacement order is open is refused instead of buying a third certificate; and a record
+//! that gave up for good on an order (key check refused the certificate) can be reprovisioned
+//! without re-running the failed check in a loop against AutoDNS.
+
+mod pipeline_support;
+
+use pipeline_support::*;
+use smime_provisioner::pipeline::{Outcome, ReconcileError, Request, Settings, Stage};
+use time::Duration;
+
+async fn delivered(rig: &Rig, a: &smime_provisioner::mailbox::Address) {
+    rig.add(a);
+    rig.rec.reconcile(a).await.unwrap();
+    rig.autodns.complete_all();
+    rig.settle(a).await;
+    assert_eq!(rig.record(a).stage, Stage::Delivered);
+    assert_eq!(rig.autodns.order_count(), 1);
+}
+
+#[tokio::test]
+async fn a_second_reprovision_while_the_first_replacement_is_open_is_refused_and_buys_once() {
+    let rig = Rig::new(FakeAutodns::default(), Settings::default());
+    let a = addr("rr@example.com");
+    delivered(&rig, &a).await;
+
+    rig.rec.request(&a, Request::Reprovision).unwrap();
+    rig.settle(&a).await; // generation 2 ordered, job pending (CA approval)
+    assert_eq!(rig.record(&a).stage, Stage::Ordered);
+    assert_eq!(rig.autodns.order_count(), 2);
+
+    // The operator runs the verb again while the order is open.
+    let err = rig.rec.request(&a, Request::Reprovision).unwrap_err();
+    assert!(
+        matches!(err, ReconcileError::Refused { .. }),
+        "expected a refusal, got {err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("generation 2"), "{text}");
+    assert!(text.contains("status rr@example.com"), "{text}");
+    assert_eq!(rig.record(&a).request, None, "the refused request was recorded");
+
+    rig.settle(&a).await;
+    rig.autodns.complete_all();
+    rig.settle(&a).await;
+    rig.autodns.complete_all();
+    rig.settle(&a).await;
+    let r = rig.record(&a);
+    assert_eq!(r.stage, Stage::Delivered);
+    assert_eq!(r.generation, 2, "generation 2 (paid) must be the one delivered");
+    assert_eq!(rig.autodns.order_count(), 2, "one reprovision intent bought two certificates");
+}
+
+#[tokio::test]
+async fn renew_while_an_automatic_renewal_is_in_flight_is_refused() {
+    let rig = Rig::new(FakeAutodns::default(), Settings::default());
+    let a = addr("auto@example.com");
+    delivered(&rig, &a).await;
+    // Move to the renewal window: the planner starts generation 2 by itself.
+    let not_after = rig.record(&a).not_after.unwrap();
+    rig.clock.set(not_after - Duration::days(10));
+    rig.settle(&a).await;
+    let r = rig.record(&a);
+    assert_eq!((r.generation, r.stage), (2, Stage::Ordered));
+    assert_eq!(rig.autodns.order_count(), 2);
+
+    for q in [Request::Renew, Request::Reprovision] {
+        let err = rig.rec.request(&a, q).unwrap_err();
+        assert!(matches!(err, ReconcileError::Refused { .. }), "{q}: {err:?}");
+    }
+    rig.autodns.complete_all();
+    rig.settle(&a).await;
+    assert_eq!(rig.record(&a).stage, Stage::Delivered);
+    assert_eq!(rig.autodns.order_count(), 2);
+
+    // Once delivered, the next reprovision is accepted again.
+    rig.rec.request(&a, Request::Reprovision).unwrap();
+    assert_eq!(rig.record(&a).request, Some(Request::Reprovision));
+}
+
+#[tokio::test]
+async fn reprovision_while_the_first_certificate_is_being_obtained_is_refused() {
+    let rig = Rig::new(FakeAutodns::default(), Settings::default());
+    let a = addr("first@example.com");
+    rig.add(&a);
+    rig.rec.reconcile(&a).await.unwrap();
+    assert_eq!(rig.record(&a).stage, Stage::Ordered);
+    let err = rig.rec.request(&a, Request::Reprovision).unwrap_err();
+    assert!(err.to_string().contains("generation 1 is open"), "{err}");
+    assert_eq!(rig.record(&a).request, None);
+    // Redeliver and revoke are not purchases and stay accepted.
+    rig.rec.request(&a, Request::Revoke).unwrap();
+}
+
+#[tokio::test]
+async fn reprovision_after_a_key_mismatch_starts_a_new_generation_instead_of_looping() {
+    let rig = Rig::new(FakeAutodns::instant(), Settings::default());
+    rig.autodns.s().wrong_key = true;
+    let a = addr("mm@example.com");
+    rig.add(&a);
+    rig.settle(&a).await;
+    let r = rig.record(&a);
+    assert!(r.failure.gave_up);
+    assert_eq!(r.stage, Stage::Ordered);
+    assert_eq!(r.failure.code.as_deref(), Some("key-mismatch"));
+
+    rig.autodns.s().wrong_key = false;
+    rig.rec.request(&a, Request::Reprovision).unwrap();
+    let before = rig.autodns.s().calls;
+    rig.settle(&a).await;
+    let r = rig.record(&a);
+    assert_eq!(r.generation, 2);
+    assert_eq!(r.stage, Stage::Delivered);
+    assert_eq!(r.request, None);
+    assert_eq!(rig.autodns.order_count(), 2);
+    let calls = rig.autodns.s().calls - before;
+
+    // The same work as a fresh mailbox and nothing more: no re-run of the failed check.
+    let b = addr("fresh@example.com");
+    rig.add(&b);
+    let before = rig.autodns.s().calls;
+    rig.settle(&b).await;
+    assert_eq!(rig.record(&b).stage, Stage::Delivered);
+    let fresh = rig.autodns.s().calls - before;
+    assert_eq!(calls, fresh, "a reprovision after give-up cost more calls than a new mailbox");
+    assert!(!rig.event_kinds(&a).iter().any(|k| k == "retry"));
+}
+
+#[tokio::test]
+async fn a_record_that_keeps_failing_with_a_pending_request_is_not_replanned_at_once() {
+    let rig = Rig::new(FakeAutodns::instant(), Settings::default());
+    rig.autodns.s().wrong_key = true;
+    let a = addr("loop@example.com");
+    rig.add(&a);
+    rig.settle(&a).await;
+    assert!(rig.record(&a).failure.gave_up);
+    rig.rec.request(&a, Request::Reprovision).unwrap();
+    // The new generation fails the key check again and gives up: the reprovision was applied,
+    // so nothing is pending and nothing is due.
+    rig.settle(&a).await;
+    let before = rig.autodns.s().calls;
+    for _ in 0..5 {
+        assert_eq!(rig.rec.reconcile(&a).await.unwrap(), Outcome::Idle);
+    }
+    assert_eq!(rig.autodns.s().calls, before);
+    let r = rig.record(&a);
+    assert_eq!((r.generation, r.request), (2, None));
+    assert!(rig.rec.due().unwrap().0.is_empty());
+}
