@@ -582,7 +582,21 @@ impl super::ports::Autodns for AutodnsPort {
         use crate::autodns::{ErrorKind, JobStatus};
         let oj = match self.client.job_info(job_id).await {
             Ok(j) => j,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(JobState::Gone),
+            // `EF300101`: the job left the active queue. Its outcome is in the job history
+            // (reference/autodns-api.md, job info): a failed or canceled job must go back to
+            // "re-order", not to "order vanished" (review finding 2) — the CA removes a refused
+            // order's certificate, so a lookup by name cannot tell the two apart.
+            Err(e) if e.kind() == ErrorKind::NotFound => match self.client.job_history(job_id).await
+            {
+                Ok(j) => j,
+                Err(h) if h.is_transient() => return Err(autodns_err(h)),
+                // Not in the history either, or no history over this wire (XML): the caller
+                // looks the certificate up by name.
+                Err(h) => {
+                    tracing::debug!(job = job_id, error = %h, "job history unavailable");
+                    return Ok(JobState::Gone);
+                }
+            },
             Err(e) => return Err(autodns_err(e)),
         };
         let status = oj.job.as_ref().and_then(|j| j.status.clone());
