@@ -213,6 +213,13 @@ impl Keys for CryptoKeys {
         }
         self.store.remove(key_ref).map(|_| ()).map_err(keystore_err)
     }
+
+    fn has_key(&self, key_ref: &str) -> Result<bool, PortError> {
+        self.store
+            .get(key_ref)
+            .map(|k| k.is_some())
+            .map_err(keystore_err)
+    }
 }
 
 /// Delivery through the `delivery` module: the bundle mail composed from the templates and sent

@@ -247,6 +247,12 @@ pub trait Keys: Send + Sync {
         let _ = key_ref;
         Ok(())
     }
+    /// Whether the key is still held (a store without an archive wiped it after delivery, so
+    /// the certificate can no longer be bundled again). Asked before accepting `redeliver`.
+    fn has_key(&self, key_ref: &str) -> Result<bool, PortError> {
+        let _ = key_ref;
+        Ok(true)
+    }
 }
 
 /// Delivery of the bundle and, separately, its password.

@@ -1049,6 +1049,18 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 let of = rec.certificate_id;
                 Transition::new(next_generation(rec, of))
             }
+            Request::Redeliver if self.redeliver_refusal(&rec, q).is_some() => {
+                // Recorded before the key was wiped, or by an older version: keep the mailbox
+                // delivered (and renewing) instead of failing it for good.
+                let reason = self.redeliver_refusal(&rec, q).unwrap_or_default();
+                let mut r = rec;
+                r.request = None;
+                return self.write(
+                    Transition::new(r).event("request-dropped", format!("redeliver: {reason}")),
+                    step,
+                    now,
+                );
+            }
             Request::Redeliver => {
                 let mut r = reset(rec);
                 if r.certificate_pem.is_some() {
@@ -1071,6 +1083,29 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         self.write(t, step, now)
     }
 
+    /// Why `redeliver` cannot work for `r`: its certificate's key is gone (`keys.archive =
+    /// false` wipes it after delivery), so bundling again would fail and leave a delivered
+    /// mailbox given up, with no renewal planned (review finding 5).
+    fn redeliver_refusal(&self, r: &MailboxRecord, q: Request) -> Option<String> {
+        if q != Request::Redeliver || r.certificate_pem.is_none() {
+            return None;
+        }
+        let key_ref = r.key_ref.as_deref()?;
+        match self.keys.has_key(key_ref) {
+            Ok(true) => None,
+            Ok(false) => Some(format!(
+                "the private key of generation {} is not archived (keys.archive = false), so its \
+                 certificate cannot be bundled again; use `reprovision {}` for a new key and \
+                 certificate",
+                r.generation, r.address
+            )),
+            Err(e) => Some(format!(
+                "cannot check the key store: {} [{}]; try again",
+                e.text, e.code
+            )),
+        }
+    }
+
     /// Records an operator request on a known mailbox (retrying on a race).
     pub fn request(&self, address: &Address, q: Request) -> Result<(), ReconcileError> {
         let now = self.clock.now();
@@ -1079,7 +1114,8 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 .store
                 .get(address)?
                 .ok_or_else(|| ReconcileError::UnknownMailbox(address.clone()))?;
-            if let Some(reason) = refusal(&r, q) {
+            let reason = refusal(&r, q).or_else(|| self.redeliver_refusal(&r, q));
+            if let Some(reason) = reason {
                 return Err(ReconcileError::Refused {
                     address: address.clone(),
                     request: q,
