@@ -93,3 +93,45 @@ async fn reprovision_gets_a_vanished_order_out_of_its_give_up() {
     assert_eq!(r.stage, Stage::Ordered, "generation 2 is ordered");
     sim.shutdown().await;
 }
+
+/// `delivery.admin_address` gets one real mail (through the configured transport, here the
+/// file outbox) when a mailbox gives up for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_address_gets_one_mail_when_a_mailbox_gives_up() {
+    let faults = Faults {
+        fail_names: vec!["bob@example.com".into()],
+        ..Faults::default()
+    };
+    let sim = start_simulator(faults, Duration::from_millis(200), 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(dir.path(), &sim.json_url(), "json", "")
+        .replace("max_attempts = 30", "max_attempts = 1")
+        .replace(
+            "[delivery]\n",
+            "[delivery]\nadmin_address = \"postmaster@example.com\"\n",
+        );
+    let config = parse_config(&text, dir.path());
+    let rec = live_reconciler_with(&config, None, 100.0, settings(&config));
+    let a = Address::parse("bob@example.com").unwrap();
+    rec.store().observe_present(&a, rec.clock().now()).unwrap();
+    rec.reconcile(&a).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    rec.reconcile(&a).await.unwrap();
+    rec.reconcile(&a).await.unwrap();
+    assert!(rec.store().get(&a).unwrap().unwrap().failure.gave_up);
+
+    let mut notices = Vec::new();
+    for entry in std::fs::read_dir(dir.path().join("outbox")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        if text.contains("To: postmaster@example.com") {
+            notices.push(text);
+        }
+    }
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    let n = &notices[0];
+    assert!(n.contains("bob@example.com"), "{n}");
+    assert!(n.contains("job-failed"), "{n}");
+    assert!(n.contains("Auto-Submitted: auto-generated"), "{n}");
+    assert!(n.contains("smime-provisioner reprovision bob@example.com"), "{n}");
+    sim.shutdown().await;
+}

@@ -148,3 +148,56 @@ async fn a_record_that_keeps_failing_with_a_pending_request_is_not_replanned_at_
     assert_eq!((r.generation, r.request), (2, None));
     assert!(rig.rec.due().unwrap().0.is_empty());
 }
+
+fn admin_notices(rig: &Rig) -> Vec<(String, String, String)> {
+    rig.courier
+        .sent()
+        .into_iter()
+        .filter_map(|s| match s {
+            Sent::AdminNotice(a, step, code) => Some((a.to_string(), step, code)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_admin_is_told_once_when_a_mailbox_gives_up_for_good() {
+    let rig = Rig::new(FakeAutodns::instant(), Settings::default());
+    rig.autodns.s().wrong_key = true;
+    let a = addr("bad@example.com");
+    rig.add(&a);
+    rig.settle(&a).await;
+    assert!(rig.record(&a).failure.gave_up);
+    // Later passes (the daemon's resync) change nothing and tell no one again.
+    rig.settle(&a).await;
+    rig.rec.reconcile(&a).await.unwrap();
+    assert_eq!(
+        admin_notices(&rig),
+        vec![(
+            "bad@example.com".to_string(),
+            "fetch-certificate".to_string(),
+            "key-mismatch".to_string()
+        )]
+    );
+    let kinds = rig.event_kinds(&a);
+    assert_eq!(kinds.iter().filter(|k| *k == "admin-notified").count(), 1, "{kinds:?}");
+    assert_eq!(kinds.last().map(String::as_str), Some("admin-notified"));
+
+    // A new failure after the operator's retry is a new notice.
+    rig.rec.request(&a, Request::Reprovision).unwrap();
+    rig.settle(&a).await;
+    assert_eq!(admin_notices(&rig).len(), 2);
+}
+
+#[tokio::test]
+async fn a_transient_failure_does_not_tell_the_admin() {
+    let rig = Rig::new(FakeAutodns::instant(), Settings::default());
+    *rig.courier.fail_passwords.lock().unwrap() = 1;
+    let a = addr("blip@example.com");
+    rig.add(&a);
+    rig.settle(&a).await;
+    rig.clock.advance(Duration::hours(1));
+    rig.settle(&a).await;
+    assert_eq!(rig.record(&a).stage, Stage::Delivered);
+    assert!(admin_notices(&rig).is_empty());
+}

@@ -270,4 +270,15 @@ pub trait Courier: Send + Sync {
         address: &Address,
         password: &Secret<String>,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Tells the administrator (`delivery.admin_address`) that `address` gave up for good at
+    /// `step` with `error`. `Ok(false)` when no administrator is configured.
+    fn notify_failure(
+        &self,
+        address: &Address,
+        step: &str,
+        error: &PortError,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send {
+        let _ = (address, step, error);
+        std::future::ready(Ok(false))
+    }
 }

@@ -28,7 +28,7 @@ use super::ports::{
 use super::stage::{ErrorClass, Request, Stage};
 use crate::clock::Clock;
 use crate::mailbox::Address;
-use crate::store::{Failure, MailboxRecord, Store, StoreError, Transition};
+use crate::store::{Failure, MailboxRecord, NewEvent, Store, StoreError, Transition};
 
 /// The setting key under which the AutoDNS SSL contact id is kept.
 pub const CONTACT_SETTING: &str = "autodns.contact_id";
@@ -434,11 +434,48 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             Outcome::Failed(s, e) => {
                 self.metrics.inc("failures", &e.code);
                 tracing::warn!(%address, step = s.name(), code = %e.code, "step failed: {}", e.text);
+                self.notify_if_gave_up(address, s.name(), e).await?;
             }
             Outcome::Done(s) => tracing::info!(%address, step = s.name(), "step done"),
             _ => {}
         }
         Ok(outcome)
+    }
+
+    /// Tells the administrator once when `address` has just given up for good: the record's
+    /// newest event is the `gave-up` this failure wrote (and no notice follows it yet). The
+    /// notice is recorded as an event either way, so it is never repeated for one failure,
+    /// and a failing notice never fails the step (PRODUCT.md: the admin is told about
+    /// mailboxes that failed permanently; review finding 7).
+    async fn notify_if_gave_up(
+        &self,
+        address: &Address,
+        step: &str,
+        error: &PortError,
+    ) -> Result<(), StoreError> {
+        let Some(r) = self.store.get(address)? else {
+            return Ok(());
+        };
+        if !r.failure.gave_up {
+            return Ok(());
+        }
+        let last = self.store.events(address)?.pop();
+        if last.is_none_or(|e| e.kind != "gave-up") {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let ev = match self.courier.notify_failure(address, step, error).await {
+            Ok(false) => return Ok(()),
+            Ok(true) => NewEvent::new("admin-notified", format!("{step}: {}", error.code)),
+            Err(e) => {
+                tracing::warn!(%address, code = %e.code, "cannot tell the admin: {}", e.text);
+                NewEvent::new(
+                    "admin-notice-failed",
+                    format!("{}: {} [{}]", step, e.text, e.code),
+                )
+            }
+        };
+        self.store.log_event(address, now, r.generation, &ev)
     }
 
     /// Commits a transition stamped `now`, mapping a lost race to `Conflict`.
@@ -1234,6 +1271,12 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             return Ok(PollRound::Empty);
         };
         let handled = self.handle_notice(&n).map_err(store_err)?;
+        if let (NoticeHandled::Applied(a), NoticeOutcome::Failed { code, text }) =
+            (&handled, &n.outcome)
+        {
+            let e = PortError::transient(&format!("job-failed:{code}"), text.clone());
+            self.notify_if_gave_up(a, "job", &e).await.map_err(store_err)?;
+        }
         let now = self.clock.now();
         let Some(id) = n.message_id else {
             return Ok(PollRound::Handled(handled));

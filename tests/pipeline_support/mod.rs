@@ -382,6 +382,8 @@ impl FakeKeys {
 pub enum Sent {
     Bundle(Address, String),
     Password(Address, String),
+    /// A failure notice to the admin: about whom, the step, the error code.
+    AdminNotice(Address, String, String),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -416,6 +418,19 @@ impl RecordingCourier {
 }
 
 impl Courier for RecordingCourier {
+    async fn notify_failure(
+        &self,
+        address: &Address,
+        step: &str,
+        error: &PortError,
+    ) -> Result<bool, PortError> {
+        self.sent.lock().unwrap().push(Sent::AdminNotice(
+            address.clone(),
+            step.to_string(),
+            error.code.clone(),
+        ));
+        Ok(true)
+    }
     async fn send_bundle(
         &self,
         address: &Address,
@@ -529,6 +544,14 @@ impl<T: Keys> Keys for Crashy<T> {
 }
 
 impl<T: Courier> Courier for Crashy<T> {
+    async fn notify_failure(
+        &self,
+        address: &Address,
+        step: &str,
+        error: &PortError,
+    ) -> Result<bool, PortError> {
+        self.inner.notify_failure(address, step, error).await
+    }
     async fn send_bundle(
         &self,
         address: &Address,
