@@ -45,10 +45,17 @@ async fn a_failed_job_whose_poll_message_was_missed_goes_back_to_reorder_via_the
         }
         other => panic!("expected the job check to report the failed job, got {other:?}"),
     }
-    assert_eq!(r.stage, Stage::KeyReady, "back to re-order, with the key kept");
+    assert_eq!(
+        r.stage,
+        Stage::KeyReady,
+        "back to re-order, with the key kept"
+    );
     assert!(!r.failure.gave_up, "gave up: {:?}", r.failure.text);
     assert_ne!(r.failure.code.as_deref(), Some("order-vanished"));
-    assert!(r.next_attempt_at.is_some(), "the re-order must wait for the backoff");
+    assert!(
+        r.next_attempt_at.is_some(),
+        "the re-order must wait for the backoff"
+    );
     let kinds: Vec<String> = rec
         .store()
         .events(&a)
@@ -132,6 +139,9 @@ async fn the_admin_address_gets_one_mail_when_a_mailbox_gives_up() {
     assert!(n.contains("bob@example.com"), "{n}");
     assert!(n.contains("job-failed"), "{n}");
     assert!(n.contains("Auto-Submitted: auto-generated"), "{n}");
-    assert!(n.contains("smime-provisioner reprovision bob@example.com"), "{n}");
+    assert!(
+        n.contains("smime-provisioner reprovision bob@example.com"),
+        "{n}"
+    );
     sim.shutdown().await;
 }

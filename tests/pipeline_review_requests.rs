@@ -39,7 +39,11 @@ async fn a_second_reprovision_while_the_first_replacement_is_open_is_refused_and
     let text = err.to_string();
     assert!(text.contains("generation 2"), "{text}");
     assert!(text.contains("status rr@example.com"), "{text}");
-    assert_eq!(rig.record(&a).request, None, "the refused request was recorded");
+    assert_eq!(
+        rig.record(&a).request,
+        None,
+        "the refused request was recorded"
+    );
 
     rig.settle(&a).await;
     rig.autodns.complete_all();
@@ -48,8 +52,15 @@ async fn a_second_reprovision_while_the_first_replacement_is_open_is_refused_and
     rig.settle(&a).await;
     let r = rig.record(&a);
     assert_eq!(r.stage, Stage::Delivered);
-    assert_eq!(r.generation, 2, "generation 2 (paid) must be the one delivered");
-    assert_eq!(rig.autodns.order_count(), 2, "one reprovision intent bought two certificates");
+    assert_eq!(
+        r.generation, 2,
+        "generation 2 (paid) must be the one delivered"
+    );
+    assert_eq!(
+        rig.autodns.order_count(),
+        2,
+        "one reprovision intent bought two certificates"
+    );
 }
 
 #[tokio::test]
@@ -67,7 +78,10 @@ async fn renew_while_an_automatic_renewal_is_in_flight_is_refused() {
 
     for q in [Request::Renew, Request::Reprovision] {
         let err = rig.rec.request(&a, q).unwrap_err();
-        assert!(matches!(err, ReconcileError::Refused { .. }), "{q}: {err:?}");
+        assert!(
+            matches!(err, ReconcileError::Refused { .. }),
+            "{q}: {err:?}"
+        );
     }
     rig.autodns.complete_all();
     rig.settle(&a).await;
@@ -123,7 +137,10 @@ async fn reprovision_after_a_key_mismatch_starts_a_new_generation_instead_of_loo
     rig.settle(&b).await;
     assert_eq!(rig.record(&b).stage, Stage::Delivered);
     let fresh = rig.autodns.s().calls - before;
-    assert_eq!(calls, fresh, "a reprovision after give-up cost more calls than a new mailbox");
+    assert_eq!(
+        calls, fresh,
+        "a reprovision after give-up cost more calls than a new mailbox"
+    );
     assert!(!rig.event_kinds(&a).iter().any(|k| k == "retry"));
 }
 
@@ -180,7 +197,11 @@ async fn the_admin_is_told_once_when_a_mailbox_gives_up_for_good() {
         )]
     );
     let kinds = rig.event_kinds(&a);
-    assert_eq!(kinds.iter().filter(|k| *k == "admin-notified").count(), 1, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "admin-notified").count(),
+        1,
+        "{kinds:?}"
+    );
     assert_eq!(kinds.last().map(String::as_str), Some("admin-notified"));
 
     // A new failure after the operator's retry is a new notice.

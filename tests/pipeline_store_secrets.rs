@@ -46,6 +46,9 @@ fn a_cleared_bundle_password_is_not_left_in_the_database_files() {
     r.lease_owner = None;
     store.commit(Transition::new(r)).unwrap();
     let hits = files_contain(dir.path(), password);
-    assert!(hits.is_empty(), "cleared password still on disk in {hits:?}");
+    assert!(
+        hits.is_empty(),
+        "cleared password still on disk in {hits:?}"
+    );
     assert!(store.get(&a).unwrap().unwrap().bundle_password.is_none());
 }

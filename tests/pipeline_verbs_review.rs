@@ -103,7 +103,10 @@ fn redeliver_without_an_archived_key_is_refused_and_the_mailbox_stays_delivered(
     assert!(!after.failure.gave_up);
     assert_eq!(after.generation, before.generation);
     assert_eq!(
-        outbox_bundles(&dir.path().join("outbox")).remove(a).unwrap_or_default().len(),
+        outbox_bundles(&dir.path().join("outbox"))
+            .remove(a)
+            .unwrap_or_default()
+            .len(),
         1,
         "nothing more was sent"
     );

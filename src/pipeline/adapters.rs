@@ -301,7 +301,10 @@ impl MailCourier {
         lettre::Message::builder()
             .from(self.settings.from.clone())
             .to(lettre::message::Mailbox::new(None, to))
-            .subject(format!("S/MIME certificate for {about}: gave up ({})", error.code))
+            .subject(format!(
+                "S/MIME certificate for {about}: gave up ({})",
+                error.code
+            ))
             .date(std::time::SystemTime::from(self.clock.now()))
             // RFC 3834 §5: machine-generated; no auto-replies.
             .raw_header(HeaderValue::new(name, "auto-generated".to_string()))
@@ -388,16 +391,14 @@ impl Courier for MailCourier {
             .cloned();
         let message = match last {
             // A delivery failure: the delivery module's notice quotes the server.
-            Some(e) if step == "deliver" => {
-                crate::delivery::compose_failure_notice(
-                    &self.settings,
-                    admin,
-                    address,
-                    &e,
-                    self.clock.now(),
-                )
-                .map_err(delivery_err)?
-            }
+            Some(e) if step == "deliver" => crate::delivery::compose_failure_notice(
+                &self.settings,
+                admin,
+                address,
+                &e,
+                self.clock.now(),
+            )
+            .map_err(delivery_err)?,
             _ => self.general_notice(admin, address, step, error)?,
         };
         self.mailer
@@ -687,17 +688,18 @@ impl super::ports::Autodns for AutodnsPort {
             // (reference/autodns-api.md, job info): a failed or canceled job must go back to
             // "re-order", not to "order vanished" (review finding 2) — the CA removes a refused
             // order's certificate, so a lookup by name cannot tell the two apart.
-            Err(e) if e.kind() == ErrorKind::NotFound => match self.client.job_history(job_id).await
-            {
-                Ok(j) => j,
-                Err(h) if h.is_transient() => return Err(autodns_err(h)),
-                // Not in the history either, or no history over this wire (XML): the caller
-                // looks the certificate up by name.
-                Err(h) => {
-                    tracing::debug!(job = job_id, error = %h, "job history unavailable");
-                    return Ok(JobState::Gone);
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                match self.client.job_history(job_id).await {
+                    Ok(j) => j,
+                    Err(h) if h.is_transient() => return Err(autodns_err(h)),
+                    // Not in the history either, or no history over this wire (XML): the caller
+                    // looks the certificate up by name.
+                    Err(h) => {
+                        tracing::debug!(job = job_id, error = %h, "job history unavailable");
+                        return Ok(JobState::Gone);
+                    }
                 }
-            },
+            }
             Err(e) => return Err(autodns_err(e)),
         };
         let status = oj.job.as_ref().and_then(|j| j.status.clone());

@@ -158,9 +158,7 @@ fn refusal(r: &MailboxRecord, q: Request) -> Option<String> {
 /// incomplete): the order will not complete, so its money question is settled and a new
 /// generation may be started.
 fn settled_failure(r: &MailboxRecord) -> bool {
-    r.stage == Stage::Ordered
-        && r.failure.gave_up
-        && r.failure.class == Some(ErrorClass::Permanent)
+    r.stage == Stage::Ordered && r.failure.gave_up && r.failure.class == Some(ErrorClass::Permanent)
 }
 
 /// What one step did.
@@ -1275,7 +1273,9 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             (&handled, &n.outcome)
         {
             let e = PortError::transient(&format!("job-failed:{code}"), text.clone());
-            self.notify_if_gave_up(a, "job", &e).await.map_err(store_err)?;
+            self.notify_if_gave_up(a, "job", &e)
+                .await
+                .map_err(store_err)?;
         }
         let now = self.clock.now();
         let Some(id) = n.message_id else {

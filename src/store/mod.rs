@@ -474,8 +474,7 @@ impl Store {
             )
             .optional()?;
         let stored = found.map(|(v, _)| v);
-        let clears_password =
-            found.is_some_and(|(_, held)| held) && rec.bundle_password.is_none();
+        let clears_password = found.is_some_and(|(_, held)| held) && rec.bundle_password.is_none();
         match stored {
             Some(v) if v == rec.version => {}
             None if rec.version == 0 => {}
