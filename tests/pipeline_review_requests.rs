@@ -222,3 +222,39 @@ async fn a_transient_failure_does_not_tell_the_admin() {
     assert_eq!(rig.record(&a).stage, Stage::Delivered);
     assert!(admin_notices(&rig).is_empty());
 }
+
+#[tokio::test]
+async fn addresses_that_differ_only_in_case_are_one_mailbox_and_one_order() {
+    use smime_provisioner::clock::Clock;
+    use smime_provisioner::store::Observed;
+    let rig = Rig::new(FakeAutodns::instant(), Settings::default());
+    let ldif = addr("Alice.Smith@example.com");
+    let hook = addr("alice.smith@example.com");
+    rig.add(&ldif);
+    let now = rig.clock.now();
+    assert_eq!(
+        rig.store.observe_present(&hook, now).unwrap(),
+        Observed::CaseVariant
+    );
+    assert_eq!(
+        rig.store.observe_present(&hook, now).unwrap(),
+        Observed::CaseVariant
+    );
+    assert!(rig.store.get(&hook).unwrap().is_none());
+    assert_eq!(rig.store.list().unwrap().len(), 1);
+    let kinds = rig.event_kinds(&ldif);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "case-variant").count(),
+        1,
+        "one event per spelling, not per rescan: {kinds:?}"
+    );
+
+    let err = rig.rec.provision(&hook).unwrap_err();
+    assert!(
+        matches!(&err, ReconcileError::CaseVariant { existing, .. } if existing == &ldif),
+        "{err:?}"
+    );
+    rig.settle(&ldif).await;
+    assert_eq!(rig.record(&ldif).stage, Stage::Delivered);
+    assert_eq!(rig.autodns.order_count(), 1);
+}

@@ -107,6 +107,15 @@ pub enum ReconcileError {
     /// No record for the address.
     #[error("{0} is not a known mailbox (run `provision {0}` to add it)")]
     UnknownMailbox(Address),
+    /// The address differs only in case from a known mailbox, which is the same mailbox for
+    /// the mail server; it gets no second certificate.
+    #[error("{address} is the same mailbox as the known {existing} (they differ only in case); use `{existing}`")]
+    CaseVariant {
+        /// The address asked for.
+        address: Address,
+        /// The known spelling.
+        existing: Address,
+    },
     /// The request does not fit the record's state (it would buy twice or break the mailbox);
     /// nothing was recorded.
     #[error("{address}: {request} refused: {reason}")]
@@ -1176,7 +1185,19 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     /// Makes sure `address` is known and, if it gave up earlier, retries it from where it stopped.
     pub fn provision(&self, address: &Address) -> Result<(), ReconcileError> {
         let now = self.clock.now();
-        self.store.observe_present(address, now)?;
+        if self.store.observe_present(address, now)? == crate::store::Observed::CaseVariant {
+            let existing = self
+                .store
+                .list()?
+                .into_iter()
+                .map(|r| r.address)
+                .find(|a| a.as_str().eq_ignore_ascii_case(address.as_str()))
+                .unwrap_or_else(|| address.clone());
+            return Err(ReconcileError::CaseVariant {
+                address: address.clone(),
+                existing,
+            });
+        }
         for _ in 0..5 {
             let Some(r) = self.store.get(address)? else {
                 return Ok(());

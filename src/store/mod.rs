@@ -106,6 +106,10 @@ pub enum Observed {
     Returned,
     /// Nothing changed.
     Unchanged,
+    /// A record exists for an address that differs from this one only in ASCII case (Postfix
+    /// and Dovecot look both up as one mailbox): no second record, no second order. A
+    /// `case-variant` event on the existing record says so, once per spelling.
+    CaseVariant,
 }
 
 /// One entry of the poll-message ledger.
@@ -399,7 +403,40 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
+        // SQLite's lower() folds ASCII only, which is the folding wanted here (review finding 9).
+        let variant: Option<(String, u32)> = match current {
+            Some(_) => None,
+            None => tx
+                .query_row(
+                    "SELECT address, generation FROM mailbox WHERE lower(address) = lower(?1) \
+                     ORDER BY created_at LIMIT 1",
+                    [address.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?,
+        };
         let outcome = match current {
+            None if variant.is_some() => {
+                if let Some((existing, generation)) = variant {
+                    let detail = format!(
+                        "{address} differs only in case from this mailbox; treated as the same \
+                         mailbox (no second certificate)"
+                    );
+                    let seen: bool = tx.query_row(
+                        "SELECT EXISTS(SELECT 1 FROM event WHERE address = ?1 \
+                         AND kind = 'case-variant' AND detail = ?2)",
+                        params![existing, detail],
+                        |r| r.get(0),
+                    )?;
+                    if !seen {
+                        let existing = Address::parse(&existing)
+                            .map_err(|e| StoreError::Corrupt(format!("stored address: {e}")))?;
+                        let ev = NewEvent::new("case-variant", detail);
+                        append_event(&tx, &existing, now, generation, &ev)?;
+                    }
+                }
+                Observed::CaseVariant
+            }
             None => {
                 let rec = MailboxRecord::discovered(address.clone(), now);
                 insert_record(&tx, &rec)?;
