@@ -258,3 +258,47 @@ async fn addresses_that_differ_only_in_case_are_one_mailbox_and_one_order() {
     assert_eq!(rig.record(&ldif).stage, Stage::Delivered);
     assert_eq!(rig.autodns.order_count(), 1);
 }
+
+/// Finding 3: an order whose answer was lost and which AutoDNS does not list yet is not
+/// re-sent after one empty lookup; it is looked up again a job-check interval later.
+#[tokio::test]
+async fn an_order_not_listed_yet_after_a_lost_answer_is_looked_up_again_not_reordered() {
+    // Not `instant`: the job waits (CA approval), so no poll message resolves it meanwhile.
+    let rig = Rig::new(FakeAutodns::default(), Settings::default());
+    rig.autodns
+        .s()
+        .order_faults
+        .push_back(OrderFault::LostAnswer);
+    rig.autodns.s().unlisted_lookups = 1;
+    let a = addr("late@example.com");
+    rig.add(&a);
+    rig.settle(&a).await;
+    assert_eq!(rig.record(&a).stage, Stage::Ordering);
+    // Past the backoff (30 s base), well before the job-check interval (10 min).
+    rig.clock.advance(Duration::minutes(1));
+    rig.settle(&a).await;
+    let r = rig.record(&a);
+    assert_eq!(
+        r.stage,
+        Stage::Ordering,
+        "left ordering on one empty lookup"
+    );
+    assert_eq!(rig.autodns.order_count(), 1);
+    assert!(rig
+        .event_kinds(&a)
+        .iter()
+        .any(|k| k == "order-not-listed-yet"));
+
+    rig.clock
+        .advance(Settings::default().policy.job_check_after);
+    rig.settle(&a).await;
+    assert_eq!(rig.record(&a).stage, Stage::Ordered);
+    rig.autodns.complete_all();
+    rig.settle(&a).await;
+    assert_eq!(rig.record(&a).stage, Stage::Delivered);
+    assert_eq!(
+        rig.autodns.order_count(),
+        1,
+        "the lost order was bought twice"
+    );
+}

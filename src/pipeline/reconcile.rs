@@ -129,6 +129,13 @@ pub enum ReconcileError {
     },
 }
 
+/// How long after an order was sent a lookup that does not find it is not yet taken as "never
+/// placed": the job-check interval, at most 30 minutes (an order refused before it reached
+/// AutoDNS is re-sent after this wait; one that AutoDNS lists late is found instead).
+fn listing_grace(s: &Settings) -> Duration {
+    s.policy.job_check_after.min(Duration::minutes(30))
+}
+
 /// Why `q` must not be recorded on `r` now, if it must not. A request belongs to the
 /// generation it was made for: `reprovision`/`renew` start a new order only when the current
 /// generation's money question is settled (delivered, revoked, or given up without an open
@@ -778,6 +785,23 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     found.job_id, found.certificate_id, found.issued
                 );
                 (Transition::new(r).event("order-found", detail), None)
+            }
+            Ok(None) if self.clock.now() < since + listing_grace(&self.settings) => {
+                // Not listed (yet): AutoDNS may list a new order's certificate only when its
+                // job runs, or with a delay (an [INFER] in reference/autodns-api.md §6.5).
+                // Re-ordering on one empty lookup right after sending could buy twice, so the
+                // order stays unresolved until a lookup a job-check interval later still finds
+                // nothing (review finding 3).
+                let mut r = rec;
+                r.next_attempt_at = Some(since + listing_grace(&self.settings));
+                let detail = format!(
+                    "no order with ctid {ctid} listed yet; looking again at {}",
+                    fmt_time(r.next_attempt_at)
+                );
+                (
+                    Transition::new(r).event("order-not-listed-yet", detail),
+                    None,
+                )
             }
             Ok(None) => {
                 let detail =

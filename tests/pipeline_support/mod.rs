@@ -96,6 +96,8 @@ pub struct FakeState {
     pub down: Option<PortError>,
     /// Certificates issued for the wrong key (to test the check).
     pub wrong_key: bool,
+    /// The next N lookups do not list placed orders yet (AutoDNS listing a new order late).
+    pub unlisted_lookups: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -224,7 +226,11 @@ impl Autodns for FakeAutodns {
         exclude: Option<i64>,
     ) -> Result<Option<FoundOrder>, PortError> {
         self.call()?;
-        let s = self.s();
+        let mut s = self.s();
+        if s.unlisted_lookups > 0 {
+            s.unlisted_lookups -= 1;
+            return Ok(None);
+        }
         Ok(s.orders
             .iter()
             .rev()
