@@ -232,16 +232,23 @@ where
                     let store = sh.rec.store();
                     let (addr, res) = match seen {
                         Seen::Present(a) => {
-                            let r = store.observe_present(&a, now).map(|_| ());
+                            // A spelling that differs only in case from a known mailbox has no
+                            // record of its own: nothing to reconcile under that name.
+                            let r = store
+                                .observe_present(&a, now)
+                                .map(|o| o != crate::store::Observed::CaseVariant);
                             (a, r)
                         }
                         Seen::Gone(a) => {
-                            let r = store.observe_gone(&a, now).map(|_| ());
+                            let r = store.observe_gone(&a, now).map(|_| true);
                             (a, r)
                         }
                     };
                     match res {
-                        Ok(()) => sh.queue.push(addr),
+                        Ok(true) => sh.queue.push(addr),
+                        Ok(false) => {
+                            tracing::info!(address = %addr, "same mailbox as a known one that differs only in case; ignored")
+                        }
                         Err(e) => {
                             tracing::error!(address = %addr, "cannot record a source event: {e}")
                         }

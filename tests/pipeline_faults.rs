@@ -76,7 +76,11 @@ async fn under_every_transient_fault_each_mailbox_gets_exactly_one_certificate()
         &config_text(dir.path(), &sim.json_url(), "json", ""),
         dir.path(),
     );
-    let rec = Arc::new(live_reconciler(&config, None));
+    // A short job check: an order lost before it reached AutoDNS (a 503) is re-sent only
+    // after a lookup one job-check interval later (`order-not-listed-yet`).
+    let mut settings = smime_provisioner::pipeline::Settings::from_config(&config);
+    settings.policy.job_check_after = time::Duration::seconds(2);
+    let rec = Arc::new(live_reconciler_with(&config, None, 100.0, settings));
     let names: Vec<_> = (0..12)
         .map(|i| Address::parse(&format!("f{i}@example.com")).unwrap())
         .collect();

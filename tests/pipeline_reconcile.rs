@@ -470,7 +470,13 @@ async fn a_certificate_that_does_not_match_the_key_is_never_delivered() {
     assert_eq!(r.stage, Stage::Ordered);
     assert!(r.failure.gave_up);
     assert_eq!(r.failure.code.as_deref(), Some("key-mismatch"));
-    assert!(rig.courier.sent().is_empty());
+    // Nothing reaches the mailbox; only the admin is told that it gave up.
+    assert!(rig.courier.bundles_to(&a).is_empty());
+    assert!(rig.courier.passwords_to(&a).is_empty());
+    assert!(matches!(
+        rig.courier.sent().as_slice(),
+        [Sent::AdminNotice(x, _, code)] if x == &a && code == "key-mismatch"
+    ));
 }
 
 #[tokio::test]

@@ -651,6 +651,16 @@ impl Client {
             .0)
     }
 
+    /// A finished job from the job history (`GET /job/history/{id}`, JSON only; over XML it
+    /// fails with `InvalidRequest`). Asked when [`Client::job_info`] answers not-found
+    /// (`EF300101`, "the job left the queue").
+    pub async fn job_history(&self, job_id: i64) -> Result<ObjectJob, Error> {
+        Ok(self
+            .one::<ObjectJob>(Task::JobHistory { id: job_id }, None)
+            .await?
+            .0)
+    }
+
     /// CertificateRenew (400106). Sent once, never retried.
     pub async fn certificate_renew(
         &self,

@@ -146,6 +146,7 @@ pub fn encode_request(task: &Task) -> Result<HttpRequest, Error> {
             )
         },
         Task::JobInfo { id } => req(Method::Get, format!("job/{id}"), None),
+        Task::JobHistory { id } => req(Method::Get, format!("job/history/{id}"), None),
         Task::CertificateRenew(c) => req(
             Method::Put,
             format!("certificate/{}/_renew", need_id(name, c.id)?),
@@ -202,6 +203,7 @@ pub fn decode_request(method: Method, path: &str, body: &[u8]) -> Result<Task, S
         (Method::Get, ["certificate", id]) => Task::CertificateInfo { id: parse_id(id)? },
         (Method::Post, ["certificate", "_search"]) => Task::CertificateList(body_of(body)?),
         (Method::Get, ["job", id]) => Task::JobInfo { id: parse_id(id)? },
+        (Method::Get, ["job", "history", id]) => Task::JobHistory { id: parse_id(id)? },
         (Method::Put, ["certificate", id, "_renew"]) => {
             Task::CertificateRenew(cert(Some(parse_id(id)?))?)
         }
@@ -343,6 +345,10 @@ mod tests {
         assert_eq!(
             r(Task::JobInfo { id: 5 }),
             Some((Method::Get, "job/5".into()))
+        );
+        assert_eq!(
+            r(Task::JobHistory { id: 5 }),
+            Some((Method::Get, "job/history/5".into()))
         );
     }
 

@@ -1265,6 +1265,12 @@ pub enum Task {
         /// Job id.
         id: i64,
     },
+    /// `GET /job/history/{id}` (JSON only): a job that has left the active queue, which
+    /// `JobInfo` answers with `EF300101` (reference/autodns-api.md, job info).
+    JobHistory {
+        /// Job id.
+        id: i64,
+    },
     /// 400106 `PUT /certificate/{id}/_renew`; the id is `certificate.id`.
     CertificateRenew(Box<Certificate>),
     /// 400102 `PUT /certificate/{id}`; the id is `certificate.id`.
@@ -1298,6 +1304,7 @@ impl Task {
             Task::CertificateInfo { .. } => "CertificateInfo",
             Task::CertificateList(_) => "CertificateList",
             Task::JobInfo { .. } => "CertificateJobInfo",
+            Task::JobHistory { .. } => "CertificateJobHistoryInfo",
             Task::CertificateRenew(_) => "CertificateRenew",
             Task::CertificateReissue(_) => "CertificateReissue",
             Task::CertificateDelete { .. } => "CertificateDelete",
@@ -1307,10 +1314,11 @@ impl Task {
         }
     }
 
-    /// The XML gateway task code (§2.1). `None` for `Hello`, which only the JSON API has.
+    /// The XML gateway task code (§2.1). `None` for `Hello` and `JobHistory`, which only the
+    /// JSON API has (the gateway's history is a search, 400135).
     pub fn xml_code(&self) -> Option<&'static str> {
         Some(match self {
-            Task::Hello => return None,
+            Task::Hello | Task::JobHistory { .. } => return None,
             Task::SslContactCreate(_) => "400201",
             Task::SslContactInfo { .. } => "400204",
             Task::SslContactList(_) => "400205",
@@ -1342,6 +1350,7 @@ impl Task {
                 | Task::CertificateInfo { .. }
                 | Task::CertificateList(_)
                 | Task::JobInfo { .. }
+                | Task::JobHistory { .. }
                 | Task::PollInfo
                 | Task::PollConfirm { .. }
         )

@@ -1276,7 +1276,8 @@ pub fn encode_request(auth: &XmlAuth, req: &Request) -> Result<Vec<u8>, Error> {
     let mut t = Element::new("task");
     t.push_text("code", Some(code));
     match task {
-        Task::Hello | Task::PollInfo => {}
+        // Refused above (no gateway code); listed so the match stays exhaustive.
+        Task::Hello | Task::JobHistory { .. } | Task::PollInfo => {}
         Task::SslContactCreate(c) => {
             t.push(write_contact("contact", c));
         }

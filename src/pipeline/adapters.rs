@@ -213,6 +213,13 @@ impl Keys for CryptoKeys {
         }
         self.store.remove(key_ref).map(|_| ()).map_err(keystore_err)
     }
+
+    fn has_key(&self, key_ref: &str) -> Result<bool, PortError> {
+        self.store
+            .get(key_ref)
+            .map(|k| k.is_some())
+            .map_err(keystore_err)
+    }
 }
 
 /// Delivery through the `delivery` module: the bundle mail composed from the templates and sent
@@ -224,6 +231,11 @@ pub struct MailCourier {
     channel: PasswordChannel,
     profile: String,
     clock: Arc<dyn Clock>,
+    /// `delivery.admin_address`: told about mailboxes that gave up for good.
+    admin: Option<Address>,
+    /// The last delivery error per mailbox, so the admin notice can quote the mail server's
+    /// own words through [`compose_failure_notice`](crate::delivery::compose_failure_notice).
+    failures: Mutex<std::collections::HashMap<Address, DeliveryError>>,
 }
 
 impl MailCourier {
@@ -241,7 +253,63 @@ impl MailCourier {
             channel,
             profile: profile.to_string(),
             clock,
+            admin: None,
+            failures: Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Sends failure notices to `admin` (`delivery.admin_address`).
+    pub fn with_admin(mut self, admin: Option<Address>) -> Self {
+        self.admin = admin;
+        self
+    }
+
+    fn note(&self, address: &Address, result: &Result<(), DeliveryError>) {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(()) => f.remove(address),
+            Err(e) => f.insert(address.clone(), e.clone()),
+        };
+    }
+
+    /// The notice for a failure outside delivery (order, key, certificate check): what failed,
+    /// the error, and the verb that retries.
+    fn general_notice(
+        &self,
+        admin: &Address,
+        about: &Address,
+        step: &str,
+        error: &PortError,
+    ) -> Result<lettre::Message, PortError> {
+        use lettre::message::header::{HeaderName, HeaderValue};
+        let bad = |e: String| PortError::permanent("admin-notice", e);
+        let to: lettre::Address = admin
+            .as_str()
+            .parse()
+            .map_err(|e| bad(format!("delivery.admin_address {admin}: {e}")))?;
+        let text = format!(
+            "smime-provisioner gave up on the S/MIME certificate of {about}.\n\n\
+             It stopped at: {step}\n  {text} [{code}]\n\n\
+             Nothing more happens for this mailbox until an operator acts. Fix the cause, then:\n\n\
+             \x20 smime-provisioner provision {about}     (retry from where it stopped)\n\
+             \x20 smime-provisioner reprovision {about}   (new key and new order)\n\n\
+             `smime-provisioner status {about}` shows the record and its events.\n",
+            text = error.text,
+            code = error.code,
+        );
+        let name = HeaderName::new_from_ascii_str("Auto-Submitted");
+        lettre::Message::builder()
+            .from(self.settings.from.clone())
+            .to(lettre::message::Mailbox::new(None, to))
+            .subject(format!(
+                "S/MIME certificate for {about}: gave up ({})",
+                error.code
+            ))
+            .date(std::time::SystemTime::from(self.clock.now()))
+            // RFC 3834 §5: machine-generated; no auto-replies.
+            .raw_header(HeaderValue::new(name, "auto-generated".to_string()))
+            .body(text)
+            .map_err(|e| bad(format!("cannot compose the admin notice: {e}")))
     }
 
     /// From the validated config (call inside the runtime: the SMTP pool needs it).
@@ -259,7 +327,8 @@ impl MailCourier {
             channel,
             cfg.keys.pkcs12_profile.as_str(),
             clock,
-        ))
+        )
+        .with_admin(cfg.delivery.admin_address.clone()))
     }
 }
 
@@ -280,11 +349,9 @@ impl Courier for MailCourier {
         };
         let message =
             compose_bundle_message(&self.settings, &b, self.clock.now()).map_err(delivery_err)?;
-        self.mailer
-            .send(&message)
-            .await
-            .map(|_| ())
-            .map_err(delivery_err)
+        let result = self.mailer.send(&message).await.map(|_| ());
+        self.note(address, &result);
+        result.map_err(delivery_err)
     }
 
     async fn send_password(
@@ -293,7 +360,7 @@ impl Courier for MailCourier {
         password: &Secret<String>,
     ) -> Result<(), PortError> {
         let now = self.clock.now();
-        send_password(
+        let result = send_password(
             &self.channel,
             &*self.mailer,
             &self.settings,
@@ -302,8 +369,43 @@ impl Courier for MailCourier {
             now,
         )
         .await
-        .map(|_| ())
-        .map_err(delivery_err)
+        .map(|_| ());
+        self.note(address, &result);
+        result.map_err(delivery_err)
+    }
+
+    async fn notify_failure(
+        &self,
+        address: &Address,
+        step: &str,
+        error: &PortError,
+    ) -> Result<bool, PortError> {
+        let Some(admin) = &self.admin else {
+            return Ok(false);
+        };
+        let last = self
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(address)
+            .cloned();
+        let message = match last {
+            // A delivery failure: the delivery module's notice quotes the server.
+            Some(e) if step == "deliver" => crate::delivery::compose_failure_notice(
+                &self.settings,
+                admin,
+                address,
+                &e,
+                self.clock.now(),
+            )
+            .map_err(delivery_err)?,
+            _ => self.general_notice(admin, address, step, error)?,
+        };
+        self.mailer
+            .send(&message)
+            .await
+            .map(|_| true)
+            .map_err(delivery_err)
     }
 }
 
@@ -582,7 +684,22 @@ impl super::ports::Autodns for AutodnsPort {
         use crate::autodns::{ErrorKind, JobStatus};
         let oj = match self.client.job_info(job_id).await {
             Ok(j) => j,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(JobState::Gone),
+            // `EF300101`: the job left the active queue. Its outcome is in the job history
+            // (reference/autodns-api.md, job info): a failed or canceled job must go back to
+            // "re-order", not to "order vanished" (review finding 2) — the CA removes a refused
+            // order's certificate, so a lookup by name cannot tell the two apart.
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                match self.client.job_history(job_id).await {
+                    Ok(j) => j,
+                    Err(h) if h.is_transient() => return Err(autodns_err(h)),
+                    // Not in the history either, or no history over this wire (XML): the caller
+                    // looks the certificate up by name.
+                    Err(h) => {
+                        tracing::debug!(job = job_id, error = %h, "job history unavailable");
+                        return Ok(JobState::Gone);
+                    }
+                }
+            }
             Err(e) => return Err(autodns_err(e)),
         };
         let status = oj.job.as_ref().and_then(|j| j.status.clone());

@@ -29,7 +29,7 @@ pub enum DriveError {
         text: String,
     },
     /// The wait ended first; the work continues in the daemon or the next verb run.
-    #[error("{address} is not finished after {waited:?}: it is at {stage}; `run` (or this verb again) carries on from there")]
+    #[error("{address} is not finished after {waited:?}: it is at {stage}; the request stays recorded: `status {address}` shows progress and the daemon (or `run --once`) continues")]
     NotYet {
         /// The mailbox.
         address: Address,

@@ -4,6 +4,11 @@
 //! A claim owner is `pid:start-time` (field 22 of `/proc/PID/stat`, proc(5)): the pid alone could
 //! be reused after a crash, the pair cannot. Used so a restarted daemon takes over the records a
 //! killed one was working on at once, while a verb run next to a live daemon waits for it.
+//!
+//! Where `/proc` hides other users' processes (`hidepid=`, proc(5); systemd's
+//! `ProtectProc=invisible`, which the shipped unit sets), a missing entry proves nothing: a verb
+//! run as another user is invisible to the daemon but alive. Then an unseen owner counts as
+//! alive and its claim ends when its lease does (review finding 10).
 
 use std::fs;
 
@@ -25,9 +30,22 @@ pub fn owner_alive(owner: &str) -> bool {
     let Ok(pid) = pid.parse::<u32>() else {
         return false;
     };
-    match start_time(pid) {
+    alive_by(start_time(pid), start, proc_restricted)
+}
+
+/// Whether `/proc` hides processes from us: PID 1 always runs, so not seeing it means an
+/// absent entry is no evidence of death.
+fn proc_restricted() -> bool {
+    start_time(1).is_none()
+}
+
+/// The liveness verdict from what `/proc` shows: the owner's start time if visible, its
+/// recorded start time, and (asked only when the entry is missing) whether `/proc` hides
+/// processes.
+fn alive_by(seen: Option<u64>, start: &str, restricted: impl FnOnce() -> bool) -> bool {
+    match seen {
         Some(t) => t.to_string() == start || start == "0",
-        None => false,
+        None => restricted(),
     }
 }
 
@@ -55,5 +73,19 @@ mod tests {
         );
         assert!(!owner_alive("4194304999:5"));
         assert!(!owner_alive("garbage"));
+    }
+
+    #[test]
+    fn an_owner_hidden_by_a_restricted_proc_is_alive_until_its_lease_ends() {
+        assert!(alive_by(None, "77", || true), "hidden is not dead");
+        assert!(
+            !alive_by(None, "77", || false),
+            "missing from a full /proc is dead"
+        );
+        assert!(alive_by(Some(77), "77", || false));
+        assert!(
+            !alive_by(Some(78), "77", || true),
+            "a reused pid is not the owner"
+        );
     }
 }

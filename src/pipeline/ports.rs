@@ -247,6 +247,12 @@ pub trait Keys: Send + Sync {
         let _ = key_ref;
         Ok(())
     }
+    /// Whether the key is still held (a store without an archive wiped it after delivery, so
+    /// the certificate can no longer be bundled again). Asked before accepting `redeliver`.
+    fn has_key(&self, key_ref: &str) -> Result<bool, PortError> {
+        let _ = key_ref;
+        Ok(true)
+    }
 }
 
 /// Delivery of the bundle and, separately, its password.
@@ -264,4 +270,15 @@ pub trait Courier: Send + Sync {
         address: &Address,
         password: &Secret<String>,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Tells the administrator (`delivery.admin_address`) that `address` gave up for good at
+    /// `step` with `error`. `Ok(false)` when no administrator is configured.
+    fn notify_failure(
+        &self,
+        address: &Address,
+        step: &str,
+        error: &PortError,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send {
+        let _ = (address, step, error);
+        std::future::ready(Ok(false))
+    }
 }

@@ -28,7 +28,7 @@ use super::ports::{
 use super::stage::{ErrorClass, Request, Stage};
 use crate::clock::Clock;
 use crate::mailbox::Address;
-use crate::store::{Failure, MailboxRecord, Store, StoreError, Transition};
+use crate::store::{Failure, MailboxRecord, NewEvent, Store, StoreError, Transition};
 
 /// The setting key under which the AutoDNS SSL contact id is kept.
 pub const CONTACT_SETTING: &str = "autodns.contact_id";
@@ -107,6 +107,74 @@ pub enum ReconcileError {
     /// No record for the address.
     #[error("{0} is not a known mailbox (run `provision {0}` to add it)")]
     UnknownMailbox(Address),
+    /// The address differs only in case from a known mailbox, which is the same mailbox for
+    /// the mail server; it gets no second certificate.
+    #[error("{address} is the same mailbox as the known {existing} (they differ only in case); use `{existing}`")]
+    CaseVariant {
+        /// The address asked for.
+        address: Address,
+        /// The known spelling.
+        existing: Address,
+    },
+    /// The request does not fit the record's state (it would buy twice or break the mailbox);
+    /// nothing was recorded.
+    #[error("{address}: {request} refused: {reason}")]
+    Refused {
+        /// The mailbox.
+        address: Address,
+        /// The refused request.
+        request: Request,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+}
+
+/// How long after an order was sent a lookup that does not find it is not yet taken as "never
+/// placed": the job-check interval, at most 30 minutes (an order refused before it reached
+/// AutoDNS is re-sent after this wait; one that AutoDNS lists late is found instead).
+fn listing_grace(s: &Settings) -> Duration {
+    s.policy.job_check_after.min(Duration::minutes(30))
+}
+
+/// Why `q` must not be recorded on `r` now, if it must not. A request belongs to the
+/// generation it was made for: `reprovision`/`renew` start a new order only when the current
+/// generation's money question is settled (delivered, revoked, or given up without an open
+/// order); otherwise a second run of the verb while the first order is open would be applied
+/// after that order completes and buy another certificate (review finding 1).
+fn refusal(r: &MailboxRecord, q: Request) -> Option<String> {
+    if !matches!(q, Request::Reprovision | Request::Renew) {
+        return None;
+    }
+    let address = &r.address;
+    let progress = format!("`status {address}` shows progress; the daemon continues");
+    match r.stage {
+        Stage::Delivered | Stage::Revoked => None,
+        Stage::Ordering => Some(format!(
+            "the order of generation {} is open and its outcome not yet known; {progress}",
+            r.generation
+        )),
+        Stage::Ordered if settled_failure(r) => None,
+        _ if r.failure.gave_up && r.stage != Stage::Ordered => None,
+        Stage::Ordered => Some(format!(
+            "the order of generation {} is open (waiting for the CA); {progress}",
+            r.generation
+        )),
+        _ if r.generation > 1 => Some(format!(
+            "a new certificate (generation {}) is already under way, at {}; {progress}",
+            r.generation, r.stage
+        )),
+        _ => Some(format!(
+            "the first certificate is still being obtained, at {}; {progress}",
+            r.stage
+        )),
+    }
+}
+
+/// The record gave up on an order with a permanent error (vanished, refused by the key check,
+/// incomplete): the order will not complete, so its money question is settled and a new
+/// generation may be started.
+fn settled_failure(r: &MailboxRecord) -> bool {
+    r.stage == Stage::Ordered && r.failure.gave_up && r.failure.class == Some(ErrorClass::Permanent)
 }
 
 /// What one step did.
@@ -380,11 +448,48 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             Outcome::Failed(s, e) => {
                 self.metrics.inc("failures", &e.code);
                 tracing::warn!(%address, step = s.name(), code = %e.code, "step failed: {}", e.text);
+                self.notify_if_gave_up(address, s.name(), e).await?;
             }
             Outcome::Done(s) => tracing::info!(%address, step = s.name(), "step done"),
             _ => {}
         }
         Ok(outcome)
+    }
+
+    /// Tells the administrator once when `address` has just given up for good: the record's
+    /// newest event is the `gave-up` this failure wrote (and no notice follows it yet). The
+    /// notice is recorded as an event either way, so it is never repeated for one failure,
+    /// and a failing notice never fails the step (PRODUCT.md: the admin is told about
+    /// mailboxes that failed permanently; review finding 7).
+    async fn notify_if_gave_up(
+        &self,
+        address: &Address,
+        step: &str,
+        error: &PortError,
+    ) -> Result<(), StoreError> {
+        let Some(r) = self.store.get(address)? else {
+            return Ok(());
+        };
+        if !r.failure.gave_up {
+            return Ok(());
+        }
+        let last = self.store.events(address)?.pop();
+        if last.is_none_or(|e| e.kind != "gave-up") {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let ev = match self.courier.notify_failure(address, step, error).await {
+            Ok(false) => return Ok(()),
+            Ok(true) => NewEvent::new("admin-notified", format!("{step}: {}", error.code)),
+            Err(e) => {
+                tracing::warn!(%address, code = %e.code, "cannot tell the admin: {}", e.text);
+                NewEvent::new(
+                    "admin-notice-failed",
+                    format!("{}: {} [{}]", step, e.text, e.code),
+                )
+            }
+        };
+        self.store.log_event(address, now, r.generation, &ev)
     }
 
     /// Commits a transition stamped `now`, mapping a lost race to `Conflict`.
@@ -681,6 +786,23 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 );
                 (Transition::new(r).event("order-found", detail), None)
             }
+            Ok(None) if self.clock.now() < since + listing_grace(&self.settings) => {
+                // Not listed (yet): AutoDNS may list a new order's certificate only when its
+                // job runs, or with a delay (an [INFER] in reference/autodns-api.md §6.5).
+                // Re-ordering on one empty lookup right after sending could buy twice, so the
+                // order stays unresolved until a lookup a job-check interval later still finds
+                // nothing (review finding 3).
+                let mut r = rec;
+                r.next_attempt_at = Some(since + listing_grace(&self.settings));
+                let detail = format!(
+                    "no order with ctid {ctid} listed yet; looking again at {}",
+                    fmt_time(r.next_attempt_at)
+                );
+                (
+                    Transition::new(r).event("order-not-listed-yet", detail),
+                    None,
+                )
+            }
             Ok(None) => {
                 let detail =
                     format!("no order with ctid {ctid} at AutoDNS; a new order may be sent");
@@ -933,12 +1055,50 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         now: OffsetDateTime,
     ) -> Result<Outcome, StoreError> {
         let step = Step::ApplyRequest(q);
+        if settled_failure(&rec) {
+            // The order gave up for good (vanished, refused by the key check): nothing more will
+            // come of it, so the request is applied rather than re-running the failed check,
+            // which would fail again at once and loop against AutoDNS (review finding 2).
+            let t = match q {
+                Request::Reprovision | Request::Renew => {
+                    // The certificate this generation replaces, not the failed order's.
+                    let of = rec.renew_of;
+                    Transition::new(next_generation(rec, of))
+                }
+                Request::Revoke => {
+                    let mut r = reset(rec);
+                    r.stage = Stage::Revoked;
+                    Transition::new(r)
+                }
+                Request::Redeliver => {
+                    // Nothing was delivered for this generation; keep the failure visible.
+                    let mut r = rec;
+                    r.request = None;
+                    return self.write(
+                        Transition::new(r).event(
+                            "request-dropped",
+                            "redeliver: this generation's order failed; nothing to redeliver \
+                             (use `reprovision`)",
+                        ),
+                        step,
+                        now,
+                    );
+                }
+            };
+            let mut t = t.event("request-applied", q.as_str());
+            t.record.request = None;
+            return self.write(t, step, now);
+        }
         if matches!(rec.stage, Stage::Ordering | Stage::Ordered) {
             // An order is open: resume it instead of abandoning it (that could buy twice); the
-            // request stays pending until the certificate is issued.
+            // request stays pending until the certificate is issued. The backoff is kept: a
+            // record that keeps failing must not be re-planned in a tight loop.
             let mut r = rec;
             r.failure = Failure::default();
-            r.next_attempt_at = None;
+            if r.next_attempt_at.is_none() {
+                let backoff = self.settings.policy.backoff;
+                r.next_attempt_at = Some(backoff.next_attempt(1, now, self.sample()));
+            }
             return self.write(
                 Transition::new(r).event(
                     "retry",
@@ -956,6 +1116,18 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             Request::Renew => {
                 let of = rec.certificate_id;
                 Transition::new(next_generation(rec, of))
+            }
+            Request::Redeliver if self.redeliver_refusal(&rec, q).is_some() => {
+                // Recorded before the key was wiped, or by an older version: keep the mailbox
+                // delivered (and renewing) instead of failing it for good.
+                let reason = self.redeliver_refusal(&rec, q).unwrap_or_default();
+                let mut r = rec;
+                r.request = None;
+                return self.write(
+                    Transition::new(r).event("request-dropped", format!("redeliver: {reason}")),
+                    step,
+                    now,
+                );
             }
             Request::Redeliver => {
                 let mut r = reset(rec);
@@ -979,6 +1151,29 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         self.write(t, step, now)
     }
 
+    /// Why `redeliver` cannot work for `r`: its certificate's key is gone (`keys.archive =
+    /// false` wipes it after delivery), so bundling again would fail and leave a delivered
+    /// mailbox given up, with no renewal planned (review finding 5).
+    fn redeliver_refusal(&self, r: &MailboxRecord, q: Request) -> Option<String> {
+        if q != Request::Redeliver || r.certificate_pem.is_none() {
+            return None;
+        }
+        let key_ref = r.key_ref.as_deref()?;
+        match self.keys.has_key(key_ref) {
+            Ok(true) => None,
+            Ok(false) => Some(format!(
+                "the private key of generation {} is not archived (keys.archive = false), so its \
+                 certificate cannot be bundled again; use `reprovision {}` for a new key and \
+                 certificate",
+                r.generation, r.address
+            )),
+            Err(e) => Some(format!(
+                "cannot check the key store: {} [{}]; try again",
+                e.text, e.code
+            )),
+        }
+    }
+
     /// Records an operator request on a known mailbox (retrying on a race).
     pub fn request(&self, address: &Address, q: Request) -> Result<(), ReconcileError> {
         let now = self.clock.now();
@@ -987,6 +1182,14 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 .store
                 .get(address)?
                 .ok_or_else(|| ReconcileError::UnknownMailbox(address.clone()))?;
+            let reason = refusal(&r, q).or_else(|| self.redeliver_refusal(&r, q));
+            if let Some(reason) = reason {
+                return Err(ReconcileError::Refused {
+                    address: address.clone(),
+                    request: q,
+                    reason,
+                });
+            }
             r.request = Some(q);
             r.updated_at = now;
             match self
@@ -1006,7 +1209,19 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     /// Makes sure `address` is known and, if it gave up earlier, retries it from where it stopped.
     pub fn provision(&self, address: &Address) -> Result<(), ReconcileError> {
         let now = self.clock.now();
-        self.store.observe_present(address, now)?;
+        if self.store.observe_present(address, now)? == crate::store::Observed::CaseVariant {
+            let existing = self
+                .store
+                .list()?
+                .into_iter()
+                .map(|r| r.address)
+                .find(|a| a.as_str().eq_ignore_ascii_case(address.as_str()))
+                .unwrap_or_else(|| address.clone());
+            return Err(ReconcileError::CaseVariant {
+                address: address.clone(),
+                existing,
+            });
+        }
         for _ in 0..5 {
             let Some(r) = self.store.get(address)? else {
                 return Ok(());
@@ -1099,6 +1314,14 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             return Ok(PollRound::Empty);
         };
         let handled = self.handle_notice(&n).map_err(store_err)?;
+        if let (NoticeHandled::Applied(a), NoticeOutcome::Failed { code, text }) =
+            (&handled, &n.outcome)
+        {
+            let e = PortError::transient(&format!("job-failed:{code}"), text.clone());
+            self.notify_if_gave_up(a, "job", &e)
+                .await
+                .map_err(store_err)?;
+        }
         let now = self.clock.now();
         let Some(id) = n.message_id else {
             return Ok(PollRound::Handled(handled));

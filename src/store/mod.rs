@@ -106,6 +106,10 @@ pub enum Observed {
     Returned,
     /// Nothing changed.
     Unchanged,
+    /// A record exists for an address that differs from this one only in ASCII case (Postfix
+    /// and Dovecot look both up as one mailbox): no second record, no second order. A
+    /// `case-variant` event on the existing record says so, once per spelling.
+    CaseVariant,
 }
 
 /// One entry of the poll-message ledger.
@@ -288,6 +292,11 @@ impl Store {
         // crashes (the SIGKILL case) and loses at most the last commits on power loss.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Deleted content is overwritten with zeros, so a PKCS#12 password cleared after
+        // delivery does not stay in a free page of the file (https://sqlite.org/pragma.html
+        // #pragma_secure_delete; review finding 4). The old page images in the WAL are removed
+        // by the checkpoint `commit` runs when it clears a password.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         Self::finish_open(conn, Some(path))
     }
 
@@ -394,7 +403,40 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
+        // SQLite's lower() folds ASCII only, which is the folding wanted here (review finding 9).
+        let variant: Option<(String, u32)> = match current {
+            Some(_) => None,
+            None => tx
+                .query_row(
+                    "SELECT address, generation FROM mailbox WHERE lower(address) = lower(?1) \
+                     ORDER BY created_at LIMIT 1",
+                    [address.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?,
+        };
         let outcome = match current {
+            None if variant.is_some() => {
+                if let Some((existing, generation)) = variant {
+                    let detail = format!(
+                        "{address} differs only in case from this mailbox; treated as the same \
+                         mailbox (no second certificate)"
+                    );
+                    let seen: bool = tx.query_row(
+                        "SELECT EXISTS(SELECT 1 FROM event WHERE address = ?1 \
+                         AND kind = 'case-variant' AND detail = ?2)",
+                        params![existing, detail],
+                        |r| r.get(0),
+                    )?;
+                    if !seen {
+                        let existing = Address::parse(&existing)
+                            .map_err(|e| StoreError::Corrupt(format!("stored address: {e}")))?;
+                        let ev = NewEvent::new("case-variant", detail);
+                        append_event(&tx, &existing, now, generation, &ev)?;
+                    }
+                }
+                Observed::CaseVariant
+            }
             None => {
                 let rec = MailboxRecord::discovered(address.clone(), now);
                 insert_record(&tx, &rec)?;
@@ -461,13 +503,15 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut rec = t.record;
-        let stored: Option<i64> = tx
+        let found: Option<(i64, bool)> = tx
             .query_row(
-                "SELECT version FROM mailbox WHERE address = ?1",
+                "SELECT version, bundle_password IS NOT NULL FROM mailbox WHERE address = ?1",
                 [rec.address.as_str()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
+        let stored = found.map(|(v, _)| v);
+        let clears_password = found.is_some_and(|(_, held)| held) && rec.bundle_password.is_none();
         match stored {
             Some(v) if v == rec.version => {}
             None if rec.version == 0 => {}
@@ -515,6 +559,14 @@ impl Store {
             append_event(&tx, &rec.address, rec.updated_at, rec.generation, ev)?;
         }
         tx.commit()?;
+        if clears_password && self.path.is_some() {
+            // The WAL still holds page images with the password: copy the zeroed pages into
+            // the database and truncate the WAL. Best effort: a reader holding a snapshot makes
+            // it partial, and the next checkpoint finishes the job.
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "WAL checkpoint after clearing a password failed");
+            }
+        }
         Ok(rec)
     }
 

@@ -113,6 +113,16 @@ pub fn live_reconciler_paced(
     mailer: Option<Arc<dyn Mailer>>,
     rps: f64,
 ) -> LiveReconciler {
+    live_reconciler_with(config, mailer, rps, Settings::from_config(config))
+}
+
+/// As [`live_reconciler_paced`], with the reconciler's settings given (e.g. a short job check).
+pub fn live_reconciler_with(
+    config: &Config,
+    mailer: Option<Arc<dyn Mailer>>,
+    rps: f64,
+    settings: Settings,
+) -> LiveReconciler {
     let store = Arc::new(Store::open(&config.state_dir).unwrap());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = CryptoKeys::from_config(
@@ -161,7 +171,7 @@ pub fn live_reconciler_paced(
         keys,
         courier,
         clock,
-        Settings::from_config(config),
+        settings,
         Box::new(rand::rngs::StdRng::seed_from_u64(5)),
         Arc::new(Metrics::default()),
     )

@@ -96,6 +96,8 @@ pub struct FakeState {
     pub down: Option<PortError>,
     /// Certificates issued for the wrong key (to test the check).
     pub wrong_key: bool,
+    /// The next N lookups do not list placed orders yet (AutoDNS listing a new order late).
+    pub unlisted_lookups: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -224,7 +226,11 @@ impl Autodns for FakeAutodns {
         exclude: Option<i64>,
     ) -> Result<Option<FoundOrder>, PortError> {
         self.call()?;
-        let s = self.s();
+        let mut s = self.s();
+        if s.unlisted_lookups > 0 {
+            s.unlisted_lookups -= 1;
+            return Ok(None);
+        }
         Ok(s.orders
             .iter()
             .rev()
@@ -382,6 +388,8 @@ impl FakeKeys {
 pub enum Sent {
     Bundle(Address, String),
     Password(Address, String),
+    /// A failure notice to the admin: about whom, the step, the error code.
+    AdminNotice(Address, String, String),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -416,6 +424,19 @@ impl RecordingCourier {
 }
 
 impl Courier for RecordingCourier {
+    async fn notify_failure(
+        &self,
+        address: &Address,
+        step: &str,
+        error: &PortError,
+    ) -> Result<bool, PortError> {
+        self.sent.lock().unwrap().push(Sent::AdminNotice(
+            address.clone(),
+            step.to_string(),
+            error.code.clone(),
+        ));
+        Ok(true)
+    }
     async fn send_bundle(
         &self,
         address: &Address,
@@ -529,6 +550,14 @@ impl<T: Keys> Keys for Crashy<T> {
 }
 
 impl<T: Courier> Courier for Crashy<T> {
+    async fn notify_failure(
+        &self,
+        address: &Address,
+        step: &str,
+        error: &PortError,
+    ) -> Result<bool, PortError> {
+        self.inner.notify_failure(address, step, error).await
+    }
     async fn send_bundle(
         &self,
         address: &Address,

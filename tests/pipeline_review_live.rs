@@ -1,0 +1,147 @@
+//! A failed order whose completion message was missed, against the real AutoDNS adapter and
+//! the bundled simulator over HTTP (review finding 2). The simulator removes a refused order's
+//! certificate, as the reference describes, so only the job history can tell "the CA refused
+//! it" from "the order vanished".
+
+#[path = "pipeline_support/live.rs"]
+mod live;
+
+use std::time::Duration;
+
+use live::*;
+use smime_provisioner::mailbox::Address;
+use smime_provisioner::pipeline::{Outcome, Request, Settings, Stage, Step};
+use smime_provisioner::simulator::Faults;
+
+fn settings(config: &smime_provisioner::config::Config) -> Settings {
+    let mut s = Settings::from_config(config);
+    s.policy.job_check_after = time::Duration::seconds(1);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_whose_poll_message_was_missed_goes_back_to_reorder_via_the_job_history() {
+    let faults = Faults {
+        fail_names: vec!["bob@example.com".into()],
+        ..Faults::default()
+    };
+    let sim = start_simulator(faults, Duration::from_millis(200), 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(dir.path(), &sim.json_url(), "json", "");
+    let config = parse_config(&text, dir.path());
+    let rec = live_reconciler_with(&config, None, 100.0, settings(&config));
+    let a = Address::parse("bob@example.com").unwrap();
+    rec.store().observe_present(&a, rec.clock().now()).unwrap();
+    rec.reconcile(&a).await.unwrap();
+    assert_eq!(rec.store().get(&a).unwrap().unwrap().stage, Stage::Ordered);
+
+    // The job fails; its poll message is never read. The silent-job check asks AutoDNS.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let outcome = rec.reconcile(&a).await.unwrap();
+    let r = rec.store().get(&a).unwrap().unwrap();
+    match &outcome {
+        Outcome::Failed(Step::CheckJob, e) => {
+            assert!(e.code.starts_with("job-failed"), "{e:?}")
+        }
+        other => panic!("expected the job check to report the failed job, got {other:?}"),
+    }
+    assert_eq!(
+        r.stage,
+        Stage::KeyReady,
+        "back to re-order, with the key kept"
+    );
+    assert!(!r.failure.gave_up, "gave up: {:?}", r.failure.text);
+    assert_ne!(r.failure.code.as_deref(), Some("order-vanished"));
+    assert!(
+        r.next_attempt_at.is_some(),
+        "the re-order must wait for the backoff"
+    );
+    let kinds: Vec<String> = rec
+        .store()
+        .events(&a)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.iter().any(|k| k == "job-failed"), "{kinds:?}");
+    sim.shutdown().await;
+}
+
+/// Over XML there is no job history by id: the order ends `order-vanished` (a person must
+/// look), and `reprovision` then starts a new generation instead of re-running the check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reprovision_gets_a_vanished_order_out_of_its_give_up() {
+    let faults = Faults {
+        fail_names: vec!["bob@example.com".into()],
+        ..Faults::default()
+    };
+    let sim = start_simulator(faults, Duration::from_millis(200), 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(dir.path(), &sim.xml_url(), "xml", "");
+    let config = parse_config(&text, dir.path());
+    let rec = live_reconciler_with(&config, None, 100.0, settings(&config));
+    let a = Address::parse("bob@example.com").unwrap();
+    rec.store().observe_present(&a, rec.clock().now()).unwrap();
+    rec.reconcile(&a).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    rec.reconcile(&a).await.unwrap();
+    let r = rec.store().get(&a).unwrap().unwrap();
+    assert_eq!(r.stage, Stage::Ordered);
+    assert!(r.failure.gave_up);
+    assert_eq!(r.failure.code.as_deref(), Some("order-vanished"));
+    // Given up: nothing is due, so the daemon does not loop on it.
+    assert!(rec.due().unwrap().0.is_empty());
+
+    rec.request(&a, Request::Reprovision).unwrap();
+    rec.reconcile(&a).await.unwrap();
+    let r = rec.store().get(&a).unwrap().unwrap();
+    assert_eq!(r.generation, 2);
+    assert_eq!(r.request, None);
+    assert_eq!(r.stage, Stage::Ordered, "generation 2 is ordered");
+    sim.shutdown().await;
+}
+
+/// `delivery.admin_address` gets one real mail (through the configured transport, here the
+/// file outbox) when a mailbox gives up for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_address_gets_one_mail_when_a_mailbox_gives_up() {
+    let faults = Faults {
+        fail_names: vec!["bob@example.com".into()],
+        ..Faults::default()
+    };
+    let sim = start_simulator(faults, Duration::from_millis(200), 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(dir.path(), &sim.json_url(), "json", "")
+        .replace("max_attempts = 30", "max_attempts = 1")
+        .replace(
+            "[delivery]\n",
+            "[delivery]\nadmin_address = \"postmaster@example.com\"\n",
+        );
+    let config = parse_config(&text, dir.path());
+    let rec = live_reconciler_with(&config, None, 100.0, settings(&config));
+    let a = Address::parse("bob@example.com").unwrap();
+    rec.store().observe_present(&a, rec.clock().now()).unwrap();
+    rec.reconcile(&a).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    rec.reconcile(&a).await.unwrap();
+    rec.reconcile(&a).await.unwrap();
+    assert!(rec.store().get(&a).unwrap().unwrap().failure.gave_up);
+
+    let mut notices = Vec::new();
+    for entry in std::fs::read_dir(dir.path().join("outbox")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        if text.contains("To: postmaster@example.com") {
+            notices.push(text);
+        }
+    }
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    let n = &notices[0];
+    assert!(n.contains("bob@example.com"), "{n}");
+    assert!(n.contains("job-failed"), "{n}");
+    assert!(n.contains("Auto-Submitted: auto-generated"), "{n}");
+    assert!(
+        n.contains("smime-provisioner reprovision bob@example.com"),
+        "{n}"
+    );
+    sim.shutdown().await;
+}
