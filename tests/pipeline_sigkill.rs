@@ -58,6 +58,12 @@ async fn a_daemon_killed_at_many_points_ends_with_every_mailbox_delivered_and_or
         &sim.json_url(),
         "json",
         "", // the configured pace (AutoDNS's 3 requests/second) applies
+    )
+    // A daemon killed before its order left re-sends it only after a lookup one job-check
+    // interval later (`order-not-listed-yet`); the shortest allowed keeps the test short.
+    .replace(
+        "poll_interval_secs = 1\n",
+        "poll_interval_secs = 1\njob_silence_timeout_secs = 60\n",
     );
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, &text).unwrap();
