@@ -70,6 +70,14 @@ impl ConfigError {
     }
 }
 
+/// The directory relative paths in the config file at `path` are resolved against.
+fn config_dir(path: &Path) -> PathBuf {
+    path.parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
 /// What the `enqueue` hook needs from the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookSettings {
@@ -92,11 +100,7 @@ pub fn hook_settings(path: &Path) -> Result<HookSettings, ConfigError> {
     })?;
     let raw: raw::RawConfig = toml::from_str(&text)
         .map_err(|e| ConfigError::single(path, "(syntax)", e.to_string().trim_end().to_string()))?;
-    let base = path
-        .parent()
-        .map(Path::to_path_buf)
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| PathBuf::from("."));
+    let base = config_dir(path);
     let spool_dir = validate::resolve(
         &base,
         raw.sources
@@ -135,11 +139,7 @@ impl Config {
                 format!("cannot read {}: {e}", path.display()),
             )
         })?;
-        let base = path
-            .parent()
-            .map(Path::to_path_buf)
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| PathBuf::from("."));
+        let base = config_dir(path);
         Config::from_toml(&text, path, &base, &validate::ProcessEnv)
     }
 
