@@ -9,6 +9,7 @@
 //! Baseline Requirements allow, and certificates from the bundled simulator's CA.
 
 mod crypto_support;
+mod simulator_support;
 
 use std::process::Command;
 
@@ -848,6 +849,84 @@ fn no_prefix_or_bit_flip_of_a_bundle_makes_the_verifier_panic_or_accept() -> Res
             verify_pkcs12(&bad, &pw, Pkcs12Profile::Modern).is_err(),
             "flip at {i}"
         );
+    }
+    Ok(())
+}
+
+// ---- the bundled simulator's certificates -------------------------------------------------
+
+/// Orders a certificate for our own key and CSR from the bundled simulator over its JSON API (as
+/// the pipeline's AutoDNS client would) and returns the leaf, the chain and the simulator's now.
+async fn simulator_certificate(
+    key: &PrivateKey,
+    a: &Address,
+) -> Result<(String, Vec<String>, OffsetDateTime)> {
+    use smime_provisioner::clock::Clock;
+    let (cfg, clock) = simulator_support::manual_config();
+    let sim = simulator_support::start(cfg).await?;
+    let api = simulator_support::Json::new(&sim);
+    let contact = simulator_support::make_contact(&api).await?;
+    let body = simulator_support::order_body(a.as_str(), contact, &build_csr(key, a)?);
+    let ordered = api.call("POST", "/certificate", Some(body)).await?;
+    ensure!(
+        ordered.code() == "N400101",
+        "order refused: {}",
+        ordered.body
+    );
+    // The job finishes once the simulator's clock passes its issuance delay.
+    clock.advance(Duration::seconds(1));
+    let poll = api.call("GET", "/poll", None).await?;
+    let id = poll.data0()["object"]["data"]["id"].as_i64();
+    let Some(id) = id else {
+        anyhow::bail!("no issuance message after the clock moved: {}", poll.body);
+    };
+    let got = api.call("GET", &format!("/certificate/{id}"), None).await?;
+    let leaf = got.data0()["server"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let chain: Vec<String> = got.data0()["certificationAuthority"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|x| x["caCertificate"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    ensure!(
+        chain == sim.ca_chain_pem(),
+        "the simulator's chain: {chain:?}"
+    );
+    let now = clock.now();
+    sim.shutdown().await;
+    Ok((leaf, chain, now))
+}
+
+#[tokio::test]
+async fn certificates_from_the_bundled_simulator_pass_every_check() -> Result<()> {
+    // The product's default key type and the fast EC one: the simulator gives RSA keys
+    // keyEncipherment and EC keys keyAgreement, and both must pass.
+    for (key, address) in [
+        (rsa_key().clone(), "alice@example.com"),
+        (ec_key(), "bob@xn--bcher-kva.example"),
+    ] {
+        let a = addr(address);
+        let (leaf, chain, now) = simulator_certificate(&key, &a).await?;
+        let info = check_certificate(&leaf, &chain, &key, &a, now)?;
+        ensure!(info.subject_email == address, "{info:?}");
+        ensure!(
+            info.issuer.contains("Simulator S/MIME Intermediate CA"),
+            "{info:?}"
+        );
+        // Still accepted the day before it expires, refused from then on.
+        let last_day = info.not_after - Duration::days(1);
+        check_certificate(&leaf, &chain, &key, &a, last_day)?;
+        let err = check_certificate(&leaf, &chain, &key, &a, info.not_after).unwrap_err();
+        ensure!(err.code() == "certificate-expired", "{err}");
+        // And a bundle of it verifies in the configured profile.
+        let pw = generate_password(&mut StdRng::seed_from_u64(6));
+        let der = build_pkcs12(&key, &leaf, &chain, &a, &pw, Pkcs12Profile::Modern)?;
+        ensure!(verify_pkcs12(&der, &pw, Pkcs12Profile::Modern)?.chain_len == 2);
     }
     Ok(())
 }
