@@ -778,7 +778,7 @@ mod tests {
             .expect("nb");
         b.set_not_after(&Asn1Time::days_from_now(1).expect("t"))
             .expect("na");
-        if let Some(mut bc) = bc {
+        if let Some(bc) = bc {
             b.append_extension(bc.build().expect("bc")).expect("bc");
         }
         b.sign(&key, MessageDigest::sha256()).expect("sign");
