@@ -136,7 +136,10 @@ pub enum CertificateRejected {
          TRUE), so mail clients will not accept it as an issuer"
     )]
     ChainNotCa { subject: String },
-    #[error("the chain certificate \"{subject}\" expired at {not_after}")]
+    #[error(
+        "the chain certificate \"{subject}\" expired at {not_after} (an outdated chain from the \
+         CA, or a wrong clock on this host; AutoDNS support can supply the current chain)"
+    )]
     ChainExpired { subject: String, not_after: String },
     #[error(
         "the chain certificate \"{subject}\" becomes valid only at {not_before}, more than \
