@@ -64,6 +64,23 @@ impl Made {
     }
 }
 
+/// Creates a private GnuPG home for one test (gpgsm refuses a group- or world-readable one).
+fn make_gnupg_home(home: &std::path::Path) -> Result<()> {
+    std::fs::create_dir(home)?;
+    std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Stops the gpg-agent gpgsm started for `home`, whatever the test's outcome.
+fn stop_gpg_agent(home: &std::path::Path) {
+    let _ = run(
+        Command::new("gpgconf")
+            .env("GNUPGHOME", home)
+            .args(["--kill", "gpg-agent"]),
+        None,
+    );
+}
+
 /// `openssl pkcs12 -info` output for a bundle, default provider only.
 fn openssl_info(m: &Made) -> Result<String> {
     require_tool("openssl", "openssl");
@@ -225,8 +242,7 @@ fn gpgsm_imports_the_compat_profile_with_an_rsa_key() -> Result<()> {
     require_tool("gpgsm", "gpgsm");
     let m = make_bundle(rsa_key(), "frank@example.com", Pkcs12Profile::Compat, 30)?;
     let home = m.dir.path().join("gnupg");
-    std::fs::create_dir(&home)?;
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    make_gnupg_home(&home)?;
     let p12 = m.p12_path()?;
     let gpgsm = |args: &[&str]| {
         let mut c = Command::new("gpgsm");
@@ -256,12 +272,7 @@ fn gpgsm_imports_the_compat_profile_with_an_rsa_key() -> Result<()> {
         Ok(())
     })();
     // The import started a gpg-agent for this home; stop it whatever the outcome.
-    let _ = run(
-        Command::new("gpgconf")
-            .env("GNUPGHOME", &home)
-            .args(["--kill", "gpg-agent"]),
-        None,
-    );
+    stop_gpg_agent(&home);
     result
 }
 
@@ -511,8 +522,7 @@ fn gpgsm_refuses_a_compat_bundle_whose_salt_trips_its_key_derivation_and_build_p
     pw.push(b'\n');
     let import = |name: &str, der: &[u8]| -> Result<std::process::Output> {
         let home = m.dir.path().join(format!("gnupg-{name}"));
-        std::fs::create_dir(&home)?;
-        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        make_gnupg_home(&home)?;
         let p12 = write_private(m.dir.path(), &format!("{name}.p12"), der)?;
         let out = run(
             Command::new("gpgsm")
@@ -522,12 +532,7 @@ fn gpgsm_refuses_a_compat_bundle_whose_salt_trips_its_key_derivation_and_build_p
                 .arg(&p12),
             Some(&pw),
         );
-        let _ = run(
-            Command::new("gpgconf")
-                .env("GNUPGHOME", &home)
-                .args(["--kill", "gpg-agent"]),
-            None,
-        );
+        stop_gpg_agent(&home);
         out
     };
     let refused = import("tripping", &tripping)?;
@@ -568,8 +573,7 @@ fn gpgsm_signs_with_the_key_it_imported_from_a_compat_bundle_and_openssl_verifie
     let m = make_bundle(rsa_key(), "ken@example.com", Pkcs12Profile::Compat, 80)?;
     let d = m.dir.path();
     let home = d.join("gnupg");
-    std::fs::create_dir(&home)?;
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    make_gnupg_home(&home)?;
     // The test root is trusted for S/MIME, and the test CA publishes no CRLs.
     std::fs::write(
         home.join("trustlist.txt"),
@@ -606,11 +610,6 @@ fn gpgsm_signs_with_the_key_it_imported_from_a_compat_bundle_and_openssl_verifie
         ensure!(content == b"Signed by gpgsm.\n", "content changed");
         Ok(())
     })();
-    let _ = run(
-        Command::new("gpgconf")
-            .env("GNUPGHOME", &home)
-            .args(["--kill", "gpg-agent"]),
-        None,
-    );
+    stop_gpg_agent(&home);
     result
 }
