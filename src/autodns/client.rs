@@ -30,6 +30,23 @@ pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 3.0;
 /// an AutoDNS answer.
 const MAX_BODY: usize = 8 * 1024 * 1024;
 
+/// Items asked for per page of a search (`view.limit`, §1.12).
+pub const SEARCH_PAGE_SIZE: i64 = 100;
+
+/// Pages read at most per search. A search that still has items after this many pages is
+/// refused rather than cut short: a truncated lookup could report a lost order as "not found"
+/// and so buy a second certificate.
+pub const SEARCH_MAX_PAGES: usize = 50;
+
+/// Which job queue a job search reads (§2.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobQueue {
+    /// Jobs not finished yet: `POST /job/_search`, XML 400115.
+    Active,
+    /// Finished jobs: `POST /job/history/_search`, XML 400135.
+    History,
+}
+
 /// Which of the API's two transports to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
@@ -628,19 +645,70 @@ impl Client {
     }
 
     /// CertificateList (400105), optionally only certificates with this exact name (used to
-    /// recover orders whose outcome is unknown).
+    /// recover orders whose outcome is unknown). Reads every page (see [`Client::search_all`]).
     pub async fn certificate_list(&self, name: Option<&str>) -> Result<Vec<Certificate>, Error> {
         let query = match name {
             Some(n) => Query::equal("name", n),
             None => Query::default(),
         };
-        let env = self
-            .call::<Certificate>(&Request {
-                task: Task::CertificateList(query),
-                ctid: None,
-            })
-            .await?;
-        Ok(env.data)
+        self.search_all(&query, Task::CertificateList).await
+    }
+
+    /// Certificate job list: the jobs in `queue` matching `query` (400115 / 400135,
+    /// `POST /job/_search` / `POST /job/history/_search`, §2.12), every page read.
+    ///
+    /// This is how an order whose CertificateCreate answer was lost is found while its job still
+    /// runs: the certificate list may not show it yet, and job info needs the job id the lost
+    /// answer carried. Filter keys the API documents for jobs: `parent, execution, subStatus,
+    /// type, created, id, updated, status, object, action` (§2.12); `object` is the certificate
+    /// name. The ctid is not a documented filter key, so callers filter on `object` and match
+    /// the ctid in the answer ([`ObjectJob::ctid`]).
+    pub async fn job_search(&self, query: &Query, queue: JobQueue) -> Result<Vec<ObjectJob>, Error> {
+        let task = match queue {
+            JobQueue::Active => Task::JobList,
+            JobQueue::History => Task::JobHistoryList,
+        };
+        self.search_all(query, task).await
+    }
+
+    /// Runs a search page by page (`view.limit` = [`SEARCH_PAGE_SIZE`], `view.offset` advancing)
+    /// until a page comes back short or empty, or the items read reach the total the API
+    /// reports in `object.summary` (§1.6). Stops with an error after [`SEARCH_MAX_PAGES`] full
+    /// pages, so a misbehaving server cannot keep the caller looping, and a caller never acts
+    /// on a silently truncated list.
+    async fn search_all<T: Payload>(
+        &self,
+        query: &Query,
+        task: fn(Query) -> Task,
+    ) -> Result<Vec<T>, Error> {
+        let mut items = Vec::new();
+        for page in 0..SEARCH_MAX_PAGES {
+            let offset = SEARCH_PAGE_SIZE * page as i64;
+            let t = task(query.page(SEARCH_PAGE_SIZE, offset));
+            let name = t.name();
+            let env = self.call::<T>(&Request { task: t, ctid: None }).await?;
+            let total = env.summary();
+            let got = env.data.len();
+            items.extend(env.data);
+            let done = got < SEARCH_PAGE_SIZE as usize
+                || total.is_some_and(|t| items.len() as u64 >= t);
+            if done {
+                return Ok(items);
+            }
+            if page + 1 == SEARCH_MAX_PAGES {
+                return Err(Error::Malformed {
+                    task: name,
+                    http_status: 200,
+                    stid: env.stid,
+                    reason: format!(
+                        "the search did not end after {SEARCH_MAX_PAGES} pages of \
+                         {SEARCH_PAGE_SIZE} items (total reported: {}); narrow the search",
+                        total.map_or_else(|| "none".to_string(), |t| t.to_string())
+                    ),
+                });
+            }
+        }
+        Ok(items)
     }
 
     /// Certificate job info (400114, `GET /job/{id}`).
