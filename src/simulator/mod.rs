@@ -28,6 +28,7 @@
 //! | CertificateRenew | 400106 | `PUT /certificate/{id}/_renew` | `N400106` + job |
 //! | CertificatePrepareOrder | 400110 | `POST /certificate/_prepareOrder` (also `prepareOrder`) | `S400110` |
 //! | job info | 400114 | `GET /job/{id}` (unfinished), `GET /job/history/{id}` | `S300114` / `S400114` |
+//! | job list / job history list | 400115 / 400135 | `POST /job/_search`, `POST /job/history/_search` | `S300115` / `S4001x5` |
 //! | CertificateRevoke | 4001031 | `POST`/`DELETE /certificate/{id}/_revoke` | refused for GlobalSign |
 //! | PollInfo / PollConfirm | 0905 / 0906 | `GET /poll`, `PUT /poll/{id}` | `S0905` / `S0906` |
 //!
@@ -160,6 +161,14 @@ pub struct Faults {
     /// Unrelated messages (domain jobs and `domain_away` notifications) queued ahead of each job
     /// message.
     pub foreign_messages: u32,
+    /// The first this many CertificateCreate requests that place an order are carried out (the
+    /// order stands, its job runs) but never answered: the connection hangs until the client
+    /// gives up. The deterministic form of a lost order answer.
+    pub drop_create_answers: u32,
+    /// CertificateList leaves out a newly ordered certificate until its job has finished, so an
+    /// order of unknown outcome can only be found through the job list. Whether the real API
+    /// lists an unissued order is not documented (`autodns-api.md` §7); this is the harder case.
+    pub unlisted_until_issued: bool,
 }
 
 /// Why the simulator could not start or keep its state.
