@@ -856,10 +856,10 @@ impl Job {
     /// first workflow event's. [INFER] the OpenAPI file puts a `ctid` only into `WorkflowEvent`
     /// (§2.14); no sample shows a job answer with events, so either place is accepted.
     pub fn ctid(&self) -> Option<&str> {
-        self.ctid
-            .as_deref()
-            .or_else(|| self.events.iter().find_map(|e| e.ctid.as_deref()))
-            .filter(|c| !c.trim().is_empty())
+        fn given(c: &Option<String>) -> Option<&str> {
+            c.as_deref().filter(|c| !c.trim().is_empty())
+        }
+        given(&self.ctid).or_else(|| self.events.iter().find_map(|e| given(&e.ctid)))
     }
 }
 
