@@ -1087,12 +1087,20 @@ fn the_json_job_list_fixture_gives_job_ids_states_names_ctids_and_the_total() ->
     let env: Envelope<ObjectJob> =
         json::decode_response("CertificateJobList", 200, &fixture("job-list.json")?)?;
     assert!(!env.is_error());
-    assert_eq!(env.summary(), Some(3), "object.summary is the total, not the page");
+    assert_eq!(
+        env.summary(),
+        Some(3),
+        "object.summary is the total, not the page"
+    );
     assert_eq!(env.data.len(), 2);
     let running = &env.data[0];
     assert_eq!(running.job_id(), Some(4309872209));
     assert_eq!(running.status(), Some(&JobStatus::Running));
-    assert_eq!(running.ctid(), Some("smp-anna-g1-7f3a"), "ctid from job.events[]");
+    assert_eq!(
+        running.ctid(),
+        Some("smp-anna-g1-7f3a"),
+        "ctid from job.events[]"
+    );
     assert_eq!(running.object_name(), Some("anna@example.org"));
     assert_eq!(running.certificate_id(), Some(1658050));
     assert_eq!(
@@ -1100,7 +1108,11 @@ fn the_json_job_list_fixture_gives_job_ids_states_names_ctids_and_the_total() ->
         zoned("2026-11-28T10:00:01.000+0100").as_ref()
     );
     let deferred = &env.data[1];
-    assert_eq!(deferred.job_id(), Some(4309872100), "a string id is read too");
+    assert_eq!(
+        deferred.job_id(),
+        Some(4309872100),
+        "a string id is read too"
+    );
     assert_eq!(deferred.status(), Some(&JobStatus::Deferred), "DEFFERED");
     assert_eq!(deferred.ctid(), None);
     assert_eq!(deferred.object_name(), Some("bob@example.org"));
@@ -1196,7 +1208,11 @@ fn a_job_without_a_ctid_of_its_own_takes_the_first_event_ctid_and_blank_ones_do_
         ],
         ..Default::default()
     };
-    assert_eq!(j.ctid(), Some("smp-1"), "the blank ctid of the first event is skipped");
+    assert_eq!(
+        j.ctid(),
+        Some("smp-1"),
+        "the blank ctid of the first event is skipped"
+    );
     j.events.remove(1);
     assert_eq!(j.ctid(), None, "a blank ctid is no ctid");
     j.ctid = Some("own".into());

@@ -537,7 +537,10 @@ async fn a_lost_order_answer_is_found_among_running_jobs_by_its_ctid_in_both_tra
         // Once the job ends it leaves the active list for the history, still with its ctid, and
         // the certificate is listed by name.
         clock.advance(time::Duration::minutes(2));
-        assert!(client.job_search(&by_name, JobQueue::Active).await?.is_empty());
+        assert!(client
+            .job_search(&by_name, JobQueue::Active)
+            .await?
+            .is_empty());
         let done = client.job_search(&by_name, JobQueue::History).await?;
         assert_eq!(done.len(), 1, "{wire:?}: {done:?}");
         assert_eq!(done[0].job_id(), Some(job_id));
@@ -573,13 +576,17 @@ async fn job_and_certificate_searches_read_every_page_in_both_transports() -> Re
             contact_id,
             Secret::new("Dl0adPassw0rd".into()),
         );
-        let job = json.certificate_create(&order, &format!("page-{i}")).await?;
+        let job = json
+            .certificate_create(&order, &format!("page-{i}"))
+            .await?;
         jobs.insert(job.id.context("job id")?);
     }
     assert_eq!(jobs.len(), n);
     for wire in [Wire::Json, Wire::Xml] {
         let client = fast_client(&sim, wire, Duration::from_secs(10))?;
-        let listed = client.job_search(&Query::default(), JobQueue::Active).await?;
+        let listed = client
+            .job_search(&Query::default(), JobQueue::Active)
+            .await?;
         let ids: std::collections::BTreeSet<i64> =
             listed.iter().filter_map(|j| j.job_id()).collect();
         assert_eq!(listed.len(), n, "{wire:?}: one item per job, none twice");

@@ -663,7 +663,11 @@ impl Client {
     /// type, created, id, updated, status, object, action` (§2.12); `object` is the certificate
     /// name. The ctid is not a documented filter key, so callers filter on `object` and match
     /// the ctid in the answer ([`ObjectJob::ctid`]).
-    pub async fn job_search(&self, query: &Query, queue: JobQueue) -> Result<Vec<ObjectJob>, Error> {
+    pub async fn job_search(
+        &self,
+        query: &Query,
+        queue: JobQueue,
+    ) -> Result<Vec<ObjectJob>, Error> {
         let task = match queue {
             JobQueue::Active => Task::JobList,
             JobQueue::History => Task::JobHistoryList,
@@ -686,12 +690,17 @@ impl Client {
             let offset = SEARCH_PAGE_SIZE * page as i64;
             let t = task(query.page(SEARCH_PAGE_SIZE, offset));
             let name = t.name();
-            let env = self.call::<T>(&Request { task: t, ctid: None }).await?;
+            let env = self
+                .call::<T>(&Request {
+                    task: t,
+                    ctid: None,
+                })
+                .await?;
             let total = env.summary();
             let got = env.data.len();
             items.extend(env.data);
-            let done = got < SEARCH_PAGE_SIZE as usize
-                || total.is_some_and(|t| items.len() as u64 >= t);
+            let done =
+                got < SEARCH_PAGE_SIZE as usize || total.is_some_and(|t| items.len() as u64 >= t);
             if done {
                 return Ok(items);
             }

@@ -54,7 +54,14 @@ const CERTIFICATE_LIST_KEYS: &[&str] =
     &["name", "product", "created", "expire", "certificate_type"];
 /// Columns requested on `POST /job/_search` and `POST /job/history/_search`, so a lost order can
 /// be recognised by its certificate name, state and age (§2.12 lists the allowed keys).
-const JOB_LIST_KEYS: &[&str] = &["created", "updated", "status", "subStatus", "object", "action"];
+const JOB_LIST_KEYS: &[&str] = &[
+    "created",
+    "updated",
+    "status",
+    "subStatus",
+    "object",
+    "action",
+];
 /// Columns requested on `POST /sslcontact/_search` (§2.11), so an existing contact can be
 /// matched by e-mail and reused.
 const CONTACT_LIST_KEYS: &[&str] = &["email", "fname", "lname", "organization"];
@@ -154,7 +161,11 @@ pub fn encode_request(task: &Task) -> Result<HttpRequest, Error> {
         },
         Task::JobHistoryList(q) => HttpRequest {
             query: keys(JOB_LIST_KEYS),
-            ..req(Method::Post, "job/history/_search".into(), to_body(name, q)?)
+            ..req(
+                Method::Post,
+                "job/history/_search".into(),
+                to_body(name, q)?,
+            )
         },
         Task::JobInfo { id } => req(Method::Get, format!("job/{id}"), None),
         Task::JobHistory { id } => req(Method::Get, format!("job/history/{id}"), None),

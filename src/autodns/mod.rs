@@ -24,8 +24,9 @@ pub mod pacer;
 pub mod xml;
 
 pub use client::{
-    is_download_password, CertificateOrder, Client, ClientSettings, JobQueue, PollInfo, RetryPolicy,
-    Wire, DEFAULT_PRODUCT, DEFAULT_REQUESTS_PER_SECOND, SEARCH_MAX_PAGES, SEARCH_PAGE_SIZE,
+    is_download_password, CertificateOrder, Client, ClientSettings, JobQueue, PollInfo,
+    RetryPolicy, Wire, DEFAULT_PRODUCT, DEFAULT_REQUESTS_PER_SECOND, SEARCH_MAX_PAGES,
+    SEARCH_PAGE_SIZE,
 };
 pub use error::{ApiError, ApiMessage, Error, ErrorKind};
 pub use model::{

@@ -978,12 +978,15 @@ impl ObjectJob {
     /// the mailbox address): `object.value`, else the name inside `object.data`.
     pub fn object_name(&self) -> Option<&str> {
         let o = self.object.as_ref()?;
-        o.value.as_deref().filter(|v| !v.trim().is_empty()).or_else(|| {
-            let d = o.data.as_ref()?;
-            d.get("name")
-                .or_else(|| d.get("certificate").and_then(|c| c.get("name")))
-                .and_then(serde_json::Value::as_str)
-        })
+        o.value
+            .as_deref()
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| {
+                let d = o.data.as_ref()?;
+                d.get("name")
+                    .or_else(|| d.get("certificate").and_then(|c| c.get("name")))
+                    .and_then(serde_json::Value::as_str)
+            })
     }
 
     /// When the job was created.

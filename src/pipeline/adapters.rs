@@ -633,8 +633,8 @@ impl super::ports::Autodns for AutodnsPort {
         since: OffsetDateTime,
         exclude: Option<i64>,
     ) -> Result<Option<super::ports::FoundOrder>, PortError> {
-        use crate::autodns::{JobQueue, JobStatus, ObjectJob, Query, Timestamp};
         use super::ports::FoundOrder;
+        use crate::autodns::{JobQueue, JobStatus, ObjectJob, Query, Timestamp};
 
         /// A failed lookup is never "not found": the caller must not re-order on it, only try
         /// again later (task s2: exactly-once ordering).
@@ -755,11 +755,7 @@ impl super::ports::Autodns for AutodnsPort {
         let issued = match (found_pem, found_id) {
             (Some(_), _) => true,
             (None, Some(id)) => {
-                let full = self
-                    .client
-                    .certificate_info(id)
-                    .await
-                    .map_err(lookup_err)?;
+                let full = self.client.certificate_info(id).await.map_err(lookup_err)?;
                 full.server.is_some()
             }
             (None, None) => false,
