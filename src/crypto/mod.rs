@@ -11,6 +11,7 @@
 //! - [`pkcs12`]: [`build_pkcs12`], [`verify_pkcs12`], [`Pkcs12Profile`].
 //! - [`keystore`]: [`KeyStore`] — keys and bundles encrypted at rest under a key-encryption key.
 //! - `der`: a small DER reader used to check the algorithms inside a PKCS#12 file.
+//! - `pkcs12_kdf`: RFC 7292's key derivation, to keep `compat` bundles clear of a gpgsm 2.2 defect.
 //!
 //! Errors: [`CryptoError`] for operations, [`CertificateRejected`] for a CA answer we refuse,
 //! [`KeyStoreError`] for storage. Each has a stable kebab-case `code()` for logs, store and metrics.
@@ -22,6 +23,7 @@ pub mod key;
 pub mod keystore;
 pub mod password;
 pub mod pkcs12;
+mod pkcs12_kdf;
 
 pub use certificate::{
     check_certificate, split_certificates, CertificateInfo, CertificateRejected, MAX_VALIDITY_DAYS,
@@ -36,7 +38,9 @@ pub use password::{
     generate_download_password, generate_password, Password, DOWNLOAD_PASSWORD_LEN,
     PASSWORD_ALPHABET, PASSWORD_CHARS,
 };
-pub use pkcs12::{build_pkcs12, verify_pkcs12, BundleSummary, Pkcs12Profile};
+pub use pkcs12::{
+    build_pkcs12, trips_gpgsm_kdf_defect, verify_pkcs12, BundleSummary, Pkcs12Profile,
+};
 
 use openssl::error::ErrorStack;
 
