@@ -4,8 +4,13 @@
 //! Retry rule: only idempotent reads (info, list, job info, poll info, hello) and PollConfirm
 //! are retried on transient errors, a bounded number of times with exponential backoff. Orders,
 //! renewals, reissues, deletes, revocations and contact creation are sent exactly once; when
-//! their outcome is unknown ([`Error::outcome_unknown`]) the caller looks the order up
-//! (`certificate_list` by name, or the ctid in the poll queue) before anything is re-ordered.
+//! their outcome is unknown ([`Error::outcome_unknown`]) the caller looks the order up (the job
+//! lists by name and ctid, [`Client::job_search`]; the certificate list by name; the ctid in the
+//! poll queue) before anything is re-ordered.
+//!
+//! Searches (contact list, certificate list, job lists) are read page by page with
+//! `view.limit/offset` (§1.12) up to a bound, and an unfinished search is an error, never a
+//! shorter list.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -590,13 +595,8 @@ impl Client {
 
     /// SSLContactList (400205): every SSL contact of the account.
     pub async fn ssl_contact_list(&self) -> Result<Vec<SslContact>, Error> {
-        let env = self
-            .call::<SslContact>(&Request {
-                task: Task::SslContactList(Query::default()),
-                ctid: None,
-            })
-            .await?;
-        Ok(env.data)
+        self.search_all(&Query::default(), Task::SslContactList)
+            .await
     }
 
     /// CertificatePrepareOrder (400110): lets AutoDNS parse the CSR.

@@ -36,7 +36,10 @@
 //! wrong credentials or context give JSON 401 / XML 200 with `EF00010`; each accepted context
 //! is its own namespace (contacts, certificates, jobs and poll queue are per context); the XML chain sits in
 //! `<certification_authority>` blocks; a job's poll message names the certificate in
-//! `object.data` (JSON) or `object/data/certificate` (XML); pushes carry the poll document;
+//! `object.data` (JSON) or `object/data/certificate` (XML); jobs name the ctid of the order
+//! that started them in `job.events[].ctid` (JSON, the spec's `WorkflowEvent`) or `<job><ctid>`
+//! (XML, as poll messages do, §3.3); the job list holds unfinished jobs and the job history list
+//! finished ones; pushes carry the poll document;
 //! the `EF…` codes the simulator chose itself are listed in `engine::ef`.
 
 mod ca;
