@@ -3,7 +3,9 @@
 //! `drop_create_answers`), and lists the new certificate only once its job has ended (fault
 //! `unlisted_until_issued`). The pipeline must find the order among the running jobs by its ctid
 //! (job search, 400115 / `POST /job/_search`), continue with that job, and end with exactly one
-//! order and the bundle delivered.
+//! order and the bundle delivered. Also the lookup on its own: our running job is told from
+//! another order's by ctid, a finished one is read from the job history, and a lookup that fails
+//! is a transient error, never "not found".
 //!
 //! No assertion is about time. The simulator runs on a manual clock, so its job stays running
 //! until the test has seen the pipeline record the job found; the pipeline's job check is an
@@ -182,4 +184,123 @@ async fn json_a_lost_create_answer_is_found_among_running_jobs_and_ordered_only_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xml_a_lost_create_answer_is_found_among_running_jobs_and_ordered_only_once() {
     a_lost_order_answer_is_resolved_by_job_search("xml").await;
+}
+
+/// The order lookup itself (`Autodns::find_order` of the AutoDNS port), in both transports: the
+/// running job of our ctid is ours, a running job of another ctid is not, and once the job has
+/// ended the history names it with its issued certificate.
+async fn find_order_tells_our_job_from_another(wire: &str) {
+    use smime_provisioner::autodns::CertificateOrder;
+    use smime_provisioner::pipeline::ports::Autodns;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, clock) = simulator_dropping_the_first_answer().await;
+    let endpoint = if wire == "json" {
+        sim.json_url()
+    } else {
+        sim.xml_url()
+    };
+    let text = config_text(dir.path(), &endpoint, wire, "")
+        .replace("timeout_secs = 5", "timeout_secs = 1");
+    let config = parse_config(&text, dir.path());
+    let rec = live_reconciler_with(
+        &config,
+        None,
+        100.0,
+        smime_provisioner::pipeline::Settings::from_config(&config),
+    );
+    let port = rec.autodns();
+    let contact = port.ensure_contact().await.unwrap();
+    let a = Address::parse("cleo@example.com").unwrap();
+    let key = smime_provisioner::crypto::key::PrivateKey::generate(
+        smime_provisioner::crypto::key::KeyType::EcP256,
+    )
+    .unwrap();
+    let csr = smime_provisioner::crypto::csr::build_csr(&key, &a).unwrap();
+    let order = CertificateOrder::new(
+        a.as_str(),
+        csr,
+        contact,
+        smime_provisioner::secret::Secret::new("Dl0adPassw0rd".into()),
+    );
+    let since = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let lost = port.client().certificate_create(&order, "cleo-ours").await;
+    assert!(lost.is_err_and(|e| e.outcome_unknown()), "{wire}");
+    let placed = sim.orders();
+    assert_eq!(placed.len(), 1);
+
+    let found = port
+        .find_order(&a, "cleo-ours", since, None)
+        .await
+        .unwrap()
+        .expect("our running job is found");
+    assert_eq!(found.job_id, placed[0].job_id, "{wire}");
+    assert!(!found.issued, "{wire}");
+    let theirs = port
+        .find_order(&a, "cleo-other", since, None)
+        .await
+        .unwrap();
+    assert_eq!(theirs, None, "{wire}: a job of another ctid is not ours");
+
+    clock.advance(time::Duration::minutes(15));
+    let done = port
+        .find_order(&a, "cleo-ours", since, None)
+        .await
+        .unwrap()
+        .expect("the finished order is found");
+    assert_eq!(
+        done.job_id, placed[0].job_id,
+        "{wire}: named by the job history"
+    );
+    assert_eq!(done.certificate_id, placed[0].certificate_id, "{wire}");
+    assert!(done.issued, "{wire}");
+    assert_eq!(sim.orders().len(), 1, "lookups place no order");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_find_order_tells_our_running_job_from_another_and_reads_the_history_later() {
+    find_order_tells_our_job_from_another("json").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xml_find_order_tells_our_running_job_from_another_and_reads_the_history_later() {
+    find_order_tells_our_job_from_another("xml").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_lookup_is_a_transient_error_never_not_found() {
+    use smime_provisioner::pipeline::ports::Autodns;
+    use smime_provisioner::pipeline::ErrorClass;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_simulator(
+        Faults {
+            error_5xx_share: 1.0,
+            ..Faults::default()
+        },
+        Duration::from_millis(100),
+        43,
+    )
+    .await;
+    let config = parse_config(
+        &config_text(dir.path(), &sim.json_url(), "json", ""),
+        dir.path(),
+    );
+    let rec = live_reconciler_with(
+        &config,
+        None,
+        100.0,
+        smime_provisioner::pipeline::Settings::from_config(&config),
+    );
+    let a = Address::parse("dan@example.com").unwrap();
+    let since = time::OffsetDateTime::now_utc();
+    let err = rec
+        .autodns()
+        .find_order(&a, "dan-1", since, None)
+        .await
+        .expect_err("every answer is a 503: the lookup cannot succeed");
+    assert_eq!(err.class, ErrorClass::Transient, "{err:?}");
+    assert_eq!(err.code, "http-503", "{err:?}");
+    sim.shutdown().await;
 }

@@ -711,58 +711,58 @@ impl super::ports::Autodns for AutodnsPort {
             }));
         }
         // 2. The job history (400135, `POST /job/history/_search`): the job already ended. A
-        // successful one names the certificate (if the answer carries it) and is checked for its
-        // PEM below; a failed one is handed over by job id, so the job check reads its outcome
-        // and the order is re-sent from there, not here.
+        // successful one names the certificate (if the answer carries it), which is checked for
+        // its PEM below. One that failed or was cancelled issued nothing: it is not reported as
+        // found (a finished job's state cannot be read by id over XML, so the caller would only
+        // ask again), and the certificate list below decides, as it did before the job lists.
         let finished = self
             .client
             .job_search(&by_name, JobQueue::History)
             .await
             .map_err(lookup_err)?;
-        let mut from_history = None;
+        let (mut job_id, mut found_id) = (None, None);
         if let Some(j) = ours(&finished, address, ctid, since) {
-            let cert = j.certificate_id().filter(|id| Some(*id) != exclude);
-            match (j.status(), cert) {
-                (Some(JobStatus::Success), Some(id)) => from_history = Some((j.job_id(), id)),
-                _ => {
-                    return Ok(Some(FoundOrder {
-                        job_id: j.job_id(),
-                        certificate_id: None,
-                        issued: false,
-                    }))
-                }
+            if j.status() == Some(&JobStatus::Success) {
+                job_id = j.job_id();
+                found_id = j.certificate_id().filter(|id| Some(*id) != exclude);
             }
         }
-        // 3. The certificate list by name (400105): the fallback when neither job list knows
-        // the order (reference §3.2: "list-by-name"), and where a finished job named no
-        // certificate.
-        let (job_id, found_id, found_pem) = match from_history {
-            Some((job, id)) => (job, Some(id), None),
-            None => {
-                let list = self
-                    .client
-                    .certificate_list(Some(address.as_str()))
-                    .await
-                    .map_err(lookup_err)?;
-                let newest = list
-                    .iter()
-                    .filter(|c| {
-                        c.name
-                            .as_deref()
-                            .is_some_and(|n| n.eq_ignore_ascii_case(address.as_str()))
-                            && recent(c.created.as_ref(), since)
-                            && c.id.is_some()
-                            && c.id != exclude
-                    })
-                    .max_by_key(|c| {
-                        c.created
-                            .as_ref()
-                            .map(|t| t.assume_offset(time::UtcOffset::UTC))
-                    });
-                let Some(found) = newest else { return Ok(None) };
-                (None, found.id, found.server.clone())
-            }
-        };
+        // 3. The certificate list by name (400105): the fallback when neither job list names the
+        // certificate (reference §3.2: "list-by-name").
+        let mut found_pem = None;
+        if found_id.is_none() {
+            let list = self
+                .client
+                .certificate_list(Some(address.as_str()))
+                .await
+                .map_err(lookup_err)?;
+            let newest = list
+                .iter()
+                .filter(|c| {
+                    c.name
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(address.as_str()))
+                        && recent(c.created.as_ref(), since)
+                        && c.id.is_some()
+                        && c.id != exclude
+                })
+                .max_by_key(|c| {
+                    c.created
+                        .as_ref()
+                        .map(|t| t.assume_offset(time::UtcOffset::UTC))
+                });
+            let Some(found) = newest else {
+                // A successful job of ours whose certificate is not listed (yet) is still an
+                // order: never "not found", which could buy a second certificate.
+                return Ok(job_id.map(|job| FoundOrder {
+                    job_id: Some(job),
+                    certificate_id: None,
+                    issued: false,
+                }));
+            };
+            found_id = found.id;
+            found_pem = found.server.clone();
+        }
         let issued = match (found_pem, found_id) {
             (Some(_), _) => true,
             (None, Some(id)) => {
