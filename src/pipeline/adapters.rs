@@ -648,7 +648,7 @@ impl super::ports::Autodns for AutodnsPort {
         use crate::autodns::{JobQueue, JobStatus, ObjectJob, Query, Timestamp};
 
         /// A failed lookup is never "not found": the caller must not re-order on it, only try
-        /// again later (task s2: exactly-once ordering).
+        /// again later (issue 7, "Exactly-once ordering").
         fn lookup_err(e: crate::autodns::Error) -> PortError {
             PortError {
                 class: ErrorClass::Transient,

@@ -28,7 +28,7 @@
 //! | CertificateRenew | 400106 | `PUT /certificate/{id}/_renew` | `N400106` + job |
 //! | CertificatePrepareOrder | 400110 | `POST /certificate/_prepareOrder` (also `prepareOrder`) | `S400110` |
 //! | job info | 400114 | `GET /job/{id}` (unfinished), `GET /job/history/{id}` | `S300114` / `S400114` |
-//! | job list / job history list | 400115 / 400135 | `POST /job/_search`, `POST /job/history/_search` | `S300115` / `S4001x5` |
+//! | job list / job history list | 400115 / 400135 | `POST /job/_search`, `POST /job/history/_search` | `S300115` (JSON), `S400115` / `S400135` (XML) |
 //! | CertificateRevoke | 4001031 | `POST`/`DELETE /certificate/{id}/_revoke` | refused for GlobalSign |
 //! | PollInfo / PollConfirm | 0905 / 0906 | `GET /poll`, `PUT /poll/{id}` | `S0905` / `S0906` |
 //!
