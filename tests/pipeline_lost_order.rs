@@ -304,3 +304,95 @@ async fn a_failed_lookup_is_a_transient_error_never_not_found() {
     assert_eq!(err.code, "http-503", "{err:?}");
     sim.shutdown().await;
 }
+
+/// A stand-in JSON API whose job list echoes no ctid (the reference cannot confirm that the
+/// real one does, §2.14): `jobs` answers `POST /job/_search`; the job history and the
+/// certificate list are empty. Returns the base URL and the server task.
+async fn api_without_ctids(jobs: serde_json::Value) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::routing::post;
+    let empty = serde_json::json!({"status": {"code": "S300115", "type": "SUCCESS"},
+                                   "object": {"type": "ObjectJob", "summary": 0}});
+    let active = jobs.clone();
+    let none = empty.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/job/_search",
+            post(move || {
+                let a = active.clone();
+                async move { axum::Json(a) }
+            }),
+        )
+        .route(
+            "/v1/job/history/_search",
+            post(move || {
+                let e = none.clone();
+                async move { axum::Json(e) }
+            }),
+        )
+        .route(
+            "/v1/certificate/_search",
+            post(move || {
+                let e = empty.clone();
+                async move { axum::Json(e) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_ctid_in_the_answer_a_job_on_the_name_since_the_intent_is_ours_and_an_older_one_is_not(
+) {
+    use smime_provisioner::pipeline::ports::Autodns;
+
+    let intent = time::OffsetDateTime::now_utc();
+    let stamp =
+        |t: time::OffsetDateTime| smime_provisioner::autodns::Timestamp::Zoned(t).to_api_string();
+    let job = |id: i64, created: time::OffsetDateTime| {
+        serde_json::json!({"job": {"id": id, "status": "RUNNING", "action": "create",
+                                   "created": stamp(created)},
+                           "object": {"type": "Certificate", "value": "eve@example.com"}})
+    };
+    let answer = |items: Vec<serde_json::Value>| {
+        serde_json::json!({"status": {"code": "S300115", "type": "SUCCESS"},
+                           "object": {"type": "ObjectJob", "summary": items.len()},
+                           "data": items})
+    };
+    let a = Address::parse("eve@example.com").unwrap();
+    for (jobs, expected) in [
+        // Created a second after the intent: ours (the newest such job).
+        (
+            answer(vec![
+                job(7001, intent - time::Duration::days(3)),
+                job(7002, intent + time::Duration::seconds(1)),
+            ]),
+            Some(7002),
+        ),
+        // Only a job from days before the intent: another order, so not found.
+        (
+            answer(vec![job(7001, intent - time::Duration::days(3))]),
+            None,
+        ),
+    ] {
+        let (url, server) = api_without_ctids(jobs).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = parse_config(&config_text(dir.path(), &url, "json", ""), dir.path());
+        let rec = live_reconciler_with(
+            &config,
+            None,
+            100.0,
+            smime_provisioner::pipeline::Settings::from_config(&config),
+        );
+        let found = rec
+            .autodns()
+            .find_order(&a, "eve-1", intent, None)
+            .await
+            .unwrap();
+        assert_eq!(found.and_then(|f| f.job_id), expected);
+        server.abort();
+    }
+}
