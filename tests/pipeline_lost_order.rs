@@ -54,7 +54,7 @@ fn event_kinds(rec: &LiveReconciler, a: &Address) -> Vec<String> {
         .collect()
 }
 
-/// Waits (bounded: 60 s in 100 ms steps) until `done` holds for the mailbox's record and events;
+/// Waits (bounded: 120 s in 100 ms steps) until `done` holds for the mailbox's record and events;
 /// fails early when an event says the order was not found.
 async fn wait_for(
     rec: &LiveReconciler,
@@ -62,7 +62,7 @@ async fn wait_for(
     what: &str,
     done: impl Fn(&smime_provisioner::store::MailboxRecord, &[String]) -> bool,
 ) {
-    for _ in 0..600 {
+    for _ in 0..1200 {
         let kinds = event_kinds(rec, a);
         if let Some(bad) = kinds.iter().find(|k| NOT_FOUND_KINDS.contains(&k.as_str())) {
             panic!("the lost order was not found by job search ({bad}); events: {kinds:?}");
@@ -76,7 +76,7 @@ async fn wait_for(
     }
     let r = rec.store().get(a).unwrap();
     panic!(
-        "{what}: not reached within 60 s; record {:?}; events {:?}",
+        "{what}: not reached within 120 s; record {:?}; events {:?}",
         r.map(|r| r.status_label()),
         event_kinds(rec, a)
     );
@@ -90,9 +90,9 @@ async fn a_lost_order_answer_is_resolved_by_job_search(wire: &str) {
     } else {
         sim.xml_url()
     };
-    // A one-second client timeout turns the dropped answer into "outcome unknown" quickly.
+    // A two-second client timeout turns the dropped answer into "outcome unknown" quickly.
     let text = config_text(dir.path(), &endpoint, wire, "")
-        .replace("timeout_secs = 5", "timeout_secs = 1");
+        .replace("timeout_secs = 5", "timeout_secs = 2");
     let config = parse_config(&text, dir.path());
     let mut settings = smime_provisioner::pipeline::Settings::from_config(&config);
     // The job check (and with it the listing grace, at most 30 min) is far beyond the test's
@@ -201,7 +201,7 @@ async fn find_order_tells_our_job_from_another(wire: &str) {
         sim.xml_url()
     };
     let text = config_text(dir.path(), &endpoint, wire, "")
-        .replace("timeout_secs = 5", "timeout_secs = 1");
+        .replace("timeout_secs = 5", "timeout_secs = 2");
     let config = parse_config(&text, dir.path());
     let rec = live_reconciler_with(
         &config,

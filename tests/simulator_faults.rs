@@ -527,7 +527,7 @@ async fn a_dropped_create_answer_leaves_a_running_job_that_only_the_job_list_sho
         "{e}"
     );
     // Only the first answer is dropped.
-    let second = quick
+    let second = api
         .call(
             "POST",
             "/certificate",
