@@ -962,3 +962,57 @@ async fn an_xml_job_history_search_pages_until_a_short_page() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_server_that_caps_its_pages_below_our_limit_is_still_read_to_the_total() -> Result<()> {
+    use smime_provisioner::autodns::{JobQueue, Query};
+    // 120 jobs, at most 50 per answer whatever we ask for.
+    let mock = Mock::start(
+        vec![
+            json_job_page(1, 50, Some(120)),
+            json_job_page(51, 50, Some(120)),
+            json_job_page(101, 20, Some(120)),
+        ],
+        None,
+    )
+    .await?;
+    let client = unpaced_client(&mock, Wire::Json)?;
+    let jobs = client
+        .job_search(&Query::default(), JobQueue::Active)
+        .await?;
+    let ids: Vec<i64> = jobs.iter().filter_map(|j| j.job_id()).collect();
+    assert_eq!(ids, (1..=120).collect::<Vec<_>>());
+    let offsets: Vec<Value> = mock
+        .seen()
+        .iter()
+        .map(|s| s.json()["view"]["offset"].clone())
+        .collect();
+    assert_eq!(
+        offsets,
+        [json!(0), json!(50), json!(100)],
+        "offset = items read"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_empty_page_short_of_the_reported_total_is_an_error_not_a_shorter_list() -> Result<()> {
+    use smime_provisioner::autodns::{JobQueue, Query};
+    let mock = Mock::start(
+        vec![
+            json_job_page(1, 30, Some(45)),
+            json_job_page(31, 0, Some(45)),
+        ],
+        None,
+    )
+    .await?;
+    let client = unpaced_client(&mock, Wire::Json)?;
+    let err = client
+        .job_search(&Query::default(), JobQueue::Active)
+        .await
+        .err()
+        .context("a list short of its total must not pass as complete")?;
+    assert_eq!(err.kind(), ErrorKind::Malformed, "{err}");
+    assert!(err.to_string().contains("reports 45 items"), "{err}");
+    Ok(())
+}

@@ -675,21 +675,23 @@ impl Client {
         self.search_all(query, task).await
     }
 
-    /// Runs a search page by page (`view.limit` = [`SEARCH_PAGE_SIZE`], `view.offset` advancing)
-    /// until a page comes back short or empty, or the items read reach the total the API
-    /// reports in `object.summary` (§1.6). Stops with an error after [`SEARCH_MAX_PAGES`] full
-    /// pages, so a misbehaving server cannot keep the caller looping, and a caller never acts
-    /// on a silently truncated list.
+    /// Runs a search page by page (`view.limit` = [`SEARCH_PAGE_SIZE`], `view.offset` = the
+    /// items read so far, so a server that caps its pages below our limit is still read whole)
+    /// until the items read reach the total the API reports in `object.summary` (§1.6), or,
+    /// without a total, until a page comes back short. An empty page short of the reported total
+    /// is an error, and so is a search still going after [`SEARCH_MAX_PAGES`] pages: a caller
+    /// never acts on a silently truncated list, and a misbehaving server cannot keep it looping.
     async fn search_all<T: Payload>(
         &self,
         query: &Query,
         task: fn(Query) -> Task,
     ) -> Result<Vec<T>, Error> {
-        let mut items = Vec::new();
-        for page in 0..SEARCH_MAX_PAGES {
-            let offset = SEARCH_PAGE_SIZE * page as i64;
+        let name = task(Query::default()).name();
+        let mut items: Vec<T> = Vec::new();
+        let (mut last_stid, mut last_total) = (None, None);
+        for _ in 0..SEARCH_MAX_PAGES {
+            let offset = i64::try_from(items.len()).unwrap_or(i64::MAX);
             let t = task(query.page(SEARCH_PAGE_SIZE, offset));
-            let name = t.name();
             let env = self
                 .call::<T>(&Request {
                     task: t,
@@ -699,25 +701,35 @@ impl Client {
             let total = env.summary();
             let got = env.data.len();
             items.extend(env.data);
-            let done =
-                got < SEARCH_PAGE_SIZE as usize || total.is_some_and(|t| items.len() as u64 >= t);
-            if done {
-                return Ok(items);
+            let read = items.len() as u64;
+            match total {
+                Some(t) if read >= t => return Ok(items),
+                Some(t) if got == 0 => {
+                    return Err(Error::Malformed {
+                        task: name,
+                        http_status: 200,
+                        stid: env.stid,
+                        reason: format!(
+                            "the search reports {t} items but returned no more after {read}"
+                        ),
+                    })
+                }
+                None if got < SEARCH_PAGE_SIZE as usize => return Ok(items),
+                _ => {}
             }
-            if page + 1 == SEARCH_MAX_PAGES {
-                return Err(Error::Malformed {
-                    task: name,
-                    http_status: 200,
-                    stid: env.stid,
-                    reason: format!(
-                        "the search did not end after {SEARCH_MAX_PAGES} pages of \
-                         {SEARCH_PAGE_SIZE} items (total reported: {}); narrow the search",
-                        total.map_or_else(|| "none".to_string(), |t| t.to_string())
-                    ),
-                });
-            }
+            (last_stid, last_total) = (env.stid, total);
         }
-        Ok(items)
+        Err(Error::Malformed {
+            task: name,
+            http_status: 200,
+            stid: last_stid,
+            reason: format!(
+                "the search did not end after {SEARCH_MAX_PAGES} pages ({} items read, total \
+                 reported: {}); narrow the search",
+                items.len(),
+                last_total.map_or_else(|| "none".to_string(), |t: u64| t.to_string())
+            ),
+        })
     }
 
     /// Certificate job info (400114, `GET /job/{id}`).
