@@ -3,7 +3,9 @@
 //! certificate info; the returned certificate carries the CSR's public key and the real
 //! `openssl verify` accepts it against the simulator's chain. Also: bad credentials and an
 //! unknown certificate id are classified the same way in both transports, and the simulator
-//! saw exactly one order per address, with our CSR.
+//! saw exactly one order per address, with our CSR. And: an order whose answer was lost is found
+//! among the running jobs by its ctid (job search, 400115 / `POST /job/_search`) and later in the
+//! job history, and searches read every page.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,8 +14,10 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use openssl::x509::{X509Req, X509};
 use smime_provisioner::autodns::{
-    CertificateOrder, Client, ClientSettings, ErrorKind, PollMessage, SslContact, Wire,
+    CertificateOrder, Client, ClientSettings, ErrorKind, JobQueue, JobStatus, PollMessage, Query,
+    SslContact, Wire, SEARCH_PAGE_SIZE,
 };
+use smime_provisioner::clock::ManualClock;
 use smime_provisioner::crypto::csr::build_csr;
 use smime_provisioner::crypto::key::{KeyType, PrivateKey};
 use smime_provisioner::mailbox::Address;
@@ -459,4 +463,155 @@ async fn client_for_contact(sim: &SimulatorHandle) -> Result<i64> {
         .await?
         .id
         .context("contact id")
+}
+
+/// A simulator on a manual clock standing at the real time: jobs run until the test moves it.
+async fn simulator_on_clock(
+    faults: smime_provisioner::simulator::Faults,
+) -> Result<(SimulatorHandle, std::sync::Arc<ManualClock>)> {
+    let clock = std::sync::Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let mut cfg = SimulatorConfig::new(USER, PASSWORD);
+    cfg.issuance_delay = Duration::from_secs(60);
+    cfg.faults = faults;
+    cfg.seed = Some(11);
+    cfg.clock = clock.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    Ok((Simulator::start(cfg, listener)?, clock))
+}
+
+fn fast_client(sim: &SimulatorHandle, wire: Wire, timeout: Duration) -> Result<Client> {
+    let url = match wire {
+        Wire::Json => sim.json_url(),
+        Wire::Xml => sim.xml_url(),
+    };
+    let mut settings =
+        ClientSettings::new(url.parse()?, wire, USER, Secret::new(PASSWORD.to_string()));
+    settings.timeout = timeout;
+    // The in-process simulator imposes no limit here; pacing at 3/s would only slow the test.
+    settings.requests_per_second = 1000.0;
+    Ok(Client::new(settings)?)
+}
+
+#[tokio::test]
+async fn a_lost_order_answer_is_found_among_running_jobs_by_its_ctid_in_both_transports(
+) -> Result<()> {
+    for wire in [Wire::Json, Wire::Xml] {
+        let (sim, clock) = simulator_on_clock(smime_provisioner::simulator::Faults {
+            drop_create_answers: 1,
+            unlisted_until_issued: true,
+            ..Default::default()
+        })
+        .await?;
+        // A patient client for everything but the order, whose answer is dropped: a short
+        // timeout there only shortens the test.
+        let client = fast_client(&sim, wire, Duration::from_secs(20))?;
+        let impatient = fast_client(&sim, wire, Duration::from_secs(2))?;
+        let address = "ida@example.org";
+        let contact_id = client
+            .ssl_contact_create(&admin_contact())
+            .await?
+            .id
+            .context("contact id")?;
+        let key = PrivateKey::generate(KeyType::EcP256)?;
+        let order = CertificateOrder::new(
+            address,
+            build_csr(&key, &Address::parse(address)?)?,
+            contact_id,
+            Secret::new("Dl0adPassw0rd".into()),
+        );
+        let err = impatient
+            .certificate_create(&order, "ida-gen1")
+            .await
+            .err()
+            .context("the order's answer must be lost")?;
+        assert!(err.outcome_unknown(), "{wire:?}: {err}");
+        let placed = sim.orders();
+        assert_eq!(placed.len(), 1, "{wire:?}: {placed:?}");
+        let job_id = placed[0].job_id.context("the order started a job")?;
+
+        // The certificate list does not show the running order (the fault), the job list does.
+        assert!(client.certificate_list(Some(address)).await?.is_empty());
+        let by_name = Query::equal("object", address);
+        let running = client.job_search(&by_name, JobQueue::Active).await?;
+        assert_eq!(running.len(), 1, "{wire:?}: {running:?}");
+        let j = &running[0];
+        assert_eq!(j.job_id(), Some(job_id), "{wire:?}");
+        assert_eq!(j.ctid(), Some("ida-gen1"), "{wire:?}");
+        assert_eq!(j.object_name(), Some(address), "{wire:?}");
+        assert_eq!(j.status(), Some(&JobStatus::Running), "{wire:?}");
+        assert!(client
+            .job_search(&by_name, JobQueue::History)
+            .await?
+            .is_empty());
+        let other = Query::equal("object", "someone-else@example.org");
+        assert!(client
+            .job_search(&other, JobQueue::Active)
+            .await?
+            .is_empty());
+
+        // Once the job ends it leaves the active list for the history, still with its ctid, and
+        // the certificate is listed by name.
+        clock.advance(time::Duration::minutes(2));
+        assert!(client
+            .job_search(&by_name, JobQueue::Active)
+            .await?
+            .is_empty());
+        let done = client.job_search(&by_name, JobQueue::History).await?;
+        assert_eq!(done.len(), 1, "{wire:?}: {done:?}");
+        assert_eq!(done[0].job_id(), Some(job_id));
+        assert_eq!(done[0].ctid(), Some("ida-gen1"));
+        assert_eq!(done[0].status(), Some(&JobStatus::Success));
+        let listed = client.certificate_list(Some(address)).await?;
+        assert_eq!(listed.len(), 1, "{wire:?}");
+        assert_eq!(listed[0].id, placed[0].certificate_id);
+        sim.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn job_and_certificate_searches_read_every_page_in_both_transports() -> Result<()> {
+    let (sim, _clock) = simulator_on_clock(Default::default()).await?;
+    let json = fast_client(&sim, Wire::Json, Duration::from_secs(10))?;
+    let contact_id = json
+        .ssl_contact_create(&admin_contact())
+        .await?
+        .id
+        .context("contact id")?;
+    // More orders than one page holds, so every search needs a second page.
+    let n = usize::try_from(SEARCH_PAGE_SIZE)? + 7;
+    let key = PrivateKey::generate(KeyType::EcP256)?;
+    let mut jobs = std::collections::BTreeSet::new();
+    for i in 0..n {
+        let address = format!("u{i:03}@example.org");
+        let csr_pem = build_csr(&key, &Address::parse(&address)?)?;
+        let order = CertificateOrder::new(
+            address.as_str(),
+            csr_pem,
+            contact_id,
+            Secret::new("Dl0adPassw0rd".into()),
+        );
+        let job = json
+            .certificate_create(&order, &format!("page-{i}"))
+            .await?;
+        jobs.insert(job.id.context("job id")?);
+    }
+    assert_eq!(jobs.len(), n);
+    for wire in [Wire::Json, Wire::Xml] {
+        let client = fast_client(&sim, wire, Duration::from_secs(10))?;
+        let listed = client
+            .job_search(&Query::default(), JobQueue::Active)
+            .await?;
+        let ids: std::collections::BTreeSet<i64> =
+            listed.iter().filter_map(|j| j.job_id()).collect();
+        assert_eq!(listed.len(), n, "{wire:?}: one item per job, none twice");
+        assert_eq!(ids, jobs, "{wire:?}: every running job, across the pages");
+        let certs = client.certificate_list(None).await?;
+        let names: std::collections::BTreeSet<String> =
+            certs.iter().filter_map(|c| c.name.clone()).collect();
+        assert_eq!(certs.len(), n, "{wire:?}");
+        assert_eq!(names.len(), n, "{wire:?}: every certificate once");
+    }
+    sim.shutdown().await;
+    Ok(())
 }

@@ -817,3 +817,202 @@ async fn an_order_to_an_endpoint_nobody_listens_on_is_transient_and_known_not_se
     assert_no_secret(&err.to_string());
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Searches read every page (`view.limit/offset`, reference §1.12) and never a truncated list
+// ---------------------------------------------------------------------------------------------
+
+fn unpaced_client(mock: &Mock, wire: Wire) -> Result<Client> {
+    let endpoint = match wire {
+        Wire::Json => format!("http://{}/v1", mock.addr),
+        Wire::Xml => format!("http://{}/", mock.addr),
+    };
+    let mut settings = ClientSettings::new(
+        endpoint.parse()?,
+        wire,
+        USER,
+        Secret::new(PASSWORD.to_string()),
+    );
+    settings.timeout = Duration::from_secs(5);
+    // Many pages in a row; the documented 3/s pace is tested elsewhere.
+    settings.requests_per_second = 1000.0;
+    Ok(Client::with_retry_policy(settings, fast_retries())?)
+}
+
+fn json_job_page(first_id: i64, n: i64, summary: Option<i64>) -> Reply {
+    let data: Vec<Value> = (first_id..first_id + n)
+        .map(|id| {
+            json!({"job": {"id": id, "status": "RUNNING", "action": "create"},
+                          "object": {"type": "Certificate", "value": format!("u{id}@example.org")}})
+        })
+        .collect();
+    let mut body = json!({"status": {"code": "S300115", "type": "SUCCESS"},
+                          "object": {"type": "ObjectJob"}, "data": data});
+    if let Some(s) = summary {
+        body["object"]["summary"] = json!(s);
+    }
+    Reply::json(200, body)
+}
+
+#[tokio::test]
+async fn a_json_job_search_pages_with_limit_and_offset_until_the_reported_total() -> Result<()> {
+    use smime_provisioner::autodns::{JobQueue, Query, SEARCH_PAGE_SIZE};
+    let mock = Mock::start(
+        vec![
+            json_job_page(1, SEARCH_PAGE_SIZE, Some(SEARCH_PAGE_SIZE + 40)),
+            json_job_page(SEARCH_PAGE_SIZE + 1, 40, Some(SEARCH_PAGE_SIZE + 40)),
+        ],
+        None,
+    )
+    .await?;
+    let client = unpaced_client(&mock, Wire::Json)?;
+    let q = Query::equal("object", "u1@example.org");
+    let jobs = client.job_search(&q, JobQueue::Active).await?;
+    let ids: Vec<i64> = jobs.iter().filter_map(|j| j.job_id()).collect();
+    assert_eq!(ids, (1..=SEARCH_PAGE_SIZE + 40).collect::<Vec<_>>());
+    let seen = mock.seen();
+    assert_eq!(seen.len(), 2, "two pages, then the total is reached");
+    for (i, s) in seen.iter().enumerate() {
+        assert_eq!(
+            (s.method.as_str(), s.path.as_str()),
+            ("POST", "/v1/job/_search")
+        );
+        let body = s.json();
+        assert_eq!(body["view"]["limit"], SEARCH_PAGE_SIZE);
+        assert_eq!(body["view"]["offset"], SEARCH_PAGE_SIZE * i as i64);
+        assert_eq!(
+            body["filters"][0]["key"], "object",
+            "the filter goes on every page"
+        );
+        assert!(s
+            .query
+            .as_deref()
+            .is_some_and(|q| q.contains("keys%5B%5D=object")));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_search_that_does_not_end_is_an_error_not_a_truncated_list() -> Result<()> {
+    use smime_provisioner::autodns::{JobQueue, Query, SEARCH_MAX_PAGES, SEARCH_PAGE_SIZE};
+    // A server that ignores the view and always answers a full page without a total.
+    let mock = Mock::start(vec![], Some(json_job_page(1, SEARCH_PAGE_SIZE, None))).await?;
+    let client = unpaced_client(&mock, Wire::Json)?;
+    let err = client
+        .job_search(&Query::default(), JobQueue::History)
+        .await
+        .err()
+        .context("an endless search must fail")?;
+    assert_eq!(err.kind(), ErrorKind::Malformed, "{err}");
+    assert!(err.to_string().contains("did not end"), "{err}");
+    assert_eq!(mock.seen().len(), SEARCH_MAX_PAGES, "bounded");
+    assert!(mock
+        .seen()
+        .iter()
+        .all(|s| s.path == "/v1/job/history/_search"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_xml_job_history_search_pages_until_a_short_page() -> Result<()> {
+    use smime_provisioner::autodns::{JobQueue, Query, SEARCH_PAGE_SIZE};
+    let page = |first: i64, n: i64| {
+        let jobs: String = (first..first + n)
+            .map(|id| {
+                format!(
+                    "<certificate_job><job><id>{id}</id><object>u{id}@example.org</object>\
+                     <status>SUCCESS</status><ctid>c-{id}</ctid></job></certificate_job>"
+                )
+            })
+            .collect();
+        Reply::xml(
+            200,
+            &format!(
+                "<response><result><data>{jobs}</data><status><code>S400135</code>\
+                 <type>success</type></status></result></response>"
+            ),
+        )
+    };
+    let mock = Mock::start(
+        vec![page(1, SEARCH_PAGE_SIZE), page(SEARCH_PAGE_SIZE + 1, 3)],
+        None,
+    )
+    .await?;
+    let client = unpaced_client(&mock, Wire::Xml)?;
+    let jobs = client
+        .job_search(&Query::default(), JobQueue::History)
+        .await?;
+    assert_eq!(jobs.len() as i64, SEARCH_PAGE_SIZE + 3);
+    let first_of_page_two = format!("c-{}", SEARCH_PAGE_SIZE + 1);
+    assert_eq!(
+        jobs[SEARCH_PAGE_SIZE as usize].ctid(),
+        Some(first_of_page_two.as_str())
+    );
+    let seen = mock.seen();
+    assert_eq!(seen.len(), 2);
+    for (i, s) in seen.iter().enumerate() {
+        let (_, req) = xml::decode_request(&s.body).map_err(anyhow::Error::msg)?;
+        assert_eq!(req.task.xml_code(), Some("400135"));
+        let Task::JobHistoryList(q) = req.task else {
+            anyhow::bail!("not a job history search: {:?}", req.task)
+        };
+        let view = q.view.context("a view on every page")?;
+        assert_eq!(view.limit, Some(SEARCH_PAGE_SIZE));
+        assert_eq!(view.offset, Some(SEARCH_PAGE_SIZE * i as i64));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_server_that_caps_its_pages_below_our_limit_is_still_read_to_the_total() -> Result<()> {
+    use smime_provisioner::autodns::{JobQueue, Query};
+    // 120 jobs, at most 50 per answer whatever we ask for.
+    let mock = Mock::start(
+        vec![
+            json_job_page(1, 50, Some(120)),
+            json_job_page(51, 50, Some(120)),
+            json_job_page(101, 20, Some(120)),
+        ],
+        None,
+    )
+    .await?;
+    let client = unpaced_client(&mock, Wire::Json)?;
+    let jobs = client
+        .job_search(&Query::default(), JobQueue::Active)
+        .await?;
+    let ids: Vec<i64> = jobs.iter().filter_map(|j| j.job_id()).collect();
+    assert_eq!(ids, (1..=120).collect::<Vec<_>>());
+    let offsets: Vec<Value> = mock
+        .seen()
+        .iter()
+        .map(|s| s.json()["view"]["offset"].clone())
+        .collect();
+    assert_eq!(
+        offsets,
+        [json!(0), json!(50), json!(100)],
+        "offset = items read"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_empty_page_short_of_the_reported_total_is_an_error_not_a_shorter_list() -> Result<()> {
+    use smime_provisioner::autodns::{JobQueue, Query};
+    let mock = Mock::start(
+        vec![
+            json_job_page(1, 30, Some(45)),
+            json_job_page(31, 0, Some(45)),
+        ],
+        None,
+    )
+    .await?;
+    let client = unpaced_client(&mock, Wire::Json)?;
+    let err = client
+        .job_search(&Query::default(), JobQueue::Active)
+        .await
+        .err()
+        .context("a list short of its total must not pass as complete")?;
+    assert_eq!(err.kind(), ErrorKind::Malformed, "{err}");
+    assert!(err.to_string().contains("reports 45 items"), "{err}");
+    Ok(())
+}

@@ -493,3 +493,110 @@ async fn a_refused_push_is_retried_with_the_same_message() -> Result<()> {
     rx_task.abort();
     Ok(())
 }
+
+#[tokio::test]
+async fn a_dropped_create_answer_leaves_a_running_job_that_only_the_job_list_shows() -> Result<()> {
+    let (mut cfg, clock) = manual_config();
+    cfg.faults.drop_create_answers = 1;
+    cfg.faults.unlisted_until_issued = true;
+    let sim = start(cfg).await?;
+    let api = Json::new(&sim);
+    let contact = make_contact(&api).await?;
+    let quick = Json {
+        http: http_client(Duration::from_millis(500)),
+        ..api.clone()
+    };
+    let lost = quick
+        .call_ctid(
+            "POST",
+            "/certificate",
+            Some(order_body(
+                "lou@example.com",
+                contact,
+                &csr_for(&p256_key(), "lou@example.com"),
+            )),
+            Some("lou-1"),
+        )
+        .await;
+    let Err(e) = lost else {
+        bail!("expected the first order's answer to be dropped")
+    };
+    assert!(
+        e.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout),
+        "{e}"
+    );
+    // Only the first answer is dropped.
+    let second = api
+        .call(
+            "POST",
+            "/certificate",
+            Some(order_body(
+                "max@example.com",
+                contact,
+                &csr_for(&p256_key(), "max@example.com"),
+            )),
+        )
+        .await?;
+    assert_eq!(second.code(), "N400101");
+    let log = sim.orders();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[0].status, "RUNNING", "the lost order stands");
+
+    let by_name = |name: &str| serde_json::json!({"filters": [{"key": "name", "value": name, "operator": "EQUAL"}]});
+    let listed = api
+        .call(
+            "POST",
+            "/certificate/_search",
+            Some(by_name("lou@example.com")),
+        )
+        .await?;
+    assert_eq!(
+        listed.body["object"]["summary"], 0,
+        "not listed while running"
+    );
+    let jobs = api
+        .call(
+            "POST",
+            "/job/_search",
+            Some(serde_json::json!({"filters": [
+                {"key": "object", "value": "lou@example.com", "operator": "EQUAL"}]})),
+        )
+        .await?;
+    assert_eq!(jobs.body["object"]["summary"], 1);
+    assert_eq!(jobs.data0()["job"]["id"].as_i64(), log[0].job_id);
+    assert_eq!(jobs.data0()["job"]["events"][0]["ctid"], "lou-1");
+
+    clock.advance(time::Duration::seconds(1));
+    let listed = api
+        .call(
+            "POST",
+            "/certificate/_search",
+            Some(by_name("lou@example.com")),
+        )
+        .await?;
+    assert_eq!(listed.body["object"]["summary"], 1, "listed once issued");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_job_search_routes_are_behind_the_same_fault_layer() -> Result<()> {
+    let mut cfg = config();
+    cfg.faults.error_5xx_share = 1.0;
+    let sim = start(cfg).await?;
+    let http = http_client(Duration::from_secs(10));
+    for path in ["/job/_search", "/job/history/_search"] {
+        let resp = http
+            .post(format!("{}{path}", sim.json_url()))
+            .basic_auth(USER, Some(PASSWORD))
+            .header("X-Domainrobot-Context", CONTEXT.to_string())
+            .body("{}")
+            .send()
+            .await?;
+        assert_eq!(resp.status().as_u16(), 503, "{path}");
+        assert!(resp.text().await?.contains("Service Unavailable"));
+    }
+    let (status, body) = Xml::new(&sim).task("<code>400115</code>").await?;
+    assert_eq!(status, 503, "{body}");
+    Ok(())
+}

@@ -753,3 +753,109 @@ async fn each_context_is_its_own_namespace_for_contacts_certificates_jobs_and_th
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn running_jobs_are_searched_by_name_status_and_page_and_move_to_the_history_when_done(
+) -> Result<()> {
+    let (cfg, clock) = manual_config();
+    let sim = start(cfg).await?;
+    let api = Json::new(&sim);
+    let contact = make_contact(&api).await?;
+    let key = p256_key();
+    let mut jobs = Vec::new();
+    for (who, ctid) in [
+        ("ann@one.example", "c-ann"),
+        ("ben@one.example", "c-ben"),
+        ("cat@two.example", "c-cat"),
+    ] {
+        let a = api
+            .call_ctid(
+                "POST",
+                "/certificate",
+                Some(order_body(who, contact, &csr_for(&key, who))),
+                Some(ctid),
+            )
+            .await?;
+        assert_eq!(a.code(), "N400101");
+        jobs.push(a.data0()["id"].as_i64().unwrap_or_default());
+    }
+
+    // Every running job, two per page; `summary` is the total (§1.12, §2.12).
+    let page = |offset: i64| json!({"view": {"limit": 2, "offset": offset}});
+    let first = api
+        .call(
+            "POST",
+            "/job/_search?keys[]=object&keys[]=status",
+            Some(page(0)),
+        )
+        .await?;
+    assert_eq!((first.status, first.code()), (200, "S300115"));
+    assert_eq!(first.body["object"]["type"], "ObjectJob");
+    assert_eq!(first.body["object"]["summary"], 3);
+    assert_eq!(first.body["data"].as_array().map(Vec::len), Some(2));
+    let second = api.call("POST", "/job/_search", Some(page(2))).await?;
+    assert_eq!(second.body["object"]["summary"], 3);
+    assert_eq!(second.body["data"].as_array().map(Vec::len), Some(1));
+    let mut seen: Vec<i64> = first.body["data"]
+        .as_array()
+        .into_iter()
+        .chain(second.body["data"].as_array())
+        .flatten()
+        .filter_map(|j| j["job"]["id"].as_i64())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, jobs, "the pages together hold every job once");
+
+    // By name: the job, its state, the ctid of the order (in `events`) and the certificate.
+    let ben = api
+        .call(
+            "POST",
+            "/job/_search",
+            Some(json!({"filters": [
+                {"key": "object", "value": "ben@one.example", "operator": "EQUAL"},
+                {"key": "status", "value": "RUNNING", "operator": "EQUAL"}]})),
+        )
+        .await?;
+    assert_eq!(ben.body["object"]["summary"], 1);
+    let j = ben.data0();
+    assert_eq!(j["job"]["id"], jobs[1]);
+    assert_eq!(j["job"]["status"], "RUNNING");
+    assert_eq!(j["job"]["action"], "create");
+    assert_eq!(j["job"]["events"][0]["ctid"], "c-ben");
+    assert_eq!(j["object"]["type"], "Certificate");
+    assert_eq!(j["object"]["value"], "ben@one.example");
+    assert!(j["object"]["data"]["id"].is_i64(), "{j}");
+
+    // The ctid is not a documented search key: refused like any other unknown key.
+    let by_ctid = api
+        .call(
+            "POST",
+            "/job/_search",
+            Some(json!({"filters": [{"key": "ctid", "value": "c-ben", "operator": "EQUAL"}]})),
+        )
+        .await?;
+    assert_eq!((by_ctid.status, by_ctid.first_ef()), (400, "EF00022"));
+
+    // Finished jobs leave the active list for the history.
+    let history = api.call("POST", "/job/history/_search", None).await?;
+    assert_eq!(history.body["object"]["summary"], 0);
+    clock.advance(time::Duration::seconds(1));
+    let active = api.call("POST", "/job/_search", None).await?;
+    assert_eq!(active.body["object"]["summary"], 0);
+    let history = api
+        .call(
+            "POST",
+            "/job/history/_search",
+            Some(
+                json!({"filters": [{"key": "object", "value": "%@one.example", "operator": "LIKE"}],
+                        "orders": [{"key": "id", "type": "DESC"}]}),
+            ),
+        )
+        .await?;
+    assert_eq!(history.code(), "S300115");
+    assert_eq!(history.body["object"]["summary"], 2);
+    assert_eq!(history.data0()["job"]["id"], jobs[1], "newest first");
+    assert_eq!(history.data0()["job"]["status"], "SUCCESS");
+    assert_eq!(history.data0()["job"]["events"][0]["ctid"], "c-ben");
+    Ok(())
+}

@@ -539,3 +539,84 @@ async fn xml_renew_reissue_revoke_and_delete_act_on_an_issued_certificate() -> R
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_xml_job_list_and_history_tasks_filter_page_and_name_the_ctid() -> Result<()> {
+    let (cfg, clock) = manual_config();
+    let sim = start(cfg).await?;
+    let xml = Xml::new(&sim);
+    let contact = create_contact(&xml).await?;
+    let key = p256_key();
+    let mut jobs = Vec::new();
+    for (who, ctid) in [("eva@example.com", "x-eva"), ("fin@example.com", "x-fin")] {
+        let csr = csr_for(&key, who);
+        let (_, doc) = xml
+            .task(&format!(
+                "<code>400101</code><ctid>{ctid}</ctid><certificate><certificate_type>MAIL</certificate_type>\
+                 <product>GLOBALSIGN_PERSONALSIGN_1</product><lifetime>12</lifetime><name>{who}</name>\
+                 <approver_email>{who}</approver_email><password>Download1234</password><has_csr>true</has_csr>\
+                 <csr><![CDATA[{csr}]]></csr><admin><id>{contact}</id></admin></certificate>"
+            ))
+            .await?;
+        assert_eq!(status_code(&doc), "N400101", "{doc}");
+        jobs.push(xml_text(
+            &doc,
+            &[R, "result", "data", "certificate_job", "job", "id"],
+        )?);
+    }
+    let job = [R, "result", "data", "certificate_job", "job"];
+    let at = |leaf: &'static str| [job[0], job[1], job[2], job[3], job[4], leaf];
+
+    // One job per page, the total in `<summary>` (§2.12's reply shape).
+    let (http, p1) = xml
+        .task("<code>400115</code><view><limit>1</limit><offset>0</offset></view>")
+        .await?;
+    assert_eq!(http, 200);
+    assert_eq!(status_code(&p1), "S400115", "{p1}");
+    assert_eq!(xml_text(&p1, &[R, "result", "data", "summary"])?, "2");
+    assert_eq!(xml_texts(&p1, &at("id")), [jobs[0].clone()]);
+    let (_, p2) = xml
+        .task("<code>400115</code><view><limit>1</limit><offset>1</offset></view>")
+        .await?;
+    assert_eq!(xml_texts(&p2, &at("id")), [jobs[1].clone()]);
+
+    // By name: the job names its certificate, state and the order's ctid.
+    let (_, fin) = xml
+        .task(
+            "<code>400115</code><where><key>object</key><operator>eq</operator>\
+             <value>fin@example.com</value></where>",
+        )
+        .await?;
+    assert_eq!(xml_text(&fin, &[R, "result", "data", "summary"])?, "1");
+    assert_eq!(xml_text(&fin, &at("id"))?, jobs[1]);
+    assert_eq!(xml_text(&fin, &at("object"))?, "fin@example.com");
+    assert_eq!(xml_text(&fin, &at("status"))?, "RUNNING");
+    assert_eq!(xml_text(&fin, &at("type"))?, "ssl");
+    assert_eq!(xml_text(&fin, &at("ctid"))?, "x-fin");
+
+    // An unknown key is an error document (HTTP 200, §1.10), not an empty list.
+    let (http, bad) = xml
+        .task("<code>400115</code><where><key>ctid</key><operator>eq</operator><value>x-fin</value></where>")
+        .await?;
+    assert_eq!(http, 200);
+    assert_eq!(status_code(&bad), "E400115", "{bad}");
+    assert_eq!(xml_text(&bad, &[R, "result", "msg", "code"])?, "EF00022");
+
+    // Finished jobs are in the history list (400135), not the active one.
+    let (_, none) = xml.task("<code>400135</code>").await?;
+    assert_eq!(xml_text(&none, &[R, "result", "data", "summary"])?, "0");
+    clock.advance(time::Duration::seconds(1));
+    let (_, active) = xml.task("<code>400115</code>").await?;
+    assert_eq!(xml_text(&active, &[R, "result", "data", "summary"])?, "0");
+    let (_, done) = xml
+        .task(
+            "<code>400135</code><where><key>object</key><operator>eq</operator>\
+             <value>eva@example.com</value></where>",
+        )
+        .await?;
+    assert_eq!(status_code(&done), "S400135", "{done}");
+    assert_eq!(xml_text(&done, &at("id"))?, jobs[0]);
+    assert_eq!(xml_text(&done, &at("status"))?, "SUCCESS");
+    assert_eq!(xml_text(&done, &at("ctid"))?, "x-eva");
+    Ok(())
+}

@@ -4,8 +4,13 @@
 //! Retry rule: only idempotent reads (info, list, job info, poll info, hello) and PollConfirm
 //! are retried on transient errors, a bounded number of times with exponential backoff. Orders,
 //! renewals, reissues, deletes, revocations and contact creation are sent exactly once; when
-//! their outcome is unknown ([`Error::outcome_unknown`]) the caller looks the order up
-//! (`certificate_list` by name, or the ctid in the poll queue) before anything is re-ordered.
+//! their outcome is unknown ([`Error::outcome_unknown`]) the caller looks the order up (the job
+//! lists by name and ctid, [`Client::job_search`]; the certificate list by name; the ctid in the
+//! poll queue) before anything is re-ordered.
+//!
+//! Searches (contact list, certificate list, job lists) are read page by page with
+//! `view.limit/offset` (§1.12) up to a bound, and an unfinished search is an error, never a
+//! shorter list.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +34,23 @@ pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 3.0;
 /// Largest answer body read. A certificate with its chain is a few kB; anything near this is not
 /// an AutoDNS answer.
 const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// Items asked for per page of a search (`view.limit`, §1.12).
+pub const SEARCH_PAGE_SIZE: i64 = 100;
+
+/// Pages read at most per search. A search that still has items after this many pages is
+/// refused rather than cut short: a truncated lookup could report a lost order as "not found"
+/// and so buy a second certificate.
+pub const SEARCH_MAX_PAGES: usize = 50;
+
+/// Which job queue a job search reads (§2.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobQueue {
+    /// Jobs not finished yet: `POST /job/_search`, XML 400115.
+    Active,
+    /// Finished jobs: `POST /job/history/_search`, XML 400135.
+    History,
+}
 
 /// Which of the API's two transports to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -573,13 +595,8 @@ impl Client {
 
     /// SSLContactList (400205): every SSL contact of the account.
     pub async fn ssl_contact_list(&self) -> Result<Vec<SslContact>, Error> {
-        let env = self
-            .call::<SslContact>(&Request {
-                task: Task::SslContactList(Query::default()),
-                ctid: None,
-            })
-            .await?;
-        Ok(env.data)
+        self.search_all(&Query::default(), Task::SslContactList)
+            .await
     }
 
     /// CertificatePrepareOrder (400110): lets AutoDNS parse the CSR.
@@ -628,19 +645,91 @@ impl Client {
     }
 
     /// CertificateList (400105), optionally only certificates with this exact name (used to
-    /// recover orders whose outcome is unknown).
+    /// recover orders whose outcome is unknown). Reads every page (see [`Client::search_all`]).
     pub async fn certificate_list(&self, name: Option<&str>) -> Result<Vec<Certificate>, Error> {
         let query = match name {
             Some(n) => Query::equal("name", n),
             None => Query::default(),
         };
-        let env = self
-            .call::<Certificate>(&Request {
-                task: Task::CertificateList(query),
-                ctid: None,
-            })
-            .await?;
-        Ok(env.data)
+        self.search_all(&query, Task::CertificateList).await
+    }
+
+    /// Certificate job list: the jobs in `queue` matching `query` (400115 / 400135,
+    /// `POST /job/_search` / `POST /job/history/_search`, §2.12), every page read.
+    ///
+    /// This is how an order whose CertificateCreate answer was lost is found while its job still
+    /// runs: the certificate list may not show it yet, and job info needs the job id the lost
+    /// answer carried. Filter keys the API documents for jobs: `parent, execution, subStatus,
+    /// type, created, id, updated, status, object, action` (§2.12); `object` is the certificate
+    /// name. The ctid is not a documented filter key, so callers filter on `object` and match
+    /// the ctid in the answer ([`ObjectJob::ctid`]).
+    pub async fn job_search(
+        &self,
+        query: &Query,
+        queue: JobQueue,
+    ) -> Result<Vec<ObjectJob>, Error> {
+        let task = match queue {
+            JobQueue::Active => Task::JobList,
+            JobQueue::History => Task::JobHistoryList,
+        };
+        self.search_all(query, task).await
+    }
+
+    /// Runs a search page by page (`view.limit` = [`SEARCH_PAGE_SIZE`], `view.offset` = the
+    /// items read so far, so a server that caps its pages below our limit is still read whole)
+    /// until the items read reach the total the API reports in `object.summary` (§1.6), or,
+    /// without a total, until a page comes back short. An empty page short of the reported total
+    /// is an error, and so is a search still going after [`SEARCH_MAX_PAGES`] pages: a caller
+    /// never acts on a silently truncated list, and a misbehaving server cannot keep it looping.
+    async fn search_all<T: Payload>(
+        &self,
+        query: &Query,
+        task: fn(Query) -> Task,
+    ) -> Result<Vec<T>, Error> {
+        let name = task(Query::default()).name();
+        let mut items: Vec<T> = Vec::new();
+        let (mut last_stid, mut last_total) = (None, None);
+        for _ in 0..SEARCH_MAX_PAGES {
+            let offset = i64::try_from(items.len()).unwrap_or(i64::MAX);
+            let t = task(query.page(SEARCH_PAGE_SIZE, offset));
+            let env = self
+                .call::<T>(&Request {
+                    task: t,
+                    ctid: None,
+                })
+                .await?;
+            let total = env.summary();
+            let got = env.data.len();
+            items.extend(env.data);
+            let read = items.len() as u64;
+            match total {
+                Some(t) if read >= t => return Ok(items),
+                Some(t) if got == 0 => {
+                    return Err(Error::Malformed {
+                        task: name,
+                        http_status: 200,
+                        stid: env.stid,
+                        reason: format!(
+                            "the search reports {t} items but returned no more after {read}"
+                        ),
+                    })
+                }
+                None if got < SEARCH_PAGE_SIZE as usize => return Ok(items),
+                _ => {}
+            }
+            (last_stid, last_total) = (env.stid, total);
+        }
+        Err(Error::Malformed {
+            task: name,
+            http_status: 200,
+            stid: last_stid,
+            reason: format!(
+                "the search did not end after {SEARCH_MAX_PAGES} pages ({} items read, total \
+                 reported: {}); narrow the search",
+                items.len(),
+                last_total.map_or_else(|| "none".to_string(), |t: u64| t.to_string())
+            ),
+        })
     }
 
     /// Certificate job info (400114, `GET /job/{id}`).

@@ -52,6 +52,16 @@ pub struct HttpRequest {
 /// (§2.6 lists the allowed keys; without keys items are sparse).
 const CERTIFICATE_LIST_KEYS: &[&str] =
     &["name", "product", "created", "expire", "certificate_type"];
+/// Columns requested on `POST /job/_search` and `POST /job/history/_search`, so a lost order can
+/// be recognised by its certificate name, state and age (§2.12 lists the allowed keys).
+const JOB_LIST_KEYS: &[&str] = &[
+    "created",
+    "updated",
+    "status",
+    "subStatus",
+    "object",
+    "action",
+];
 /// Columns requested on `POST /sslcontact/_search` (§2.11), so an existing contact can be
 /// matched by e-mail and reused.
 const CONTACT_LIST_KEYS: &[&str] = &["email", "fname", "lname", "organization"];
@@ -145,6 +155,18 @@ pub fn encode_request(task: &Task) -> Result<HttpRequest, Error> {
                 to_body(name, q)?,
             )
         },
+        Task::JobList(q) => HttpRequest {
+            query: keys(JOB_LIST_KEYS),
+            ..req(Method::Post, "job/_search".into(), to_body(name, q)?)
+        },
+        Task::JobHistoryList(q) => HttpRequest {
+            query: keys(JOB_LIST_KEYS),
+            ..req(
+                Method::Post,
+                "job/history/_search".into(),
+                to_body(name, q)?,
+            )
+        },
         Task::JobInfo { id } => req(Method::Get, format!("job/{id}"), None),
         Task::JobHistory { id } => req(Method::Get, format!("job/history/{id}"), None),
         Task::CertificateRenew(c) => req(
@@ -202,6 +224,8 @@ pub fn decode_request(method: Method, path: &str, body: &[u8]) -> Result<Task, S
         (Method::Post, ["certificate"]) => Task::CertificateCreate(cert(None)?),
         (Method::Get, ["certificate", id]) => Task::CertificateInfo { id: parse_id(id)? },
         (Method::Post, ["certificate", "_search"]) => Task::CertificateList(body_of(body)?),
+        (Method::Post, ["job", "_search"]) => Task::JobList(body_of(body)?),
+        (Method::Post, ["job", "history", "_search"]) => Task::JobHistoryList(body_of(body)?),
         (Method::Get, ["job", id]) => Task::JobInfo { id: parse_id(id)? },
         (Method::Get, ["job", "history", id]) => Task::JobHistory { id: parse_id(id)? },
         (Method::Put, ["certificate", id, "_renew"]) => {

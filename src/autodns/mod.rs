@@ -24,14 +24,15 @@ pub mod pacer;
 pub mod xml;
 
 pub use client::{
-    is_download_password, CertificateOrder, Client, ClientSettings, PollInfo, RetryPolicy, Wire,
-    DEFAULT_PRODUCT, DEFAULT_REQUESTS_PER_SECOND,
+    is_download_password, CertificateOrder, Client, ClientSettings, JobQueue, PollInfo,
+    RetryPolicy, Wire, DEFAULT_PRODUCT, DEFAULT_REQUESTS_PER_SECOND, SEARCH_MAX_PAGES,
+    SEARCH_PAGE_SIZE,
 };
 pub use error::{ApiError, ApiMessage, Error, ErrorKind};
 pub use model::{
     BasicUser, CaCertificate, CaType, Certificate, CertificateData, CertificateType, Envelope, Job,
-    JobStatus, Message, NotifyMessage, ObjectJob, PollMessage, ResponseObject, ResponseStatus,
-    SslContact, StatusType, TimePeriod, Timestamp,
+    JobStatus, Message, NotifyMessage, ObjectJob, PollMessage, Query, QueryFilter, QueryView,
+    ResponseObject, ResponseStatus, SslContact, StatusType, TimePeriod, Timestamp, WorkflowEvent,
 };
 
 /// Parses the body of an AutoDNS push notification into the same [`PollMessage`] PollInfo

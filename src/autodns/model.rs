@@ -837,6 +837,79 @@ pub struct Job {
     /// `create`, `renew`, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// The client transaction id of the request that started the job. The XML gateway's job
+    /// element carries it as `<ctid>` (§3.3, seen in poll messages); the JSON `Job` has no such
+    /// member and names it in `events[].ctid` instead (see [`Job::ctid`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctid: Option<String>,
+    /// `WorkflowEvent`s of the job (JSON, §2.14 Job).
+    #[serde(
+        default,
+        deserialize_with = "lenient::vec",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub events: Vec<WorkflowEvent>,
+}
+
+impl Job {
+    /// The ctid of the request that started the job: `ctid` if the answer carried one, else the
+    /// first workflow event's. [INFER] the OpenAPI file puts a `ctid` only into `WorkflowEvent`
+    /// (§2.14); no sample shows a job answer with events, so either place is accepted.
+    pub fn ctid(&self) -> Option<&str> {
+        fn given(c: &Option<String>) -> Option<&str> {
+            c.as_deref().filter(|c| !c.trim().is_empty())
+        }
+        given(&self.ctid).or_else(|| self.events.iter().find_map(|e| given(&e.ctid)))
+    }
+}
+
+/// `WorkflowEvent` (§2.14 Job): one step of a job, with the ctid of the request behind it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowEvent {
+    /// The job.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_id: Option<i64>,
+    /// The workflow step.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vertex: Option<String>,
+    /// The client transaction id of the request that caused the event.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ctid: Option<String>,
+    /// The object the event concerns.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub object: Option<String>,
+    /// Event type.
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kind: Option<String>,
+    /// Event subtype.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub subtype: Option<String>,
 }
 
 /// One validation step's state inside an [`ObjectJob`].
@@ -884,6 +957,41 @@ impl ObjectJob {
     /// The certificate id the job works on, from `object.data.id` (§2.12).
     pub fn certificate_id(&self) -> Option<i64> {
         self.object.as_ref().and_then(ResponseObject::data_id)
+    }
+
+    /// The job id.
+    pub fn job_id(&self) -> Option<i64> {
+        self.job.as_ref().and_then(|j| j.id)
+    }
+
+    /// The job's status.
+    pub fn status(&self) -> Option<&JobStatus> {
+        self.job.as_ref().and_then(|j| j.status.as_ref())
+    }
+
+    /// The ctid of the request that started the job, if the answer names it (see [`Job::ctid`]).
+    pub fn ctid(&self) -> Option<&str> {
+        self.job.as_ref().and_then(Job::ctid)
+    }
+
+    /// The name of the object the job works on (for certificates: the certificate name, i.e.
+    /// the mailbox address): `object.value`, else the name inside `object.data`.
+    pub fn object_name(&self) -> Option<&str> {
+        let o = self.object.as_ref()?;
+        o.value
+            .as_deref()
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| {
+                let d = o.data.as_ref()?;
+                d.get("name")
+                    .or_else(|| d.get("certificate").and_then(|c| c.get("name")))
+                    .and_then(serde_json::Value::as_str)
+            })
+    }
+
+    /// When the job was created.
+    pub fn created(&self) -> Option<&Timestamp> {
+        self.job.as_ref().and_then(|j| j.created.as_ref())
     }
 }
 
@@ -1233,6 +1341,28 @@ impl Query {
             view: None,
         }
     }
+
+    /// Adds a condition (`operator` in the JSON spelling, e.g. `GREATER_EQUAL`); conditions are
+    /// combined with AND.
+    pub fn and(mut self, key: &str, operator: &str, value: &str) -> Query {
+        self.filters.push(QueryFilter {
+            key: Some(key.to_string()),
+            value: Some(value.to_string()),
+            operator: Some(operator.to_string()),
+        });
+        self
+    }
+
+    /// The same query for the page of at most `limit` items starting at `offset` (§1.12).
+    pub fn page(&self, limit: i64, offset: i64) -> Query {
+        Query {
+            filters: self.filters.clone(),
+            view: Some(QueryView {
+                limit: Some(limit),
+                offset: Some(offset),
+            }),
+        }
+    }
 }
 
 /// One API task with its payload: what a request asks for, independent of the wire format.
@@ -1260,6 +1390,11 @@ pub enum Task {
     },
     /// 400105 `POST /certificate/_search`.
     CertificateList(Query),
+    /// 400115 `POST /job/_search`: the jobs still in the active queue (running, deferred,
+    /// waiting), searched with a `Query` (§2.12).
+    JobList(Query),
+    /// 400135 `POST /job/history/_search`: finished jobs, searched with a `Query` (§2.12).
+    JobHistoryList(Query),
     /// 400114 `GET /job/{id}`.
     JobInfo {
         /// Job id.
@@ -1303,6 +1438,8 @@ impl Task {
             Task::CertificateCreate(_) => "CertificateCreate",
             Task::CertificateInfo { .. } => "CertificateInfo",
             Task::CertificateList(_) => "CertificateList",
+            Task::JobList(_) => "CertificateJobList",
+            Task::JobHistoryList(_) => "CertificateJobHistoryList",
             Task::JobInfo { .. } => "CertificateJobInfo",
             Task::JobHistory { .. } => "CertificateJobHistoryInfo",
             Task::CertificateRenew(_) => "CertificateRenew",
@@ -1326,6 +1463,8 @@ impl Task {
             Task::CertificateCreate(_) => "400101",
             Task::CertificateInfo { .. } => "400104",
             Task::CertificateList(_) => "400105",
+            Task::JobList(_) => "400115",
+            Task::JobHistoryList(_) => "400135",
             Task::JobInfo { .. } => "400114",
             Task::CertificateRenew(_) => "400106",
             Task::CertificateReissue(_) => "400102",
@@ -1349,6 +1488,8 @@ impl Task {
                 | Task::CertificatePrepareOrder(_)
                 | Task::CertificateInfo { .. }
                 | Task::CertificateList(_)
+                | Task::JobList(_)
+                | Task::JobHistoryList(_)
                 | Task::JobInfo { .. }
                 | Task::JobHistory { .. }
                 | Task::PollInfo

@@ -701,6 +701,10 @@ pub fn read_job(el: &Element) -> R<Job> {
         execution: opt_date(el, "execution")?,
         sub_type: el.text_of("sub_type"),
         action: el.text_of("action"),
+        // [INFER] §3.3: the job of a poll message carries the original task's `<ctid>`; a job
+        // list entry is taken to do the same.
+        ctid: el.text_of("ctid"),
+        events: Vec::new(),
     })
 }
 
@@ -720,7 +724,8 @@ pub fn write_job(j: &Job) -> Element {
         .push_text("updated", date_text(&j.updated).as_deref())
         .push_text("sub_type", j.sub_type.as_deref())
         .push_text("action", j.action.as_deref())
-        .push_text("execution", date_text(&j.execution).as_deref());
+        .push_text("execution", date_text(&j.execution).as_deref())
+        .push_text("ctid", j.ctid().map(str::to_string).as_deref());
     e
 }
 
@@ -822,7 +827,19 @@ pub fn read_object_job(el: &Element) -> R<ObjectJob> {
             summary: None,
             data: Some(element_to_json(c)),
         }),
-        (None, None) => None,
+        // The job list (400115/400135) names the object as text inside the job:
+        // `<job><object>domain.de</object><type>ssl</type>…` (§2.12).
+        (None, None) => el
+            .child("job")
+            .and_then(|j| j.child("object"))
+            .filter(|o| o.children.is_empty())
+            .and_then(Element::trimmed)
+            .map(|name| ResponseObject {
+                kind: Some("certificate".into()),
+                value: Some(name),
+                summary: None,
+                data: None,
+            }),
     };
     Ok(ObjectJob {
         job: el.child("job").map(read_job).transpose()?,
@@ -1284,7 +1301,10 @@ pub fn encode_request(auth: &XmlAuth, req: &Request) -> Result<Vec<u8>, Error> {
         Task::SslContactInfo { id } => {
             t.push(id_only("contact", *id));
         }
-        Task::SslContactList(q) | Task::CertificateList(q) => write_query(&mut t, q),
+        Task::SslContactList(q)
+        | Task::CertificateList(q)
+        | Task::JobList(q)
+        | Task::JobHistoryList(q) => write_query(&mut t, q),
         Task::CertificatePrepareOrder(d) => {
             t.push(write_certificate_data(d));
         }
@@ -1365,6 +1385,8 @@ pub fn decode_request(body: &[u8]) -> Result<(XmlAuth, Request), String> {
             id: need_id(t.child("certificate"), "certificate")?,
         },
         "400105" => Task::CertificateList(read_query(t)?),
+        "400115" => Task::JobList(read_query(t)?),
+        "400135" => Task::JobHistoryList(read_query(t)?),
         "400114" => Task::JobInfo {
             id: need_id(
                 t.child("certificate_job").and_then(|c| c.child("job")),

@@ -640,52 +640,140 @@ impl super::ports::Autodns for AutodnsPort {
     async fn find_order(
         &self,
         address: &Address,
-        _ctid: &str,
+        ctid: &str,
         since: OffsetDateTime,
         exclude: Option<i64>,
     ) -> Result<Option<super::ports::FoundOrder>, PortError> {
-        use crate::autodns::Timestamp;
-        let list = self
-            .client
-            .certificate_list(Some(address.as_str()))
-            .await
-            .map_err(autodns_err)?;
-        let ours = |c: &&crate::autodns::Certificate| {
-            let named = c
-                .name
-                .as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(address.as_str()));
-            let recent = match &c.created {
+        use super::ports::FoundOrder;
+        use crate::autodns::{JobQueue, JobStatus, ObjectJob, Query, Timestamp};
+
+        /// A failed lookup is never "not found": the caller must not re-order on it, only try
+        /// again later (issue 7, "Exactly-once ordering").
+        fn lookup_err(e: crate::autodns::Error) -> PortError {
+            PortError {
+                class: ErrorClass::Transient,
+                ..autodns_err(e)
+            }
+        }
+        /// Whether an object created at `created` can be the order intended at `since`: unknown
+        /// age counts as recent (a wrong match fails the key check and stops for a person; a
+        /// missed one could buy a second certificate).
+        fn recent(created: Option<&Timestamp>, since: OffsetDateTime) -> bool {
+            match created {
                 Some(Timestamp::Zoned(t)) => *t >= since - SKEW_ZONED,
                 Some(Timestamp::Naive(t)) => t.assume_utc() >= since - SKEW_NAIVE,
-                // Unknown age: count it as ours. A wrong match fails the key check and stops
-                // for a person; a missed match could buy a second certificate.
                 None => true,
+            }
+        }
+        /// Our order among `jobs`: the job started by our ctid; where the answer echoes no ctid
+        /// at all, the newest job on this name created since the intent.
+        fn ours<'a>(
+            jobs: &'a [ObjectJob],
+            address: &Address,
+            ctid: &str,
+            since: OffsetDateTime,
+        ) -> Option<&'a ObjectJob> {
+            let named = |j: &&ObjectJob| {
+                j.object_name()
+                    .is_none_or(|n| n.trim().eq_ignore_ascii_case(address.as_str()))
+                    && j.job_id().is_some()
             };
-            named && recent && c.id.is_some() && c.id != exclude
-        };
-        let newest = list.iter().filter(ours).max_by_key(|c| {
-            c.created
-                .as_ref()
-                .map(|t| t.assume_offset(time::UtcOffset::UTC))
-        });
-        let Some(found) = newest else { return Ok(None) };
-        let id = found.id;
-        let issued = match (&found.server, id) {
+            if let Some(j) = jobs
+                .iter()
+                .filter(named)
+                .find(|j| !ctid.is_empty() && j.ctid() == Some(ctid))
+            {
+                return Some(j);
+            }
+            // A job naming another ctid is another order (an earlier generation, another tool):
+            // never ours.
+            jobs.iter()
+                .filter(named)
+                .filter(|j| j.ctid().is_none() && recent(j.created(), since))
+                .max_by_key(|j| j.created().map(|t| t.assume_offset(time::UtcOffset::UTC)))
+        }
+
+        // 1. The job list (400115, `POST /job/_search`, reference §2.12): an order whose answer
+        // was lost is a running job at once, before the certificate list may show it. The ctid
+        // is not a documented filter key, so the search filters on the name (`object`) and the
+        // ctid is matched here.
+        let by_name = Query::equal("object", address.as_str());
+        let active = self
+            .client
+            .job_search(&by_name, JobQueue::Active)
+            .await
+            .map_err(lookup_err)?;
+        if let Some(j) = ours(&active, address, ctid, since) {
+            return Ok(Some(FoundOrder {
+                job_id: j.job_id(),
+                certificate_id: j.certificate_id().filter(|id| Some(*id) != exclude),
+                issued: false,
+            }));
+        }
+        // 2. The job history (400135, `POST /job/history/_search`): the job already ended. A
+        // successful one names the certificate (if the answer carries it), which is checked for
+        // its PEM below. One that failed or was cancelled issued nothing: it is not reported as
+        // found (a finished job's state cannot be read by id over XML, so the caller would only
+        // ask again), and the certificate list below decides, as it did before the job lists.
+        let finished = self
+            .client
+            .job_search(&by_name, JobQueue::History)
+            .await
+            .map_err(lookup_err)?;
+        let (mut job_id, mut found_id) = (None, None);
+        if let Some(j) = ours(&finished, address, ctid, since) {
+            if j.status() == Some(&JobStatus::Success) {
+                job_id = j.job_id();
+                found_id = j.certificate_id().filter(|id| Some(*id) != exclude);
+            }
+        }
+        // 3. The certificate list by name (400105): the fallback when neither job list names the
+        // certificate (reference §3.2: "list-by-name").
+        let mut found_pem = None;
+        if found_id.is_none() {
+            let list = self
+                .client
+                .certificate_list(Some(address.as_str()))
+                .await
+                .map_err(lookup_err)?;
+            let newest = list
+                .iter()
+                .filter(|c| {
+                    c.name
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(address.as_str()))
+                        && recent(c.created.as_ref(), since)
+                        && c.id.is_some()
+                        && c.id != exclude
+                })
+                .max_by_key(|c| {
+                    c.created
+                        .as_ref()
+                        .map(|t| t.assume_offset(time::UtcOffset::UTC))
+                });
+            let Some(found) = newest else {
+                // A successful job of ours whose certificate is not listed (yet) is still an
+                // order: never "not found", which could buy a second certificate.
+                return Ok(job_id.map(|job| FoundOrder {
+                    job_id: Some(job),
+                    certificate_id: None,
+                    issued: false,
+                }));
+            };
+            found_id = found.id;
+            found_pem = found.server.clone();
+        }
+        let issued = match (found_pem, found_id) {
             (Some(_), _) => true,
             (None, Some(id)) => {
-                let full = self
-                    .client
-                    .certificate_info(id)
-                    .await
-                    .map_err(autodns_err)?;
+                let full = self.client.certificate_info(id).await.map_err(lookup_err)?;
                 full.server.is_some()
             }
             (None, None) => false,
         };
-        Ok(Some(super::ports::FoundOrder {
-            job_id: None,
-            certificate_id: id,
+        Ok(Some(FoundOrder {
+            job_id,
+            certificate_id: found_id,
             issued,
         }))
     }

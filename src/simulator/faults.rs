@@ -15,6 +15,11 @@ use time::OffsetDateTime;
 use super::engine::ApiError;
 use super::{json, xml, Shared};
 
+/// Marks an answer the fault layer must not send (the request was carried out; see
+/// `Faults::drop_create_answers`). Set by the transports as a response extension.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DropAnswer;
+
 /// Sliding-window limiter per client IP, timed by the injected clock (so tests need no sleeps).
 ///
 /// `rps` = N allows `k = max(1, floor(N))` requests in any window of `k / N` seconds: 3 rps means
@@ -88,7 +93,7 @@ pub(crate) async fn layer(
     }
     let hang = faults.timeout_share > 0.0 && sh.engine.draw() < faults.timeout_share;
     let resp = next.run(req).await;
-    if hang {
+    if hang || resp.extensions().get::<DropAnswer>().is_some() {
         // The work is done (an order placed stays placed); the answer never comes.
         sh.cancel.cancelled().await;
         return StatusCode::SERVICE_UNAVAILABLE.into_response();

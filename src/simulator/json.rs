@@ -52,6 +52,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/certificate/{id}/_revoke",
             post(cert_revoke).delete(cert_revoke),
         )
+        .route("/job/_search", post(job_list))
+        .route("/job/history/_search", post(job_history_list))
         .route("/job/{id}", get(job_info))
         .route("/job/history/{id}", get(job_history))
         .route("/poll", get(poll_info))
@@ -136,7 +138,11 @@ fn respond(status: StatusCode, body: String, stid: &str) -> Response {
 }
 
 fn reply_response(r: &Reply, stid: &str, ctid: Option<&str>) -> Response {
-    respond(StatusCode::OK, render_reply(r, stid, ctid), stid)
+    let mut resp = respond(StatusCode::OK, render_reply(r, stid, ctid), stid);
+    if r.drop_answer {
+        resp.extensions_mut().insert(super::faults::DropAnswer);
+    }
+    resp
 }
 
 /// An error envelope with the error's HTTP status.
@@ -607,6 +613,29 @@ async fn cert_revoke(State(sh): Sh, h: HeaderMap, Path(id): Path<String>, body: 
     .await
 }
 
+async fn job_list(State(sh): Sh, h: HeaderMap, RawQuery(rq): RawQuery, body: Bytes) -> Response {
+    handle(&sh, &h, "300115", |ctx| {
+        let v = body_json("300115", &body, true)?;
+        sh.engine
+            .job_list(ctx, query("300115", &v, rq.as_deref())?, false)
+    })
+    .await
+}
+
+async fn job_history_list(
+    State(sh): Sh,
+    h: HeaderMap,
+    RawQuery(rq): RawQuery,
+    body: Bytes,
+) -> Response {
+    handle(&sh, &h, "300135", |ctx| {
+        let v = body_json("300135", &body, true)?;
+        sh.engine
+            .job_list(ctx, query("300135", &v, rq.as_deref())?, true)
+    })
+    .await
+}
+
 async fn job_info(State(sh): Sh, h: HeaderMap, Path(id): Path<String>) -> Response {
     handle(&sh, &h, "300114", |ctx| {
         sh.engine
@@ -849,6 +878,15 @@ fn job(j: &JobView) -> Value {
     m.insert("subType".into(), json!(j.job.product));
     m.insert("action".into(), json!(j.job.action.as_str()));
     m.insert("id".into(), json!(j.job.id));
+    // The spec's `Job` names the ctid of the request behind it only in its `WorkflowEvent`s
+    // (`autodns-api.md` §2.14); the simulator records one event per job, the order itself.
+    if let Some(c) = &j.job.ctid {
+        m.insert(
+            "events".into(),
+            json!([{"jobId": j.job.id, "vertex": "order", "ctid": c, "object": j.job.name,
+                    "type": j.job.action.as_str()}]),
+        );
+    }
     Value::Object(m)
 }
 

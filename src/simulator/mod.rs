@@ -28,6 +28,7 @@
 //! | CertificateRenew | 400106 | `PUT /certificate/{id}/_renew` | `N400106` + job |
 //! | CertificatePrepareOrder | 400110 | `POST /certificate/_prepareOrder` (also `prepareOrder`) | `S400110` |
 //! | job info | 400114 | `GET /job/{id}` (unfinished), `GET /job/history/{id}` | `S300114` / `S400114` |
+//! | job list / job history list | 400115 / 400135 | `POST /job/_search`, `POST /job/history/_search` | `S300115` (JSON), `S400115` / `S400135` (XML) |
 //! | CertificateRevoke | 4001031 | `POST`/`DELETE /certificate/{id}/_revoke` | refused for GlobalSign |
 //! | PollInfo / PollConfirm | 0905 / 0906 | `GET /poll`, `PUT /poll/{id}` | `S0905` / `S0906` |
 //!
@@ -35,7 +36,10 @@
 //! wrong credentials or context give JSON 401 / XML 200 with `EF00010`; each accepted context
 //! is its own namespace (contacts, certificates, jobs and poll queue are per context); the XML chain sits in
 //! `<certification_authority>` blocks; a job's poll message names the certificate in
-//! `object.data` (JSON) or `object/data/certificate` (XML); pushes carry the poll document;
+//! `object.data` (JSON) or `object/data/certificate` (XML); jobs name the ctid of the order
+//! that started them in `job.events[].ctid` (JSON, the spec's `WorkflowEvent`) or `<job><ctid>`
+//! (XML, as poll messages do, §3.3); the job list holds unfinished jobs and the job history list
+//! finished ones; pushes carry the poll document;
 //! the `EF…` codes the simulator chose itself are listed in `engine::ef`.
 
 mod ca;
@@ -160,6 +164,14 @@ pub struct Faults {
     /// Unrelated messages (domain jobs and `domain_away` notifications) queued ahead of each job
     /// message.
     pub foreign_messages: u32,
+    /// The first this many CertificateCreate requests that place an order are carried out (the
+    /// order stands, its job runs) but never answered: the connection hangs until the client
+    /// gives up. The deterministic form of a lost order answer.
+    pub drop_create_answers: u32,
+    /// CertificateList leaves out a newly ordered certificate until its job has finished, so an
+    /// order of unknown outcome can only be found through the job list. Whether the real API
+    /// lists an unissued order is not documented (`autodns-api.md` §7); this is the harder case.
+    pub unlisted_until_issued: bool,
 }
 
 /// Why the simulator could not start or keep its state.

@@ -97,6 +97,12 @@ pub struct FaultOptions {
     /// Fault: unrelated messages queued ahead of each job message.
     #[arg(long, default_value_t = 0)]
     pub foreign_messages: u32,
+    /// Fault: the first N certificate orders are placed but never answered.
+    #[arg(long, default_value_t = 0)]
+    pub drop_create_answers: u32,
+    /// Fault: a new order's certificate is not listed by CertificateList until its job ends.
+    #[arg(long)]
+    pub unlisted_until_issued: bool,
 }
 
 impl SimulatorOptions {
@@ -188,6 +194,8 @@ impl SimulatorOptions {
                 deferred_for: Duration::from_millis(f.deferred_for_ms),
                 duplicate_poll_messages: f.duplicate_poll_messages,
                 foreign_messages: f.foreign_messages,
+                drop_create_answers: f.drop_create_answers,
+                unlisted_until_issued: f.unlisted_until_issued,
             },
             seed: self.seed,
             clock: Arc::new(SystemClock),

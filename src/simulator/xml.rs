@@ -211,10 +211,16 @@ pub(crate) async fn gateway(State(sh): State<Arc<Shared>>, body: Bytes) -> Respo
     let result = dispatch(&sh, &ctx, &code, task);
     sh.jobs_changed();
     match result {
-        Ok(r) => respond(
-            StatusCode::OK,
-            render_reply(&r, &ctx.stid, ctx.ctid.as_deref()),
-        ),
+        Ok(r) => {
+            let mut resp = respond(
+                StatusCode::OK,
+                render_reply(&r, &ctx.stid, ctx.ctid.as_deref()),
+            );
+            if r.drop_answer {
+                resp.extensions_mut().insert(super::faults::DropAnswer);
+            }
+            resp
+        }
         Err(e) => error_response(&e, &ctx.stid, ctx.ctid.as_deref()),
     }
 }
@@ -259,6 +265,8 @@ fn dispatch(sh: &Shared, ctx: &Ctx, code: &str, task: &Node) -> Result<Reply, Ap
             let plain = req.and_then(|r| r.text_of("plain"));
             e.cert_prepare(plain.as_deref(), req.and_then(|r| r.text_of("product")))
         }
+        "400115" => e.job_list(ctx, query(code, task)?, false),
+        "400135" => e.job_list(ctx, query(code, task)?, true),
         "400114" => {
             let job = task
                 .child("certificate_job")
@@ -700,6 +708,9 @@ fn job(o: &mut Out, j: &JobView) {
     o.leaf("sub_type", &j.job.product);
     o.leaf("action", j.job.action.as_str());
     o.leaf("execution", &xml_date(j.updated));
+    // The job of a poll message carries the ctid of the task that started it (`autodns-api.md`
+    // §3.3); job info and the job list are taken to do the same (inferred).
+    o.opt("ctid", &j.job.ctid);
     o.close("job");
 }
 
