@@ -11,7 +11,7 @@ use std::time::Duration;
 use live::*;
 use smime_provisioner::mailbox::Address;
 use smime_provisioner::pipeline::{Outcome, Request, Settings, Stage, Step};
-use smime_provisioner::simulator::Faults;
+use smime_provisioner::simulator::{Faults, Simulator, SimulatorConfig};
 
 fn settings(config: &smime_provisioner::config::Config) -> Settings {
     let mut s = Settings::from_config(config);
@@ -19,15 +19,22 @@ fn settings(config: &smime_provisioner::config::Config) -> Settings {
     s
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_job_whose_poll_message_was_missed_goes_back_to_reorder_via_the_job_history() {
+/// The failed job's poll message is never read; the silent-job check asks AutoDNS, finds the
+/// job gone from the queue, and reads its outcome from the job history: JSON by id, XML through
+/// the history list filtered by id.
+async fn failed_job_goes_back_to_reorder_via_the_job_history(wire: &str) {
     let faults = Faults {
         fail_names: vec!["bob@example.com".into()],
         ..Faults::default()
     };
     let sim = start_simulator(faults, Duration::from_millis(200), 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let text = config_text(dir.path(), &sim.json_url(), "json", "");
+    let endpoint = if wire == "json" {
+        sim.json_url()
+    } else {
+        sim.xml_url()
+    };
+    let text = config_text(dir.path(), &endpoint, wire, "");
     let config = parse_config(&text, dir.path());
     let rec = live_reconciler_with(&config, None, 100.0, settings(&config));
     let a = Address::parse("bob@example.com").unwrap();
@@ -67,15 +74,23 @@ async fn a_failed_job_whose_poll_message_was_missed_goes_back_to_reorder_via_the
     sim.shutdown().await;
 }
 
-/// Over XML there is no job history by id: the order ends `order-vanished` (a person must
-/// look), and `reprovision` then starts a new generation instead of re-running the check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reprovision_gets_a_vanished_order_out_of_its_give_up() {
-    let faults = Faults {
-        fail_names: vec!["bob@example.com".into()],
-        ..Faults::default()
-    };
-    let sim = start_simulator(faults, Duration::from_millis(200), 1).await;
+async fn a_failed_job_whose_poll_message_was_missed_goes_back_to_reorder_via_the_job_history() {
+    failed_job_goes_back_to_reorder_via_the_job_history("json").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_xml_a_failed_job_whose_poll_message_was_missed_goes_back_to_reorder_too() {
+    failed_job_goes_back_to_reorder_via_the_job_history("xml").await;
+}
+
+/// An order AutoDNS has no trace of (here: the simulator restarted without its state file, on
+/// the same address) ends `order-vanished` — a person must look — and `reprovision` then starts
+/// a new generation instead of re-running the check; the SSL contact AutoDNS lost with it is
+/// created again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reprovision_gets_a_vanished_order_out_of_its_give_up_and_a_lost_contact_is_recreated() {
+    let sim = start_simulator(Faults::default(), Duration::from_secs(3600), 1).await;
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(dir.path(), &sim.xml_url(), "xml", "");
     let config = parse_config(&text, dir.path());
@@ -83,6 +98,17 @@ async fn reprovision_gets_a_vanished_order_out_of_its_give_up() {
     let a = Address::parse("bob@example.com").unwrap();
     rec.store().observe_present(&a, rec.clock().now()).unwrap();
     rec.reconcile(&a).await.unwrap();
+    assert_eq!(rec.store().get(&a).unwrap().unwrap().stage, Stage::Ordered);
+
+    // AutoDNS loses the order: same address, empty state.
+    let addr = sim.addr();
+    sim.shutdown().await;
+    let mut cfg = SimulatorConfig::new(SIM_USER, SIM_PASSWORD);
+    cfg.issuance_delay = Duration::from_millis(200);
+    cfg.seed = Some(2);
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let sim = Simulator::start(cfg, listener).unwrap();
+
     tokio::time::sleep(Duration::from_secs(2)).await;
     rec.reconcile(&a).await.unwrap();
     let r = rec.store().get(&a).unwrap().unwrap();
@@ -97,7 +123,41 @@ async fn reprovision_gets_a_vanished_order_out_of_its_give_up() {
     let r = rec.store().get(&a).unwrap().unwrap();
     assert_eq!(r.generation, 2);
     assert_eq!(r.request, None);
-    assert_eq!(r.stage, Stage::Ordered, "generation 2 is ordered");
+    // The emptied AutoDNS does not know the SSL contact the store remembers either: the order is
+    // refused unperformed, the stored id forgotten, and the retry creates the contact again.
+    assert_eq!(r.stage, Stage::KeyReady);
+    assert_eq!(
+        r.failure.code.as_deref(),
+        Some("contact-not-found"),
+        "{:?}",
+        r.failure
+    );
+    assert!(!r.failure.gave_up);
+    let mut r = r;
+    for _ in 0..40 {
+        if r.stage == Stage::Ordered {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        rec.reconcile(&a).await.unwrap();
+        r = rec.store().get(&a).unwrap().unwrap();
+    }
+    assert_eq!(
+        r.stage,
+        Stage::Ordered,
+        "generation 2 is ordered: {:?}",
+        r.failure
+    );
+    let contacts = rec.autodns().client().ssl_contact_list().await.unwrap();
+    assert_eq!(
+        contacts.len(),
+        1,
+        "the contact was created once: {contacts:?}"
+    );
+    assert_eq!(
+        rec.store().setting("autodns.contact_id").unwrap(),
+        contacts[0].id.map(|id| id.to_string())
+    );
     sim.shutdown().await;
 }
 

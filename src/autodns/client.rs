@@ -18,7 +18,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use url::Url;
 
-use super::error::{check, Error};
+use super::error::{check, ApiError, Error};
 use super::json::{self, JsonPayload, Method};
 use super::model::*;
 use super::pacer::Pacer;
@@ -740,14 +740,32 @@ impl Client {
             .0)
     }
 
-    /// A finished job from the job history (`GET /job/history/{id}`, JSON only; over XML it
-    /// fails with `InvalidRequest`). Asked when [`Client::job_info`] answers not-found
-    /// (`EF300101`, "the job left the queue").
+    /// A finished job from the job history. Asked when [`Client::job_info`] answers not-found
+    /// (`EF300101`, "the job left the queue"). JSON: `GET /job/history/{id}`. The XML gateway
+    /// has no history-by-id task, so there the history list (400135) filtered by `id` stands in;
+    /// a job it does not hold is a not-found error, as JSON's 404 is.
     pub async fn job_history(&self, job_id: i64) -> Result<ObjectJob, Error> {
-        Ok(self
-            .one::<ObjectJob>(Task::JobHistory { id: job_id }, None)
+        if self.inner.settings.wire == Wire::Json {
+            return Ok(self
+                .one::<ObjectJob>(Task::JobHistory { id: job_id }, None)
+                .await?
+                .0);
+        }
+        let query = Query::equal("id", &job_id.to_string());
+        self.job_search(&query, JobQueue::History)
             .await?
-            .0)
+            .into_iter()
+            .find(|j| j.job_id() == Some(job_id))
+            .ok_or_else(|| {
+                Error::Api(ApiError {
+                    task: "JobHistoryList",
+                    http_status: 404,
+                    stid: None,
+                    status_code: None,
+                    status_text: Some(format!("job {job_id} is not in the job history")),
+                    messages: Vec::new(),
+                })
+            })
     }
 
     /// CertificateRenew (400106). Sent once, never retried.

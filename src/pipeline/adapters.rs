@@ -623,7 +623,24 @@ impl super::ports::Autodns for AutodnsPort {
             .client
             .certificate_create(&o, req.ctid)
             .await
-            .map_err(autodns_err)?;
+            .map_err(|e| {
+                // The order names no other object than its contacts, so "no such object" is
+                // about them; a configured contact id cannot heal by itself.
+                if e.kind() != crate::autodns::ErrorKind::NotFound || e.outcome_unknown() {
+                    return autodns_err(e);
+                }
+                let configured = matches!(self.contact, crate::config::ContactConfig::Existing(_));
+                PortError {
+                    class: class(!configured),
+                    code: super::ports::CONTACT_NOT_FOUND.into(),
+                    text: if configured {
+                        format!("{e}; check autodns.contact_id in the config")
+                    } else {
+                        format!("{e}; the SSL contact is looked up or created again before the next order")
+                    },
+                    not_performed: true,
+                }
+            })?;
         match job.id {
             Some(job_id) => Ok(super::ports::OrderPlaced {
                 job_id,

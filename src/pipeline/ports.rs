@@ -32,6 +32,12 @@ pub struct PortError {
     pub not_performed: bool,
 }
 
+/// The [`PortError::code`] of an order refused because AutoDNS does not know the SSL contact it
+/// names (deleted in the AutoDNS web interface, or a state directory from another account): the
+/// reconciler forgets the stored contact id, so the next attempt looks the contact up or creates
+/// it again.
+pub const CONTACT_NOT_FOUND: &str = "contact-not-found";
+
 impl PortError {
     /// A transient error whose effect at the remote is unknown.
     pub fn transient(code: &str, text: impl Into<String>) -> Self {

@@ -684,6 +684,12 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 self.finish(step, t, None, now)
             }
             Err(e) if e.not_performed => {
+                if e.code == super::ports::CONTACT_NOT_FOUND {
+                    // Forget the stored id: the next order ensures the contact again.
+                    if let Err(err) = self.store.set_setting(CONTACT_SETTING, "") {
+                        tracing::error!("cannot clear the stored contact id: {err}");
+                    }
+                }
                 let day = claimed.ordering_since.unwrap_or(now).date();
                 let mut t = Transition::new(no_order(claimed)).event(
                     "order-refused",
