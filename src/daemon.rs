@@ -503,7 +503,7 @@ async fn push<A: Autodns, K: Keys, C: Courier>(
         .get("x-push-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    handle_push(&sh, q.token.or(header), &body)
+    handle_push(&sh, q.token.or(header), &body).await
 }
 
 async fn push_with_path<A: Autodns, K: Keys, C: Courier>(
@@ -511,11 +511,14 @@ async fn push_with_path<A: Autodns, K: Keys, C: Courier>(
     Path(token): Path<String>,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
-    handle_push(&sh, Some(token), &body)
+    handle_push(&sh, Some(token), &body).await
 }
 
-/// A push feeds the same handler as the poll consumer; duplicates are harmless there.
-fn handle_push<A: Autodns, K: Keys, C: Courier>(
+/// A push feeds the same handler as the poll consumer ([`Reconciler::handle_notice`]: the
+/// result stored, the admin told of a give-up); duplicates are harmless there. The answer
+/// waits for that handler, so a 200 means the result is stored; an AutoDNS retry after a slow
+/// answer is a duplicate.
+async fn handle_push<A: Autodns, K: Keys, C: Courier>(
     sh: &Shared<A, K, C>,
     token: Option<String>,
     body: &[u8],
@@ -535,7 +538,7 @@ fn handle_push<A: Autodns, K: Keys, C: Courier>(
             return (StatusCode::BAD_REQUEST, "push body not understood\n");
         }
     };
-    match sh.rec.handle_notice(&notice) {
+    match sh.rec.handle_notice(&notice).await {
         Ok(h) => {
             sh.rec.metrics().inc("push", h.name());
             if let NoticeHandled::Applied(a) = h {

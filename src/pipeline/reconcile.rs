@@ -1246,9 +1246,27 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         .into())
     }
 
-    /// Applies a completion notice (a poll message or a push): stores the job's result on the
-    /// matching record. Duplicates and foreign notices change nothing.
-    pub fn handle_notice(&self, n: &Notice) -> Result<NoticeHandled, StoreError> {
+    /// The one handler for completion notices, whichever way they arrive: the poll consumer
+    /// ([`Reconciler::poll_once`]) and the push endpoint (`daemon.rs`) both call this, so what
+    /// a completion does cannot drift between the two paths (AutoDNS sends the same message
+    /// both ways, `autodns-api.md` §3.5). It stores the job's result on the matching record,
+    /// then, when that result is a failed job that made the record give up for good, tells the
+    /// administrator once (after the commit, so a notice is never sent for a result that was
+    /// not stored). Duplicates and foreign notices change nothing and notify no one.
+    pub async fn handle_notice(&self, n: &Notice) -> Result<NoticeHandled, StoreError> {
+        let (handled, failure) = self.apply_notice(n)?;
+        if let (NoticeHandled::Applied(a), Some(e)) = (&handled, &failure) {
+            self.notify_if_gave_up(a, "job", e).await?;
+        }
+        Ok(handled)
+    }
+
+    /// Stores a notice's result on the matching record (one transaction, retried on a race);
+    /// returns what it matched and, for a failed job it applied, the error it recorded.
+    fn apply_notice(
+        &self,
+        n: &Notice,
+    ) -> Result<(NoticeHandled, Option<PortError>), StoreError> {
         for _ in 0..5 {
             let found = match n.job_id {
                 Some(job) => self.store.find_by_job(job)?,
@@ -1260,17 +1278,18 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 (None, None) => None,
             };
             let Some(rec) = found else {
-                return Ok(NoticeHandled::Foreign);
+                return Ok((NoticeHandled::Foreign, None));
             };
             let address = rec.address.clone();
             let open = matches!(rec.stage, Stage::Ordering | Stage::Ordered)
                 && rec.certificate_id.is_none();
             if !open {
-                return Ok(NoticeHandled::Duplicate(address));
+                return Ok((NoticeHandled::Duplicate(address), None));
             }
             let now = self.clock.now();
+            let mut failure = None;
             let t = match &n.outcome {
-                NoticeOutcome::Other => return Ok(NoticeHandled::Duplicate(address)),
+                NoticeOutcome::Other => return Ok((NoticeHandled::Duplicate(address), None)),
                 NoticeOutcome::Success => {
                     let mut r = succeeded(rec);
                     r.stage = Stage::Ordered;
@@ -1293,35 +1312,29 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     } else {
                         "job-failed"
                     };
+                    failure = Some(e);
                     Transition::new(r).event(kind, format!("{text} [{code}]"))
                 }
             };
             let mut t = t;
             t.record.updated_at = now;
             match self.store.commit(t) {
-                Ok(_) => return Ok(NoticeHandled::Applied(address)),
+                Ok(_) => return Ok((NoticeHandled::Applied(address), failure)),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
             }
         }
-        Ok(NoticeHandled::Foreign)
+        Ok((NoticeHandled::Foreign, None))
     }
 
-    /// One poll round: PollInfo, apply, note in the ledger, then PollConfirm.
+    /// One poll round: PollInfo, apply (through [`Reconciler::handle_notice`], as a push is),
+    /// note in the ledger, then PollConfirm.
     pub async fn poll_once(&self, foreign: ForeignMessages) -> Result<PollRound, PortError> {
         let store_err = |e: StoreError| PortError::transient("store", e.to_string());
         let Some(n) = self.autodns.poll().await? else {
             return Ok(PollRound::Empty);
         };
-        let handled = self.handle_notice(&n).map_err(store_err)?;
-        if let (NoticeHandled::Applied(a), NoticeOutcome::Failed { code, text }) =
-            (&handled, &n.outcome)
-        {
-            let e = PortError::transient(&format!("job-failed:{code}"), text.clone());
-            self.notify_if_gave_up(a, "job", &e)
-                .await
-                .map_err(store_err)?;
-        }
+        let handled = self.handle_notice(&n).await.map_err(store_err)?;
         let now = self.clock.now();
         let Some(id) = n.message_id else {
             return Ok(PollRound::Handled(handled));
