@@ -247,7 +247,9 @@ async fn renewal_inside_the_margin_buys_one_new_certificate_with_a_new_key(wire:
     let bob_first = l.record(&bob);
 
     // A day before alice's margin: nothing is due and nothing is ordered.
-    let expiry = first.not_after.expect("a delivered record knows its expiry");
+    let expiry = first
+        .not_after
+        .expect("a delivered record knows its expiry");
     let margin_starts = expiry - days(MARGIN_DAYS);
     l.clock.set(margin_starts - days(1));
     assert_eq!(
@@ -267,7 +269,11 @@ async fn renewal_inside_the_margin_buys_one_new_certificate_with_a_new_key(wire:
     .await;
     let renewed = l.record(&alice);
     let orders = l.orders_for(&alice);
-    assert_eq!(orders.len(), 2, "exactly one more CertificateCreate: {orders:?}");
+    assert_eq!(
+        orders.len(),
+        2,
+        "exactly one more CertificateCreate: {orders:?}"
+    );
     assert!(orders.iter().all(|o| o.task == "create"), "{orders:?}");
     assert_eq!(orders[1].certificate_id, renewed.certificate_id);
     assert_ne!(renewed.certificate_id, first.certificate_id);
@@ -330,7 +336,10 @@ async fn renewal_inside_the_margin_buys_one_new_certificate_with_a_new_key(wire:
         .lines()
         .filter(|l| l.split_whitespace().nth(2) == Some("delivered"))
         .count();
-    assert_eq!(delivered_lines, 2, "both deliveries are in the trail: {status}");
+    assert_eq!(
+        delivered_lines, 2,
+        "both deliveries are in the trail: {status}"
+    );
 
     // A month later alice's new certificate is far from its margin: nothing is ordered.
     l.clock.advance(days(30));
@@ -402,14 +411,20 @@ async fn removal(wire: &str, policy: &str, seed: u64) {
         assert_eq!(l.record(&leaver).stage, Stage::Delivered);
         assert!(l.proxy.deletes().is_empty(), "keep cancels nothing");
     }
-    assert!(l.proxy.revokes().is_empty(), "CertificateRevoke is never sent");
+    assert!(
+        l.proxy.revokes().is_empty(),
+        "CertificateRevoke is never sent"
+    );
     let kept = l
         .rec()
         .autodns()
         .client()
         .certificate_info(stayer_first.certificate_id.unwrap())
         .await;
-    assert!(kept.is_ok(), "the stayer's certificate is untouched: {kept:?}");
+    assert!(
+        kept.is_ok(),
+        "the stayer's certificate is untouched: {kept:?}"
+    );
 
     // Both certificates reach their renewal margin: only the stayer is renewed.
     let expiry = stayer_first.not_after.unwrap();
@@ -423,7 +438,11 @@ async fn removal(wire: &str, policy: &str, seed: u64) {
         Outcome::Idle,
         "a removed mailbox is not renewed"
     );
-    assert_eq!(l.orders_for(&leaver).len(), 1, "one order for the leaver, ever");
+    assert_eq!(
+        l.orders_for(&leaver).len(),
+        1,
+        "one order for the leaver, ever"
+    );
     assert_eq!(l.orders_for(&stayer).len(), 2);
     let leaver_now = l.record(&leaver);
     assert_eq!(leaver_now.generation, 1);

@@ -1263,10 +1263,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
 
     /// Stores a notice's result on the matching record (one transaction, retried on a race);
     /// returns what it matched and, for a failed job it applied, the error it recorded.
-    fn apply_notice(
-        &self,
-        n: &Notice,
-    ) -> Result<(NoticeHandled, Option<PortError>), StoreError> {
+    fn apply_notice(&self, n: &Notice) -> Result<(NoticeHandled, Option<PortError>), StoreError> {
         for _ in 0..5 {
             let found = match n.job_id {
                 Some(job) => self.store.find_by_job(job)?,

@@ -337,10 +337,7 @@ pub fn open_pkcs12_keys(dir: &Path, der: &[u8], password: &str) -> BundleKeys {
     std::fs::write(&f, der).unwrap();
     let pass = format!("pass:{password}");
     let file = f.display().to_string();
-    let pem = openssl(
-        &["pkcs12", "-nodes", "-passin", &pass, "-in", &file],
-        b"",
-    );
+    let pem = openssl(&["pkcs12", "-nodes", "-passin", &pass, "-in", &file], b"");
     std::fs::remove_file(&f).unwrap();
     BundleKeys {
         fingerprint,
@@ -417,11 +414,7 @@ pub fn outbox_mails(outbox: &Path) -> Vec<OutboxMail> {
             .iter()
             .find(|p| p["content_type"] == "application/pkcs12")
             .and_then(|p| p["data_b64"].as_str())
-            .map(|b| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(b)
-                    .unwrap()
-            });
+            .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap());
         let text = parts
             .iter()
             .filter_map(|p| p["text"].as_str())
