@@ -130,9 +130,10 @@ impl Lifecycle {
         self.clock.now()
     }
 
-    /// Waits (bounded, generously) until `done` holds for the record of `a`.
+    /// Waits until `done` holds for the record of `a`: bounded at 300 s, far above the seconds
+    /// a step takes, so a loaded CI machine does not fail a correct pipeline.
     async fn wait_for(&self, a: &Address, what: &str, done: impl Fn(&MailboxRecord) -> bool) {
-        for _ in 0..2400 {
+        for _ in 0..6000 {
             if let Some(r) = self.rec().store().get(a).unwrap() {
                 if done(&r) {
                     return;

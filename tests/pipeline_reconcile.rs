@@ -248,7 +248,10 @@ async fn poll_messages_are_confirmed_after_persisting_and_duplicates_are_harmles
         message_id: None,
         ..msg
     };
-    assert_eq!(rig.rec.handle_notice(&push).await.unwrap().name(), "duplicate");
+    assert_eq!(
+        rig.rec.handle_notice(&push).await.unwrap().name(),
+        "duplicate"
+    );
     rig.settle(&a).await;
     assert_eq!(rig.record(&a).stage, Stage::Delivered);
     assert_eq!(rig.autodns.order_count(), 1);

@@ -6,9 +6,11 @@
 #[path = "pipeline_support/live.rs"]
 mod live;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use live::*;
+use smime_provisioner::clock::ManualClock;
 use smime_provisioner::mailbox::Address;
 use smime_provisioner::pipeline::{Outcome, Request, Settings, Stage, Step};
 use smime_provisioner::simulator::Faults;
@@ -25,18 +27,21 @@ async fn a_failed_job_whose_poll_message_was_missed_goes_back_to_reorder_via_the
         fail_names: vec!["bob@example.com".into()],
         ..Faults::default()
     };
-    let sim = start_simulator(faults, Duration::from_millis(200), 1).await;
+    // Simulator and pipeline share a clock that the test moves: the job finishes, and the
+    // silent-job check falls due, when the test says so, however slow the machine.
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let sim = start_simulator_clocked(faults, Duration::from_millis(200), 1, clock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(dir.path(), &sim.json_url(), "json", "");
     let config = parse_config(&text, dir.path());
-    let rec = live_reconciler_with(&config, None, 100.0, settings(&config));
+    let rec = live_reconciler_clocked(&config, None, 100.0, settings(&config), clock.clone());
     let a = Address::parse("bob@example.com").unwrap();
     rec.store().observe_present(&a, rec.clock().now()).unwrap();
     rec.reconcile(&a).await.unwrap();
     assert_eq!(rec.store().get(&a).unwrap().unwrap().stage, Stage::Ordered);
 
     // The job fails; its poll message is never read. The silent-job check asks AutoDNS.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    clock.advance(time::Duration::seconds(2));
     let outcome = rec.reconcile(&a).await.unwrap();
     let r = rec.store().get(&a).unwrap().unwrap();
     match &outcome {
@@ -75,15 +80,18 @@ async fn reprovision_gets_a_vanished_order_out_of_its_give_up() {
         fail_names: vec!["bob@example.com".into()],
         ..Faults::default()
     };
-    let sim = start_simulator(faults, Duration::from_millis(200), 1).await;
+    // Simulator and pipeline share a clock that the test moves: the job finishes, and the
+    // silent-job check falls due, when the test says so, however slow the machine.
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let sim = start_simulator_clocked(faults, Duration::from_millis(200), 1, clock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(dir.path(), &sim.xml_url(), "xml", "");
     let config = parse_config(&text, dir.path());
-    let rec = live_reconciler_with(&config, None, 100.0, settings(&config));
+    let rec = live_reconciler_clocked(&config, None, 100.0, settings(&config), clock.clone());
     let a = Address::parse("bob@example.com").unwrap();
     rec.store().observe_present(&a, rec.clock().now()).unwrap();
     rec.reconcile(&a).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    clock.advance(time::Duration::seconds(2));
     rec.reconcile(&a).await.unwrap();
     let r = rec.store().get(&a).unwrap().unwrap();
     assert_eq!(r.stage, Stage::Ordered);
@@ -109,7 +117,10 @@ async fn the_admin_address_gets_one_mail_when_a_mailbox_gives_up() {
         fail_names: vec!["bob@example.com".into()],
         ..Faults::default()
     };
-    let sim = start_simulator(faults, Duration::from_millis(200), 1).await;
+    // Simulator and pipeline share a clock that the test moves: the job finishes, and the
+    // silent-job check falls due, when the test says so, however slow the machine.
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let sim = start_simulator_clocked(faults, Duration::from_millis(200), 1, clock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(dir.path(), &sim.json_url(), "json", "")
         .replace("max_attempts = 30", "max_attempts = 1")
@@ -118,11 +129,11 @@ async fn the_admin_address_gets_one_mail_when_a_mailbox_gives_up() {
             "[delivery]\nadmin_address = \"postmaster@example.com\"\n",
         );
     let config = parse_config(&text, dir.path());
-    let rec = live_reconciler_with(&config, None, 100.0, settings(&config));
+    let rec = live_reconciler_clocked(&config, None, 100.0, settings(&config), clock.clone());
     let a = Address::parse("bob@example.com").unwrap();
     rec.store().observe_present(&a, rec.clock().now()).unwrap();
     rec.reconcile(&a).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    clock.advance(time::Duration::seconds(2));
     rec.reconcile(&a).await.unwrap();
     rec.reconcile(&a).await.unwrap();
     assert!(rec.store().get(&a).unwrap().unwrap().failure.gave_up);

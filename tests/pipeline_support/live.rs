@@ -123,8 +123,19 @@ pub fn live_reconciler_with(
     rps: f64,
     settings: Settings,
 ) -> LiveReconciler {
+    live_reconciler_clocked(config, mailer, rps, settings, Arc::new(SystemClock))
+}
+
+/// As [`live_reconciler_with`], on `clock` (share it with the simulator, and a test moves time
+/// forward instead of sleeping).
+pub fn live_reconciler_clocked(
+    config: &Config,
+    mailer: Option<Arc<dyn Mailer>>,
+    rps: f64,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+) -> LiveReconciler {
     let store = Arc::new(Store::open(&config.state_dir).unwrap());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = CryptoKeys::from_config(
         &config.keys,
         &config.state_dir.join("keys"),
@@ -282,6 +293,22 @@ pub fn bundle_of(raw: &[u8]) -> Option<(String, Vec<u8>)> {
         .decode(part["data_b64"].as_str()?)
         .ok()?;
     Some((to, der))
+}
+
+/// Starts the simulator with `faults` and the given issuance delay on `clock`: its jobs finish
+/// when the test moves the clock past their delay, not when real time passes.
+pub async fn start_simulator_clocked(
+    faults: Faults,
+    delay: Duration,
+    seed: u64,
+    clock: Arc<dyn Clock>,
+) -> SimulatorHandle {
+    let mut cfg = SimulatorConfig::new(SIM_USER, SIM_PASSWORD);
+    cfg.issuance_delay = delay;
+    cfg.faults = faults;
+    cfg.seed = Some(seed);
+    cfg.clock = clock;
+    start_simulator_with(cfg).await
 }
 
 /// Starts the simulator with a full configuration (a shared clock, a push target), on
