@@ -178,6 +178,10 @@ async fn one_admin_notice_per_give_up(path: Path, wire: &str, seed: u64) {
         "nothing arrived through {other}"
     );
     assert_eq!(handled(), 2 * finished_jobs as u64);
+    // Each job's first copy is applied, its repeat recognised as ours (a failed job's too).
+    assert_eq!(m.get(channel, "applied"), finished_jobs as u64);
+    assert_eq!(m.get(channel, "duplicate"), finished_jobs as u64);
+    assert_eq!(m.get(channel, "foreign"), 0);
 
     let mails = outbox_mails(&dir.path().join("outbox"));
     let notices: Vec<_> = mails.iter().filter(|m| m.to == [ADMIN]).collect();

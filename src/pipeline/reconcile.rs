@@ -295,11 +295,14 @@ fn next_generation(mut r: MailboxRecord, renew_of: Option<i64>) -> MailboxRecord
 }
 
 /// Back to `key-ready` with no order: the order certainly does not exist (refused, not found,
-/// or its job failed). The key is kept; the next order gets a new ctid.
+/// or its job failed). The key is kept; the next order gets a new ctid. The job id of a failed
+/// job stays on the record until the next order intent replaces it, so a repeat of that job's
+/// completion message (AutoDNS sending it again, or a crash between the commit and
+/// PollConfirm) is recognised as ours, a duplicate, instead of a foreign message that
+/// `confirm_foreign_messages = false` would leave at the head of the poll queue for good.
 fn no_order(mut r: MailboxRecord) -> MailboxRecord {
     r.stage = Stage::KeyReady;
     r.ctid = None;
-    r.job_id = None;
     r.certificate_id = None;
     r.ordering_since = None;
     r
@@ -627,6 +630,8 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         let mut intent = rec.clone();
         intent.stage = Stage::Ordering;
         intent.ctid = Some(ctid.clone());
+        // A failed earlier order's job (kept by `no_order`) is not this order's.
+        intent.job_id = None;
         intent.contact_id = Some(contact);
         intent.ordering_since = Some(now);
         intent.lease_owner = Some(self.owner.clone());
@@ -1299,6 +1304,9 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 }
                 NoticeOutcome::Failed { code, text } => {
                     let mut r = no_order(rec);
+                    // Matched by ctid before the order's answer was stored: keep the failed
+                    // job's id all the same, so its repeats are duplicates (see `no_order`).
+                    r.job_id = n.job_id.or(r.job_id);
                     let e = PortError::transient(
                         &format!("job-failed:{code}"),
                         format!("the order's job failed: {text}"),
