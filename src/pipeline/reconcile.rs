@@ -23,7 +23,7 @@ use super::metrics::Metrics;
 use super::plan::{plan, Policy, Step};
 use super::ports::{
     Autodns, CertificateFacts, Courier, IssuedCertificate, JobState, Keys, Notice, NoticeOutcome,
-    OrderRequest, PortError,
+    OrderRequest, PortError, Revocation,
 };
 use super::stage::{ErrorClass, Request, Stage};
 use crate::clock::Clock;
@@ -731,14 +731,18 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             Step::Deliver => return self.deliver(rec).await,
             Step::Revoke => match rec.certificate_id {
                 Some(id) => match self.autodns.revoke(id).await {
-                    Ok(()) => {
+                    Ok(how) => {
                         let mut r = rec;
                         r.stage = Stage::Revoked;
                         r.request = None;
-                        (
-                            Transition::new(r).event("revoked", format!("certificate {id}")),
-                            None,
-                        )
+                        let detail = match how {
+                            Revocation::Revoked => format!("certificate {id}"),
+                            Revocation::AlreadyGone => format!(
+                                "certificate {id} no longer exists at AutoDNS (ended by an \
+                                 earlier request)"
+                            ),
+                        };
+                        (Transition::new(r).event("revoked", detail), None)
                     }
                     Err(e) => (Transition::new(rec), Some(e)),
                 },

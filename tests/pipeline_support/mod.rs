@@ -279,10 +279,10 @@ impl Autodns for FakeAutodns {
         })
     }
 
-    async fn revoke(&self, certificate_id: i64) -> Result<(), PortError> {
+    async fn revoke(&self, certificate_id: i64) -> Result<Revocation, PortError> {
         self.call()?;
         self.s().revoked.push(certificate_id);
-        Ok(())
+        Ok(Revocation::Revoked)
     }
 
     async fn poll(&self) -> Result<Option<Notice>, PortError> {
@@ -508,7 +508,7 @@ impl<T: Autodns> Autodns for Crashy<T> {
     async fn fetch_certificate(&self, id: i64) -> Result<IssuedCertificate, PortError> {
         crashy!(self, self.inner.fetch_certificate(id))
     }
-    async fn revoke(&self, id: i64) -> Result<(), PortError> {
+    async fn revoke(&self, id: i64) -> Result<Revocation, PortError> {
         crashy!(self, self.inner.revoke(id))
     }
     async fn poll(&self) -> Result<Option<Notice>, PortError> {

@@ -149,7 +149,9 @@ impl Proxy {
         }
     }
 
-    /// Every request forwarded so far, in order.
+    /// Every request forwarded so far, in order: what was sent to the simulator, including
+    /// requests its fault injection then refuses (a 503 "from the load balancer"), so with
+    /// faults on, a count here is of attempts.
     pub fn forwarded(&self) -> Vec<Forwarded> {
         self.seen.lock().unwrap().clone()
     }
