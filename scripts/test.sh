@@ -20,4 +20,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-exec cargo test "$@"
+# --no-fail-fast: one failing test binary must not hide failures in the others.
+exec cargo test --no-fail-fast "$@"

@@ -15,8 +15,8 @@ use crypto_support::{ec_key, require_tool, rsa_key, run, run_ok, write_private, 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use smime_provisioner::crypto::{
-    build_csr, build_pkcs12, check_certificate, generate_password, verify_pkcs12, Password,
-    Pkcs12Profile, PrivateKey,
+    build_csr, build_pkcs12, check_certificate, generate_password, trips_gpgsm_kdf_defect,
+    verify_pkcs12, Password, Pkcs12Profile, PrivateKey,
 };
 use smime_provisioner::mailbox::Address;
 use time::OffsetDateTime;
@@ -62,6 +62,23 @@ impl Made {
     fn pass_file(&self) -> Result<std::path::PathBuf> {
         write_private(self.dir.path(), "pass", self.password.expose().as_bytes())
     }
+}
+
+/// Creates a private GnuPG home for one test (gpgsm refuses a group- or world-readable one).
+fn make_gnupg_home(home: &std::path::Path) -> Result<()> {
+    std::fs::create_dir(home)?;
+    std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Stops the gpg-agent gpgsm started for `home`, whatever the test's outcome.
+fn stop_gpg_agent(home: &std::path::Path) {
+    let _ = run(
+        Command::new("gpgconf")
+            .env("GNUPGHOME", home)
+            .args(["--kill", "gpg-agent"]),
+        None,
+    );
 }
 
 /// `openssl pkcs12 -info` output for a bundle, default provider only.
@@ -225,8 +242,7 @@ fn gpgsm_imports_the_compat_profile_with_an_rsa_key() -> Result<()> {
     require_tool("gpgsm", "gpgsm");
     let m = make_bundle(rsa_key(), "frank@example.com", Pkcs12Profile::Compat, 30)?;
     let home = m.dir.path().join("gnupg");
-    std::fs::create_dir(&home)?;
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    make_gnupg_home(&home)?;
     let p12 = m.p12_path()?;
     let gpgsm = |args: &[&str]| {
         let mut c = Command::new("gpgsm");
@@ -256,12 +272,7 @@ fn gpgsm_imports_the_compat_profile_with_an_rsa_key() -> Result<()> {
         Ok(())
     })();
     // The import started a gpg-agent for this home; stop it whatever the outcome.
-    let _ = run(
-        Command::new("gpgconf")
-            .env("GNUPGHOME", &home)
-            .args(["--kill", "gpg-agent"]),
-        None,
-    );
+    stop_gpg_agent(&home);
     result
 }
 
@@ -462,6 +473,99 @@ fn nss_signs_with_the_key_it_imported_and_openssl_verifies_the_signature() -> Re
     Ok(())
 }
 
+/// gpgsm 2.2 derives a wrong 3DES key for about one bag salt in 128 (src/crypto/pkcs12_kdf.rs
+/// explains the defect). Bundles built the plain OpenSSL way, with the compat profile's
+/// algorithms, until one trips it: the real gpgsm refuses exactly that one with the right password
+/// and imports an untripped one, so the prediction matches gpgsm; and `build_pkcs12` never
+/// returns a tripping bundle (without its rebuild, 300 builds would hold one with p ≈ 99%).
+#[test]
+fn gpgsm_refuses_a_compat_bundle_whose_salt_trips_its_key_derivation_and_build_pkcs12_never_makes_one(
+) -> Result<()> {
+    use openssl::{
+        hash::MessageDigest, nid::Nid, pkcs12::Pkcs12, pkey::PKey, stack::Stack, x509::X509,
+    };
+    require_tool("gpgsm", "gpgsm");
+    let m = make_bundle(rsa_key(), "lena@example.com", Pkcs12Profile::Compat, 90)?;
+    let mut chain = Stack::new()?;
+    for pem in m.ca.chain() {
+        chain.push(X509::from_pem(pem.as_bytes())?)?;
+    }
+    let pkey = PKey::private_key_from_pem(rsa_key().to_pem().expose())?;
+    let leaf = X509::from_pem(m.leaf_pem.as_bytes())?;
+    let mut builder = Pkcs12::builder();
+    builder
+        .name("lena@example.com")
+        .pkey(&pkey)
+        .cert(&leaf)
+        .ca(chain)
+        .key_algorithm(Nid::PBE_WITHSHA1AND3_KEY_TRIPLEDES_CBC)
+        .cert_algorithm(Nid::PBE_WITHSHA1AND3_KEY_TRIPLEDES_CBC)
+        .key_iter(2048)
+        .mac_iter(2048)
+        .mac_md(MessageDigest::sha1());
+    let (mut tripping, mut clean) = (None, None);
+    for _ in 0..5000 {
+        let der = builder.build2(m.password.expose())?.to_der()?;
+        if trips_gpgsm_kdf_defect(&der, &m.password)? {
+            tripping.get_or_insert(der);
+        } else {
+            clean.get_or_insert(der);
+        }
+        if tripping.is_some() && clean.is_some() {
+            break;
+        }
+    }
+    let tripping = tripping.context("5000 plain builds and not one tripped the defect")?;
+    let clean = clean.context("no plain build was clear of the defect")?;
+
+    let mut pw = m.password.expose().as_bytes().to_vec();
+    pw.push(b'\n');
+    let import = |name: &str, der: &[u8]| -> Result<std::process::Output> {
+        let home = m.dir.path().join(format!("gnupg-{name}"));
+        make_gnupg_home(&home)?;
+        let p12 = write_private(m.dir.path(), &format!("{name}.p12"), der)?;
+        let out = run(
+            Command::new("gpgsm")
+                .env("GNUPGHOME", &home)
+                .args(["--batch", "--no-tty", "--pinentry-mode", "loopback"])
+                .args(["--passphrase-fd", "0", "--import"])
+                .arg(&p12),
+            Some(&pw),
+        );
+        stop_gpg_agent(&home);
+        out
+    };
+    let refused = import("tripping", &tripping)?;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    ensure!(
+        !refused.status.success() && stderr.contains("decryption failed"),
+        "gpgsm opened the bundle predicted to trip it: {stderr}"
+    );
+    let accepted = import("clean", &clean)?;
+    let stderr = String::from_utf8_lossy(&accepted.stderr);
+    ensure!(
+        accepted.status.success() && stderr.contains("secret keys imported: 1"),
+        "gpgsm refused a bundle predicted to be clear: {stderr}"
+    );
+
+    let address = Address::parse("lena@example.com")?;
+    for _ in 0..300 {
+        let der = build_pkcs12(
+            rsa_key(),
+            &m.leaf_pem,
+            &m.ca.chain(),
+            &address,
+            &m.password,
+            Pkcs12Profile::Compat,
+        )?;
+        ensure!(
+            !trips_gpgsm_kdf_defect(&der, &m.password)?,
+            "build_pkcs12 returned a bundle gpgsm 2.2 cannot open"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn gpgsm_signs_with_the_key_it_imported_from_a_compat_bundle_and_openssl_verifies_it() -> Result<()>
 {
@@ -469,8 +573,7 @@ fn gpgsm_signs_with_the_key_it_imported_from_a_compat_bundle_and_openssl_verifie
     let m = make_bundle(rsa_key(), "ken@example.com", Pkcs12Profile::Compat, 80)?;
     let d = m.dir.path();
     let home = d.join("gnupg");
-    std::fs::create_dir(&home)?;
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    make_gnupg_home(&home)?;
     // The test root is trusted for S/MIME, and the test CA publishes no CRLs.
     std::fs::write(
         home.join("trustlist.txt"),
@@ -507,11 +610,6 @@ fn gpgsm_signs_with_the_key_it_imported_from_a_compat_bundle_and_openssl_verifie
         ensure!(content == b"Signed by gpgsm.\n", "content changed");
         Ok(())
     })();
-    let _ = run(
-        Command::new("gpgconf")
-            .env("GNUPGHOME", &home)
-            .args(["--kill", "gpg-agent"]),
-        None,
-    );
+    stop_gpg_agent(&home);
     result
 }

@@ -1,16 +1,22 @@
 //! What the crypto module refuses, and how it says so: certificates for another address or
-//! another key, without emailProtection, outside sane validity or with a foreign chain; truncated
-//! or garbage PEM from the API; wrong bundle passwords; bundles from elsewhere that break the
-//! delivery rules (RC2, unencrypted certificates, no chain, another profile); CSRs for addresses
-//! a certificate cannot carry. Also what it tolerates: concatenated, repeated or absent chains.
+//! another key, without emailProtection or with a purpose S/MIME forbids, CA certificates,
+//! key usages that do not allow signing and receiving encrypted mail, certificates outside sane
+//! validity, chains that do not link, hold a non-CA, have expired or that OpenSSL's path
+//! validation refuses; truncated or garbage PEM from the API; wrong bundle passwords; bundles
+//! from elsewhere that break the delivery rules (RC2, unencrypted certificates, no chain, another
+//! profile); CSRs for addresses a certificate cannot carry. Also what it accepts: concatenated,
+//! repeated, reordered or absent chains, the optional key usage and EKU values the S/MIME
+//! Baseline Requirements allow, and certificates from the bundled simulator's CA.
 
 mod crypto_support;
+mod simulator_support;
 
 use std::process::Command;
 
 use anyhow::{ensure, Result};
 use crypto_support::{
-    ec_key, other_rsa_key, require_tool, rsa_key, run_ok, write_private, Eku, LeafSpec, TestCa,
+    ec_key, other_rsa_key, require_tool, rsa_key, run_ok, write_private, CaSpec, Eku, Ku, LeafSpec,
+    TestCa,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -208,13 +214,23 @@ fn expired_future_and_overlong_certificates_are_refused_with_dates() -> Result<(
         ensure!(err.code() == code, "{code}: {err}");
         ensure!(err.to_string().contains(needle), "{err}");
     }
-    // Within the skew: a not-before 30 minutes ahead is accepted.
+    // Within the five-minute skew a not-before ahead of our clock is accepted; beyond it the
+    // certificate is refused, as transient (the same certificate is checked again later).
     let spec = LeafSpec {
-        not_before: t + Duration::minutes(30),
-        ..LeafSpec::valid_now()
+        not_before: t + Duration::minutes(4),
+        ..LeafSpec::valid_at(t)
     };
     let leaf = issue(&key, &a, &spec)?;
-    ensure!(check_certificate(&leaf, &[], &key, &a, t).is_ok());
+    check_certificate(&leaf, &[], &key, &a, t)?;
+    let spec = LeafSpec {
+        not_before: t + Duration::minutes(6),
+        ..LeafSpec::valid_at(t)
+    };
+    let leaf = issue(&key, &a, &spec)?;
+    let err = check_certificate(&leaf, &[], &key, &a, t).unwrap_err();
+    ensure!(err.code() == "certificate-not-yet-valid", "{err}");
+    ensure!(err.to_string().contains("more than 5 minutes"), "{err}");
+    ensure!(err.is_transient(), "{err:?}");
     // The same certificate checked with a clock 400 days later has expired.
     let leaf = issue(&key, &a, &LeafSpec::valid_now())?;
     let err = check_certificate(&leaf, &[], &key, &a, t + Duration::days(400)).unwrap_err();
@@ -231,6 +247,330 @@ fn a_chain_from_another_ca_is_refused() -> Result<()> {
     let err = check_certificate(&leaf, &other.chain(), &key, &a, now()).unwrap_err();
     ensure!(err.code() == "certificate-chain-mismatch", "{err}");
     ensure!(err.to_string().contains("Other Email CA"), "{err}");
+    Ok(())
+}
+
+// ---- what makes a mail client accept the certificate (S/MIME BR §7.1.2.3) ------------------
+
+#[test]
+fn a_ca_certificate_issued_for_the_mailbox_key_is_refused() -> Result<()> {
+    let key = ec_key();
+    let a = addr("alice@example.com");
+    let spec = LeafSpec {
+        ca: true,
+        ..LeafSpec::valid_now()
+    };
+    let leaf = issue(&key, &a, &spec)?;
+    let err = check_certificate(&leaf, &TestCa::shared().chain(), &key, &a, now()).unwrap_err();
+    ensure!(err == CertificateRejected::IsCa, "{err:?}");
+    ensure!(err.code() == "certificate-is-ca", "{err}");
+    ensure!(
+        err.to_string().contains("basicConstraints cA=TRUE")
+            && err.to_string().contains("§7.1.2.3 d"),
+        "{err}"
+    );
+    ensure!(!err.is_transient());
+    Ok(())
+}
+
+#[test]
+fn server_auth_code_signing_time_stamping_and_any_eku_beside_email_protection_are_refused(
+) -> Result<()> {
+    let key = ec_key();
+    let a = addr("alice@example.com");
+    for purpose in [
+        "serverAuth",
+        "codeSigning",
+        "timeStamping",
+        "anyExtendedKeyUsage",
+    ] {
+        let spec = LeafSpec {
+            eku: Eku::EmailProtectionAnd(purpose),
+            ..LeafSpec::valid_now()
+        };
+        let leaf = issue(&key, &a, &spec)?;
+        let err = check_certificate(&leaf, &TestCa::shared().chain(), &key, &a, now()).unwrap_err();
+        ensure!(
+            err == CertificateRejected::ForbiddenExtendedKeyUsage {
+                purposes: vec![purpose.to_string()]
+            },
+            "{purpose}: {err:?}"
+        );
+        ensure!(err.code() == "certificate-forbidden-eku", "{err}");
+        ensure!(err.to_string().contains("§7.1.2.3 f"), "{err}");
+    }
+    Ok(())
+}
+
+#[test]
+fn client_auth_beside_email_protection_is_accepted_as_multipurpose() -> Result<()> {
+    // GlobalSign's PersonalSign carries clientAuth too; S/MIME BR §7.1.2.3 f allows other
+    // purposes in Multipurpose certificates.
+    let key = ec_key();
+    let a = addr("alice@example.com");
+    let spec = LeafSpec {
+        eku: Eku::EmailProtectionAnd("clientAuth"),
+        ..LeafSpec::valid_now()
+    };
+    let leaf = issue(&key, &a, &spec)?;
+    check_certificate(&leaf, &TestCa::shared().chain(), &key, &a, now())?;
+    Ok(())
+}
+
+/// Issues a leaf with exactly `bits` of key usage for `key` and checks it.
+fn check_with_key_usage(key: &PrivateKey, ku: Ku) -> Result<Result<(), CertificateRejected>> {
+    let a = addr("alice@example.com");
+    let spec = LeafSpec {
+        key_usage: ku,
+        ..LeafSpec::valid_now()
+    };
+    let leaf = issue(key, &a, &spec)?;
+    Ok(check_certificate(&leaf, &TestCa::shared().chain(), key, &a, now()).map(|_| ()))
+}
+
+#[test]
+fn an_rsa_certificate_needs_digital_signature_and_key_encipherment() -> Result<()> {
+    let key = rsa_key();
+    let cases: [(&[&str], &str); 4] = [
+        (&["digitalSignature"], "lacks keyEncipherment"),
+        // keyAgreement is the EC way to receive mail; an RSA key cannot do key agreement.
+        (
+            &["digitalSignature", "keyAgreement"],
+            "lacks keyEncipherment",
+        ),
+        (&["keyEncipherment"], "lacks digitalSignature"),
+        (
+            &["digitalSignature", "keyEncipherment", "keyCertSign"],
+            "grants keyCertSign",
+        ),
+    ];
+    for (bits, needle) in cases {
+        let err = check_with_key_usage(key, Ku::Exactly(bits))?.unwrap_err();
+        ensure!(err.code() == "certificate-key-usage", "{bits:?}: {err}");
+        ensure!(err.to_string().contains(needle), "{bits:?}: {err}");
+        ensure!(err.to_string().contains("§7.1.2.3 e"), "{err}");
+        ensure!(!err.is_transient());
+    }
+    let err = check_with_key_usage(key, Ku::Absent)?.unwrap_err();
+    ensure!(err.to_string().contains("no key usage extension"), "{err}");
+    // The optional bits of the Multipurpose dual-use row are accepted.
+    check_with_key_usage(
+        key,
+        Ku::Exactly(&[
+            "digitalSignature",
+            "keyEncipherment",
+            "nonRepudiation",
+            "dataEncipherment",
+        ]),
+    )??;
+    Ok(())
+}
+
+#[test]
+fn an_ec_certificate_needs_digital_signature_and_key_agreement() -> Result<()> {
+    let key = ec_key();
+    let cases: [(&[&str], &str); 4] = [
+        // An EC key cannot encipher: keyEncipherment does not let anyone encrypt mail to it.
+        (
+            &["digitalSignature", "keyEncipherment"],
+            "lacks keyAgreement",
+        ),
+        (&["digitalSignature"], "lacks keyAgreement"),
+        (&["keyAgreement"], "lacks digitalSignature"),
+        (
+            &["digitalSignature", "keyAgreement", "cRLSign"],
+            "grants cRLSign",
+        ),
+    ];
+    for (bits, needle) in cases {
+        let err = check_with_key_usage(&key, Ku::Exactly(bits))?.unwrap_err();
+        ensure!(err.code() == "certificate-key-usage", "{bits:?}: {err}");
+        ensure!(err.to_string().contains(needle), "{bits:?}: {err}");
+    }
+    check_with_key_usage(
+        &key,
+        Ku::Exactly(&[
+            "digitalSignature",
+            "keyAgreement",
+            "nonRepudiation",
+            "encipherOnly",
+        ]),
+    )??;
+    Ok(())
+}
+
+#[test]
+fn a_chain_whose_issuer_has_our_issuers_name_but_another_key_is_refused() -> Result<()> {
+    // Same subject names as the shared CA ("Test Email CA"), different keys: names match,
+    // signatures do not.
+    let key = ec_key();
+    let a = addr("alice@example.com");
+    let leaf = issue(&key, &a, &LeafSpec::valid_now())?;
+    let twin = TestCa::with_spec("Test", &CaSpec::default())?;
+    let err = check_certificate(&leaf, &twin.chain(), &key, &a, now()).unwrap_err();
+    ensure!(err.code() == "certificate-chain-mismatch", "{err}");
+    ensure!(
+        err.to_string()
+            .contains("with a key that verifies the certificate's signature"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_chain_whose_root_did_not_sign_the_intermediate_is_refused() -> Result<()> {
+    let key = ec_key();
+    let a = addr("alice@example.com");
+    let ca = TestCa::shared();
+    let leaf = issue(&key, &a, &LeafSpec::valid_now())?;
+    let twin = TestCa::with_spec("Test", &CaSpec::default())?;
+    let chain = vec![ca.intermediate_pem(), twin.root_pem()];
+    let err = check_certificate(&leaf, &chain, &key, &a, now()).unwrap_err();
+    ensure!(err.code() == "certificate-chain-mismatch", "{err}");
+    let msg = err.to_string();
+    ensure!(
+        msg.contains("ends at \"C=DE, O=smime-provisioner tests, CN=Test Email CA\"")
+            && msg.contains("[\"C=DE, O=smime-provisioner tests, CN=Test Root CA\"] do not belong"),
+        "{msg}"
+    );
+    // An unrelated extra certificate after a good chain is refused the same way.
+    let mut extra = ca.chain();
+    extra.push(TestCa::with_spec("Stray", &CaSpec::default())?.root_pem());
+    let err = check_certificate(&leaf, &extra, &key, &a, now()).unwrap_err();
+    ensure!(err.to_string().contains("Stray Root CA"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn a_chain_in_any_order_is_accepted_when_it_links() -> Result<()> {
+    let key = ec_key();
+    let a = addr("alice@example.com");
+    let ca = TestCa::shared();
+    let leaf = issue(&key, &a, &LeafSpec::valid_now())?;
+    check_certificate(
+        &leaf,
+        &[ca.root_pem(), ca.intermediate_pem()],
+        &key,
+        &a,
+        now(),
+    )?;
+    // Only the intermediate (no root): it is the trust anchor of the check.
+    check_certificate(&leaf, &[ca.intermediate_pem()], &key, &a, now())?;
+    Ok(())
+}
+
+#[test]
+fn a_chain_certificate_that_is_not_a_ca_is_refused_naming_it() -> Result<()> {
+    let key = ec_key();
+    let a = addr("alice@example.com");
+    let ca = TestCa::with_spec(
+        "NotCa",
+        &CaSpec {
+            intermediate_is_ca: false,
+            ..CaSpec::default()
+        },
+    )?;
+    let leaf = ca.issue(&build_csr(&key, &a)?, &LeafSpec::valid_now())?;
+    let err = check_certificate(&leaf, &ca.chain(), &key, &a, now()).unwrap_err();
+    ensure!(
+        err == CertificateRejected::ChainNotCa {
+            subject: "C=DE, O=smime-provisioner tests, CN=NotCa Email CA".into()
+        },
+        "{err:?}"
+    );
+    ensure!(err.code() == "certificate-chain-not-ca", "{err}");
+    Ok(())
+}
+
+#[test]
+fn chain_certificates_are_checked_against_the_injected_clock() -> Result<()> {
+    let key = ec_key();
+    let a = addr("alice@example.com");
+    let t = now();
+    let ca = TestCa::with_spec(
+        "Short",
+        &CaSpec {
+            intermediate_validity: Some((t - Duration::days(10), t + Duration::days(100))),
+            ..CaSpec::default()
+        },
+    )?;
+    let csr = build_csr(&key, &a)?;
+    let leaf = ca.issue(&csr, &LeafSpec::valid_at(t))?;
+    check_certificate(&leaf, &ca.chain(), &key, &a, t)?;
+    // 200 days later the leaf is still valid, its intermediate is not.
+    let err = check_certificate(&leaf, &ca.chain(), &key, &a, t + Duration::days(200)).unwrap_err();
+    ensure!(err.code() == "certificate-chain-expired", "{err}");
+    ensure!(err.to_string().contains("Short Email CA"), "{err}");
+    ensure!(!err.is_transient());
+
+    // An intermediate that starts tomorrow is not yet valid (transient: check again later).
+    let future = TestCa::with_spec(
+        "Future",
+        &CaSpec {
+            intermediate_validity: Some((t + Duration::days(1), t + Duration::days(900))),
+            ..CaSpec::default()
+        },
+    )?;
+    let leaf = future.issue(&csr, &LeafSpec::valid_at(t))?;
+    let err = check_certificate(&leaf, &future.chain(), &key, &a, t).unwrap_err();
+    ensure!(err.code() == "certificate-chain-not-yet-valid", "{err}");
+    ensure!(err.is_transient(), "{err:?}");
+    check_certificate(&leaf, &future.chain(), &key, &a, t + Duration::days(2))?;
+    Ok(())
+}
+
+#[test]
+fn openssl_path_validation_refuses_what_mail_clients_refuse() -> Result<()> {
+    let key = ec_key();
+    let a = addr("alice@example.com");
+    let csr = build_csr(&key, &a)?;
+    let cases = [
+        (
+            // NSS and Windows chain EKUs: a CA limited to TLS servers cannot issue mail certs.
+            "intermediate for TLS servers only",
+            CaSpec {
+                intermediate_eku: Some("serverAuth"),
+                ..CaSpec::default()
+            },
+            "unsuitable certificate purpose",
+        ),
+        (
+            "root allowing no intermediate",
+            CaSpec {
+                root_pathlen: Some(0),
+                ..CaSpec::default()
+            },
+            "path length constraint exceeded",
+        ),
+        (
+            "intermediate without keyCertSign",
+            CaSpec {
+                intermediate_cert_sign: false,
+                ..CaSpec::default()
+            },
+            "invalid CA certificate",
+        ),
+    ];
+    for (what, spec, reason) in cases {
+        let ca = TestCa::with_spec("Odd", &spec)?;
+        let leaf = ca.issue(&csr, &LeafSpec::valid_now())?;
+        let err = check_certificate(&leaf, &ca.chain(), &key, &a, now()).unwrap_err();
+        ensure!(err.code() == "certificate-chain-rejected", "{what}: {err}");
+        ensure!(err.to_string().contains(reason), "{what}: {err}");
+        ensure!(err
+            .to_string()
+            .starts_with("mail clients would not accept the chain"));
+    }
+    // An intermediate restricted to emailProtection is what S/MIME CAs use, and passes.
+    let ca = TestCa::with_spec(
+        "Mail",
+        &CaSpec {
+            intermediate_eku: Some("emailProtection"),
+            ..CaSpec::default()
+        },
+    )?;
+    let leaf = ca.issue(&csr, &LeafSpec::valid_now())?;
+    check_certificate(&leaf, &ca.chain(), &key, &a, now())?;
     Ok(())
 }
 
@@ -509,6 +849,84 @@ fn no_prefix_or_bit_flip_of_a_bundle_makes_the_verifier_panic_or_accept() -> Res
             verify_pkcs12(&bad, &pw, Pkcs12Profile::Modern).is_err(),
             "flip at {i}"
         );
+    }
+    Ok(())
+}
+
+// ---- the bundled simulator's certificates -------------------------------------------------
+
+/// Orders a certificate for our own key and CSR from the bundled simulator over its JSON API (as
+/// the pipeline's AutoDNS client would) and returns the leaf, the chain and the simulator's now.
+async fn simulator_certificate(
+    key: &PrivateKey,
+    a: &Address,
+) -> Result<(String, Vec<String>, OffsetDateTime)> {
+    use smime_provisioner::clock::Clock;
+    let (cfg, clock) = simulator_support::manual_config();
+    let sim = simulator_support::start(cfg).await?;
+    let api = simulator_support::Json::new(&sim);
+    let contact = simulator_support::make_contact(&api).await?;
+    let body = simulator_support::order_body(a.as_str(), contact, &build_csr(key, a)?);
+    let ordered = api.call("POST", "/certificate", Some(body)).await?;
+    ensure!(
+        ordered.code() == "N400101",
+        "order refused: {}",
+        ordered.body
+    );
+    // The job finishes once the simulator's clock passes its issuance delay.
+    clock.advance(Duration::seconds(1));
+    let poll = api.call("GET", "/poll", None).await?;
+    let id = poll.data0()["object"]["data"]["id"].as_i64();
+    let Some(id) = id else {
+        anyhow::bail!("no issuance message after the clock moved: {}", poll.body);
+    };
+    let got = api.call("GET", &format!("/certificate/{id}"), None).await?;
+    let leaf = got.data0()["server"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let chain: Vec<String> = got.data0()["certificationAuthority"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|x| x["caCertificate"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    ensure!(
+        chain == sim.ca_chain_pem(),
+        "the simulator's chain: {chain:?}"
+    );
+    let now = clock.now();
+    sim.shutdown().await;
+    Ok((leaf, chain, now))
+}
+
+#[tokio::test]
+async fn certificates_from_the_bundled_simulator_pass_every_check() -> Result<()> {
+    // The product's default key type and the fast EC one: the simulator gives RSA keys
+    // keyEncipherment and EC keys keyAgreement, and both must pass.
+    for (key, address) in [
+        (rsa_key().clone(), "alice@example.com"),
+        (ec_key(), "bob@xn--bcher-kva.example"),
+    ] {
+        let a = addr(address);
+        let (leaf, chain, now) = simulator_certificate(&key, &a).await?;
+        let info = check_certificate(&leaf, &chain, &key, &a, now)?;
+        ensure!(info.subject_email == address, "{info:?}");
+        ensure!(
+            info.issuer.contains("Simulator S/MIME Intermediate CA"),
+            "{info:?}"
+        );
+        // Still accepted the day before it expires, refused from then on.
+        let last_day = info.not_after - Duration::days(1);
+        check_certificate(&leaf, &chain, &key, &a, last_day)?;
+        let err = check_certificate(&leaf, &chain, &key, &a, info.not_after).unwrap_err();
+        ensure!(err.code() == "certificate-expired", "{err}");
+        // And a bundle of it verifies in the configured profile.
+        let pw = generate_password(&mut StdRng::seed_from_u64(6));
+        let der = build_pkcs12(&key, &leaf, &chain, &a, &pw, Pkcs12Profile::Modern)?;
+        ensure!(verify_pkcs12(&der, &pw, Pkcs12Profile::Modern)?.chain_len == 2);
     }
     Ok(())
 }

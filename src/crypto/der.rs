@@ -1,9 +1,10 @@
 //! Owns a minimal, bounds-checked DER reader (ITU-T X.690 §8, §10) used to inspect the algorithm
 //! identifiers inside PKCS#12 files: the `openssl` crate parses a PFX but does not say which
 //! encryption and MAC algorithms it carries, and "profile as configured" must be checked on the
-//! bytes we are about to deliver.
+//! bytes we are about to deliver. The certificate checks use it too, for the one X.509 field the
+//! crate does not expose (basicConstraints cA).
 //!
-//! Only what PKCS#12 inspection needs: definite lengths (DER forbids indefinite ones, §10.1),
+//! Only what those inspections need: definite lengths (DER forbids indefinite ones, §10.1),
 //! low tag numbers, and OIDs rendered for error messages. Every read returns an error on short
 //! or malformed input; nothing here panics or indexes unchecked.
 

@@ -5,12 +5,15 @@
 //!
 //! - [`key`]: [`PrivateKey`] and [`KeyType`]; generation off the async runtime and across cores.
 //! - [`csr`]: [`build_csr`] — the PKCS#10 request for one mailbox (S/MIME BR §7.1.4.2).
-//! - [`certificate`]: [`check_certificate`] — what the CA returned is refused unless it is an
-//!   S/MIME certificate for this address and this key, with sane validity and a parseable chain.
+//! - [`certificate`]: [`check_certificate`] — what the CA returned is refused unless a mail
+//!   client would accept it: an S/MIME end-entity certificate for this address and this key,
+//!   with dual-use key usage, no forbidden purposes, valid now, and a chain that links.
 //! - [`password`]: [`Password`], [`generate_password`], [`generate_download_password`].
 //! - [`pkcs12`]: [`build_pkcs12`], [`verify_pkcs12`], [`Pkcs12Profile`].
 //! - [`keystore`]: [`KeyStore`] — keys and bundles encrypted at rest under a key-encryption key.
-//! - `der`: a small DER reader used to check the algorithms inside a PKCS#12 file.
+//! - `der`: a small DER reader used to check the algorithms inside a PKCS#12 file and to read
+//!   basicConstraints' cA flag, which the `openssl` crate does not expose.
+//! - `pkcs12_kdf`: RFC 7292's key derivation, to keep `compat` bundles clear of a gpgsm 2.2 defect.
 //!
 //! Errors: [`CryptoError`] for operations, [`CertificateRejected`] for a CA answer we refuse,
 //! [`KeyStoreError`] for storage. Each has a stable kebab-case `code()` for logs, store and metrics.
@@ -22,6 +25,7 @@ pub mod key;
 pub mod keystore;
 pub mod password;
 pub mod pkcs12;
+mod pkcs12_kdf;
 
 pub use certificate::{
     check_certificate, split_certificates, CertificateInfo, CertificateRejected, MAX_VALIDITY_DAYS,
@@ -36,7 +40,9 @@ pub use password::{
     generate_download_password, generate_password, Password, DOWNLOAD_PASSWORD_LEN,
     PASSWORD_ALPHABET, PASSWORD_CHARS,
 };
-pub use pkcs12::{build_pkcs12, verify_pkcs12, BundleSummary, Pkcs12Profile};
+pub use pkcs12::{
+    build_pkcs12, trips_gpgsm_kdf_defect, verify_pkcs12, BundleSummary, Pkcs12Profile,
+};
 
 use openssl::error::ErrorStack;
 

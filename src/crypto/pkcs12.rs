@@ -31,6 +31,10 @@ use crate::mailbox::Address;
 /// Iteration count for key derivation and the MAC (OpenSSL's default; see module comment).
 const ITERATIONS: u32 = 2048;
 
+/// Builds of one compat bundle before giving up on salts gpgsm 2.2 can use. A build trips it
+/// with probability ≈ 1/64, so eight in a row (≈ 2⁻⁴⁸) means the salts are not random.
+const MAX_BUILD_ATTEMPTS: u32 = 8;
+
 /// A named PKCS#12 encoding. Config names: `modern`, `compat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Pkcs12Profile {
@@ -152,11 +156,30 @@ pub fn build_pkcs12(
         .key_iter(ITERATIONS)
         .mac_iter(ITERATIONS)
         .mac_md(mac_md);
-    let der = builder
-        .build2(password.expose())
-        .map_err(ssl)?
-        .to_der()
-        .map_err(ssl)?;
+    // OpenSSL draws fresh salts on every build; a compat bundle whose salts would make gpgsm 2.2
+    // derive a wrong key (see `pkcs12_kdf`) is simply built again.
+    let mut attempts = 0;
+    let der = loop {
+        attempts += 1;
+        let der = builder
+            .build2(password.expose())
+            .map_err(ssl)?
+            .to_der()
+            .map_err(ssl)?;
+        if profile != Pkcs12Profile::Compat || !trips_gpgsm_kdf_defect(&der, password)? {
+            break der;
+        }
+        if attempts == MAX_BUILD_ATTEMPTS {
+            return Err(CryptoError::BadBundle(format!(
+                "{attempts} compat bundles in a row had salts gpgsm 2.2 cannot derive keys from; \
+                 the random number generator is suspect"
+            )));
+        }
+        tracing::debug!(
+            attempts,
+            "rebuilding a compat bundle whose salt trips gpgsm 2.2"
+        );
+    };
 
     let summary = verify_pkcs12(&der, password, profile)?;
     let leaf_sha256 = hex::encode(leaf.digest(MessageDigest::sha256()).map_err(ssl)?);
@@ -250,6 +273,18 @@ pub fn verify_pkcs12(
     })
 }
 
+/// Whether gpgsm 2.2 would fail to open this bundle with the right password: some 3DES bag's salt
+/// makes its flawed key derivation diverge from RFC 7292 (see `pkcs12_kdf`). Only `compat`
+/// bundles use 3DES; a `modern` bundle answers `false`. [`build_pkcs12`] never returns a bundle
+/// for which this is true.
+pub fn trips_gpgsm_kdf_defect(der: &[u8], password: &Password) -> Result<bool, CryptoError> {
+    let algs = inspect(der)
+        .map_err(|e| CryptoError::BadBundle(format!("not a well-formed PKCS#12 file: {e}")))?;
+    Ok(algs.pbe_3des.iter().any(|p| {
+        super::pkcs12_kdf::gpgsm_derives_another_3des_key(password.expose(), &p.salt, p.iterations)
+    }))
+}
+
 /// How one bag is protected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum BagEncryption {
@@ -272,6 +307,15 @@ struct Algorithms {
     encrypted_data: Vec<BagEncryption>,
     /// Unencrypted key or certificate bags found in plain `data`.
     plain_bags: Vec<&'static str>,
+    /// Salt and iteration count of every 3DES-encrypted bag, key and certificates alike.
+    pbe_3des: Vec<PbeParams>,
+}
+
+/// pkcs-12PbeParams (RFC 7292 Appendix C).
+#[derive(Debug)]
+struct PbeParams {
+    salt: Vec<u8>,
+    iterations: u64,
 }
 
 const OID_DATA: &str = "1.2.840.113549.1.7.1";
@@ -369,7 +413,8 @@ fn inspect(der: &[u8]) -> Result<Algorithms, DerError> {
             let mut eci = Reader::new(enc.expect(der::TAG_SEQUENCE, "EncryptedContentInfo")?);
             eci.expect(der::TAG_OID, "EncryptedContentInfo contentType")?;
             let alg = eci.expect(der::TAG_SEQUENCE, "contentEncryptionAlgorithm")?;
-            algs.encrypted_data.push(bag_encryption(alg)?);
+            let enc = bag_encryption(alg, &mut algs.pbe_3des)?;
+            algs.encrypted_data.push(enc);
         } else {
             return Err(DerError(
                 "AuthenticatedSafe holds an unsupported content type",
@@ -414,7 +459,8 @@ fn read_safe_contents(contents: &[u8], algs: &mut Algorithms) -> Result<(), DerE
                     Reader::new(value).expect(der::TAG_SEQUENCE, "EncryptedPrivateKeyInfo")?,
                 );
                 let alg = epki.expect(der::TAG_SEQUENCE, "EncryptedPrivateKeyInfo algorithm")?;
-                algs.key_bags.push(bag_encryption(alg)?);
+                let enc = bag_encryption(alg, &mut algs.pbe_3des)?;
+                algs.key_bags.push(enc);
             }
             OID_KEY_BAG => algs.plain_bags.push("private key"),
             OID_CERT_BAG => algs.plain_bags.push("certificate"),
@@ -424,12 +470,19 @@ fn read_safe_contents(contents: &[u8], algs: &mut Algorithms) -> Result<(), DerE
     Ok(())
 }
 
-/// Classifies an encryption AlgorithmIdentifier's content.
-fn bag_encryption(alg_id: &[u8]) -> Result<BagEncryption, DerError> {
+/// Classifies an encryption AlgorithmIdentifier's content; a 3DES bag's parameters are added to
+/// `pbe_3des`.
+fn bag_encryption(alg_id: &[u8], pbe_3des: &mut Vec<PbeParams>) -> Result<BagEncryption, DerError> {
     let mut alg = Reader::new(alg_id);
     let oid = oid_to_string(alg.expect(der::TAG_OID, "encryption algorithm OID")?);
     match oid.as_str() {
-        OID_PBE_3DES => Ok(BagEncryption::Pbe3Des),
+        OID_PBE_3DES => {
+            let mut params = Reader::new(alg.expect(der::TAG_SEQUENCE, "pkcs-12PbeParams")?);
+            let salt = params.expect(der::TAG_OCTET_STRING, "PBE salt")?.to_vec();
+            let iterations = der::small_uint(params.expect(der::TAG_INTEGER, "PBE iterations")?)?;
+            pbe_3des.push(PbeParams { salt, iterations });
+            Ok(BagEncryption::Pbe3Des)
+        }
         OID_PBES2 => {
             // PBES2-params (RFC 8018 §A.4): keyDerivationFunc, encryptionScheme.
             let mut params = Reader::new(alg.expect(der::TAG_SEQUENCE, "PBES2-params")?);

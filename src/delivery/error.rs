@@ -147,6 +147,22 @@ impl DeliveryError {
         self.class() == ErrorClass::Config
     }
 
+    /// True when the server refused the recipient as unknown: enhanced status 5.1.1 (RFC 3463
+    /// §3.2, "bad destination mailbox address"), or a 5xx reply without enhanced status whose text
+    /// says "user unknown". For a mailbox a source has just reported, this usually means the
+    /// mail server's own maps have not caught up yet (Postfix `hash:` maps are rebuilt by a
+    /// separate `postmap` run), so the pipeline retries it with backoff instead of giving up.
+    pub fn recipient_unknown(&self) -> bool {
+        let DeliveryError::PermanentRejection { text, .. } = self else {
+            return false;
+        };
+        let text = text.trim_start();
+        match text.split_whitespace().next() {
+            Some(first) if is_enhanced_status(first) => first == "5.1.1",
+            _ => text.to_ascii_lowercase().contains("user unknown"),
+        }
+    }
+
     /// The SMTP reply code, when a server answered.
     pub fn code(&self) -> Option<u16> {
         match self {
@@ -371,6 +387,18 @@ pub fn class_from_exit_status(status: Option<i32>) -> ErrorClass {
     }
 }
 
+/// `class.subject.detail` with a class digit of 2, 4 or 5 (RFC 3463 §2).
+fn is_enhanced_status(word: &str) -> bool {
+    let mut parts = word.split('.');
+    let class_ok = matches!(parts.next(), Some("2" | "4" | "5"));
+    let rest: Vec<&str> = parts.collect();
+    class_ok
+        && rest.len() == 2
+        && rest
+            .iter()
+            .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +414,32 @@ mod tests {
         assert!(p.is_permanent() && !p.is_transient());
         assert!(p.to_string().contains("User unknown"), "{p}");
         assert_eq!(p.outcome(), "smtp-permanent-rejection");
+    }
+
+    #[test]
+    fn an_unknown_recipient_is_recognised_by_enhanced_status_or_text() {
+        let unknown =
+            |code, text| DeliveryError::from_reply("mx:25", code, text).recipient_unknown();
+        // Postfix with hash: maps, Dovecot LMTP, and a server without enhanced status codes.
+        assert!(unknown(550, "5.1.1 <bob@example.com>: Recipient address rejected: User unknown in virtual mailbox table"));
+        assert!(unknown(
+            550,
+            "5.1.1 <bob@example.com> User doesn't exist: bob@example.com"
+        ));
+        assert!(unknown(550, "Requested action not taken: User unknown"));
+        // Other refusals are not about the mailbox's existence.
+        assert!(!unknown(
+            550,
+            "5.7.1 <bob@example.com>: Relay access denied"
+        ));
+        assert!(!unknown(552, "5.3.4 Message size exceeds fixed limit"));
+        assert!(!unknown(550, "5.7.1 user unknown to the policy service"));
+        assert!(!unknown(550, "5.1.10 Recipient address has null MX"));
+        // A 4xx is already retried; it is not an unknown recipient.
+        assert!(!unknown(
+            450,
+            "4.1.1 <bob@example.com>: Recipient address rejected: User unknown"
+        ));
     }
 
     #[test]

@@ -49,10 +49,21 @@ fn keystore_err(e: KeyStoreError) -> PortError {
     }
 }
 
+/// Delivery errors for the pipeline. Two kinds the delivery module calls non-transient are
+/// retried with the normal bounded backoff rather than failing the mailbox at once:
+/// - an unknown recipient: the source has just seen the mailbox, so the mail server's maps are
+///   most likely behind (`DeliveryError::recipient_unknown`); after `max_attempts` it fails;
+/// - our own delivery settings (TLS trust, SMTP login, a missing program): every mailbox fails
+///   the same way, and one fixed setting should heal them all without a `redeliver` each.
 fn delivery_err(e: DeliveryError) -> PortError {
+    let (transient, code) = if e.recipient_unknown() {
+        (true, "smtp-recipient-unknown")
+    } else {
+        (e.is_transient() || e.is_config(), e.outcome())
+    };
     PortError {
-        class: class(e.is_transient()),
-        code: e.outcome().to_string(),
+        class: class(transient),
+        code: code.to_string(),
         text: e.to_string(),
         not_performed: false,
     }

@@ -3,7 +3,9 @@
 //! generation is slow), and helpers that run the real consumer tools.
 //!
 //! The CA is built here with the `openssl` crate on purpose: it stands in for GlobalSign, it is
-//! not product code, and the product must accept what a conventional CA issues.
+//! not product code, and the product must accept what a conventional CA issues. [`LeafSpec`] and
+//! [`CaSpec`] bend one property at a time (CA flag, key usage, extended key usage, validity,
+//! path length) so tests can show that the product refuses exactly that.
 
 #![allow(dead_code)]
 
@@ -14,7 +16,9 @@ use std::sync::OnceLock;
 use anyhow::{bail, Context, Result};
 use openssl::asn1::{Asn1Integer, Asn1Time};
 use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::extension::{
@@ -48,6 +52,21 @@ pub enum Eku {
     EmailProtection,
     ServerAuthOnly,
     Absent,
+    /// emailProtection plus another purpose, named as OpenSSL's config does (`serverAuth`,
+    /// `clientAuth`, `codeSigning`, `timeStamping`, `anyExtendedKeyUsage`, or a dotted OID).
+    EmailProtectionAnd(&'static str),
+}
+
+/// Which key usage the test CA puts in a leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ku {
+    /// What an S/MIME CA issues for dual use (S/MIME BR §7.1.2.3 e): digitalSignature plus
+    /// keyEncipherment for RSA, keyAgreement for EC.
+    ForKeyType,
+    /// No keyUsage extension at all.
+    Absent,
+    /// Exactly these bits, by their RFC 5280 §4.2.1.3 names.
+    Exactly(&'static [&'static str]),
 }
 
 /// What the test CA puts into a leaf beyond what the CSR asks.
@@ -56,6 +75,9 @@ pub struct LeafSpec {
     /// rfc822Names to certify instead of the CSR's own SAN.
     pub emails: Option<Vec<String>>,
     pub eku: Eku,
+    pub key_usage: Ku,
+    /// basicConstraints cA=TRUE on the leaf (a CA certificate issued for the mailbox key).
+    pub ca: bool,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
 }
@@ -63,12 +85,68 @@ pub struct LeafSpec {
 impl LeafSpec {
     /// A normal S/MIME leaf valid from an hour ago for 365 days.
     pub fn valid_now() -> LeafSpec {
-        let now = OffsetDateTime::now_utc();
+        LeafSpec::valid_at(OffsetDateTime::now_utc())
+    }
+
+    /// A normal S/MIME leaf valid from an hour before `t` for 365 days.
+    pub fn valid_at(t: OffsetDateTime) -> LeafSpec {
         LeafSpec {
             emails: None,
             eku: Eku::EmailProtection,
-            not_before: now - time::Duration::hours(1),
-            not_after: now + time::Duration::days(365),
+            key_usage: Ku::ForKeyType,
+            ca: false,
+            not_before: t - time::Duration::hours(1),
+            not_after: t + time::Duration::days(365),
+        }
+    }
+}
+
+/// How [`TestCa::with_spec`] bends its CA certificates; [`CaSpec::default`] is a conventional
+/// root and intermediate, valid from a day ago for ten years.
+#[derive(Debug, Clone)]
+pub struct CaSpec {
+    /// basicConstraints cA=TRUE on the intermediate (false: a non-CA "intermediate").
+    pub intermediate_is_ca: bool,
+    /// keyCertSign in the intermediate's keyUsage.
+    pub intermediate_cert_sign: bool,
+    /// An extended key usage on the intermediate (OpenSSL config name), none when `None`.
+    pub intermediate_eku: Option<&'static str>,
+    /// The intermediate's validity; `None`: a day ago to ten years ahead.
+    pub intermediate_validity: Option<(OffsetDateTime, OffsetDateTime)>,
+    /// A path length constraint on the root.
+    pub root_pathlen: Option<u32>,
+}
+
+impl Default for CaSpec {
+    fn default() -> Self {
+        CaSpec {
+            intermediate_is_ca: true,
+            intermediate_cert_sign: true,
+            intermediate_eku: None,
+            intermediate_validity: None,
+            root_pathlen: None,
+        }
+    }
+}
+
+/// The properties of one CA certificate made by `ca_cert`.
+#[derive(Debug, Clone)]
+struct CaCertSpec {
+    is_ca: bool,
+    pathlen: Option<u32>,
+    cert_sign: bool,
+    eku: Option<&'static str>,
+    validity: Option<(OffsetDateTime, OffsetDateTime)>,
+}
+
+impl CaCertSpec {
+    fn conventional(pathlen: Option<u32>) -> CaCertSpec {
+        CaCertSpec {
+            is_ca: true,
+            pathlen,
+            cert_sign: true,
+            eku: None,
+            validity: None,
         }
     }
 }
@@ -99,7 +177,7 @@ fn ca_cert(
     subject: &X509Name,
     key: &PKey<Private>,
     issuer: Option<(&X509, &PKey<Private>)>,
-    pathlen: Option<u32>,
+    spec: &CaCertSpec,
 ) -> Result<X509> {
     let mut b = X509::builder()?;
     b.set_version(2)?;
@@ -108,24 +186,41 @@ fn ca_cert(
     b.set_subject_name(subject)?;
     b.set_issuer_name(issuer.map_or(subject, |(c, _)| c.subject_name()))?;
     b.set_pubkey(key)?;
-    let nb = Asn1Time::days_from_now(0)?;
-    let nb = Asn1Time::from_unix(nb_unix(&nb)? - 86_400)?;
-    b.set_not_before(&nb)?;
-    let na = Asn1Time::days_from_now(3650)?;
-    b.set_not_after(&na)?;
+    match spec.validity {
+        Some((from, to)) => {
+            let nb = Asn1Time::from_unix(from.unix_timestamp())?;
+            b.set_not_before(&nb)?;
+            let na = Asn1Time::from_unix(to.unix_timestamp())?;
+            b.set_not_after(&na)?;
+        }
+        None => {
+            let nb = Asn1Time::days_from_now(0)?;
+            let nb = Asn1Time::from_unix(nb_unix(&nb)? - 86_400)?;
+            b.set_not_before(&nb)?;
+            let na = Asn1Time::days_from_now(3650)?;
+            b.set_not_after(&na)?;
+        }
+    }
     let mut bc = BasicConstraints::new();
-    bc.critical().ca();
-    if let Some(p) = pathlen {
+    bc.critical();
+    if spec.is_ca {
+        bc.ca();
+    }
+    if let Some(p) = spec.pathlen {
         bc.pathlen(p);
     }
     b.append_extension(bc.build()?)?;
-    b.append_extension(
-        KeyUsage::new()
-            .critical()
-            .key_cert_sign()
-            .crl_sign()
-            .build()?,
-    )?;
+    let mut ku = KeyUsage::new();
+    ku.critical().crl_sign();
+    if spec.cert_sign {
+        ku.key_cert_sign();
+    } else {
+        ku.digital_signature();
+    }
+    b.append_extension(ku.build()?)?;
+    if let Some(eku) = spec.eku {
+        b.append_extension(ExtendedKeyUsage::new().other(eku).build()?)?;
+    }
     let ski =
         SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None))?;
     b.append_extension(ski)?;
@@ -138,6 +233,11 @@ fn ca_cert(
     let signer = issuer.map_or(key, |(_, k)| k);
     b.sign(signer, MessageDigest::sha256())?;
     Ok(b.build())
+}
+
+fn p256_pkey() -> Result<PKey<Private>> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    Ok(PKey::from_ec_key(EcKey::generate(&group)?)?)
 }
 
 fn nb_unix(t: &Asn1Time) -> Result<i64> {
@@ -155,13 +255,54 @@ impl TestCa {
     /// A fresh CA pair named after `label`.
     pub fn new(label: &str) -> Result<TestCa> {
         let root_key = PKey::from_rsa(Rsa::generate(2048)?)?;
-        let root = ca_cert(&name(&format!("{label} Root CA"))?, &root_key, None, None)?;
+        let root = ca_cert(
+            &name(&format!("{label} Root CA"))?,
+            &root_key,
+            None,
+            &CaCertSpec::conventional(None),
+        )?;
         let inter_key = PKey::from_rsa(Rsa::generate(2048)?)?;
         let inter = ca_cert(
             &name(&format!("{label} Email CA"))?,
             &inter_key,
             Some((&root, &root_key)),
-            Some(0),
+            &CaCertSpec::conventional(Some(0)),
+        )?;
+        Ok(TestCa {
+            root_key,
+            root,
+            inter_key,
+            inter,
+        })
+    }
+
+    /// A fresh CA pair named after `label`, bent as `spec` says, with P-256 keys (quick to make;
+    /// which algorithm the CA uses is not what these tests are about). Two CAs with the same
+    /// label have the same names but different keys.
+    pub fn with_spec(label: &str, spec: &CaSpec) -> Result<TestCa> {
+        let root_key = p256_pkey()?;
+        let root = ca_cert(
+            &name(&format!("{label} Root CA"))?,
+            &root_key,
+            None,
+            &CaCertSpec::conventional(spec.root_pathlen),
+        )?;
+        let inter_key = p256_pkey()?;
+        let inter = ca_cert(
+            &name(&format!("{label} Email CA"))?,
+            &inter_key,
+            Some((&root, &root_key)),
+            &CaCertSpec {
+                is_ca: spec.intermediate_is_ca,
+                pathlen: if spec.intermediate_is_ca {
+                    Some(0)
+                } else {
+                    None
+                },
+                cert_sign: spec.intermediate_cert_sign,
+                eku: spec.intermediate_eku,
+                validity: spec.intermediate_validity,
+            },
         )?;
         Ok(TestCa {
             root_key,
@@ -211,15 +352,44 @@ impl TestCa {
         b.set_not_before(&nb)?;
         let na = Asn1Time::from_unix(spec.not_after.unix_timestamp())?;
         b.set_not_after(&na)?;
-        b.append_extension(BasicConstraints::new().critical().build()?)?;
-        let mut ku = KeyUsage::new();
-        ku.critical().digital_signature();
-        if pubkey.rsa().is_ok() {
-            ku.key_encipherment();
-        } else {
-            ku.key_agreement();
+        let mut bc = BasicConstraints::new();
+        bc.critical();
+        if spec.ca {
+            bc.ca();
         }
-        b.append_extension(ku.build()?)?;
+        b.append_extension(bc.build()?)?;
+        match spec.key_usage {
+            Ku::ForKeyType => {
+                let mut ku = KeyUsage::new();
+                ku.critical().digital_signature();
+                if pubkey.rsa().is_ok() {
+                    ku.key_encipherment();
+                } else {
+                    ku.key_agreement();
+                }
+                b.append_extension(ku.build()?)?;
+            }
+            Ku::Absent => {}
+            Ku::Exactly(bits) => {
+                let mut ku = KeyUsage::new();
+                ku.critical();
+                for bit in bits {
+                    match *bit {
+                        "digitalSignature" => ku.digital_signature(),
+                        "nonRepudiation" => ku.non_repudiation(),
+                        "keyEncipherment" => ku.key_encipherment(),
+                        "dataEncipherment" => ku.data_encipherment(),
+                        "keyAgreement" => ku.key_agreement(),
+                        "keyCertSign" => ku.key_cert_sign(),
+                        "cRLSign" => ku.crl_sign(),
+                        "encipherOnly" => ku.encipher_only(),
+                        "decipherOnly" => ku.decipher_only(),
+                        other => bail!("unknown key usage bit {other:?}"),
+                    };
+                }
+                b.append_extension(ku.build()?)?;
+            }
+        }
         match spec.eku {
             Eku::EmailProtection => {
                 b.append_extension(ExtendedKeyUsage::new().email_protection().build()?)?
@@ -228,6 +398,12 @@ impl TestCa {
                 b.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?
             }
             Eku::Absent => {}
+            Eku::EmailProtectionAnd(other) => b.append_extension(
+                ExtendedKeyUsage::new()
+                    .email_protection()
+                    .other(other)
+                    .build()?,
+            )?,
         }
         match &spec.emails {
             None => {

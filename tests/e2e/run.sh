@@ -146,6 +146,7 @@ main() {
         e2e_scenario "A maildir" e2e_scenario_maildir
         e2e_scenario "B LDAP" e2e_scenario_ldap
         e2e_scenario "C hook" e2e_scenario_hook
+        e2e_scenario "D sendmail and renew" e2e_scenario_sendmail_renew
         e2e_count_results
     else
         e2e_log "--stack-only: the product scenarios were not run"

@@ -142,7 +142,7 @@ key = "entryUUID"
 dir = "$E2E_SPOOL"
 
 [delivery]
-transport = "smtp"
+transport = "${CFG_TRANSPORT:-smtp}"
 from = "Certificate Service <pki@$E2E_MAIL_DOMAIN>"
 
 [delivery.smtp]
@@ -151,6 +151,9 @@ port = $E2E_SMTP_PORT
 # Loopback only: the validator refuses "plain" to any other host.
 security = "plain"
 timeout_secs = 10
+
+[delivery.sendmail]
+command = "${CFG_SENDMAIL:-/usr/sbin/sendmail}"
 
 [delivery.password]
 channel = "${CFG_PASSWORD_CHANNEL:-separate-mail}"

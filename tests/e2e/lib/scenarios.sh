@@ -7,7 +7,9 @@
 #   B LDAP: ldapadd → slapcat export → exactly the new entries are ordered; a deleted entry under
 #     removal policy "keep" changes nothing billable; a truncated export trips the mass-removal guard;
 #   C hook: PostfixAdmin's wrapper from contrib/ enqueues while the daemon is stopped; starting the
-#     daemon delivers it.
+#     daemon delivers it;
+#   D sendmail and renew: delivery through Postfix's own sendmail(1) instead of SMTP, then `renew`
+#     beside the running daemon → a second order, a fresh key and certificate, mailed the same way.
 # Orders are counted at the simulator (GET /_simulator/orders), never taken from the product's word.
 
 # Asserts the simulator holds exactly N billable orders for ADDRESS.
@@ -224,5 +226,51 @@ e2e_scenario_hook() {
         test -z "$(find "$E2E_SPOOL" -type f -print -quit)"
     # Every mailbox is delivered and nothing is queued: the daemon has nothing to do now.
     e2e_measure_idle_cpu
+    e2e_daemon_stop
+}
+
+# The SHA-256 fingerprint of the certificate in a bundle (FILE, PASSWORD-FILE).
+e2e_p12_fingerprint() {
+    openssl pkcs12 -in "$1" -passin "file:$2" -nokeys -clcerts 2>/dev/null \
+        | openssl x509 -noout -fingerprint -sha256
+}
+
+# Messages in ADDRESS's fetched mail DIR that Postfix took in through sendmail(1) (pickup(8) stamps
+# "from userid N"), not over SMTP.
+e2e_count_picked_up() {
+    grep -l "(Postfix, from userid " "$1"/*.eml 2>/dev/null | wc -l
+}
+
+e2e_scenario_sendmail_renew() {
+    local cleo=cleo@$E2E_MAIL_DOMAIN
+    local sendmail=$E2E_DIR/product/sendmail
+    # Postfix's sendmail finds this run's instance through MAIL_CONFIG (postfix(1)); an admin with
+    # the system Postfix points `command` at /usr/sbin/sendmail itself.
+    printf '#!/bin/sh\nMAIL_CONFIG=%s exec /usr/sbin/sendmail "$@"\n' "$E2E_DIR/postfix/conf" >"$sendmail"
+    chmod 0755 "$sendmail"
+    CFG_TRANSPORT=sendmail CFG_SENDMAIL=$sendmail CFG_KEY_TYPE=ec-p256 CFG_PROFILE=modern \
+        CFG_WIRE=json e2e_write_config
+    e2e_daemon_start
+    e2e_new_mailbox_with_first_mail "$cleo"
+    e2e_receive_bundle "$cleo" 3 modern
+    local dir=$E2E_DIR/inbox/$cleo
+    e2e_check "bundle and password mail for $cleo came through sendmail(1), not SMTP" \
+        test "$(e2e_count_picked_up "$dir")" -eq 2
+    e2e_expect_orders "$cleo" 1
+    local first
+    first=$(e2e_p12_fingerprint "$dir/bundle.p12" "$dir/password") || e2e_die "cannot read $cleo's first bundle"
+
+    # The user has read and deleted the mails; the admin renews beside the running daemon.
+    rm -f "$(e2e_maildir_of "$cleo")"/new/* "$(e2e_maildir_of "$cleo")"/cur/*
+    e2e_product renew --no-wait "$cleo" >>"$E2E_DIR/log/renew.log" 2>&1 \
+        || { cat "$E2E_DIR/log/renew.log" >&2; e2e_die "renew $cleo failed"; }
+    e2e_receive_bundle "$cleo" 2 modern
+    e2e_check "the renewed bundle came through sendmail(1) too" \
+        test "$(e2e_count_picked_up "$dir")" -eq 2
+    local second
+    second=$(e2e_p12_fingerprint "$dir/bundle.p12" "$dir/password") || e2e_die "cannot read $cleo's renewed bundle"
+    e2e_check "the renewed bundle holds a new certificate" test "$first" != "$second"
+    e2e_expect_orders "$cleo" 2
+    e2e_wait_field "$cleo" stage delivered
     e2e_daemon_stop
 }
