@@ -374,13 +374,30 @@ async fn scheduler<A: Autodns, K: Keys, C: Courier>(
             }
             Err(e) => tracing::error!("cannot read the state store: {e}"),
         }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(sleep) => {}
-            _ = sh.kick.notified() => {}
+        // Verbs in other processes (`renew --no-wait`, `redeliver`, …) commit to the same
+        // store; a changed data version means one did, so re-plan now instead of at the
+        // deadline. One pragma a second costs nothing measurable on an idle daemon.
+        let deadline = tokio::time::Instant::now() + sleep;
+        let seen = sh.rec.store().data_version().ok();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(left.min(OTHER_WRITERS_CHECK)) => {}
+                _ = sh.kick.notified() => break,
+            }
+            if sh.rec.store().data_version().ok() != seen {
+                break;
+            }
         }
     }
 }
+
+/// How often the scheduler looks for commits by other processes (see `Store::data_version`).
+const OTHER_WRITERS_CHECK: Duration = Duration::from_secs(1);
 
 /// Drains the AutoDNS poll queue every interval, but only while an order of ours is open: the
 /// requests saved count against AutoDNS's 3 per second. (Messages queued meanwhile, foreign ones

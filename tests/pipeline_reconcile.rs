@@ -470,6 +470,32 @@ async fn redeliver_sends_the_same_certificate_with_a_new_password_and_buys_nothi
 }
 
 #[tokio::test]
+async fn redeliver_of_an_expired_certificate_is_refused_and_points_to_renew() {
+    let rig = Rig::new(FakeAutodns::instant(), settings());
+    let a = addr("late@example.com");
+    rig.add(&a);
+    rig.settle(&a).await;
+    let expiry = rig.record(&a).not_after.unwrap();
+    rig.clock.advance(expiry - T0 + Duration::minutes(1));
+    let err = rig
+        .rec
+        .request(&a, Request::Redeliver)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expired on") && err.contains("renew late@example.com"),
+        "{err}"
+    );
+    let r = rig.record(&a);
+    assert_eq!(r.request, None, "nothing recorded");
+    assert_eq!(
+        rig.courier.passwords_to(&a).len(),
+        1,
+        "nothing mailed again"
+    );
+}
+
+#[tokio::test]
 async fn reprovision_orders_a_new_certificate_with_a_new_key() {
     let rig = Rig::new(FakeAutodns::instant(), settings());
     let a = addr("again@example.com");

@@ -1167,6 +1167,15 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         if q != Request::Redeliver || r.certificate_pem.is_none() {
             return None;
         }
+        // Mailing an expired certificate would hand the user something every client rejects.
+        if let Some(expiry) = r.not_after.filter(|t| *t <= self.clock.now()) {
+            return Some(format!(
+                "the certificate of generation {} expired on {}; use `renew {}` for a new one",
+                r.generation,
+                expiry.date(),
+                r.address
+            ));
+        }
         let key_ref = r.key_ref.as_deref()?;
         match self.keys.has_key(key_ref) {
             Ok(true) => None,

@@ -332,6 +332,16 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
+    /// SQLite's `data_version` (sqlite.org/pragma.html#pragma_data_version): it changes when
+    /// another connection — a verb in another process — commits to the store, and stays as it is
+    /// for this connection's own commits. The daemon watches it to take up verbs' requests at
+    /// once rather than at its next full re-plan.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn()
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
+
     /// The record of `address`, if known.
     pub fn get(&self, address: &Address) -> Result<Option<MailboxRecord>, StoreError> {
         let conn = self.conn();
