@@ -7,8 +7,9 @@
 //! and drive the daemon in-process. Watch events only enqueue addresses; the scheduler's periodic
 //! pass over the store is the truth (cert-manager's trigger controller).
 //!
-//! Boot order: (config → store, done by the caller) → dead claims released → AutoDNS contact
-//! ensured → source events → workers, scheduler, poller → HTTP. Shutdown: stop taking work,
+//! Boot order: (config → store, done by the caller) → dead claims released → admin notices a
+//! stopped process owed → AutoDNS contact ensured → source events → workers, scheduler, poller
+//! → HTTP. Shutdown: stop taking work,
 //! let each worker finish the step it is in (every step persists its own result), give up on
 //! steps still running after the grace period — a step abandoned mid-call leaves its claim and
 //! intent in the store, and the next boot resolves it (an order by lookup, never by re-sending).
@@ -196,6 +197,12 @@ where
         let released = sh.rec.release_dead_claims()?;
         if released > 0 {
             tracing::info!(released, "resumed records a stopped process was working on");
+        }
+        // A give-up whose admin notice a stopped process never sent is announced now.
+        match sh.rec.notify_unannounced_give_ups().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(notices = n, "sent admin notices a stopped process owed"),
+            Err(e) => tracing::error!("cannot check for unannounced give-ups: {e}"),
         }
         // The contact is needed before any order; wait for AutoDNS rather than failing boot.
         let mut delay = Duration::from_secs(1);

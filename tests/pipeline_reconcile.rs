@@ -319,6 +319,67 @@ async fn a_repeated_failure_message_is_a_duplicate_and_does_not_block_the_queue(
     assert_ne!(r.job_id, msg.job_id);
 }
 
+/// Every give-up is committed first and told after; a process that dies in between owes the
+/// admin a notice, which the next daemon start sends, once.
+#[tokio::test]
+async fn a_give_up_whose_notice_was_lost_in_a_crash_is_announced_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings();
+    s.policy.backoff.max_attempts = 1;
+    let first = Rig::on_store(
+        Arc::new(Store::open(dir.path()).unwrap()),
+        FakeAutodns::instant(),
+        s,
+        1,
+    );
+    first.autodns.s().failing_orders = vec![0];
+    *first.courier.notices_hang.lock().unwrap() = true;
+    let a = addr("lost-notice@example.com");
+    first.add(&a);
+    tokio::select! {
+        _ = first.settle(&a) => panic!("the give-up should have reached its admin notice"),
+        _ = first.courier.notice_reached.notified() => {}
+    }
+    // The process is gone: the give-up is stored, its notice is not.
+    assert!(first.record(&a).failure.gave_up);
+    assert_eq!(
+        first.event_kinds(&a).last().map(String::as_str),
+        Some("gave-up")
+    );
+    let notices = |c: &RecordingCourier| -> Vec<Sent> {
+        c.sent()
+            .into_iter()
+            .filter(|m| matches!(m, Sent::AdminNotice(..)))
+            .collect()
+    };
+    assert!(notices(&first.courier).is_empty());
+
+    // The next start, on the same store file.
+    let second = Rig::on_store(
+        Arc::new(Store::open(dir.path()).unwrap()),
+        first.autodns.clone(),
+        s,
+        2,
+    );
+    assert_eq!(second.rec.notify_unannounced_give_ups().await.unwrap(), 1);
+    assert_eq!(
+        notices(&second.courier),
+        [Sent::AdminNotice(
+            a.clone(),
+            "key-ready".into(),
+            "job-failed:EF400139".into()
+        )]
+    );
+    assert_eq!(
+        second.event_kinds(&a).last().map(String::as_str),
+        Some("admin-notified")
+    );
+    // Owed once: the start after that sends nothing.
+    assert_eq!(second.rec.notify_unannounced_give_ups().await.unwrap(), 0);
+    assert_eq!(notices(&second.courier).len(), 1);
+    assert_eq!(second.autodns.order_count(), 1, "nothing re-ordered");
+}
+
 #[tokio::test]
 async fn foreign_poll_messages_are_confirmed_or_left_per_config() {
     let rig = Rig::new(FakeAutodns::default(), settings());

@@ -451,7 +451,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             Outcome::Failed(s, e) => {
                 self.metrics.inc("failures", &e.code);
                 tracing::warn!(%address, step = s.name(), code = %e.code, "step failed: {}", e.text);
-                self.notify_if_gave_up(address, s.name(), e).await?;
+                let _told = self.notify_if_gave_up(address, s.name(), e).await?;
             }
             Outcome::Done(s) => tracing::info!(%address, step = s.name(), "step done"),
             _ => {}
@@ -464,25 +464,28 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     /// notice is recorded as an event either way, so it is never repeated for one failure,
     /// and a failing notice never fails the step (PRODUCT.md: the admin is told about
     /// mailboxes that failed permanently; review finding 7).
+    ///
+    /// Returns whether a notice was due and its outcome recorded (`admin-notified` or
+    /// `admin-notice-failed`); false when none was due or no admin address is configured.
     async fn notify_if_gave_up(
         &self,
         address: &Address,
         step: &str,
         error: &PortError,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let Some(r) = self.store.get(address)? else {
-            return Ok(());
+            return Ok(false);
         };
         if !r.failure.gave_up {
-            return Ok(());
+            return Ok(false);
         }
         let last = self.store.events(address)?.pop();
         if last.is_none_or(|e| e.kind != "gave-up") {
-            return Ok(());
+            return Ok(false);
         }
         let now = self.clock.now();
         let ev = match self.courier.notify_failure(address, step, error).await {
-            Ok(false) => return Ok(()),
+            Ok(false) => return Ok(false),
             Ok(true) => NewEvent::new("admin-notified", format!("{step}: {}", error.code)),
             Err(e) => {
                 tracing::warn!(%address, code = %e.code, "cannot tell the admin: {}", e.text);
@@ -492,7 +495,45 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 )
             }
         };
-        self.store.log_event(address, now, r.generation, &ev)
+        self.store.log_event(address, now, r.generation, &ev)?;
+        Ok(true)
+    }
+
+    /// Sends the admin notice that a give-up never got: the process that committed the
+    /// `gave-up` died before its notice went out (every give-up is committed first and told
+    /// after, so a crash in between loses the notice, never the record). The daemon calls this
+    /// at boot, before its workers start, so no other step of its own races it; the notice
+    /// names the stage the record stopped at and its stored error. Returns how many were sent
+    /// or recorded as failed (none without `delivery.admin_address`).
+    pub async fn notify_unannounced_give_ups(&self) -> Result<usize, StoreError> {
+        let mut told = 0;
+        for r in self.store.list()? {
+            if !r.failure.gave_up {
+                continue;
+            }
+            let last = self.store.events(&r.address)?.pop();
+            if last.is_none_or(|e| e.kind != "gave-up") {
+                continue;
+            }
+            let error = PortError {
+                class: r.failure.class.unwrap_or(ErrorClass::Permanent),
+                code: r.failure.code.clone().unwrap_or_else(|| "unknown".into()),
+                text: r
+                    .failure
+                    .text
+                    .clone()
+                    .unwrap_or_else(|| "no error text stored".into()),
+                not_performed: false,
+            };
+            tracing::info!(address = %r.address, "telling the admin of a give-up a stopped process did not announce");
+            if self
+                .notify_if_gave_up(&r.address, r.stage.as_str(), &error)
+                .await?
+            {
+                told += 1;
+            }
+        }
+        Ok(told)
     }
 
     /// Commits a transition stamped `now`, mapping a lost race to `Conflict`.
@@ -1274,7 +1315,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     pub async fn handle_notice(&self, n: &Notice) -> Result<NoticeHandled, StoreError> {
         let (handled, failure) = self.apply_notice(n)?;
         if let (NoticeHandled::Applied(a), Some(e)) = (&handled, &failure) {
-            self.notify_if_gave_up(a, "job", e).await?;
+            let _told = self.notify_if_gave_up(a, "job", e).await?;
         }
         Ok(handled)
     }

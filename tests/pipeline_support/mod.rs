@@ -397,6 +397,10 @@ pub struct RecordingCourier {
     pub sent: Arc<Mutex<Vec<Sent>>>,
     /// Fail the next N password sends.
     pub fail_passwords: Arc<Mutex<u32>>,
+    /// While set, an admin notice never completes (the process "dies" sending it); reaching it
+    /// fires `notice_reached`.
+    pub notices_hang: Arc<Mutex<bool>>,
+    pub notice_reached: Arc<tokio::sync::Notify>,
 }
 
 impl RecordingCourier {
@@ -430,6 +434,11 @@ impl Courier for RecordingCourier {
         step: &str,
         error: &PortError,
     ) -> Result<bool, PortError> {
+        let hang = *self.notices_hang.lock().unwrap();
+        if hang {
+            self.notice_reached.notify_one();
+            std::future::pending::<()>().await;
+        }
         self.sent.lock().unwrap().push(Sent::AdminNotice(
             address.clone(),
             step.to_string(),
