@@ -508,9 +508,8 @@ async fn xml_with_keep_a_removed_mailbox_keeps_its_certificate_and_is_not_renewe
 /// A certificate that AutoDNS no longer knows when the grace period ends (an earlier delete
 /// whose answer was lost, or one made by hand) counts as revoked: the mailbox ends `revoked`,
 /// not failed, and the trail says why.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_certificate_already_deleted_at_autodns_counts_as_revoked() {
-    let l = Lifecycle::start("json", "revoke", 55).await;
+async fn already_deleted_counts_as_revoked(wire: &str, seed: u64) {
+    let l = Lifecycle::start(wire, "revoke", seed).await;
     let leaver = addr("leaver@example.com");
     l.deliver(&[&leaver]).await;
     let id = l.record(&leaver).certificate_id.unwrap();
@@ -541,4 +540,14 @@ async fn a_certificate_already_deleted_at_autodns_counts_as_revoked() {
         revoked.detail
     );
     l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_a_certificate_already_deleted_at_autodns_counts_as_revoked() {
+    already_deleted_counts_as_revoked("json", 55).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xml_a_certificate_already_deleted_at_autodns_counts_as_revoked() {
+    already_deleted_counts_as_revoked("xml", 56).await;
 }
