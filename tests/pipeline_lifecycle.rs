@@ -9,7 +9,8 @@
 //! stays in the key archive; `status ADDRESS` shows the renewal. Outside the margin nothing is
 //! ordered. Removal: with `revoke`, after the grace period exactly one CertificateDelete of the
 //! right certificate reaches the simulator (CertificateRevoke is not offered for GlobalSign,
-//! `autodns-api.md` §2.10); with `keep` nothing is cancelled; a removed mailbox is not renewed.
+//! `autodns-api.md` §2.10); with `keep` nothing is cancelled; a removed mailbox is not renewed;
+//! a certificate AutoDNS no longer knows when the grace period ends counts as revoked.
 
 #[path = "pipeline_support/live.rs"]
 mod live;
