@@ -7,8 +7,9 @@
 //! and drive the daemon in-process. Watch events only enqueue addresses; the scheduler's periodic
 //! pass over the store is the truth (cert-manager's trigger controller).
 //!
-//! Boot order: (config → store, done by the caller) → dead claims released → AutoDNS contact
-//! ensured → source events → workers, scheduler, poller → HTTP. Shutdown: stop taking work,
+//! Boot order: (config → store, done by the caller) → dead claims released → admin notices a
+//! stopped process owed → AutoDNS contact ensured → source events → workers, scheduler, poller
+//! → HTTP. Shutdown: stop taking work,
 //! let each worker finish the step it is in (every step persists its own result), give up on
 //! steps still running after the grace period — a step abandoned mid-call leaves its claim and
 //! intent in the store, and the next boot resolves it (an order by lookup, never by re-sending).
@@ -196,6 +197,12 @@ where
         let released = sh.rec.release_dead_claims()?;
         if released > 0 {
             tracing::info!(released, "resumed records a stopped process was working on");
+        }
+        // A give-up whose admin notice a stopped process never sent is announced now.
+        match sh.rec.notify_unannounced_give_ups().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(notices = n, "sent admin notices a stopped process owed"),
+            Err(e) => tracing::error!("cannot check for unannounced give-ups: {e}"),
         }
         // The contact is needed before any order; wait for AutoDNS rather than failing boot.
         let mut delay = Duration::from_secs(1);
@@ -520,7 +527,7 @@ async fn push<A: Autodns, K: Keys, C: Courier>(
         .get("x-push-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    handle_push(&sh, q.token.or(header), &body)
+    handle_push(&sh, q.token.or(header), &body).await
 }
 
 async fn push_with_path<A: Autodns, K: Keys, C: Courier>(
@@ -528,11 +535,14 @@ async fn push_with_path<A: Autodns, K: Keys, C: Courier>(
     Path(token): Path<String>,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
-    handle_push(&sh, Some(token), &body)
+    handle_push(&sh, Some(token), &body).await
 }
 
-/// A push feeds the same handler as the poll consumer; duplicates are harmless there.
-fn handle_push<A: Autodns, K: Keys, C: Courier>(
+/// A push feeds the same handler as the poll consumer ([`Reconciler::handle_notice`]: the
+/// result stored, the admin told of a give-up); duplicates are harmless there. The answer
+/// waits for that handler, so a 200 means the result is stored; an AutoDNS retry after a slow
+/// answer is a duplicate.
+async fn handle_push<A: Autodns, K: Keys, C: Courier>(
     sh: &Shared<A, K, C>,
     token: Option<String>,
     body: &[u8],
@@ -552,7 +562,7 @@ fn handle_push<A: Autodns, K: Keys, C: Courier>(
             return (StatusCode::BAD_REQUEST, "push body not understood\n");
         }
     };
-    match sh.rec.handle_notice(&notice) {
+    match sh.rec.handle_notice(&notice).await {
         Ok(h) => {
             sh.rec.metrics().inc("push", h.name());
             if let NoticeHandled::Applied(a) = h {

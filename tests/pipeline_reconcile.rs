@@ -9,6 +9,7 @@ use std::time::Duration as StdDuration;
 
 use pipeline_support::*;
 use smime_provisioner::pipeline::ports::{Notice, NoticeOutcome, PortError};
+use smime_provisioner::pipeline::reconcile::NoticeHandled;
 use smime_provisioner::pipeline::{
     ErrorClass, ForeignMessages, PollRound, RemovalPolicy, Request, Settings, Stage,
 };
@@ -248,10 +249,135 @@ async fn poll_messages_are_confirmed_after_persisting_and_duplicates_are_harmles
         message_id: None,
         ..msg
     };
-    assert_eq!(rig.rec.handle_notice(&push).unwrap().name(), "duplicate");
+    assert_eq!(
+        rig.rec.handle_notice(&push).await.unwrap().name(),
+        "duplicate"
+    );
     rig.settle(&a).await;
     assert_eq!(rig.record(&a).stage, Stage::Delivered);
     assert_eq!(rig.autodns.order_count(), 1);
+}
+
+/// A failed job's message delivered again (AutoDNS repeating it, or a crash between the commit
+/// and PollConfirm) is ours: a duplicate, confirmed, and it must not stop the queue when
+/// foreign messages are left for another consumer.
+#[tokio::test]
+async fn a_repeated_failure_message_is_a_duplicate_and_does_not_block_the_queue() {
+    let rig = Rig::new(FakeAutodns::default(), settings());
+    rig.autodns.s().failing_orders = vec![0];
+    let a = addr("again@example.com");
+    rig.add(&a);
+    rig.rec.reconcile(&a).await.unwrap();
+    assert_eq!(rig.record(&a).stage, Stage::Ordered);
+    rig.autodns.complete_all();
+    let msg = rig.autodns.s().poll_queue.front().cloned().unwrap();
+    let first = msg.message_id.unwrap();
+    let repeat = Notice {
+        message_id: Some(first + 100),
+        ..msg.clone()
+    };
+    rig.autodns.s().poll_queue.push_back(repeat.clone());
+    let round = rig.rec.poll_once(ForeignMessages::Leave).await.unwrap();
+    assert_eq!(
+        round,
+        PollRound::Handled(NoticeHandled::Applied(a.clone())),
+        "the failure is applied"
+    );
+    assert_eq!(rig.record(&a).stage, Stage::KeyReady, "back to re-order");
+    let round = rig.rec.poll_once(ForeignMessages::Leave).await.unwrap();
+    assert_eq!(
+        round,
+        PollRound::Handled(NoticeHandled::Duplicate(a.clone())),
+        "the repeat is recognised as ours"
+    );
+    assert_eq!(rig.autodns.s().confirmed, [first, first + 100]);
+    assert!(
+        rig.autodns.s().poll_queue.is_empty(),
+        "nothing blocks the queue"
+    );
+    let push = Notice {
+        message_id: None,
+        ..repeat
+    };
+    assert_eq!(
+        rig.rec.handle_notice(&push).await.unwrap(),
+        NoticeHandled::Duplicate(a.clone())
+    );
+    let kinds = rig.event_kinds(&a);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "job-failed").count(),
+        1,
+        "one failure recorded, not three: {kinds:?}"
+    );
+    // The re-order goes out after the backoff, with a new job; the old one is forgotten.
+    rig.clock.advance(Duration::hours(1));
+    rig.autodns.s().instant = true;
+    rig.settle(&a).await;
+    let r = rig.record(&a);
+    assert_eq!(r.stage, Stage::Delivered);
+    assert_eq!(rig.autodns.order_count(), 2);
+    assert_ne!(r.job_id, msg.job_id);
+}
+
+/// Every give-up is committed first and told after; a process that dies in between owes the
+/// admin a notice, which the next daemon start sends, once.
+#[tokio::test]
+async fn a_give_up_whose_notice_was_lost_in_a_crash_is_announced_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings();
+    s.policy.backoff.max_attempts = 1;
+    let first = Rig::on_store(
+        Arc::new(Store::open(dir.path()).unwrap()),
+        FakeAutodns::instant(),
+        s,
+        1,
+    );
+    first.autodns.s().failing_orders = vec![0];
+    *first.courier.notices_hang.lock().unwrap() = true;
+    let a = addr("lost-notice@example.com");
+    first.add(&a);
+    tokio::select! {
+        _ = first.settle(&a) => panic!("the give-up should have reached its admin notice"),
+        _ = first.courier.notice_reached.notified() => {}
+    }
+    // The process is gone: the give-up is stored, its notice is not.
+    assert!(first.record(&a).failure.gave_up);
+    assert_eq!(
+        first.event_kinds(&a).last().map(String::as_str),
+        Some("gave-up")
+    );
+    let notices = |c: &RecordingCourier| -> Vec<Sent> {
+        c.sent()
+            .into_iter()
+            .filter(|m| matches!(m, Sent::AdminNotice(..)))
+            .collect()
+    };
+    assert!(notices(&first.courier).is_empty());
+
+    // The next start, on the same store file.
+    let second = Rig::on_store(
+        Arc::new(Store::open(dir.path()).unwrap()),
+        first.autodns.clone(),
+        s,
+        2,
+    );
+    assert_eq!(second.rec.notify_unannounced_give_ups().await.unwrap(), 1);
+    assert_eq!(
+        notices(&second.courier),
+        [Sent::AdminNotice(
+            a.clone(),
+            "key-ready".into(),
+            "job-failed:EF400139".into()
+        )]
+    );
+    assert_eq!(
+        second.event_kinds(&a).last().map(String::as_str),
+        Some("admin-notified")
+    );
+    // Owed once: the start after that sends nothing.
+    assert_eq!(second.rec.notify_unannounced_give_ups().await.unwrap(), 0);
+    assert_eq!(notices(&second.courier).len(), 1);
+    assert_eq!(second.autodns.order_count(), 1, "nothing re-ordered");
 }
 
 #[tokio::test]

@@ -6,9 +6,11 @@
 #[path = "pipeline_support/live.rs"]
 mod live;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use live::*;
+use smime_provisioner::clock::ManualClock;
 use smime_provisioner::mailbox::Address;
 use smime_provisioner::pipeline::{Outcome, Request, Settings, Stage, Step};
 use smime_provisioner::simulator::{Faults, Simulator, SimulatorConfig};
@@ -27,7 +29,10 @@ async fn failed_job_goes_back_to_reorder_via_the_job_history(wire: &str) {
         fail_names: vec!["bob@example.com".into()],
         ..Faults::default()
     };
-    let sim = start_simulator(faults, Duration::from_millis(200), 1).await;
+    // Simulator and pipeline share a clock that the test moves: the job finishes, and the
+    // silent-job check falls due, when the test says so, however slow the machine.
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let sim = start_simulator_clocked(faults, Duration::from_millis(200), 1, clock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let endpoint = if wire == "json" {
         sim.json_url()
@@ -36,14 +41,14 @@ async fn failed_job_goes_back_to_reorder_via_the_job_history(wire: &str) {
     };
     let text = config_text(dir.path(), &endpoint, wire, "");
     let config = parse_config(&text, dir.path());
-    let rec = live_reconciler_with(&config, None, 100.0, settings(&config));
+    let rec = live_reconciler_clocked(&config, None, 100.0, settings(&config), clock.clone());
     let a = Address::parse("bob@example.com").unwrap();
     rec.store().observe_present(&a, rec.clock().now()).unwrap();
     rec.reconcile(&a).await.unwrap();
     assert_eq!(rec.store().get(&a).unwrap().unwrap().stage, Stage::Ordered);
 
     // The job fails; its poll message is never read. The silent-job check asks AutoDNS.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    clock.advance(time::Duration::seconds(2));
     let outcome = rec.reconcile(&a).await.unwrap();
     let r = rec.store().get(&a).unwrap().unwrap();
     match &outcome {
@@ -90,11 +95,18 @@ async fn over_xml_a_failed_job_whose_poll_message_was_missed_goes_back_to_reorde
 /// created again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reprovision_gets_a_vanished_order_out_of_its_give_up_and_a_lost_contact_is_recreated() {
-    let sim = start_simulator(Faults::default(), Duration::from_secs(3600), 1).await;
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let sim = start_simulator_clocked(
+        Faults::default(),
+        Duration::from_secs(3600),
+        1,
+        clock.clone(),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(dir.path(), &sim.xml_url(), "xml", "");
     let config = parse_config(&text, dir.path());
-    let rec = live_reconciler_with(&config, None, 100.0, settings(&config));
+    let rec = live_reconciler_clocked(&config, None, 100.0, settings(&config), clock.clone());
     let a = Address::parse("bob@example.com").unwrap();
     rec.store().observe_present(&a, rec.clock().now()).unwrap();
     rec.reconcile(&a).await.unwrap();
@@ -106,10 +118,11 @@ async fn reprovision_gets_a_vanished_order_out_of_its_give_up_and_a_lost_contact
     let mut cfg = SimulatorConfig::new(SIM_USER, SIM_PASSWORD);
     cfg.issuance_delay = Duration::from_millis(200);
     cfg.seed = Some(2);
+    cfg.clock = clock.clone();
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let sim = Simulator::start(cfg, listener).unwrap();
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    clock.advance(time::Duration::seconds(2));
     rec.reconcile(&a).await.unwrap();
     let r = rec.store().get(&a).unwrap().unwrap();
     assert_eq!(r.stage, Stage::Ordered);
@@ -138,7 +151,8 @@ async fn reprovision_gets_a_vanished_order_out_of_its_give_up_and_a_lost_contact
         if r.stage == Stage::Ordered {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // Past the backoff (config_text: at most 4 s).
+        clock.advance(time::Duration::seconds(5));
         rec.reconcile(&a).await.unwrap();
         r = rec.store().get(&a).unwrap().unwrap();
     }
@@ -169,7 +183,10 @@ async fn the_admin_address_gets_one_mail_when_a_mailbox_gives_up() {
         fail_names: vec!["bob@example.com".into()],
         ..Faults::default()
     };
-    let sim = start_simulator(faults, Duration::from_millis(200), 1).await;
+    // Simulator and pipeline share a clock that the test moves: the job finishes, and the
+    // silent-job check falls due, when the test says so, however slow the machine.
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let sim = start_simulator_clocked(faults, Duration::from_millis(200), 1, clock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(dir.path(), &sim.json_url(), "json", "")
         .replace("max_attempts = 30", "max_attempts = 1")
@@ -178,11 +195,11 @@ async fn the_admin_address_gets_one_mail_when_a_mailbox_gives_up() {
             "[delivery]\nadmin_address = \"postmaster@example.com\"\n",
         );
     let config = parse_config(&text, dir.path());
-    let rec = live_reconciler_with(&config, None, 100.0, settings(&config));
+    let rec = live_reconciler_clocked(&config, None, 100.0, settings(&config), clock.clone());
     let a = Address::parse("bob@example.com").unwrap();
     rec.store().observe_present(&a, rec.clock().now()).unwrap();
     rec.reconcile(&a).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    clock.advance(time::Duration::seconds(2));
     rec.reconcile(&a).await.unwrap();
     rec.reconcile(&a).await.unwrap();
     assert!(rec.store().get(&a).unwrap().unwrap().failure.gave_up);

@@ -858,13 +858,24 @@ impl super::ports::Autodns for AutodnsPort {
         })
     }
 
-    async fn revoke(&self, certificate_id: i64) -> Result<(), PortError> {
+    async fn revoke(&self, certificate_id: i64) -> Result<super::ports::Revocation, PortError> {
+        use super::ports::Revocation;
         let ctid = format!("smp-delete-{certificate_id}");
-        self.client
-            .certificate_delete(certificate_id, &ctid)
-            .await
-            .map(|_| ())
-            .map_err(autodns_err)
+        match self.client.certificate_delete(certificate_id, &ctid).await {
+            Ok(_) => Ok(Revocation::Revoked),
+            // The id is the one AutoDNS gave this mailbox's order, so "no such certificate"
+            // means it was deleted already: by our earlier request whose answer was lost (a
+            // retry after a timeout lands here), or by hand. Failing would leave a cancelled
+            // certificate's mailbox "failed" with nothing left to do.
+            Err(e) if e.kind() == crate::autodns::ErrorKind::NotFound => {
+                tracing::info!(
+                    certificate = certificate_id,
+                    "certificate already gone at AutoDNS: {e}"
+                );
+                Ok(Revocation::AlreadyGone)
+            }
+            Err(e) => Err(autodns_err(e)),
+        }
     }
 
     async fn poll(&self) -> Result<Option<super::ports::Notice>, PortError> {

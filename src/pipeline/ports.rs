@@ -183,6 +183,17 @@ pub struct CertificateFacts {
     pub fingerprint_sha256: String,
 }
 
+/// What a revocation found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// AutoDNS accepted it now.
+    Revoked,
+    /// AutoDNS no longer knows the certificate: an earlier request already ended it (one whose
+    /// answer was lost, or an operator's in the AutoDNS web interface). Its goal is reached; a
+    /// second request could only fail.
+    AlreadyGone,
+}
+
 /// AutoDNS, as the pipeline needs it.
 pub trait Autodns: Send + Sync {
     /// Returns the SSL contact id to order with, creating the contact once.
@@ -209,8 +220,12 @@ pub trait Autodns: Send + Sync {
         &self,
         certificate_id: i64,
     ) -> impl Future<Output = Result<IssuedCertificate, PortError>> + Send;
-    /// CertificateRevoke.
-    fn revoke(&self, certificate_id: i64) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Ends the certificate's validity at AutoDNS (for GlobalSign products CertificateDelete,
+    /// `autodns-api.md` §2.9–2.10; see the adapter).
+    fn revoke(
+        &self,
+        certificate_id: i64,
+    ) -> impl Future<Output = Result<Revocation, PortError>> + Send;
     /// PollInfo: the oldest unconfirmed message, if any.
     fn poll(&self) -> impl Future<Output = Result<Option<Notice>, PortError>> + Send;
     /// PollConfirm.

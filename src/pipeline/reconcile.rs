@@ -23,7 +23,7 @@ use super::metrics::Metrics;
 use super::plan::{plan, Policy, Step};
 use super::ports::{
     Autodns, CertificateFacts, Courier, IssuedCertificate, JobState, Keys, Notice, NoticeOutcome,
-    OrderRequest, PortError,
+    OrderRequest, PortError, Revocation,
 };
 use super::stage::{ErrorClass, Request, Stage};
 use crate::clock::Clock;
@@ -295,11 +295,14 @@ fn next_generation(mut r: MailboxRecord, renew_of: Option<i64>) -> MailboxRecord
 }
 
 /// Back to `key-ready` with no order: the order certainly does not exist (refused, not found,
-/// or its job failed). The key is kept; the next order gets a new ctid.
+/// or its job failed). The key is kept; the next order gets a new ctid. The job id of a failed
+/// job stays on the record until the next order intent replaces it, so a repeat of that job's
+/// completion message (AutoDNS sending it again, or a crash between the commit and
+/// PollConfirm) is recognised as ours, a duplicate, instead of a foreign message that
+/// `confirm_foreign_messages = false` would leave at the head of the poll queue for good.
 fn no_order(mut r: MailboxRecord) -> MailboxRecord {
     r.stage = Stage::KeyReady;
     r.ctid = None;
-    r.job_id = None;
     r.certificate_id = None;
     r.ordering_since = None;
     r
@@ -448,7 +451,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             Outcome::Failed(s, e) => {
                 self.metrics.inc("failures", &e.code);
                 tracing::warn!(%address, step = s.name(), code = %e.code, "step failed: {}", e.text);
-                self.notify_if_gave_up(address, s.name(), e).await?;
+                let _told = self.notify_if_gave_up(address, s.name(), e).await?;
             }
             Outcome::Done(s) => tracing::info!(%address, step = s.name(), "step done"),
             _ => {}
@@ -461,25 +464,28 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     /// notice is recorded as an event either way, so it is never repeated for one failure,
     /// and a failing notice never fails the step (PRODUCT.md: the admin is told about
     /// mailboxes that failed permanently; review finding 7).
+    ///
+    /// Returns whether a notice was due and its outcome recorded (`admin-notified` or
+    /// `admin-notice-failed`); false when none was due or no admin address is configured.
     async fn notify_if_gave_up(
         &self,
         address: &Address,
         step: &str,
         error: &PortError,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let Some(r) = self.store.get(address)? else {
-            return Ok(());
+            return Ok(false);
         };
         if !r.failure.gave_up {
-            return Ok(());
+            return Ok(false);
         }
         let last = self.store.events(address)?.pop();
         if last.is_none_or(|e| e.kind != "gave-up") {
-            return Ok(());
+            return Ok(false);
         }
         let now = self.clock.now();
         let ev = match self.courier.notify_failure(address, step, error).await {
-            Ok(false) => return Ok(()),
+            Ok(false) => return Ok(false),
             Ok(true) => NewEvent::new("admin-notified", format!("{step}: {}", error.code)),
             Err(e) => {
                 tracing::warn!(%address, code = %e.code, "cannot tell the admin: {}", e.text);
@@ -489,7 +495,45 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 )
             }
         };
-        self.store.log_event(address, now, r.generation, &ev)
+        self.store.log_event(address, now, r.generation, &ev)?;
+        Ok(true)
+    }
+
+    /// Sends the admin notice that a give-up never got: the process that committed the
+    /// `gave-up` died before its notice went out (every give-up is committed first and told
+    /// after, so a crash in between loses the notice, never the record). The daemon calls this
+    /// at boot, before its workers start, so no other step of its own races it; the notice
+    /// names the stage the record stopped at and its stored error. Returns how many were sent
+    /// or recorded as failed (none without `delivery.admin_address`).
+    pub async fn notify_unannounced_give_ups(&self) -> Result<usize, StoreError> {
+        let mut told = 0;
+        for r in self.store.list()? {
+            if !r.failure.gave_up {
+                continue;
+            }
+            let last = self.store.events(&r.address)?.pop();
+            if last.is_none_or(|e| e.kind != "gave-up") {
+                continue;
+            }
+            let error = PortError {
+                class: r.failure.class.unwrap_or(ErrorClass::Permanent),
+                code: r.failure.code.clone().unwrap_or_else(|| "unknown".into()),
+                text: r
+                    .failure
+                    .text
+                    .clone()
+                    .unwrap_or_else(|| "no error text stored".into()),
+                not_performed: false,
+            };
+            tracing::info!(address = %r.address, "telling the admin of a give-up a stopped process did not announce");
+            if self
+                .notify_if_gave_up(&r.address, r.stage.as_str(), &error)
+                .await?
+            {
+                told += 1;
+            }
+        }
+        Ok(told)
     }
 
     /// Commits a transition stamped `now`, mapping a lost race to `Conflict`.
@@ -627,6 +671,8 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         let mut intent = rec.clone();
         intent.stage = Stage::Ordering;
         intent.ctid = Some(ctid.clone());
+        // A failed earlier order's job (kept by `no_order`) is not this order's.
+        intent.job_id = None;
         intent.contact_id = Some(contact);
         intent.ordering_since = Some(now);
         intent.lease_owner = Some(self.owner.clone());
@@ -732,14 +778,18 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             Step::Deliver => return self.deliver(rec).await,
             Step::Revoke => match rec.certificate_id {
                 Some(id) => match self.autodns.revoke(id).await {
-                    Ok(()) => {
+                    Ok(how) => {
                         let mut r = rec;
                         r.stage = Stage::Revoked;
                         r.request = None;
-                        (
-                            Transition::new(r).event("revoked", format!("certificate {id}")),
-                            None,
-                        )
+                        let detail = match how {
+                            Revocation::Revoked => format!("certificate {id}"),
+                            Revocation::AlreadyGone => format!(
+                                "certificate {id} no longer exists at AutoDNS (ended by an \
+                                 earlier request)"
+                            ),
+                        };
+                        (Transition::new(r).event("revoked", detail), None)
                     }
                     Err(e) => (Transition::new(rec), Some(e)),
                 },
@@ -1261,9 +1311,24 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         .into())
     }
 
-    /// Applies a completion notice (a poll message or a push): stores the job's result on the
-    /// matching record. Duplicates and foreign notices change nothing.
-    pub fn handle_notice(&self, n: &Notice) -> Result<NoticeHandled, StoreError> {
+    /// The one handler for completion notices, whichever way they arrive: the poll consumer
+    /// ([`Reconciler::poll_once`]) and the push endpoint (`daemon.rs`) both call this, so what
+    /// a completion does cannot drift between the two paths (AutoDNS sends the same message
+    /// both ways, `autodns-api.md` §3.5). It stores the job's result on the matching record,
+    /// then, when that result is a failed job that made the record give up for good, tells the
+    /// administrator once (after the commit, so a notice is never sent for a result that was
+    /// not stored). Duplicates and foreign notices change nothing and notify no one.
+    pub async fn handle_notice(&self, n: &Notice) -> Result<NoticeHandled, StoreError> {
+        let (handled, failure) = self.apply_notice(n)?;
+        if let (NoticeHandled::Applied(a), Some(e)) = (&handled, &failure) {
+            let _told = self.notify_if_gave_up(a, "job", e).await?;
+        }
+        Ok(handled)
+    }
+
+    /// Stores a notice's result on the matching record (one transaction, retried on a race);
+    /// returns what it matched and, for a failed job it applied, the error it recorded.
+    fn apply_notice(&self, n: &Notice) -> Result<(NoticeHandled, Option<PortError>), StoreError> {
         for _ in 0..5 {
             let found = match n.job_id {
                 Some(job) => self.store.find_by_job(job)?,
@@ -1275,17 +1340,18 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 (None, None) => None,
             };
             let Some(rec) = found else {
-                return Ok(NoticeHandled::Foreign);
+                return Ok((NoticeHandled::Foreign, None));
             };
             let address = rec.address.clone();
             let open = matches!(rec.stage, Stage::Ordering | Stage::Ordered)
                 && rec.certificate_id.is_none();
             if !open {
-                return Ok(NoticeHandled::Duplicate(address));
+                return Ok((NoticeHandled::Duplicate(address), None));
             }
             let now = self.clock.now();
+            let mut failure = None;
             let t = match &n.outcome {
-                NoticeOutcome::Other => return Ok(NoticeHandled::Duplicate(address)),
+                NoticeOutcome::Other => return Ok((NoticeHandled::Duplicate(address), None)),
                 NoticeOutcome::Success => {
                     let mut r = succeeded(rec);
                     r.stage = Stage::Ordered;
@@ -1298,6 +1364,9 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 }
                 NoticeOutcome::Failed { code, text } => {
                     let mut r = no_order(rec);
+                    // Matched by ctid before the order's answer was stored: keep the failed
+                    // job's id all the same, so its repeats are duplicates (see `no_order`).
+                    r.job_id = n.job_id.or(r.job_id);
                     let e = PortError::transient(
                         &format!("job-failed:{code}"),
                         format!("the order's job failed: {text}"),
@@ -1308,35 +1377,29 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     } else {
                         "job-failed"
                     };
+                    failure = Some(e);
                     Transition::new(r).event(kind, format!("{text} [{code}]"))
                 }
             };
             let mut t = t;
             t.record.updated_at = now;
             match self.store.commit(t) {
-                Ok(_) => return Ok(NoticeHandled::Applied(address)),
+                Ok(_) => return Ok((NoticeHandled::Applied(address), failure)),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
             }
         }
-        Ok(NoticeHandled::Foreign)
+        Ok((NoticeHandled::Foreign, None))
     }
 
-    /// One poll round: PollInfo, apply, note in the ledger, then PollConfirm.
+    /// One poll round: PollInfo, apply (through [`Reconciler::handle_notice`], as a push is),
+    /// note in the ledger, then PollConfirm.
     pub async fn poll_once(&self, foreign: ForeignMessages) -> Result<PollRound, PortError> {
         let store_err = |e: StoreError| PortError::transient("store", e.to_string());
         let Some(n) = self.autodns.poll().await? else {
             return Ok(PollRound::Empty);
         };
-        let handled = self.handle_notice(&n).map_err(store_err)?;
-        if let (NoticeHandled::Applied(a), NoticeOutcome::Failed { code, text }) =
-            (&handled, &n.outcome)
-        {
-            let e = PortError::transient(&format!("job-failed:{code}"), text.clone());
-            self.notify_if_gave_up(a, "job", &e)
-                .await
-                .map_err(store_err)?;
-        }
+        let handled = self.handle_notice(&n).await.map_err(store_err)?;
         let now = self.clock.now();
         let Some(id) = n.message_id else {
             return Ok(PollRound::Handled(handled));

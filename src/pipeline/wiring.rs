@@ -70,11 +70,21 @@ pub fn domain_allowed(config: &Config, address: &Address) -> bool {
     config.domains.allow.is_empty() || config.domains.allow.iter().any(|d| d == address.domain())
 }
 
-/// Assembles the pipeline. Must run inside the tokio runtime (the SMTP pool and the simulator
-/// need it).
+/// Assembles the pipeline on the system clock. Must run inside the tokio runtime (the SMTP
+/// pool and the simulator need it).
 pub async fn build(config: &Config) -> Result<Wiring, WiringError> {
+    build_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// Assembles the pipeline with time from `clock`: every part that reads the time (planner,
+/// backoff, renewal margin, certificate check, mail dates) reads this one. `build` passes the
+/// system clock; tests pass a [`ManualClock`](crate::clock::ManualClock) to move months ahead
+/// through the very wiring `run` and the verbs use.
+pub async fn build_with_clock(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Wiring, WiringError> {
     let store = Arc::new(Store::open(&config.state_dir)?);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = CryptoKeys::from_config(
         &config.keys,
         &config.state_dir.join(KEYS_DIR),
@@ -101,7 +111,7 @@ pub async fn build(config: &Config) -> Result<Wiring, WiringError> {
             (url.clone(), config.autodns.user.clone(), password, None)
         }
         Endpoint::Simulator => {
-            let (handle, password) = start_simulator(config).await?;
+            let (handle, password) = start_simulator(config, clock.clone()).await?;
             let url = match wire {
                 crate::autodns::Wire::Json => handle.json_url(),
                 crate::autodns::Wire::Xml => handle.xml_url(),
@@ -143,9 +153,11 @@ pub async fn build(config: &Config) -> Result<Wiring, WiringError> {
     })
 }
 
-/// Starts the bundled simulator on a loopback port with throwaway credentials.
+/// Starts the bundled simulator on a loopback port with throwaway credentials, on the
+/// pipeline's clock (so the certificates it issues are valid at the pipeline's "now").
 async fn start_simulator(
     config: &Config,
+    clock: Arc<dyn Clock>,
 ) -> Result<(SimulatorHandle, Secret<String>), WiringError> {
     let sim_err = |text: String| WiringError::Part {
         part: "the simulator",
@@ -158,6 +170,7 @@ async fn start_simulator(
     let mut cfg = crate::simulator::SimulatorConfig::new("simulator", password.expose().clone());
     cfg.issuance_delay = config.simulator.issuance_delay;
     cfg.state_dir = Some(config.simulator.state_dir.clone());
+    cfg.clock = clock;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| sim_err(e.to_string()))?;

@@ -123,8 +123,19 @@ pub fn live_reconciler_with(
     rps: f64,
     settings: Settings,
 ) -> LiveReconciler {
+    live_reconciler_clocked(config, mailer, rps, settings, Arc::new(SystemClock))
+}
+
+/// As [`live_reconciler_with`], on `clock` (share it with the simulator, and a test moves time
+/// forward instead of sleeping).
+pub fn live_reconciler_clocked(
+    config: &Config,
+    mailer: Option<Arc<dyn Mailer>>,
+    rps: f64,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+) -> LiveReconciler {
     let store = Arc::new(Store::open(&config.state_dir).unwrap());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = CryptoKeys::from_config(
         &config.keys,
         &config.state_dir.join("keys"),
@@ -282,4 +293,167 @@ pub fn bundle_of(raw: &[u8]) -> Option<(String, Vec<u8>)> {
         .decode(part["data_b64"].as_str()?)
         .ok()?;
     Some((to, der))
+}
+
+/// Starts the simulator with `faults` and the given issuance delay on `clock`: its jobs finish
+/// when the test moves the clock past their delay, not when real time passes.
+pub async fn start_simulator_clocked(
+    faults: Faults,
+    delay: Duration,
+    seed: u64,
+    clock: Arc<dyn Clock>,
+) -> SimulatorHandle {
+    let mut cfg = SimulatorConfig::new(SIM_USER, SIM_PASSWORD);
+    cfg.issuance_delay = delay;
+    cfg.faults = faults;
+    cfg.seed = Some(seed);
+    cfg.clock = clock;
+    start_simulator_with(cfg).await
+}
+
+/// Starts the simulator with a full configuration (a shared clock, a push target), on
+/// 127.0.0.1 port 0.
+pub async fn start_simulator_with(cfg: SimulatorConfig) -> SimulatorHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Simulator::start(cfg, listener).unwrap()
+}
+
+/// Runs `openssl` with `args` on `input`, and returns stdout; fails the test with openssl's
+/// stderr when it refuses.
+fn openssl(args: &[&str], input: &[u8]) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    assert!(
+        Path::new("/usr/bin/openssl").exists(),
+        "/usr/bin/openssl is missing: install the Debian package `openssl`"
+    );
+    let mut child = Command::new("/usr/bin/openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What `openssl pkcs12` finds in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleKeys {
+    /// SHA-256 fingerprint of the certificate (lower-case hex, no colons).
+    pub fingerprint: String,
+    /// The certificate's public key (PEM, from `openssl x509 -pubkey`).
+    pub certificate_public_key: String,
+    /// The public half of the private key in the bundle (PEM, from `openssl pkey -pubout`).
+    pub key_public_key: String,
+}
+
+/// Opens `der` with `password` through the `openssl` CLI (default provider, as a mail admin
+/// would check it) and reads the certificate's and the private key's public keys.
+pub fn open_pkcs12_keys(dir: &Path, der: &[u8], password: &str) -> BundleKeys {
+    let (fingerprint, has_key) = open_pkcs12(dir, der, password);
+    assert!(has_key, "the bundle holds no private key");
+    let f = dir.join(format!("keys-{}.p12", rand::random::<u64>()));
+    std::fs::write(&f, der).unwrap();
+    let pass = format!("pass:{password}");
+    let file = f.display().to_string();
+    let pem = openssl(&["pkcs12", "-nodes", "-passin", &pass, "-in", &file], b"");
+    std::fs::remove_file(&f).unwrap();
+    BundleKeys {
+        fingerprint,
+        certificate_public_key: openssl(&["x509", "-pubkey", "-noout"], pem.as_bytes()),
+        key_public_key: openssl(&["pkey", "-pubout"], pem.as_bytes()),
+    }
+}
+
+/// The public key (PEM) of a certificate in PEM.
+pub fn certificate_public_key(cert_pem: &str) -> String {
+    openssl(&["x509", "-pubkey", "-noout"], cert_pem.as_bytes())
+}
+
+/// The public key (PEM) of a private key held by the pipeline's key store.
+pub fn stored_public_key(state_dir: &Path, key_name: &str) -> Option<String> {
+    let store = smime_provisioner::crypto::KeyStore::open(state_dir.join("keys")).unwrap();
+    let key = store.get_key(key_name).unwrap()?;
+    let der = key.public_key_der().unwrap();
+    let pem = openssl(&["pkey", "-pubin", "-inform", "DER", "-pubout"], &der);
+    Some(pem)
+}
+
+/// One mail in the file outbox as a mail client shows it (parsed by Python's `email`).
+#[derive(Debug, Clone)]
+pub struct OutboxMail {
+    pub to: Vec<String>,
+    pub subject: String,
+    pub auto_submitted: Option<String>,
+    /// The `.p12` attachment, if any.
+    pub pkcs12: Option<Vec<u8>>,
+    pub text: String,
+}
+
+/// Every `.eml` file in `outbox`, parsed.
+pub fn outbox_mails(outbox: &Path) -> Vec<OutboxMail> {
+    use base64::Engine;
+    let py = "/usr/bin/python3";
+    assert!(
+        Path::new(py).exists(),
+        "{py} is missing: install the Debian package `python3`"
+    );
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/delivery/mime_dump.py");
+    let Ok(entries) = std::fs::read_dir(outbox) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "eml") {
+            continue;
+        }
+        let run = std::process::Command::new(py)
+            .arg(&script)
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        let to = v["addresses"]["To"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x["addr_spec"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let parts = v["parts"].as_array().cloned().unwrap_or_default();
+        let pkcs12 = parts
+            .iter()
+            .find(|p| p["content_type"] == "application/pkcs12")
+            .and_then(|p| p["data_b64"].as_str())
+            .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap());
+        let text = parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        out.push(OutboxMail {
+            to,
+            subject: v["headers"]["Subject"].as_str().unwrap_or("").to_string(),
+            auto_submitted: v["headers"]["Auto-Submitted"].as_str().map(str::to_string),
+            pkcs12,
+            text,
+        });
+    }
+    out
 }

@@ -279,10 +279,10 @@ impl Autodns for FakeAutodns {
         })
     }
 
-    async fn revoke(&self, certificate_id: i64) -> Result<(), PortError> {
+    async fn revoke(&self, certificate_id: i64) -> Result<Revocation, PortError> {
         self.call()?;
         self.s().revoked.push(certificate_id);
-        Ok(())
+        Ok(Revocation::Revoked)
     }
 
     async fn poll(&self) -> Result<Option<Notice>, PortError> {
@@ -397,6 +397,10 @@ pub struct RecordingCourier {
     pub sent: Arc<Mutex<Vec<Sent>>>,
     /// Fail the next N password sends.
     pub fail_passwords: Arc<Mutex<u32>>,
+    /// While set, an admin notice never completes (the process "dies" sending it); reaching it
+    /// fires `notice_reached`.
+    pub notices_hang: Arc<Mutex<bool>>,
+    pub notice_reached: Arc<tokio::sync::Notify>,
 }
 
 impl RecordingCourier {
@@ -430,6 +434,11 @@ impl Courier for RecordingCourier {
         step: &str,
         error: &PortError,
     ) -> Result<bool, PortError> {
+        let hang = *self.notices_hang.lock().unwrap();
+        if hang {
+            self.notice_reached.notify_one();
+            std::future::pending::<()>().await;
+        }
         self.sent.lock().unwrap().push(Sent::AdminNotice(
             address.clone(),
             step.to_string(),
@@ -508,7 +517,7 @@ impl<T: Autodns> Autodns for Crashy<T> {
     async fn fetch_certificate(&self, id: i64) -> Result<IssuedCertificate, PortError> {
         crashy!(self, self.inner.fetch_certificate(id))
     }
-    async fn revoke(&self, id: i64) -> Result<(), PortError> {
+    async fn revoke(&self, id: i64) -> Result<Revocation, PortError> {
         crashy!(self, self.inner.revoke(id))
     }
     async fn poll(&self) -> Result<Option<Notice>, PortError> {
