@@ -75,11 +75,7 @@ async fn one_admin_notice_per_give_up(path: Path, wire: &str, seed: u64) {
         });
     }
     let sim = start_simulator_with(cfg).await;
-    let url = if wire == "json" {
-        sim.json_url()
-    } else {
-        sim.xml_url()
-    };
+    let url = endpoint_for(&sim, wire);
     let text = config_text(dir.path(), &url, wire, "")
         .replace(
             "from = \"Certificate Service <pki@example.com>\"",

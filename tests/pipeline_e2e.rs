@@ -118,11 +118,7 @@ async fn check_bundles(
 async fn e2e_with_recording_mailer(wire: &str) {
     let dir = tempfile::tempdir().unwrap();
     let sim = start_simulator(Faults::default(), Duration::from_millis(300), 11).await;
-    let endpoint = if wire == "json" {
-        sim.json_url()
-    } else {
-        sim.xml_url()
-    };
+    let endpoint = endpoint_for(&sim, wire);
     let config = parse_config(&config_text(dir.path(), &endpoint, wire, ""), dir.path());
     let recorder = Arc::new(RecordingMailer::new());
     let mailer: Arc<dyn Mailer> = recorder.clone();
@@ -156,11 +152,7 @@ async fn xml_mailboxes_are_each_ordered_once_and_delivered_to_a_recording_mailer
 async fn e2e_with_file_outbox(wire: &str) {
     let dir = tempfile::tempdir().unwrap();
     let sim = start_simulator(Faults::default(), Duration::from_millis(300), 12).await;
-    let endpoint = if wire == "json" {
-        sim.json_url()
-    } else {
-        sim.xml_url()
-    };
+    let endpoint = endpoint_for(&sim, wire);
     let config = parse_config(&config_text(dir.path(), &endpoint, wire, ""), dir.path());
     let rec = Arc::new(live_reconciler(&config, None));
     run_daemon(rec.clone(), &names()).await;

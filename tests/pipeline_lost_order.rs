@@ -85,11 +85,7 @@ async fn wait_for(
 async fn a_lost_order_answer_is_resolved_by_job_search(wire: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (sim, clock) = simulator_dropping_the_first_answer().await;
-    let endpoint = if wire == "json" {
-        sim.json_url()
-    } else {
-        sim.xml_url()
-    };
+    let endpoint = endpoint_for(&sim, wire);
     // A two-second client timeout turns the dropped answer into "outcome unknown" quickly.
     let text = config_text(dir.path(), &endpoint, wire, "")
         .replace("timeout_secs = 5", "timeout_secs = 2");
@@ -195,11 +191,7 @@ async fn find_order_tells_our_job_from_another(wire: &str) {
 
     let dir = tempfile::tempdir().unwrap();
     let (sim, clock) = simulator_dropping_the_first_answer().await;
-    let endpoint = if wire == "json" {
-        sim.json_url()
-    } else {
-        sim.xml_url()
-    };
+    let endpoint = endpoint_for(&sim, wire);
     let text = config_text(dir.path(), &endpoint, wire, "")
         .replace("timeout_secs = 5", "timeout_secs = 2");
     let config = parse_config(&text, dir.path());

@@ -34,11 +34,7 @@ async fn failed_job_goes_back_to_reorder_via_the_job_history(wire: &str) {
     let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
     let sim = start_simulator_clocked(faults, Duration::from_millis(200), 1, clock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let endpoint = if wire == "json" {
-        sim.json_url()
-    } else {
-        sim.xml_url()
-    };
+    let endpoint = endpoint_for(&sim, wire);
     let text = config_text(dir.path(), &endpoint, wire, "");
     let config = parse_config(&text, dir.path());
     let rec = live_reconciler_clocked(&config, None, 100.0, settings(&config), clock.clone());

@@ -33,6 +33,15 @@ pub async fn start_simulator(faults: Faults, delay: Duration, seed: u64) -> Simu
     Simulator::start(cfg, listener).unwrap()
 }
 
+/// The simulator's endpoint for `wire` ("json": the REST API; anything else: the XML gateway).
+pub fn endpoint_for(sim: &SimulatorHandle, wire: &str) -> String {
+    if wire == "json" {
+        sim.json_url()
+    } else {
+        sim.xml_url()
+    }
+}
+
 /// The config text for a daemon talking to `endpoint` over `wire`, with state, mail root,
 /// outbox and password files under `dir`.
 pub fn config_text(dir: &Path, endpoint: &str, wire: &str, extra: &str) -> String {
