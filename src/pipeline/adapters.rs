@@ -808,8 +808,7 @@ impl super::ports::Autodns for AutodnsPort {
                 match self.client.job_history(job_id).await {
                     Ok(j) => j,
                     Err(h) if h.is_transient() => return Err(autodns_err(h)),
-                    // Not in the history either: the caller
-                    // looks the certificate up by name.
+                    // Not in the history either: the caller looks the certificate up by name.
                     Err(h) => {
                         tracing::debug!(job = job_id, error = %h, "job history unavailable");
                         return Ok(JobState::Gone);
