@@ -31,7 +31,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::mailbox::Address;
 use crate::pipeline::ports::{Autodns, Courier, Keys, Notice};
-use crate::pipeline::reconcile::NoticeHandled;
+use crate::pipeline::reconcile::{NoticeHandled, NOTICE_RETRY_AFTER};
 use crate::pipeline::{ForeignMessages, Outcome, PollRound, Reconciler, Stage};
 use crate::secret::Secret;
 
@@ -199,7 +199,11 @@ where
             tracing::info!(released, "resumed records a stopped process was working on");
         }
         // A give-up whose admin notice a stopped process never sent is announced now.
-        match sh.rec.notify_unannounced_give_ups().await {
+        match sh
+            .rec
+            .notify_unannounced_give_ups(time::Duration::ZERO)
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(notices = n, "sent admin notices a stopped process owed"),
             Err(e) => tracing::error!("cannot check for unannounced give-ups: {e}"),
@@ -359,8 +363,19 @@ async fn scheduler<A: Autodns, K: Keys, C: Courier>(
     sh: Arc<Shared<A, K, C>>,
     stop: CancellationToken,
 ) {
+    let notice_sweep = Duration::try_from(NOTICE_RETRY_AFTER).unwrap_or(Duration::from_secs(300));
+    let mut last_sweep = tokio::time::Instant::now();
     loop {
         let mut sleep = sh.settings.resync_interval;
+        // Admin notices that failed (mail server down) or that a verb's process died owing.
+        if last_sweep.elapsed() >= notice_sweep {
+            last_sweep = tokio::time::Instant::now();
+            match sh.rec.notify_unannounced_give_ups(NOTICE_RETRY_AFTER).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(notices = n, "sent owed admin notices"),
+                Err(e) => tracing::error!("cannot check for owed admin notices: {e}"),
+            }
+        }
         // A verb killed mid-step leaves its claim behind; take such records over now rather
         // than when the claim expires.
         match sh.rec.release_dead_claims() {

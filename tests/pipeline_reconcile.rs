@@ -361,7 +361,14 @@ async fn a_give_up_whose_notice_was_lost_in_a_crash_is_announced_at_the_next_sta
         s,
         2,
     );
-    assert_eq!(second.rec.notify_unannounced_give_ups().await.unwrap(), 1);
+    assert_eq!(
+        second
+            .rec
+            .notify_unannounced_give_ups(Duration::ZERO)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         notices(&second.courier),
         [Sent::AdminNotice(
@@ -375,9 +382,75 @@ async fn a_give_up_whose_notice_was_lost_in_a_crash_is_announced_at_the_next_sta
         Some("admin-notified")
     );
     // Owed once: the start after that sends nothing.
-    assert_eq!(second.rec.notify_unannounced_give_ups().await.unwrap(), 0);
+    assert_eq!(
+        second
+            .rec
+            .notify_unannounced_give_ups(Duration::ZERO)
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(notices(&second.courier).len(), 1);
     assert_eq!(second.autodns.order_count(), 1, "nothing re-ordered");
+}
+
+/// A notice that fails (the mail server is down) is owed: the daemon's sweep sends it again once
+/// it is `NOTICE_RETRY_AFTER` old, never sooner (a worker may be sending it), and stops after
+/// `MAX_NOTICE_ATTEMPTS` failed tries.
+#[tokio::test]
+async fn a_failed_admin_notice_is_retried_by_the_sweep_after_a_while_and_then_given_up() {
+    use smime_provisioner::pipeline::reconcile::{MAX_NOTICE_ATTEMPTS, NOTICE_RETRY_AFTER};
+    let mut s = settings();
+    s.policy.backoff.max_attempts = 1;
+    let rig = Rig::new(FakeAutodns::instant(), s);
+    rig.autodns.s().failing_orders = vec![0];
+    *rig.courier.fail_notices.lock().unwrap() = 1;
+    let a = addr("unlucky@example.com");
+    rig.add(&a);
+    rig.settle(&a).await;
+    assert!(rig.record(&a).failure.gave_up);
+    assert_eq!(
+        rig.event_kinds(&a).last().map(String::as_str),
+        Some("admin-notice-failed")
+    );
+    let notices = || {
+        rig.courier
+            .sent()
+            .into_iter()
+            .filter(|m| matches!(m, Sent::AdminNotice(..)))
+            .count()
+    };
+    assert_eq!(notices(), 0);
+    // Too soon: a worker could be telling the admin right now.
+    let sweep = || rig.rec.notify_unannounced_give_ups(NOTICE_RETRY_AFTER);
+    assert_eq!(sweep().await.unwrap(), 0);
+    rig.clock.advance(NOTICE_RETRY_AFTER);
+    assert_eq!(sweep().await.unwrap(), 1);
+    assert_eq!(notices(), 1, "the mail server is back: the notice goes out");
+    assert_eq!(
+        rig.event_kinds(&a).last().map(String::as_str),
+        Some("admin-notified")
+    );
+    rig.clock.advance(NOTICE_RETRY_AFTER);
+    assert_eq!(sweep().await.unwrap(), 0, "told once");
+
+    // Another mailbox, and a mail server that stays down: bounded tries.
+    let b = addr("unluckier@example.com");
+    rig.autodns.s().failing_orders = vec![1];
+    *rig.courier.fail_notices.lock().unwrap() = u32::MAX;
+    rig.add(&b);
+    rig.settle(&b).await;
+    for _ in 0..MAX_NOTICE_ATTEMPTS + 3 {
+        rig.clock.advance(NOTICE_RETRY_AFTER);
+        sweep().await.unwrap();
+    }
+    let failed = rig
+        .event_kinds(&b)
+        .iter()
+        .filter(|k| *k == "admin-notice-failed")
+        .count();
+    assert_eq!(failed, MAX_NOTICE_ATTEMPTS);
+    assert_eq!(notices(), 1);
 }
 
 #[tokio::test]

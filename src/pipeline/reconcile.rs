@@ -33,6 +33,14 @@ use crate::store::{Failure, MailboxRecord, NewEvent, Store, StoreError, Transiti
 /// The setting key under which the AutoDNS SSL contact id is kept.
 pub const CONTACT_SETTING: &str = "autodns.contact_id";
 
+/// How long an owed admin notice waits before the daemon's sweep sends it (again): long enough
+/// that a worker telling the admin right now is never doubled, short enough for an outage.
+pub const NOTICE_RETRY_AFTER: Duration = Duration::minutes(5);
+
+/// Tries of one admin notice before it is left to the log and `status` (an hour at
+/// [`NOTICE_RETRY_AFTER`]).
+pub const MAX_NOTICE_ATTEMPTS: usize = 12;
+
 /// How many steps one `reconcile` call runs at most before yielding (a bound against a bug
 /// that would loop; a full happy path takes 7).
 const MAX_STEPS: usize = 16;
@@ -480,7 +488,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             return Ok(false);
         }
         let last = self.store.events(address)?.pop();
-        if last.is_none_or(|e| e.kind != "gave-up") {
+        if last.is_none_or(|e| e.kind != "gave-up" && e.kind != "admin-notice-failed") {
             return Ok(false);
         }
         let now = self.clock.now();
@@ -499,20 +507,37 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         Ok(true)
     }
 
-    /// Sends the admin notice that a give-up never got: the process that committed the
-    /// `gave-up` died before its notice went out (every give-up is committed first and told
-    /// after, so a crash in between loses the notice, never the record). The daemon calls this
-    /// at boot, before its workers start, so no other step of its own races it; the notice
-    /// names the stage the record stopped at and its stored error. Returns how many were sent
-    /// or recorded as failed (none without `delivery.admin_address`).
-    pub async fn notify_unannounced_give_ups(&self) -> Result<usize, StoreError> {
+    /// Sends the admin notices still owed: a give-up whose process died before its notice went
+    /// out (every give-up is committed first and told after, so a crash in between loses the
+    /// notice, never the record), and a notice that failed (the mail server was down), up to
+    /// [`MAX_NOTICE_ATTEMPTS`] tries. Only owed notices whose last event is at least `min_age`
+    /// old are sent: the daemon calls this with zero at boot, before its workers start, and
+    /// then every few minutes with [`NOTICE_RETRY_AFTER`], which keeps it clear of a worker
+    /// that is telling the admin right now. The notice names the stage the record stopped at
+    /// and its stored error. Returns how many were sent or recorded as failed (none without
+    /// `delivery.admin_address`).
+    pub async fn notify_unannounced_give_ups(
+        &self,
+        min_age: Duration,
+    ) -> Result<usize, StoreError> {
         let mut told = 0;
+        let now = self.clock.now();
         for r in self.store.list()? {
             if !r.failure.gave_up {
                 continue;
             }
-            let last = self.store.events(&r.address)?.pop();
-            if last.is_none_or(|e| e.kind != "gave-up") {
+            let events = self.store.events(&r.address)?;
+            let Some(last) = events.last() else {
+                continue;
+            };
+            let failed_tries = events
+                .iter()
+                .rev()
+                .take_while(|e| e.kind == "admin-notice-failed")
+                .count();
+            let owed = last.kind == "gave-up"
+                || (last.kind == "admin-notice-failed" && failed_tries < MAX_NOTICE_ATTEMPTS);
+            if !owed || now - last.at < min_age {
                 continue;
             }
             let error = PortError {
@@ -525,7 +550,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     .unwrap_or_else(|| "no error text stored".into()),
                 not_performed: false,
             };
-            tracing::info!(address = %r.address, "telling the admin of a give-up a stopped process did not announce");
+            tracing::info!(address = %r.address, last = %last.kind, "sending an owed admin notice");
             if self
                 .notify_if_gave_up(&r.address, r.stage.as_str(), &error)
                 .await?

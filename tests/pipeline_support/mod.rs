@@ -397,6 +397,8 @@ pub struct RecordingCourier {
     pub sent: Arc<Mutex<Vec<Sent>>>,
     /// Fail the next N password sends.
     pub fail_passwords: Arc<Mutex<u32>>,
+    /// Fail the next N admin notices (the mail server is down).
+    pub fail_notices: Arc<Mutex<u32>>,
     /// While set, an admin notice never completes (the process "dies" sending it); reaching it
     /// fires `notice_reached`.
     pub notices_hang: Arc<Mutex<bool>>,
@@ -438,6 +440,13 @@ impl Courier for RecordingCourier {
         if hang {
             self.notice_reached.notify_one();
             std::future::pending::<()>().await;
+        }
+        {
+            let mut f = self.fail_notices.lock().unwrap();
+            if *f > 0 {
+                *f -= 1;
+                return Err(PortError::transient("smtp-421", "mail server down"));
+            }
         }
         self.sent.lock().unwrap().push(Sent::AdminNotice(
             address.clone(),
