@@ -91,6 +91,12 @@ const NOT_FOUND_CODES: &[&str] = &[
     "EF09061",
 ];
 
+/// Detail codes meaning "busy, ask again later": a job is still working on the certificate (a
+/// delete sent again while the first one runs), or it is not issued yet. These are the
+/// simulator's (`EF4001061`, `EF4001062`); the real API's are not documented (§7). Without
+/// them a revocation retried after a lost answer would fail the mailbox for good.
+const BUSY_CODES: &[&str] = &["EF4001061", "EF4001062"];
+
 /// Detail codes meaning the credentials or the context were refused (see above: the simulator's
 /// `EF00010`; the real gateway's code is not documented).
 const AUTHENTICATION_CODES: &[&str] = &["EF00010"];
@@ -124,6 +130,7 @@ impl ApiError {
                 ErrorKind::Authentication
             }
             _ if self.codes().any(|c| NOT_FOUND_CODES.contains(&c)) => ErrorKind::NotFound,
+            _ if self.codes().any(|c| BUSY_CODES.contains(&c)) => ErrorKind::Transient,
             _ => ErrorKind::Rejected,
         }
     }
@@ -364,6 +371,9 @@ mod tests {
         assert_eq!(api(400, &["EF01000"]).kind(), ErrorKind::Rejected);
         assert_eq!(api(200, &["EF300101"]).kind(), ErrorKind::NotFound);
         assert_eq!(api(200, &["EF00010"]).kind(), ErrorKind::Authentication);
+        assert_eq!(api(200, &["EF4001061"]).kind(), ErrorKind::Transient);
+        assert_eq!(api(400, &["EF4001062"]).kind(), ErrorKind::Transient);
+        assert!(!api(200, &["EF4001061"]).outcome_unknown());
     }
 
     #[test]
