@@ -214,20 +214,8 @@ impl Lifecycle {
 
     /// `smime-provisioner status ADDRESS` through the real binary, next to the running daemon.
     fn status_verb(&self, a: &Address) -> String {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
-            .arg("--config")
-            .arg(&self.config_path)
-            .args(["status", a.as_str()])
-            .env("SIM_PASSWORD", SIM_PASSWORD)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "status {a}: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (code, stdout, stderr) = run_verb(&self.config_path, &["status", a.as_str()]);
+        assert_eq!(code, 0, "status {a}: {stdout}\n{stderr}");
         stdout
     }
 

@@ -346,13 +346,7 @@ async fn a_give_up_whose_notice_was_lost_in_a_crash_is_announced_at_the_next_sta
         first.event_kinds(&a).last().map(String::as_str),
         Some("gave-up")
     );
-    let notices = |c: &RecordingCourier| -> Vec<Sent> {
-        c.sent()
-            .into_iter()
-            .filter(|m| matches!(m, Sent::AdminNotice(..)))
-            .collect()
-    };
-    assert!(notices(&first.courier).is_empty());
+    assert!(first.courier.admin_notices().is_empty());
 
     // The next start, on the same store file.
     let second = Rig::on_store(
@@ -370,7 +364,7 @@ async fn a_give_up_whose_notice_was_lost_in_a_crash_is_announced_at_the_next_sta
         1
     );
     assert_eq!(
-        notices(&second.courier),
+        second.courier.admin_notices(),
         [Sent::AdminNotice(
             a.clone(),
             "key-ready".into(),
@@ -390,7 +384,7 @@ async fn a_give_up_whose_notice_was_lost_in_a_crash_is_announced_at_the_next_sta
             .unwrap(),
         0
     );
-    assert_eq!(notices(&second.courier).len(), 1);
+    assert_eq!(second.courier.admin_notices().len(), 1);
     assert_eq!(second.autodns.order_count(), 1, "nothing re-ordered");
 }
 
@@ -413,13 +407,7 @@ async fn a_failed_admin_notice_is_retried_by_the_sweep_after_a_while_and_then_gi
         rig.event_kinds(&a).last().map(String::as_str),
         Some("admin-notice-failed")
     );
-    let notices = || {
-        rig.courier
-            .sent()
-            .into_iter()
-            .filter(|m| matches!(m, Sent::AdminNotice(..)))
-            .count()
-    };
+    let notices = || rig.courier.admin_notices().len();
     assert_eq!(notices(), 0);
     // Too soon: a worker could be telling the admin right now.
     let sweep = || rig.rec.notify_unannounced_give_ups(NOTICE_RETRY_AFTER);

@@ -8,7 +8,6 @@
 mod live;
 
 use std::path::Path;
-use std::process::Command;
 
 use live::*;
 use smime_provisioner::mailbox::Address;
@@ -29,21 +28,6 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
-fn verb(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("SIM_PASSWORD", SIM_PASSWORD)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn record(dir: &Path, a: &str) -> MailboxRecord {
     let store = Store::open(&dir.join("state")).unwrap();
     store.get(&Address::parse(a).unwrap()).unwrap().unwrap()
@@ -59,7 +43,7 @@ fn bundles(dir: &Path, a: &str) -> Vec<Vec<u8>> {
 fn provision_delivers_in_the_foreground_and_a_second_run_buys_nothing() {
     let (dir, config) = setup();
     let a = "alice@example.com";
-    let (code, out, err) = verb(&config, &["provision", a]);
+    let (code, out, err) = run_verb(&config, &["provision", a]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
         out.contains("alice@example.com: key-ready"),
@@ -73,7 +57,7 @@ fn provision_delivers_in_the_foreground_and_a_second_run_buys_nothing() {
     let (fp, _) = open_pkcs12(dir.path(), &got[0], &password_of(dir.path(), a));
     assert_eq!(Some(fp), r.fingerprint);
 
-    let (code, out, _) = verb(&config, &["provision", a]);
+    let (code, out, _) = run_verb(&config, &["provision", a]);
     assert_eq!(code, 0, "{out}");
     let again = record(dir.path(), a);
     assert_eq!(
@@ -88,11 +72,11 @@ fn provision_delivers_in_the_foreground_and_a_second_run_buys_nothing() {
 fn redeliver_reprovision_and_revoke_do_what_they_say() {
     let (dir, config) = setup();
     let a = "bob@example.com";
-    assert_eq!(verb(&config, &["provision", a]).0, 0);
+    assert_eq!(run_verb(&config, &["provision", a]).0, 0);
     let first = record(dir.path(), a);
     let first_password = password_of(dir.path(), a);
 
-    let (code, out, err) = verb(&config, &["redeliver", a]);
+    let (code, out, err) = run_verb(&config, &["redeliver", a]);
     assert_eq!(code, 0, "{out}\n{err}");
     let r = record(dir.path(), a);
     assert_eq!(
@@ -128,18 +112,18 @@ fn redeliver_reprovision_and_revoke_do_what_they_say() {
         "the new password opens the new bundle only"
     );
 
-    let (code, out, err) = verb(&config, &["reprovision", a]);
+    let (code, out, err) = run_verb(&config, &["reprovision", a]);
     assert_eq!(code, 0, "{out}\n{err}");
     let r = record(dir.path(), a);
     assert_eq!((r.stage, r.generation), (Stage::Delivered, 2));
     assert_ne!(r.certificate_id, first.certificate_id, "a new certificate");
     assert_ne!(r.key_ref, first.key_ref, "a new key");
 
-    let (code, out, err) = verb(&config, &["revoke", a]);
+    let (code, out, err) = run_verb(&config, &["revoke", a]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(record(dir.path(), a).stage, Stage::Revoked);
 
-    let (code, out, _) = verb(&config, &["status", a]);
+    let (code, out, _) = run_verb(&config, &["status", a]);
     assert_eq!(code, 0);
     for kind in ["request-applied", "revoked", "issued", "delivered"] {
         assert!(out.contains(kind), "{kind} in the audit trail:\n{out}");
@@ -149,12 +133,12 @@ fn redeliver_reprovision_and_revoke_do_what_they_say() {
 #[test]
 fn bad_addresses_and_foreign_domains_are_usage_errors_and_unknown_ones_fail() {
     let (dir, config) = setup();
-    let (code, _, err) = verb(&config, &["provision", "not-an-address"]);
+    let (code, _, err) = run_verb(&config, &["provision", "not-an-address"]);
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = verb(&config, &["provision", "carol@elsewhere.org"]);
+    let (code, _, err) = run_verb(&config, &["provision", "carol@elsewhere.org"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("domains.allow"), "{err}");
-    let (code, _, err) = verb(&config, &["renew", "nobody@example.com"]);
+    let (code, _, err) = run_verb(&config, &["renew", "nobody@example.com"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not a known mailbox"), "{err}");
     assert!(
@@ -167,8 +151,8 @@ fn bad_addresses_and_foreign_domains_are_usage_errors_and_unknown_ones_fail() {
 fn a_request_with_no_wait_is_recorded_for_the_daemon() {
     let (dir, config) = setup();
     let a = "dora@example.com";
-    assert_eq!(verb(&config, &["provision", a]).0, 0);
-    let (code, out, _) = verb(&config, &["redeliver", "--no-wait", a]);
+    assert_eq!(run_verb(&config, &["provision", a]).0, 0);
+    let (code, out, _) = run_verb(&config, &["redeliver", "--no-wait", a]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("request recorded"), "{out}");
     let r = record(dir.path(), a);
@@ -177,7 +161,7 @@ fn a_request_with_no_wait_is_recorded_for_the_daemon() {
         Some(smime_provisioner::pipeline::Request::Redeliver)
     );
     // `run --once` carries it out.
-    let (code, out, err) = verb(&config, &["run", "--once"]);
+    let (code, out, err) = run_verb(&config, &["run", "--once"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let r = record(dir.path(), a);
     assert_eq!((r.stage, r.request), (Stage::Delivered, None));

@@ -6,7 +6,6 @@
 mod live;
 
 use std::path::Path;
-use std::process::Command;
 
 use live::*;
 use smime_provisioner::mailbox::Address;
@@ -33,21 +32,6 @@ fn setup(keys_extra: &str, extra: &str) -> (tempfile::TempDir, std::path::PathBu
     (dir, path)
 }
 
-fn verb(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("SIM_PASSWORD", SIM_PASSWORD)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn record(dir: &Path, a: &str) -> Option<MailboxRecord> {
     let store = Store::open(&dir.join("state")).unwrap();
     store.get(&Address::parse(a).unwrap()).unwrap()
@@ -70,7 +54,7 @@ fn run_once_provisions_the_mailboxes_of_an_ldif_export() {
             ldif.display()
         ),
     );
-    let (code, out, err) = verb(&config, &["run", "--once"]);
+    let (code, out, err) = run_verb(&config, &["run", "--once"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let r = record(dir.path(), "carol@example.com")
         .unwrap_or_else(|| panic!("run --once did not list the LDIF export:\n{out}\n{err}"));
@@ -87,12 +71,12 @@ fn run_once_provisions_the_mailboxes_of_an_ldif_export() {
 fn redeliver_without_an_archived_key_is_refused_and_the_mailbox_stays_delivered() {
     let (dir, config) = setup("archive = false\n", "");
     let a = "erin@example.com";
-    let (code, out, err) = verb(&config, &["provision", a]);
+    let (code, out, err) = run_verb(&config, &["provision", a]);
     assert_eq!(code, 0, "{out}\n{err}");
     let before = record(dir.path(), a).unwrap();
     assert_eq!(before.stage, Stage::Delivered);
 
-    let (code, out, err) = verb(&config, &["redeliver", a]);
+    let (code, out, err) = run_verb(&config, &["redeliver", a]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("keys.archive = false"), "{err}");
     assert!(err.contains(&format!("reprovision {a}")), "{err}");

@@ -101,6 +101,23 @@ max_attempts = 30
     )
 }
 
+/// Runs the real binary with `--config CONFIG ARGS…` and the simulator password in its
+/// environment; returns exit code, stdout and stderr.
+pub fn run_verb(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("SIM_PASSWORD", SIM_PASSWORD)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Parses config text with the simulator password in the (fake) environment.
 pub fn parse_config(text: &str, dir: &Path) -> Config {
     let env: BTreeMap<String, String> =

@@ -418,6 +418,13 @@ impl RecordingCourier {
             })
             .collect()
     }
+    /// The admin failure notices sent so far.
+    pub fn admin_notices(&self) -> Vec<Sent> {
+        self.sent()
+            .into_iter()
+            .filter(|m| matches!(m, Sent::AdminNotice(..)))
+            .collect()
+    }
     pub fn passwords_to(&self, a: &Address) -> Vec<String> {
         self.sent()
             .into_iter()
