@@ -217,17 +217,7 @@ async fn a_deferred_phase_shows_in_job_info_before_the_job_runs() -> Result<()> 
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
     let contact = make_contact(&api).await?;
-    let a = api
-        .call(
-            "POST",
-            "/certificate",
-            Some(order_body(
-                "h@example.com",
-                contact,
-                &csr_for(&p256_key(), "h@example.com"),
-            )),
-        )
-        .await?;
+    let a = order_p256(&api, "h@example.com", contact).await?;
     let job = a.data0()["id"].as_i64().unwrap_or_default();
     let j = api.call("GET", &format!("/job/{job}"), None).await?;
     assert_eq!(j.data0()["job"]["status"], "DEFERRED");
@@ -266,17 +256,7 @@ async fn duplicated_and_foreign_messages_are_mixed_into_the_queue() -> Result<()
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
     let contact = make_contact(&api).await?;
-    let a = api
-        .call(
-            "POST",
-            "/certificate",
-            Some(order_body(
-                "i@example.com",
-                contact,
-                &csr_for(&p256_key(), "i@example.com"),
-            )),
-        )
-        .await?;
+    let a = order_p256(&api, "i@example.com", contact).await?;
     let job = a.data0()["id"].clone();
     clock.advance(time::Duration::seconds(1));
 
@@ -360,17 +340,7 @@ async fn finished_jobs_are_pushed_as_json_poll_documents_with_the_configured_hea
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
     let contact = make_contact(&api).await?;
-    let a = api
-        .call(
-            "POST",
-            "/certificate",
-            Some(order_body(
-                "j@example.com",
-                contact,
-                &csr_for(&p256_key(), "j@example.com"),
-            )),
-        )
-        .await?;
+    let a = order_p256(&api, "j@example.com", contact).await?;
     let (headers, body) = wait_pushed(&got).await?;
     assert_eq!(headers["x-push-token"], "tok-123");
     assert!(headers["content-type"]
@@ -401,16 +371,7 @@ async fn pushes_can_be_xml_documents() -> Result<()> {
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
     let contact = make_contact(&api).await?;
-    api.call(
-        "POST",
-        "/certificate",
-        Some(order_body(
-            "k@example.com",
-            contact,
-            &csr_for(&p256_key(), "k@example.com"),
-        )),
-    )
-    .await?;
+    order_p256(&api, "k@example.com", contact).await?;
     let (headers, body) = wait_pushed(&got).await?;
     assert!(headers["content-type"]
         .to_str()?
@@ -463,16 +424,7 @@ async fn a_refused_push_is_retried_with_the_same_message() -> Result<()> {
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
     let contact = make_contact(&api).await?;
-    api.call(
-        "POST",
-        "/certificate",
-        Some(order_body(
-            "l@example.com",
-            contact,
-            &csr_for(&p256_key(), "l@example.com"),
-        )),
-    )
-    .await?;
+    order_p256(&api, "l@example.com", contact).await?;
     let mut bodies = Vec::new();
     for _ in 0..200 {
         bodies = got
@@ -527,17 +479,7 @@ async fn a_dropped_create_answer_leaves_a_running_job_that_only_the_job_list_sho
         "{e}"
     );
     // Only the first answer is dropped.
-    let second = api
-        .call(
-            "POST",
-            "/certificate",
-            Some(order_body(
-                "max@example.com",
-                contact,
-                &csr_for(&p256_key(), "max@example.com"),
-            )),
-        )
-        .await?;
+    let second = order_p256(&api, "max@example.com", contact).await?;
     assert_eq!(second.code(), "N400101");
     let log = sim.orders();
     assert_eq!(log.len(), 2, "{log:?}");

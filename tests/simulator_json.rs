@@ -689,34 +689,14 @@ async fn each_context_is_its_own_namespace_for_contacts_certificates_jobs_and_th
         .call("POST", "/sslcontact/_search", Some(json!({})))
         .await?;
     assert_eq!(in_four.body["object"]["summary"], 0);
-    let refused = four
-        .call(
-            "POST",
-            "/certificate",
-            Some(order_body(
-                "m@example.com",
-                contact,
-                &csr_for(&p256_key(), "m@example.com"),
-            )),
-        )
-        .await?;
+    let refused = order_p256(&four, "m@example.com", contact).await?;
     assert_eq!(
         refused.first_ef(),
         "EF03014",
         "a contact of context 9 cannot be used from context 4"
     );
 
-    let a = nine
-        .call(
-            "POST",
-            "/certificate",
-            Some(order_body(
-                "m@example.com",
-                contact,
-                &csr_for(&p256_key(), "m@example.com"),
-            )),
-        )
-        .await?;
+    let a = order_p256(&nine, "m@example.com", contact).await?;
     let job = a.data0()["id"].as_i64().unwrap_or_default();
     assert_eq!(
         four.call("GET", &format!("/job/{job}"), None).await?.status,

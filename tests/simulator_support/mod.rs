@@ -294,6 +294,17 @@ pub fn order_body(address: &str, contact: i64, csr: &str) -> Value {
     })
 }
 
+/// Sends CertificateCreate over JSON for `address`, with a CSR of a fresh P-256 key.
+pub async fn order_p256(api: &Json, address: &str, contact: i64) -> Result<Answer> {
+    let csr = csr_for(&p256_key(), address);
+    api.call(
+        "POST",
+        "/certificate",
+        Some(order_body(address, contact, &csr)),
+    )
+    .await
+}
+
 /// Polls until the queue is not empty (fails after 15 s instead of hanging).
 pub async fn wait_for_message(api: &Json) -> Result<Answer> {
     for _ in 0..300 {
