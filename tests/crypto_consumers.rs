@@ -64,6 +64,18 @@ impl Made {
     }
 }
 
+/// `pk12util -i BUNDLE -d DB -w PASSFILE`: NSS (Thunderbird's library) importing `m`'s bundle
+/// with its password file.
+fn pk12util_import(m: &Made, db_arg: &str) -> Result<Command> {
+    let mut c = Command::new("pk12util");
+    c.arg("-i")
+        .arg(m.p12_path()?)
+        .args(["-d", db_arg])
+        .arg("-w")
+        .arg(m.pass_file()?);
+    Ok(c)
+}
+
 /// Creates a private GnuPG home for one test (gpgsm refuses a group- or world-readable one).
 fn make_gnupg_home(home: &std::path::Path) -> Result<()> {
     std::fs::create_dir(home)?;
@@ -168,17 +180,7 @@ fn nss_import(m: &Made) -> Result<String> {
         Command::new("certutil").args(["-N", "-d", &db_arg, "--empty-password"]),
         None,
     )?;
-    let p12 = m.p12_path()?;
-    let pass = m.pass_file()?;
-    let out = run_ok(
-        Command::new("pk12util")
-            .arg("-i")
-            .arg(&p12)
-            .args(["-d", &db_arg])
-            .arg("-w")
-            .arg(&pass),
-        None,
-    )?;
+    let out = run_ok(&mut pk12util_import(m, &db_arg)?, None)?;
     ensure!(out.contains("PKCS12 IMPORT SUCCESSFUL"), "{out}");
     let certs = run_ok(Command::new("certutil").args(["-L", "-d", &db_arg]), None)?;
     let keys = run_ok(Command::new("certutil").args(["-K", "-d", &db_arg]), None)?;
@@ -223,16 +225,7 @@ fn nss_pk12util_refuses_a_bundle_with_the_wrong_password() -> Result<()> {
         Command::new("certutil").args(["-N", "-d", &db_arg, "--empty-password"]),
         None,
     )?;
-    let (p12, pass) = (m.p12_path()?, m.pass_file()?);
-    let out = run(
-        Command::new("pk12util")
-            .arg("-i")
-            .arg(&p12)
-            .args(["-d", &db_arg])
-            .arg("-w")
-            .arg(&pass),
-        None,
-    )?;
+    let out = run(&mut pk12util_import(&m, &db_arg)?, None)?;
     ensure!(!out.status.success(), "pk12util accepted a wrong password");
     Ok(())
 }
@@ -444,16 +437,7 @@ fn nss_signs_with_the_key_it_imported_and_openssl_verifies_the_signature() -> Re
                 .arg(&root),
             None,
         )?;
-        let (p12, pass) = (m.p12_path()?, m.pass_file()?);
-        run_ok(
-            Command::new("pk12util")
-                .arg("-i")
-                .arg(&p12)
-                .args(["-d", &db_arg])
-                .arg("-w")
-                .arg(&pass),
-            None,
-        )?;
+        run_ok(&mut pk12util_import(&m, &db_arg)?, None)?;
         let msg = write_private(d, "msg.txt", b"Signed by NSS.\r\n")?;
         let sig = d.join("nss.p7m");
         run_ok(
