@@ -8,8 +8,8 @@
 //! pass over the store is the truth (cert-manager's trigger controller).
 //!
 //! Boot order: (config → store, done by the caller) → dead claims released → admin notices a
-//! stopped process owed → AutoDNS contact ensured → source events → workers, scheduler, poller
-//! → HTTP. Shutdown: stop taking work,
+//! stopped process owed → AutoDNS contact ensured → source events → workers, scheduler, poller,
+//! notice sweeper → HTTP. Shutdown: stop taking work,
 //! let each worker finish the step it is in (every step persists its own result), give up on
 //! steps still running after the grace period — a step abandoned mid-call leaves its claim and
 //! intent in the store, and the next boot resolves it (an order by lookup, never by re-sending).
@@ -198,16 +198,9 @@ where
         if released > 0 {
             tracing::info!(released, "resumed records a stopped process was working on");
         }
-        // A give-up whose admin notice a stopped process never sent is announced now.
-        match sh
-            .rec
-            .notify_unannounced_give_ups(time::Duration::ZERO)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(notices = n, "sent admin notices a stopped process owed"),
-            Err(e) => tracing::error!("cannot check for unannounced give-ups: {e}"),
-        }
+        // A give-up whose admin notice a stopped process never sent is announced now, before
+        // any worker of ours could be sending it.
+        send_owed_notices(&sh, time::Duration::ZERO).await;
         // The contact is needed before any order; wait for AutoDNS rather than failing boot.
         let mut delay = Duration::from_secs(1);
         loop {
@@ -287,6 +280,14 @@ where
             let stop = shutdown.clone();
             tasks.spawn(async move { poller(sh, stop).await });
         }
+        // Admin notices that failed or that a verb's process died owing. A task of its own: with
+        // the mail server down each try may take the SMTP timeout, which must not hold up
+        // scheduling.
+        {
+            let sh = sh.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { notice_sweeper(sh, stop).await });
+        }
         // HTTP last: health says "up" only once the rest runs.
         if let Some(listener) = listener {
             let app = router(sh.clone());
@@ -363,19 +364,8 @@ async fn scheduler<A: Autodns, K: Keys, C: Courier>(
     sh: Arc<Shared<A, K, C>>,
     stop: CancellationToken,
 ) {
-    let notice_sweep = Duration::try_from(NOTICE_RETRY_AFTER).unwrap_or(Duration::from_secs(300));
-    let mut last_sweep = tokio::time::Instant::now();
     loop {
         let mut sleep = sh.settings.resync_interval;
-        // Admin notices that failed (mail server down) or that a verb's process died owing.
-        if last_sweep.elapsed() >= notice_sweep {
-            last_sweep = tokio::time::Instant::now();
-            match sh.rec.notify_unannounced_give_ups(NOTICE_RETRY_AFTER).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(notices = n, "sent owed admin notices"),
-                Err(e) => tracing::error!("cannot check for owed admin notices: {e}"),
-            }
-        }
         // A verb killed mid-step leaves its claim behind; take such records over now rather
         // than when the claim expires.
         match sh.rec.release_dead_claims() {
@@ -420,6 +410,34 @@ async fn scheduler<A: Autodns, K: Keys, C: Courier>(
 
 /// How often the scheduler looks for commits by other processes (see `Store::data_version`).
 const OTHER_WRITERS_CHECK: Duration = Duration::from_secs(1);
+
+/// Sends the admin notices owed for at least `min_age` (see
+/// [`Reconciler::notify_unannounced_give_ups`]) and logs the outcome.
+async fn send_owed_notices<A: Autodns, K: Keys, C: Courier>(
+    sh: &Shared<A, K, C>,
+    min_age: time::Duration,
+) {
+    match sh.rec.notify_unannounced_give_ups(min_age).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(notices = n, "sent owed admin notices"),
+        Err(e) => tracing::error!("cannot check for owed admin notices: {e}"),
+    }
+}
+
+/// Every [`NOTICE_RETRY_AFTER`], sends the admin notices owed for at least that long.
+async fn notice_sweeper<A: Autodns, K: Keys, C: Courier>(
+    sh: Arc<Shared<A, K, C>>,
+    stop: CancellationToken,
+) {
+    let every = Duration::try_from(NOTICE_RETRY_AFTER).unwrap_or(Duration::from_secs(300));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        send_owed_notices(&sh, NOTICE_RETRY_AFTER).await;
+    }
+}
 
 /// Drains the AutoDNS poll queue every interval, but only while an order of ours is open: the
 /// requests saved count against AutoDNS's 3 per second. (Messages queued meanwhile, foreign ones
