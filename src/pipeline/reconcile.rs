@@ -28,7 +28,7 @@ use super::ports::{
 use super::stage::{ErrorClass, Request, Stage};
 use crate::clock::Clock;
 use crate::mailbox::Address;
-use crate::store::{Failure, MailboxRecord, NewEvent, Store, StoreError, Transition};
+use crate::store::{Event, Failure, MailboxRecord, NewEvent, Store, StoreError, Transition};
 
 /// The setting key under which the AutoDNS SSL contact id is kept.
 pub const CONTACT_SETTING: &str = "autodns.contact_id";
@@ -183,6 +183,21 @@ fn refusal(r: &MailboxRecord, q: Request) -> Option<String> {
 /// generation may be started.
 fn settled_failure(r: &MailboxRecord) -> bool {
     r.stage == Stage::Ordered && r.failure.gave_up && r.failure.class == Some(ErrorClass::Permanent)
+}
+
+/// The event that leaves the administrator owed a notice, if the trail (oldest first) ends with
+/// one: a `gave-up` not told yet, or a notice that failed fewer than [`MAX_NOTICE_ATTEMPTS`]
+/// times in a row.
+fn owed_notice(events: &[Event]) -> Option<&Event> {
+    let last = events.last()?;
+    let failed_tries = events
+        .iter()
+        .rev()
+        .take_while(|e| e.kind == "admin-notice-failed")
+        .count();
+    let owed = last.kind == "gave-up"
+        || (last.kind == "admin-notice-failed" && failed_tries < MAX_NOTICE_ATTEMPTS);
+    owed.then_some(last)
 }
 
 /// What one step did.
@@ -484,13 +499,20 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         let Some(r) = self.store.get(address)? else {
             return Ok(false);
         };
-        if !r.failure.gave_up {
+        if !r.failure.gave_up || owed_notice(&self.store.events(address)?).is_none() {
             return Ok(false);
         }
-        let last = self.store.events(address)?.pop();
-        if last.is_none_or(|e| e.kind != "gave-up" && e.kind != "admin-notice-failed") {
-            return Ok(false);
-        }
+        self.send_notice(&r, step, error).await
+    }
+
+    /// Sends one admin notice about `r` and records its outcome as an event.
+    async fn send_notice(
+        &self,
+        r: &MailboxRecord,
+        step: &str,
+        error: &PortError,
+    ) -> Result<bool, StoreError> {
+        let address = &r.address;
         let now = self.clock.now();
         let ev = match self.courier.notify_failure(address, step, error).await {
             Ok(false) => return Ok(false),
@@ -507,14 +529,14 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         Ok(true)
     }
 
-    /// Sends the admin notices still owed: a give-up whose process died before its notice went
-    /// out (every give-up is committed first and told after, so a crash in between loses the
-    /// notice, never the record), and a notice that failed (the mail server was down), up to
-    /// [`MAX_NOTICE_ATTEMPTS`] tries. Only owed notices whose last event is at least `min_age`
-    /// old are sent: the daemon calls this with zero at boot, before its workers start, and
-    /// then every few minutes with [`NOTICE_RETRY_AFTER`], which keeps it clear of a worker
-    /// that is telling the admin right now. The notice names the stage the record stopped at
-    /// and its stored error. Returns how many were sent or recorded as failed (none without
+    /// Sends the admin notices still owed (see [`owed_notice`]): a give-up whose process died
+    /// before its notice went out (every give-up is committed first and told after, so a crash
+    /// in between loses the notice, never the record), and a notice that failed (the mail
+    /// server was down). Only owed notices whose last event is at least `min_age` old are sent:
+    /// the daemon calls this with zero at boot, before its workers start, and then every few
+    /// minutes with [`NOTICE_RETRY_AFTER`], which keeps it clear of a worker that is telling
+    /// the admin right now. The notice names the stage the record stopped at and its stored
+    /// error. Returns how many were sent or recorded as failed (none without
     /// `delivery.admin_address`).
     pub async fn notify_unannounced_give_ups(
         &self,
@@ -527,17 +549,10 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 continue;
             }
             let events = self.store.events(&r.address)?;
-            let Some(last) = events.last() else {
+            let Some(last) = owed_notice(&events) else {
                 continue;
             };
-            let failed_tries = events
-                .iter()
-                .rev()
-                .take_while(|e| e.kind == "admin-notice-failed")
-                .count();
-            let owed = last.kind == "gave-up"
-                || (last.kind == "admin-notice-failed" && failed_tries < MAX_NOTICE_ATTEMPTS);
-            if !owed || now - last.at < min_age {
+            if now - last.at < min_age {
                 continue;
             }
             let error = PortError {
@@ -551,10 +566,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 not_performed: false,
             };
             tracing::info!(address = %r.address, last = %last.kind, "sending an owed admin notice");
-            if self
-                .notify_if_gave_up(&r.address, r.stage.as_str(), &error)
-                .await?
-            {
+            if self.send_notice(&r, r.stage.as_str(), &error).await? {
                 told += 1;
             }
         }
