@@ -67,6 +67,8 @@ pub enum Command {
     /// New key and new certificate for an address that already has one.
     Reprovision(reprovision::Args),
     /// Send the existing certificate again with a fresh PKCS#12 password; no purchase.
+    ///
+    /// Refused once the certificate has expired: use `renew` for a new one.
     Redeliver(redeliver::Args),
     /// Renew an address's certificate now, with a fresh key.
     Renew(renew::Args),
