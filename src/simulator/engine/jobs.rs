@@ -2,6 +2,8 @@
 //! pure function, then applied), job info, job history and the job lists with their search
 //! columns.
 
+use std::time::Duration;
+
 use rand::{Rng, RngCore};
 use time::OffsetDateTime;
 
@@ -10,10 +12,12 @@ use super::{
     ef, lock, mine, norm_addr, ApiError, Ctx, Engine, Item, JobView, ObjKind, ObjRef, Query, Reply,
     Transport,
 };
+use crate::simulator::ca::{add_months, MAX_VALIDITY_DAYS};
 use crate::simulator::model::{
     xml_date, ApiMsg, CertSnapshot, Certificate, History, Job, JobAction, JobOutcome, Message,
-    MessageBody, State,
+    State,
 };
+use crate::simulator::Faults;
 
 impl Engine {
     /// Finishes every job that is due at the clock's `now`, queues its poll messages and returns
@@ -41,31 +45,12 @@ impl Engine {
         pushed
     }
 
-    fn planned_failure(&self, name: &str) -> bool {
-        let n = norm_addr(name);
-        let f = &self.cfg.faults;
-        if f.fail_names
-            .iter()
-            .any(|x| norm_addr(x).eq_ignore_ascii_case(&n))
-        {
-            return true;
-        }
-        f.fail_job_share > 0.0 && self.draw() < f.fail_job_share
-    }
-
+    /// Finishes job `id`: decides its outcome ([`decide`]), applies it to the certificate,
+    /// records it on the job and the order log, and queues the job's poll messages.
     fn finish_job(&self, st: &mut State, id: i64, now: OffsetDateTime) -> Option<Vec<Message>> {
         let job = st.jobs.get(&id)?.clone();
-        let fails = job.action != JobAction::Delete && self.planned_failure(&job.name);
-        let mut messages = Vec::new();
-        let mut success = !fails;
-        if fails {
-            messages.push(ApiMsg {
-                code: ef::CA_REJECTED.into(),
-                text: "The CA rejected the order: the mailbox validation was not completed (simulated failure)."
-                    .into(),
-                objects: vec![("Certificate".into(), job.name.clone())],
-            });
-        }
+        let verdict = decide(&job, &self.cfg.faults, || self.draw());
+        let mut failure = (verdict == Verdict::Refuse).then(|| refusal(&job.name));
         let mut snapshot = CertSnapshot {
             id: job.cert_id,
             name: job.name.clone(),
@@ -73,139 +58,73 @@ impl Engine {
             serial_number: None,
             expire: None,
         };
-        if let Some(cert) = st.certificates.get(&job.cert_id).cloned() {
-            let mut cert = cert;
+        if let Some(mut cert) = st.certificates.get(&job.cert_id).cloned() {
             cert.pending_job = None;
             cert.updated = now;
-            match (job.action, success) {
-                (JobAction::Delete, _) => {
-                    st.certificates.remove(&job.cert_id);
-                }
-                (JobAction::Create, false) => {
-                    // A refused order leaves nothing behind to find or renew.
-                    st.certificates.remove(&job.cert_id);
-                }
-                (_, false) => {
-                    st.certificates.insert(cert.id, cert);
-                }
-                (action, true) => {
-                    let order_id = self.order_id(now);
-                    if action != JobAction::Create {
-                        if let Some(serial) = cert.serial_number.take() {
-                            cert.histories.push(History {
-                                serial_number: serial,
-                                order_id: cert.order_id.clone(),
-                                revoked: None,
-                            });
-                        }
-                    }
-                    cert.order_id = Some(order_id);
-                    cert.lifetime_months = job.lifetime_months;
-                    match (&job.csr, cert.has_csr) {
-                        (Some(csr), true) => {
-                            let mut serial = [0u8; 16];
-                            lock(&self.rng).fill_bytes(&mut serial);
-                            match self
-                                .ca
-                                .issue(csr, &cert.name, job.lifetime_months, now, serial)
-                            {
-                                Ok(issued) => {
-                                    cert.csr = Some(csr.clone());
-                                    cert.server = Some(issued.pem);
-                                    cert.serial_number = Some(issued.serial_hex);
-                                    cert.expire = Some(issued.not_after);
-                                }
-                                Err(e) => {
-                                    tracing::error!(error = %e, "simulator CA could not sign");
-                                    success = false;
-                                    messages.push(ApiMsg {
-                                        code: ef::CA_REJECTED.into(),
-                                        text: format!("The CA could not sign the certificate: {e}"),
-                                        objects: vec![("Certificate".into(), job.name.clone())],
-                                    });
-                                }
-                            }
-                        }
-                        _ => {
-                            // has_csr false: GlobalSign generates the key and the user collects the
-                            // certificate there; AutoDNS has nothing to put into `server`.
-                            cert.server = None;
-                            cert.expire = Some(
-                                crate::simulator::ca::add_months(now, job.lifetime_months).min(
-                                    now + time::Duration::days(
-                                        crate::simulator::ca::MAX_VALIDITY_DAYS,
-                                    ),
-                                ),
-                            );
-                        }
-                    }
-                    snapshot.serial_number = cert.serial_number.clone();
-                    snapshot.expire = cert.expire;
-                    if success || action != JobAction::Create {
-                        st.certificates.insert(cert.id, cert);
-                    } else {
-                        st.certificates.remove(&job.cert_id);
-                    }
-                }
+            if verdict == Verdict::Issue {
+                failure = self.issue(&mut cert, &job, now).err();
+                snapshot.serial_number = cert.serial_number.clone();
+                snapshot.expire = cert.expire;
+            }
+            if certificate_stays(verdict, job.action, failure.is_none()) {
+                st.certificates.insert(cert.id, cert);
+            } else {
+                st.certificates.remove(&job.cert_id);
             }
         }
-        let mut job = job;
-        // The CSR lives on in the certificate; finished jobs and their messages need no copy.
-        job.csr = None;
-        job.outcome = Some(JobOutcome {
-            success,
-            finished: now,
-            messages,
-        });
+        let job = finished(job, failure, now);
         let status = job.status(now).to_string();
         for o in st.orders.iter_mut().filter(|o| o.job_id == Some(id)) {
             o.status = status.clone();
         }
         st.jobs.insert(id, job.clone());
+        Some(self.queue_job_messages(st, &job, snapshot, now))
+    }
 
-        let owner = job.owner.clone();
-        let mut queued = Vec::new();
-        for _ in 0..self.cfg.faults.foreign_messages {
-            st.next_foreign += 1;
-            let n = st.next_foreign;
-            let body = if n % 2 == 0 {
-                MessageBody::ForeignDomainJob {
-                    job_id: n,
-                    domain: format!("unrelated-{n}.example"),
-                }
-            } else {
-                MessageBody::ForeignNotify {
-                    notify_type: "domain_away".into(),
-                    domain: format!("unrelated-{n}.example"),
-                }
-            };
-            let m = Message {
-                id: st.take_msg_id(),
-                owner: owner.clone(),
-                created: now,
-                body,
-            };
-            st.queue.push_back(m);
+    /// The CA's part of a successful job: a new order id, the old serial into the history (renew
+    /// and reissue), and either a certificate signed from the CSR or, without our own CSR, only
+    /// the new expiry. `Err` carries the message of a failed signing; the certificate keeps the
+    /// changes made before it.
+    fn issue(&self, cert: &mut Certificate, job: &Job, now: OffsetDateTime) -> Result<(), ApiMsg> {
+        let order_id = self.order_id(now);
+        if job.action != JobAction::Create {
+            if let Some(serial) = cert.serial_number.take() {
+                cert.histories.push(History {
+                    serial_number: serial,
+                    order_id: cert.order_id.clone(),
+                    revoked: None,
+                });
+            }
         }
-        let copies = if self.cfg.faults.duplicate_poll_messages {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let m = Message {
-                id: st.take_msg_id(),
-                owner: owner.clone(),
-                created: now,
-                body: MessageBody::CertificateJob {
-                    job: Box::new(job.clone()),
-                    certificate: snapshot.clone(),
-                },
-            };
-            st.queue.push_back(m.clone());
-            queued.push(m);
+        cert.order_id = Some(order_id);
+        cert.lifetime_months = job.lifetime_months;
+        match (&job.csr, cert.has_csr) {
+            (Some(csr), true) => {
+                let mut serial = [0u8; 16];
+                lock(&self.rng).fill_bytes(&mut serial);
+                let issued = self
+                    .ca
+                    .issue(csr, &cert.name, job.lifetime_months, now, serial)
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "simulator CA could not sign");
+                        sign_failure(&job.name, &e)
+                    })?;
+                cert.csr = Some(csr.clone());
+                cert.server = Some(issued.pem);
+                cert.serial_number = Some(issued.serial_hex);
+                cert.expire = Some(issued.not_after);
+            }
+            _ => {
+                // has_csr false: GlobalSign generates the key and the user collects the
+                // certificate there; AutoDNS has nothing to put into `server`.
+                cert.server = None;
+                cert.expire = Some(
+                    add_months(now, job.lifetime_months)
+                        .min(now + time::Duration::days(MAX_VALIDITY_DAYS)),
+                );
+            }
         }
-        Some(queued)
+        Ok(())
     }
 
     fn order_id(&self, now: OffsetDateTime) -> String {
@@ -235,8 +154,8 @@ impl Engine {
         months: i64,
     ) -> Job {
         let now = self.now();
-        let deferred = self.cfg.faults.deferred_for;
-        let deferred_until = (!deferred.is_zero()).then(|| now + deferred);
+        let (deferred_until, due_at) =
+            schedule(now, self.cfg.faults.deferred_for, self.cfg.issuance_delay);
         let job = Job {
             id: st.take_job_id(),
             action,
@@ -248,7 +167,7 @@ impl Engine {
             stid: ctx.stid.clone(),
             created: now,
             deferred_until,
-            due_at: now + deferred + self.cfg.issuance_delay,
+            due_at,
             csr,
             lifetime_months: months,
             outcome: None,
@@ -410,6 +329,90 @@ impl Engine {
     }
 }
 
+// ---- the job outcome, decided without touching the state ----------------------------------------
+
+/// What finishing a due job does to its certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// CertificateDelete: the certificate goes. A cancellation never fails.
+    Cancel,
+    /// The CA refuses (a planned failure, `EF400139`).
+    Refuse,
+    /// The CA issues: it signs the CSR or, without our own CSR, sets the new lifetime.
+    Issue,
+}
+
+/// Decides a due job's outcome from the order (`job`) and the fault settings: a delete is a
+/// cancellation; an order for a name in `fail_names` is refused; otherwise `fail_job_share` of
+/// the orders are refused by the random `draw`. `draw` is called only when the share is
+/// consulted, so the seeded generator advances exactly as often as before this was a function
+/// (`decide_draws_only_when_the_share_is_consulted`).
+pub(super) fn decide(job: &Job, faults: &Faults, draw: impl FnOnce() -> f64) -> Verdict {
+    if job.action == JobAction::Delete {
+        return Verdict::Cancel;
+    }
+    let name = norm_addr(&job.name);
+    let listed = faults
+        .fail_names
+        .iter()
+        .any(|x| norm_addr(x).eq_ignore_ascii_case(&name));
+    if listed || (faults.fail_job_share > 0.0 && draw() < faults.fail_job_share) {
+        Verdict::Refuse
+    } else {
+        Verdict::Issue
+    }
+}
+
+/// Whether the certificate record outlives the job: a cancelled one goes, and so does a first
+/// order that did not succeed (a refused order leaves nothing behind to find or renew); a failed
+/// renew or reissue leaves the certificate in place.
+pub(super) fn certificate_stays(verdict: Verdict, action: JobAction, success: bool) -> bool {
+    verdict != Verdict::Cancel && (success || action != JobAction::Create)
+}
+
+/// `deferred_until` and `due_at` of a job created at `now`: it waits `deferred` for the
+/// mailbox owner's approval (shown as `DEFERRED` only when that is not zero), then runs for
+/// `issuance_delay`.
+pub(super) fn schedule(
+    now: OffsetDateTime,
+    deferred: Duration,
+    issuance_delay: Duration,
+) -> (Option<OffsetDateTime>, OffsetDateTime) {
+    let deferred_until = (!deferred.is_zero()).then(|| now + deferred);
+    (deferred_until, now + deferred + issuance_delay)
+}
+
+/// The job as it is kept once finished: its outcome recorded, and without the CSR (it lives on
+/// in the certificate; finished jobs and their messages need no copy).
+fn finished(mut job: Job, failure: Option<ApiMsg>, now: OffsetDateTime) -> Job {
+    job.csr = None;
+    job.outcome = Some(JobOutcome {
+        success: failure.is_none(),
+        finished: now,
+        messages: failure.into_iter().collect(),
+    });
+    job
+}
+
+/// The message of a planned refusal.
+fn refusal(name: &str) -> ApiMsg {
+    ApiMsg {
+        code: ef::CA_REJECTED.into(),
+        text: "The CA rejected the order: the mailbox validation was not completed (simulated failure)."
+            .into(),
+        objects: vec![("Certificate".into(), name.to_string())],
+    }
+}
+
+/// The message of a CSR the test CA could not sign.
+fn sign_failure(name: &str, e: &dyn std::fmt::Display) -> ApiMsg {
+    ApiMsg {
+        code: ef::CA_REJECTED.into(),
+        text: format!("The CA could not sign the certificate: {e}"),
+        objects: vec![("Certificate".into(), name.to_string())],
+    }
+}
+
 fn job_field(j: &Job, key: &str, now: OffsetDateTime) -> Option<String> {
     Some(match key {
         "id" => j.id.to_string(),
@@ -422,4 +425,116 @@ fn job_field(j: &Job, key: &str, now: OffsetDateTime) -> Option<String> {
         "updated" | "execution" => xml_date(j.updated(now)),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulator::model::Owner;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-01-01 12:00 UTC);
+
+    fn job(action: JobAction, name: &str) -> Job {
+        Job {
+            id: 1,
+            action,
+            cert_id: 7,
+            name: name.to_string(),
+            product: "GLOBALSIGN_PERSONALSIGN_1".into(),
+            owner: Owner {
+                user: "user".into(),
+                context: 4,
+            },
+            ctid: None,
+            stid: "stid".into(),
+            created: NOW,
+            deferred_until: None,
+            due_at: NOW,
+            csr: Some("csr".into()),
+            lifetime_months: 12,
+            outcome: None,
+        }
+    }
+
+    fn faults(fail_names: &[&str], fail_job_share: f64) -> Faults {
+        Faults {
+            fail_names: fail_names.iter().map(|s| s.to_string()).collect(),
+            fail_job_share,
+            ..Faults::default()
+        }
+    }
+
+    fn no_draw() -> f64 {
+        panic!("the random draw was taken")
+    }
+
+    #[test]
+    fn an_order_without_faults_is_issued_without_a_draw() {
+        let j = job(JobAction::Create, "alice@example.com");
+        assert_eq!(decide(&j, &faults(&[], 0.0), no_draw), Verdict::Issue);
+    }
+
+    #[test]
+    fn a_delete_is_a_cancellation_even_for_a_failing_name() {
+        let j = job(JobAction::Delete, "alice@example.com");
+        let f = faults(&["alice@example.com"], 1.0);
+        assert_eq!(decide(&j, &f, no_draw), Verdict::Cancel);
+    }
+
+    #[test]
+    fn a_listed_name_is_refused_without_a_draw_whatever_its_case() {
+        for action in [JobAction::Create, JobAction::Renew, JobAction::Reissue] {
+            let j = job(action, "Alice@Example.COM");
+            let f = faults(&["alice@example.com"], 0.5);
+            assert_eq!(decide(&j, &f, no_draw), Verdict::Refuse);
+        }
+    }
+
+    #[test]
+    fn decide_draws_only_when_the_share_is_consulted() {
+        let j = job(JobAction::Renew, "bob@example.com");
+        let f = faults(&["alice@example.com"], 0.25);
+        assert_eq!(decide(&j, &f, || 0.1), Verdict::Refuse);
+        assert_eq!(decide(&j, &f, || 0.25), Verdict::Issue);
+        assert_eq!(decide(&j, &f, || 0.9), Verdict::Issue);
+    }
+
+    #[test]
+    fn only_a_failed_first_order_or_a_cancellation_removes_the_certificate() {
+        use JobAction::*;
+        assert!(!certificate_stays(Verdict::Cancel, Delete, true));
+        assert!(!certificate_stays(Verdict::Refuse, Create, false));
+        assert!(!certificate_stays(Verdict::Issue, Create, false));
+        assert!(certificate_stays(Verdict::Issue, Create, true));
+        assert!(certificate_stays(Verdict::Refuse, Renew, false));
+        assert!(certificate_stays(Verdict::Issue, Reissue, false));
+        assert!(certificate_stays(Verdict::Issue, Renew, true));
+    }
+
+    #[test]
+    fn a_job_is_deferred_only_when_a_deferral_is_set() {
+        let delay = Duration::from_secs(5);
+        assert_eq!(schedule(NOW, Duration::ZERO, delay), (None, NOW + delay));
+        let wait = Duration::from_secs(60);
+        assert_eq!(
+            schedule(NOW, wait, delay),
+            (Some(NOW + wait), NOW + wait + delay)
+        );
+    }
+
+    #[test]
+    fn a_finished_job_keeps_its_failure_and_drops_its_csr() {
+        let done = finished(job(JobAction::Create, "a@example.com"), None, NOW);
+        let outcome = done.outcome.expect("finished");
+        assert!(outcome.success && outcome.messages.is_empty() && done.csr.is_none());
+        let failed = finished(
+            job(JobAction::Create, "a@example.com"),
+            Some(refusal("a@example.com")),
+            NOW,
+        );
+        let outcome = failed.outcome.expect("finished");
+        assert!(!outcome.success);
+        assert_eq!(outcome.messages[0].code, ef::CA_REJECTED);
+    }
 }

@@ -4,8 +4,10 @@
 
 use std::collections::VecDeque;
 
+use time::OffsetDateTime;
+
 use super::{ef, lock, ApiError, Ctx, Engine, Item, ObjKind, ObjRef, Reply};
-use crate::simulator::model::{Message, MessageBody, State};
+use crate::simulator::model::{CertSnapshot, Job, Message, MessageBody, State};
 
 impl Engine {
     fn poll_item(&self, st: &State, m: &Message) -> Item {
@@ -86,6 +88,49 @@ impl Engine {
         r.summary = Some(left);
         Ok(r)
     }
+
+    /// Queues the poll messages a finished job leaves: first `foreign_messages` unrelated ones
+    /// (fault injection), then the job message, twice with `duplicate_poll_messages`. Returns
+    /// the job messages (for push).
+    pub(super) fn queue_job_messages(
+        &self,
+        st: &mut State,
+        job: &Job,
+        certificate: CertSnapshot,
+        now: OffsetDateTime,
+    ) -> Vec<Message> {
+        let owner = &job.owner;
+        for _ in 0..self.cfg.faults.foreign_messages {
+            st.next_foreign += 1;
+            let m = Message {
+                id: st.take_msg_id(),
+                owner: owner.clone(),
+                created: now,
+                body: foreign_body(st.next_foreign),
+            };
+            st.queue.push_back(m);
+        }
+        let copies = if self.cfg.faults.duplicate_poll_messages {
+            2
+        } else {
+            1
+        };
+        let mut queued = Vec::new();
+        for _ in 0..copies {
+            let m = Message {
+                id: st.take_msg_id(),
+                owner: owner.clone(),
+                created: now,
+                body: MessageBody::CertificateJob {
+                    job: Box::new(job.clone()),
+                    certificate: certificate.clone(),
+                },
+            };
+            st.queue.push_back(m.clone());
+            queued.push(m);
+        }
+        queued
+    }
 }
 
 /// Messages waiting in the queue of `context`.
@@ -94,4 +139,19 @@ fn queued_for(st: &State, context: u32) -> usize {
         .iter()
         .filter(|m| m.owner.context == context)
         .count()
+}
+
+/// The `n`th unrelated message: domain jobs and `domain_away` notifications in turn.
+fn foreign_body(n: i64) -> MessageBody {
+    if n % 2 == 0 {
+        MessageBody::ForeignDomainJob {
+            job_id: n,
+            domain: format!("unrelated-{n}.example"),
+        }
+    } else {
+        MessageBody::ForeignNotify {
+            notify_type: "domain_away".into(),
+            domain: format!("unrelated-{n}.example"),
+        }
+    }
 }
