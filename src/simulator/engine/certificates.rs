@@ -4,6 +4,8 @@
 
 use std::sync::atomic::Ordering;
 
+use time::OffsetDateTime;
+
 use super::queries::{check_keys, run_query};
 use super::{
     ef, lock, mine, norm_addr, ApiError, CertData, CertInput, Ctx, Engine, Item, ObjKind, ObjRef,
@@ -12,7 +14,7 @@ use super::{
 use crate::mailbox::Address;
 use crate::simulator::ca::{inspect_csr, CsrInfo, CsrProblem, KeyKind};
 use crate::simulator::model::{
-    xml_date, Certificate, Job, JobAction, OrderRecord, Redacted, State,
+    xml_date, Certificate, Job, JobAction, OrderRecord, Owner, Redacted, State,
 };
 
 /// Products this simulator sells: GlobalSign's S/MIME range (`autodns-api.md` §2.14 "Enums").
@@ -161,134 +163,34 @@ impl Engine {
         Ok(r)
     }
 
+    /// CertificateCreate's checks and effects; the order log entry is written by the caller.
     fn cert_create_inner(
         &self,
         st: &mut State,
         ctx: &Ctx,
         input: &CertInput,
     ) -> Result<(Reply, Job), ApiError> {
-        const T: &str = "400101";
         let now = self.now();
-        let product = input
-            .product
-            .clone()
-            .ok_or_else(|| ApiError::required(T, "product"))?;
-        if !MAIL_PRODUCTS.contains(&product.as_str()) {
-            return Err(ApiError::invalid(
-                T,
-                "product",
-                &product,
-                "this simulator sells only GlobalSign PersonalSign (S/MIME) products",
-            ));
-        }
-        match input.certificate_type.as_deref() {
-            Some("MAIL") => {}
-            None => return Err(ApiError::required(T, "certificateType")),
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    T,
-                    "certificateType",
-                    other,
-                    "S/MIME products need MAIL",
-                ))
-            }
-        }
-        let name = input
-            .name
-            .clone()
-            .ok_or_else(|| ApiError::required(T, "name"))?;
-        let address = Address::parse(&name).map_err(|e| {
-            ApiError::invalid(
-                T,
-                "name",
-                &name,
-                &format!("the name of a MAIL certificate is the mailbox address ({e})"),
-            )
-        })?;
-        let months = input
-            .lifetime_months
-            .ok_or_else(|| ApiError::required(T, "lifetime"))?;
-        if !LIFETIMES.contains(&months) {
-            return Err(ApiError::invalid(
-                T,
-                "lifetime",
-                &months.to_string(),
-                "12, 24 or 36 months",
-            ));
-        }
-        let admin_id = input
-            .admin_id
-            .ok_or_else(|| ApiError::required(T, "adminContact"))?;
+        let order = order_fields(input)?;
         let visible = |id: i64| st.contacts.get(&id).is_some_and(|c| mine(&c.owner, ctx));
-        if !visible(admin_id) {
-            return Err(Self::contact_not_found(T, admin_id));
+        if !visible(order.admin_id) {
+            return Err(Self::contact_not_found(CREATE, order.admin_id));
         }
         if let Some(t) = input.technical_id {
             if !visible(t) {
-                return Err(Self::contact_not_found(T, t));
+                return Err(Self::contact_not_found(CREATE, t));
             }
         }
-        for a in &input.approver_emails {
-            if norm_addr(a) != address.as_str() {
-                return Err(ApiError::invalid(
-                    T,
-                    "approverEmail",
-                    a,
-                    "a mailbox-validated certificate is approved by the mailbox itself",
-                ));
-            }
-        }
-        let has_csr = input.has_csr.unwrap_or(false);
-        if let Some(p) = &input.password {
-            Self::check_password(T, p)?;
-        } else if !has_csr {
-            // Without our own CSR the user collects key and certificate from GlobalSign with this
-            // password (`seed-smime-ordering.txt`), so it cannot be missing.
-            return Err(ApiError::required(T, "password"));
-        }
-        let csr = if has_csr {
-            let csr = input
-                .csr
-                .as_deref()
-                .ok_or_else(|| ApiError::required(T, "csr"))?;
-            Some(Self::check_csr(T, csr, address.as_str())?.pem)
-        } else {
-            None
-        };
-        let cert = Certificate {
-            id: st.take_cert_id(),
-            name: address.as_str().to_string(),
-            product: product.clone(),
-            certificate_type: "MAIL".into(),
-            lifetime_months: months,
-            software: input.software.clone().unwrap_or_else(|| "NOT_SET".into()),
-            admin_id,
-            technical_id: input.technical_id,
-            has_csr,
-            csr: csr.clone(),
-            password: input.password.clone(),
-            firstname: input.firstname.clone(),
-            lastname: input.lastname.clone(),
-            organization_unit_name: input.organization_unit_name.clone(),
-            approver_email: address.as_str().to_string(),
-            server: None,
-            serial_number: None,
-            order_id: None,
-            expire: None,
-            histories: Vec::new(),
-            pending_job: None,
-            owner: self.owner(ctx),
-            created: now,
-            updated: now,
-        };
-        let job = self.new_job(st, ctx, JobAction::Create, &cert, csr, months);
-        let mut cert = cert;
+        let csr = order_proof(input, &order.address)?;
+        let id = st.take_cert_id();
+        let mut cert = new_certificate(id, &order, input, csr.clone(), self.owner(ctx), now);
+        let job = self.new_job(st, ctx, JobAction::Create, &cert, csr, order.months);
         cert.pending_job = Some(job.id);
         st.certificates.insert(cert.id, cert);
         let r = Self::job_reply(
             "N400101",
             "The certificate order was started successfully.",
-            address.as_str(),
+            order.address.as_str(),
             &job,
             now,
         );
@@ -569,6 +471,148 @@ impl Engine {
             algorithm,
         };
         Ok(Reply::ok("S400110", "The order was prepared successfully.").item(Item::CertData(data)))
+    }
+}
+
+/// CertificateCreate's task code.
+const CREATE: &str = "400101";
+
+/// The checked fields of a CertificateCreate.
+struct Order {
+    product: String,
+    address: Address,
+    months: i64,
+    admin_id: i64,
+}
+
+/// Checks product, certificate type, name, lifetime and the admin contact's presence, in that
+/// order (the first problem is the one reported).
+fn order_fields(input: &CertInput) -> Result<Order, ApiError> {
+    let product = input
+        .product
+        .clone()
+        .ok_or_else(|| ApiError::required(CREATE, "product"))?;
+    if !MAIL_PRODUCTS.contains(&product.as_str()) {
+        return Err(ApiError::invalid(
+            CREATE,
+            "product",
+            &product,
+            "this simulator sells only GlobalSign PersonalSign (S/MIME) products",
+        ));
+    }
+    match input.certificate_type.as_deref() {
+        Some("MAIL") => {}
+        None => return Err(ApiError::required(CREATE, "certificateType")),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                CREATE,
+                "certificateType",
+                other,
+                "S/MIME products need MAIL",
+            ))
+        }
+    }
+    let name = input
+        .name
+        .clone()
+        .ok_or_else(|| ApiError::required(CREATE, "name"))?;
+    let address = Address::parse(&name).map_err(|e| {
+        ApiError::invalid(
+            CREATE,
+            "name",
+            &name,
+            &format!("the name of a MAIL certificate is the mailbox address ({e})"),
+        )
+    })?;
+    let months = input
+        .lifetime_months
+        .ok_or_else(|| ApiError::required(CREATE, "lifetime"))?;
+    if !LIFETIMES.contains(&months) {
+        return Err(ApiError::invalid(
+            CREATE,
+            "lifetime",
+            &months.to_string(),
+            "12, 24 or 36 months",
+        ));
+    }
+    let admin_id = input
+        .admin_id
+        .ok_or_else(|| ApiError::required(CREATE, "adminContact"))?;
+    Ok(Order {
+        product,
+        address,
+        months,
+        admin_id,
+    })
+}
+
+/// Checks what proves the order: approvers, the password and, with `hasCsr`, the CSR; returns
+/// the CSR's normalised PEM.
+fn order_proof(input: &CertInput, address: &Address) -> Result<Option<String>, ApiError> {
+    for a in &input.approver_emails {
+        if norm_addr(a) != address.as_str() {
+            return Err(ApiError::invalid(
+                CREATE,
+                "approverEmail",
+                a,
+                "a mailbox-validated certificate is approved by the mailbox itself",
+            ));
+        }
+    }
+    let has_csr = input.has_csr.unwrap_or(false);
+    if let Some(p) = &input.password {
+        Engine::check_password(CREATE, p)?;
+    } else if !has_csr {
+        // Without our own CSR the user collects key and certificate from GlobalSign with this
+        // password (`seed-smime-ordering.txt`), so it cannot be missing.
+        return Err(ApiError::required(CREATE, "password"));
+    }
+    let csr = if has_csr {
+        let csr = input
+            .csr
+            .as_deref()
+            .ok_or_else(|| ApiError::required(CREATE, "csr"))?;
+        Some(Engine::check_csr(CREATE, csr, address.as_str())?.pem)
+    } else {
+        None
+    };
+    Ok(csr)
+}
+
+/// The certificate record of a new order (no PEM, no job yet).
+fn new_certificate(
+    id: i64,
+    order: &Order,
+    input: &CertInput,
+    csr: Option<String>,
+    owner: Owner,
+    now: OffsetDateTime,
+) -> Certificate {
+    Certificate {
+        id,
+        name: order.address.as_str().to_string(),
+        product: order.product.clone(),
+        certificate_type: "MAIL".into(),
+        lifetime_months: order.months,
+        software: input.software.clone().unwrap_or_else(|| "NOT_SET".into()),
+        admin_id: order.admin_id,
+        technical_id: input.technical_id,
+        has_csr: input.has_csr.unwrap_or(false),
+        csr,
+        password: input.password.clone(),
+        firstname: input.firstname.clone(),
+        lastname: input.lastname.clone(),
+        organization_unit_name: input.organization_unit_name.clone(),
+        approver_email: order.address.as_str().to_string(),
+        server: None,
+        serial_number: None,
+        order_id: None,
+        expire: None,
+        histories: Vec::new(),
+        pending_job: None,
+        owner,
+        created: now,
+        updated: now,
     }
 }
 
