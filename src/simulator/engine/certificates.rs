@@ -139,6 +139,8 @@ impl Engine {
         });
     }
 
+    /// CertificateCreate (400101): validates, creates the certificate record (no PEM yet) and a
+    /// job that finishes after `deferred_for + issuance_delay`.
     pub fn cert_create(&self, ctx: &Ctx, input: CertInput) -> Result<Reply, ApiError> {
         let mut st = lock(&self.state);
         let res = self.cert_create_inner(&mut st, ctx, &input);

@@ -192,10 +192,6 @@ impl Engine {
         r.item(Item::Job(view))
     }
 
-    /// CertificateCreate (400101): validates, creates the certificate record (no PEM yet) and a
-    /// job that finishes after `deferred_for + issuance_delay`.
-    // Job info and job lists.
-
     /// Job info (JSON `GET /job/{id}`, XML 400114). Only unfinished jobs are in the active queue;
     /// a finished one answers `EF300101` and is found with [`Engine::job_history`].
     pub fn job_info(
