@@ -2,8 +2,19 @@
 //! [`CertInput`], and a certificate (full or as a list row) and prepareOrder's
 //! `CertificateData` rendered.
 
-use super::*;
-use crate::simulator::model::Certificate;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use super::contacts::contact;
+use super::queries::query;
+use super::{
+    body_json, get_bool, get_contact_id, get_int, get_str, handle, owner, parse_id, put_opt, Sh,
+};
+use crate::simulator::engine::{ApiError, CertData, CertInput, CertView};
+use crate::simulator::model::{json_date, Certificate, JobAction, Redacted};
 
 pub(super) async fn cert_create(State(sh): Sh, h: HeaderMap, body: Bytes) -> Response {
     handle(&sh, &h, "400101", |ctx| {

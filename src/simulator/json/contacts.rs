@@ -1,7 +1,16 @@
 //! SSL contacts on the JSON API (`/v1/sslcontact`): the handlers, the body read into a
 //! [`ContactInput`], and a contact rendered as `SslContact`.
 
-use super::*;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use super::queries::query;
+use super::{body_json, get_str, handle, owner, parse_id, put_opt, Sh};
+use crate::simulator::engine::{ApiError, ContactInput};
+use crate::simulator::model::{json_date, Contact};
 
 pub(super) async fn contact_create(State(sh): Sh, h: HeaderMap, body: Bytes) -> Response {
     handle(&sh, &h, "400201", |ctx| {

@@ -1,7 +1,16 @@
 //! Jobs on the JSON API (`/v1/job`): job info, job history, the two job lists, and a job
 //! rendered with its workflow event.
 
-use super::*;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use super::queries::query;
+use super::{body_json, handle, owner, parse_id, Sh};
+use crate::simulator::engine::JobView;
+use crate::simulator::model::json_date;
 
 pub(super) async fn job_list(
     State(sh): Sh,

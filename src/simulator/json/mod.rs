@@ -21,25 +21,26 @@ mod queries;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde_json::{json, Map, Value};
 
-use super::engine::{
-    ApiError, CertData, CertInput, CertView, ContactInput, Ctx, Filter, Item, JobView, ObjKind,
-    ObjRef, Query, Reply, Transport,
-};
-use super::model::{json_date, ApiMsg, Contact, JobAction, Message, MessageBody, Owner, Redacted};
+use super::engine::{ApiError, Ctx, Item, ObjKind, ObjRef, Reply, Transport};
+use super::model::{json_date, ApiMsg, Owner};
 use super::Shared;
-use certificates::*;
-use contacts::*;
+use certificates::{
+    cert_create, cert_data, cert_delete, cert_info, cert_list, cert_prepare, cert_reissue,
+    cert_renew, cert_revoke, certificate,
+};
+use contacts::{
+    contact, contact_create, contact_delete, contact_info, contact_list, contact_update,
+};
 pub(crate) use jobs::auth_status;
-use jobs::*;
-use poll::*;
-use queries::*;
+use jobs::{job, job_history, job_history_list, job_info, job_list};
+use poll::{poll_confirm, poll_info, poll_message};
 
 type Sh = State<Arc<Shared>>;
 

@@ -1,7 +1,16 @@
 //! The poll queue on the JSON API (`/v1/poll`): PollInfo, PollConfirm, and a poll message
 //! rendered for a certificate job or an unrelated domain message.
 
-use super::*;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use super::certificates::certificate;
+use super::jobs::job;
+use super::{handle, msg, owner, put_opt, Sh};
+use crate::simulator::engine::{CertView, JobView};
+use crate::simulator::model::{json_date, Message, MessageBody};
 
 pub(super) async fn poll_info(State(sh): Sh, h: HeaderMap) -> Response {
     handle(&sh, &h, "0905", |ctx| Ok(sh.engine.poll_info(ctx))).await

@@ -1,7 +1,10 @@
 //! Searches on the JSON API: `Query.filters` (and the `?keys[]=` query string) read into a
 //! [`Query`].
 
-use super::*;
+use serde_json::Value;
+
+use super::{get_int, get_str};
+use crate::simulator::engine::{ApiError, Filter, Query};
 
 /// `QueryFilter` list. Each filter's `link` (default AND) joins it to the filters before it;
 /// when a filter has no `link`, the previous filter's `link` is used, so both placements seen in

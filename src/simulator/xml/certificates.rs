@@ -1,8 +1,11 @@
 //! Certificates on the XML gateway: `<certificate>` read into a [`CertInput`]; a certificate
 //! (with its CA chain) and prepareOrder's `CertificateData` written out.
 
-use super::*;
-use crate::simulator::model::Certificate;
+use super::contacts::contact_fields;
+use super::tree::Node;
+use super::{bool_of, int_of, Out};
+use crate::simulator::engine::{ApiError, CertData, CertInput, CertView};
+use crate::simulator::model::{xml_date, Certificate, Redacted};
 
 pub(super) fn cert_input(task: &str, c: &Node) -> Result<CertInput, ApiError> {
     let nested_id = |name: &str| -> Result<Option<i64>, ApiError> {

@@ -1,7 +1,10 @@
 //! SSL contacts on the XML gateway: `<contact>` read into a [`ContactInput`], a contact written
 //! as its fields.
 
-use super::*;
+use super::tree::Node;
+use super::Out;
+use crate::simulator::engine::{ApiError, ContactInput};
+use crate::simulator::model::{xml_date, Contact};
 
 pub(super) fn contact_input(_task: &str, c: &Node) -> Result<ContactInput, ApiError> {
     let address: Vec<String> = c

@@ -1,6 +1,8 @@
 //! Jobs on the XML gateway: a `<job>` written with its status block.
 
-use super::*;
+use super::Out;
+use crate::simulator::engine::JobView;
+use crate::simulator::model::xml_date;
 
 pub(super) fn job(o: &mut Out, j: &JobView) {
     o.open("job");

@@ -35,19 +35,16 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::engine::{
-    ApiError, CertData, CertInput, CertView, ContactInput, Ctx, Filter, Item, JobView, ObjKind,
-    ObjRef, Query, Reply, Transport,
-};
+use super::engine::{ApiError, Ctx, Item, ObjKind, ObjRef, Reply, Transport};
 use super::json::auth_status;
-use super::model::{xml_date, ApiMsg, Contact, JobAction, Message, MessageBody, Owner, Redacted};
+use super::model::{ApiMsg, JobAction, Owner};
 use super::Shared;
-use certificates::*;
-use contacts::*;
-use jobs::*;
-use poll::*;
-use queries::*;
-use tree::*;
+use certificates::{cert_data, cert_input, certificate};
+use contacts::{contact_fields, contact_input};
+use jobs::job;
+use poll::poll_message;
+use queries::query;
+use tree::{parse, Node};
 
 /// `POST /` and `POST /gateway`.
 pub(crate) async fn gateway(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {

@@ -1,9 +1,12 @@
 //! Poll messages on the XML gateway: a `<message>` for a certificate job and for the unrelated
 //! domain messages the fault settings add.
 
-use super::*;
-use crate::simulator::model::{CertSnapshot, Job};
 use time::OffsetDateTime;
+
+use super::certificates::certificate;
+use super::{msg, Out};
+use crate::simulator::engine::CertView;
+use crate::simulator::model::{xml_date, CertSnapshot, Job, Message, MessageBody};
 
 pub(super) fn poll_message(o: &mut Out, m: &Message, cert: Option<&CertView>) {
     o.open("message");

@@ -1,7 +1,9 @@
 //! Searches on the XML gateway: `<where>`, `<view>`, `<order>` and `<key>` read into a
 //! [`Query`].
 
-use super::*;
+use super::int_of;
+use super::tree::Node;
+use crate::simulator::engine::{ApiError, Filter, Query};
 
 /// `<where><key/><operator/><value/><and>…</and><or>…</or></where>`, `<view>`, `<order>`, `<key>`.
 pub(super) fn condition(n: &Node, path: &str) -> Option<Filter> {
