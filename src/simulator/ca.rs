@@ -3,10 +3,11 @@
 //! certificates with the CA/B Forum mailbox-validated *strict* profile.
 //!
 //! This is a CA stand-in, not product crypto, so it uses `openssl` directly. The profile follows
-//! the S/MIME Baseline Requirements (`smime-facts.md` §3.1): subject CN and emailAddress are the
-//! mailbox only (SBR 7.1.4.2.2), SAN carries the rfc822Name (7.1.4.2.1), EKU is emailProtection
-//! only (7.1.2.3 f, strict), key usage follows the key type (7.1.2.3 e), policy OID
-//! 2.23.140.1.5.1.3 (mailbox-validated strict, 1.2), validity at most 825 days (6.3.2).
+//! the CA/Browser Forum S/MIME Baseline Requirements (cabforum/smime `SBR.md`, v1.0.10 and
+//! later): subject CN and emailAddress are the mailbox only (SBR 7.1.4.2.2), SAN carries the
+//! rfc822Name (7.1.4.2.1), EKU is emailProtection only (7.1.2.3 f, strict), key usage follows the
+//! key type (7.1.2.3 e), policy OID 2.23.140.1.5.1.3 (mailbox-validated strict, 1.2), validity at
+//! most 825 days (6.3.2).
 
 use std::path::Path;
 

@@ -89,7 +89,8 @@ impl Engine {
     }
 
     fn check_password(task: &str, p: &Redacted) -> Result<(), ApiError> {
-        // 8-32 ASCII letters and digits ([PHP-MODEL], `autodns-api.md` §4.2).
+        // 8-32 ASCII letters and digits (the generated models of InterNetX/php-domainrobot-sdk,
+        // `src/Model/Certificate.php`).
         let s = &p.0;
         if (8..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
             Ok(())
@@ -566,7 +567,8 @@ fn order_proof(input: &CertInput, address: &Address) -> Result<Option<String>, A
         Engine::check_password(CREATE, p)?;
     } else if !has_csr {
         // Without our own CSR the user collects key and certificate from GlobalSign with this
-        // password (`seed-smime-ordering.txt`), so it cannot be missing.
+        // password (InterNetX help page on ordering S/MIME certificates), so it cannot be
+        // missing.
         return Err(ApiError::required(CREATE, "password"));
     }
     let csr = if has_csr {

@@ -340,7 +340,8 @@ fn item(o: &mut Out, i: &Item) {
         }
         Item::Certificate(v) => certificate(o, v),
         Item::Job(j) => {
-            // CertificateCreate and friends: `certificate_job/job/{id,status}` ([BRIEF]).
+            // CertificateCreate and friends: `certificate_job/job/{id,status}` (the public
+            // InterNetX help page on ordering S/MIME certificates).
             o.open("certificate_job");
             o.open("job");
             o.leaf("id", &j.job.id.to_string());
