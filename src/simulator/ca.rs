@@ -3,10 +3,11 @@
 //! certificates with the CA/B Forum mailbox-validated *strict* profile.
 //!
 //! This is a CA stand-in, not product crypto, so it uses `openssl` directly. The profile follows
-//! the S/MIME Baseline Requirements (`smime-facts.md` §3.1): subject CN and emailAddress are the
-//! mailbox only (SBR 7.1.4.2.2), SAN carries the rfc822Name (7.1.4.2.1), EKU is emailProtection
-//! only (7.1.2.3 f, strict), key usage follows the key type (7.1.2.3 e), policy OID
-//! 2.23.140.1.5.1.3 (mailbox-validated strict, 1.2), validity at most 825 days (6.3.2).
+//! the CA/Browser Forum S/MIME Baseline Requirements (cabforum/smime `SBR.md`, v1.0.10 and
+//! later): subject CN and emailAddress are the mailbox only (SBR 7.1.4.2.2), SAN carries the
+//! rfc822Name (7.1.4.2.1), EKU is emailProtection only (7.1.2.3 f, strict), key usage follows the
+//! key type (7.1.2.3 e), policy OID 2.23.140.1.5.1.3 (mailbox-validated strict, 1.2), validity at
+//! most 825 days (6.3.2).
 
 use std::path::Path;
 
@@ -15,12 +16,12 @@ use openssl::bn::BigNum;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::{Id, PKey, Private};
+use openssl::pkey::{Id, PKey, Private, Public};
 use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
     SubjectKeyIdentifier,
 };
-use openssl::x509::{X509Builder, X509Extension, X509Name, X509Req, X509};
+use openssl::x509::{X509Builder, X509Extension, X509Name, X509NameRef, X509Req, X509};
 use time::OffsetDateTime;
 
 use super::model::{make_private_dir, write_private_atomic};
@@ -258,103 +259,11 @@ impl Ca {
         };
         let root_key = new_key()?;
         let inter_key = new_key()?;
-        let name = |cn: &str| -> Result<X509Name, SimulatorError> {
-            let mut n = X509Name::builder().map_err(ossl("name"))?;
-            n.append_entry_by_nid(
-                Nid::ORGANIZATIONNAME,
-                "smime-provisioner simulator (NOT TRUSTED)",
-            )
-            .map_err(ossl("name"))?;
-            n.append_entry_by_nid(Nid::COMMONNAME, cn)
-                .map_err(ossl("name"))?;
-            Ok(n.build())
-        };
-        let root_name = name("Simulator Root CA")?;
-        let inter_name = name("Simulator S/MIME Intermediate CA")?;
-        let ten_years = time::Duration::days(3652);
-
-        let mut b = X509Builder::new().map_err(ossl("root builder"))?;
-        ca_common(
-            &mut b,
-            &root_name,
-            &root_name,
-            &root_key,
-            now,
-            now + ten_years,
-        )?;
-        b.append_extension(
-            BasicConstraints::new()
-                .critical()
-                .ca()
-                .build()
-                .map_err(ossl("bc"))?,
-        )
-        .map_err(ossl("bc"))?;
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .key_cert_sign()
-                .crl_sign()
-                .build()
-                .map_err(ossl("ku"))?,
-        )
-        .map_err(ossl("ku"))?;
-        let ski = SubjectKeyIdentifier::new()
-            .build(&b.x509v3_context(None, None))
-            .map_err(ossl("ski"))?;
-        b.append_extension(ski).map_err(ossl("ski"))?;
-        b.sign(&root_key, MessageDigest::sha256())
-            .map_err(ossl("sign root"))?;
-        let root = b.build();
-
-        let mut b = X509Builder::new().map_err(ossl("intermediate builder"))?;
-        ca_common(
-            &mut b,
-            &inter_name,
-            &root_name,
-            &inter_key,
-            now,
-            now + ten_years,
-        )?;
-        b.append_extension(
-            BasicConstraints::new()
-                .critical()
-                .ca()
-                .pathlen(0)
-                .build()
-                .map_err(ossl("bc"))?,
-        )
-        .map_err(ossl("bc"))?;
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .digital_signature()
-                .key_cert_sign()
-                .crl_sign()
-                .build()
-                .map_err(ossl("ku"))?,
-        )
-        .map_err(ossl("ku"))?;
-        b.append_extension(
-            ExtendedKeyUsage::new()
-                .email_protection()
-                .build()
-                .map_err(ossl("eku"))?,
-        )
-        .map_err(ossl("eku"))?;
-        let ski = SubjectKeyIdentifier::new()
-            .build(&b.x509v3_context(Some(&root), None))
-            .map_err(ossl("ski"))?;
-        b.append_extension(ski).map_err(ossl("ski"))?;
-        let aki = AuthorityKeyIdentifier::new()
-            .keyid(true)
-            .build(&b.x509v3_context(Some(&root), None))
-            .map_err(ossl("aki"))?;
-        b.append_extension(aki).map_err(ossl("aki"))?;
-        b.sign(&root_key, MessageDigest::sha256())
-            .map_err(ossl("sign intermediate"))?;
-        let inter = b.build();
-
+        let root_name = ca_name("Simulator Root CA")?;
+        let inter_name = ca_name("Simulator S/MIME Intermediate CA")?;
+        let until = now + time::Duration::days(3652);
+        let root = build_root(&root_name, &root_key, now, until)?;
+        let inter = build_intermediate(&inter_name, &inter_key, &root, &root_key, now, until)?;
         let pem = |c: &X509| -> Result<String, SimulatorError> {
             let p = c.to_pem().map_err(ossl("encode CA certificate"))?;
             Ok(String::from_utf8_lossy(&p).into_owned())
@@ -400,12 +309,7 @@ impl Ca {
         let bn = BigNum::from_slice(&serial).map_err(ossl("serial"))?;
         let serial_int = Asn1Integer::from_bn(&bn).map_err(ossl("serial"))?;
         b.set_serial_number(&serial_int).map_err(ossl("serial"))?;
-        let mut n = X509Name::builder().map_err(ossl("subject"))?;
-        n.append_entry_by_nid(Nid::COMMONNAME, address)
-            .map_err(ossl("subject CN"))?;
-        n.append_entry_by_nid(Nid::PKCS9_EMAILADDRESS, address)
-            .map_err(ossl("subject email"))?;
-        let subject = n.build();
+        let subject = leaf_subject(address)?;
         b.set_subject_name(&subject).map_err(ossl("subject"))?;
         b.set_issuer_name(self.inter.subject_name())
             .map_err(ossl("issuer"))?;
@@ -415,51 +319,7 @@ impl Ca {
         b.set_not_after(&na).map_err(ossl("notAfter"))?;
         b.set_pubkey(&key).map_err(ossl("public key"))?;
 
-        b.append_extension(
-            BasicConstraints::new()
-                .critical()
-                .build()
-                .map_err(ossl("bc"))?,
-        )
-        .map_err(ossl("bc"))?;
-        let mut ku = KeyUsage::new();
-        ku.critical().digital_signature();
-        if key.id() == Id::RSA {
-            ku.key_encipherment();
-        } else {
-            ku.key_agreement();
-        }
-        b.append_extension(ku.build().map_err(ossl("ku"))?)
-            .map_err(ossl("ku"))?;
-        b.append_extension(
-            ExtendedKeyUsage::new()
-                .email_protection()
-                .build()
-                .map_err(ossl("eku"))?,
-        )
-        .map_err(ossl("eku"))?;
-        let san = SubjectAlternativeName::new()
-            .email(address)
-            .build(&b.x509v3_context(Some(&self.inter), None))
-            .map_err(ossl("san"))?;
-        b.append_extension(san).map_err(ossl("san"))?;
-        let ski = SubjectKeyIdentifier::new()
-            .build(&b.x509v3_context(Some(&self.inter), None))
-            .map_err(ossl("ski"))?;
-        b.append_extension(ski).map_err(ossl("ski"))?;
-        let aki = AuthorityKeyIdentifier::new()
-            .keyid(true)
-            .build(&b.x509v3_context(Some(&self.inter), None))
-            .map_err(ossl("aki"))?;
-        b.append_extension(aki).map_err(ossl("aki"))?;
-        let policies_oid =
-            Asn1Object::from_str("2.5.29.32").map_err(ossl("certificatePolicies"))?;
-        let policies_der =
-            Asn1OctetString::new_from_bytes(&POLICIES_DER).map_err(ossl("certificatePolicies"))?;
-        let policies = X509Extension::new_from_der(&policies_oid, false, &policies_der)
-            .map_err(ossl("certificatePolicies"))?;
-        b.append_extension(policies)
-            .map_err(ossl("certificatePolicies"))?;
+        leaf_extensions(&mut b, &key, address, &self.inter)?;
         b.sign(&self.inter_key, MessageDigest::sha256())
             .map_err(ossl("sign leaf"))?;
         let cert = b.build();
@@ -472,10 +332,181 @@ impl Ca {
     }
 }
 
+/// `CN` and `emailAddress` of a mailbox certificate: the address.
+fn leaf_subject(address: &str) -> Result<X509Name, SimulatorError> {
+    let mut n = X509Name::builder().map_err(ossl("subject"))?;
+    n.append_entry_by_nid(Nid::COMMONNAME, address)
+        .map_err(ossl("subject CN"))?;
+    n.append_entry_by_nid(Nid::PKCS9_EMAILADDRESS, address)
+        .map_err(ossl("subject email"))?;
+    Ok(n.build())
+}
+
+/// The strict mailbox-validated profile's extensions, in order: basic constraints, key usage
+/// (by key type), emailProtection, the SAN with `address`, key identifiers and the policies.
+fn leaf_extensions(
+    b: &mut X509Builder,
+    key: &PKey<Public>,
+    address: &str,
+    inter: &X509,
+) -> Result<(), SimulatorError> {
+    b.append_extension(
+        BasicConstraints::new()
+            .critical()
+            .build()
+            .map_err(ossl("bc"))?,
+    )
+    .map_err(ossl("bc"))?;
+    let mut ku = KeyUsage::new();
+    ku.critical().digital_signature();
+    if key.id() == Id::RSA {
+        ku.key_encipherment();
+    } else {
+        ku.key_agreement();
+    }
+    b.append_extension(ku.build().map_err(ossl("ku"))?)
+        .map_err(ossl("ku"))?;
+    b.append_extension(
+        ExtendedKeyUsage::new()
+            .email_protection()
+            .build()
+            .map_err(ossl("eku"))?,
+    )
+    .map_err(ossl("eku"))?;
+    let san = SubjectAlternativeName::new()
+        .email(address)
+        .build(&b.x509v3_context(Some(inter), None))
+        .map_err(ossl("san"))?;
+    b.append_extension(san).map_err(ossl("san"))?;
+    let ski = SubjectKeyIdentifier::new()
+        .build(&b.x509v3_context(Some(inter), None))
+        .map_err(ossl("ski"))?;
+    b.append_extension(ski).map_err(ossl("ski"))?;
+    let aki = AuthorityKeyIdentifier::new()
+        .keyid(true)
+        .build(&b.x509v3_context(Some(inter), None))
+        .map_err(ossl("aki"))?;
+    b.append_extension(aki).map_err(ossl("aki"))?;
+    let policies_oid = Asn1Object::from_str("2.5.29.32").map_err(ossl("certificatePolicies"))?;
+    let policies_der =
+        Asn1OctetString::new_from_bytes(&POLICIES_DER).map_err(ossl("certificatePolicies"))?;
+    let policies = X509Extension::new_from_der(&policies_oid, false, &policies_der)
+        .map_err(ossl("certificatePolicies"))?;
+    b.append_extension(policies)
+        .map_err(ossl("certificatePolicies"))?;
+    Ok(())
+}
+
+/// The subject of a simulator CA: a marked-untrusted organisation and `cn`.
+fn ca_name(cn: &str) -> Result<X509Name, SimulatorError> {
+    let mut n = X509Name::builder().map_err(ossl("name"))?;
+    n.append_entry_by_nid(
+        Nid::ORGANIZATIONNAME,
+        "smime-provisioner simulator (NOT TRUSTED)",
+    )
+    .map_err(ossl("name"))?;
+    n.append_entry_by_nid(Nid::COMMONNAME, cn)
+        .map_err(ossl("name"))?;
+    Ok(n.build())
+}
+
+/// The self-signed root, valid from `now` to `until`.
+fn build_root(
+    root_name: &X509Name,
+    root_key: &PKey<Private>,
+    now: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Result<X509, SimulatorError> {
+    let mut b = X509Builder::new().map_err(ossl("root builder"))?;
+    ca_common(&mut b, root_name, root_name, root_key, now, until)?;
+    b.append_extension(
+        BasicConstraints::new()
+            .critical()
+            .ca()
+            .build()
+            .map_err(ossl("bc"))?,
+    )
+    .map_err(ossl("bc"))?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .crl_sign()
+            .build()
+            .map_err(ossl("ku"))?,
+    )
+    .map_err(ossl("ku"))?;
+    let ski = SubjectKeyIdentifier::new()
+        .build(&b.x509v3_context(None, None))
+        .map_err(ossl("ski"))?;
+    b.append_extension(ski).map_err(ossl("ski"))?;
+    b.sign(root_key, MessageDigest::sha256())
+        .map_err(ossl("sign root"))?;
+    Ok(b.build())
+}
+
+/// The S/MIME intermediate (path length 0, emailProtection), signed by the root.
+fn build_intermediate(
+    inter_name: &X509Name,
+    inter_key: &PKey<Private>,
+    root: &X509,
+    root_key: &PKey<Private>,
+    now: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Result<X509, SimulatorError> {
+    let mut b = X509Builder::new().map_err(ossl("intermediate builder"))?;
+    ca_common(
+        &mut b,
+        inter_name,
+        root.subject_name(),
+        inter_key,
+        now,
+        until,
+    )?;
+    b.append_extension(
+        BasicConstraints::new()
+            .critical()
+            .ca()
+            .pathlen(0)
+            .build()
+            .map_err(ossl("bc"))?,
+    )
+    .map_err(ossl("bc"))?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .digital_signature()
+            .key_cert_sign()
+            .crl_sign()
+            .build()
+            .map_err(ossl("ku"))?,
+    )
+    .map_err(ossl("ku"))?;
+    b.append_extension(
+        ExtendedKeyUsage::new()
+            .email_protection()
+            .build()
+            .map_err(ossl("eku"))?,
+    )
+    .map_err(ossl("eku"))?;
+    let ski = SubjectKeyIdentifier::new()
+        .build(&b.x509v3_context(Some(root), None))
+        .map_err(ossl("ski"))?;
+    b.append_extension(ski).map_err(ossl("ski"))?;
+    let aki = AuthorityKeyIdentifier::new()
+        .keyid(true)
+        .build(&b.x509v3_context(Some(root), None))
+        .map_err(ossl("aki"))?;
+    b.append_extension(aki).map_err(ossl("aki"))?;
+    b.sign(root_key, MessageDigest::sha256())
+        .map_err(ossl("sign intermediate"))?;
+    Ok(b.build())
+}
+
 fn ca_common(
     b: &mut X509Builder,
-    subject: &X509Name,
-    issuer: &X509Name,
+    subject: &X509NameRef,
+    issuer: &X509NameRef,
     key: &PKey<Private>,
     from: OffsetDateTime,
     to: OffsetDateTime,

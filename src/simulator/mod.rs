@@ -10,8 +10,9 @@
 //! behaviour is an inference and the comment says so.
 //!
 //! Layout: `model` (state, dates, persistence), `ca` (test CA and CSR checks), `engine`
-//! (tasks), `json` / `xml` (the two wires), `faults` (latency, 5xx, timeouts, 429),
-//! `options` (the `simulator` verb's flags and `run_cli`).
+//! (tasks, one file per API area: contacts, certificates, jobs, poll, queries), `json` / `xml`
+//! (the two wires, split by the same areas), `faults` (latency, 5xx, timeouts, 429), `options`
+//! (the `simulator` verb's flags and `run_cli`).
 //!
 //! Inspection: `GET /_simulator/orders` lists every certificate order received (also
 //! [`SimulatorHandle::orders`]); it needs no credentials and is never subject to faults.
@@ -254,43 +255,7 @@ impl Simulator {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(SimulatorError::NoRuntime);
         }
-        for (name, share) in [
-            ("error_5xx_share", cfg.faults.error_5xx_share),
-            ("timeout_share", cfg.faults.timeout_share),
-            ("fail_job_share", cfg.faults.fail_job_share),
-        ] {
-            if !(0.0..=1.0).contains(&share) {
-                return Err(SimulatorError::Config(format!(
-                    "{name} must be between 0 and 1, not {share}"
-                )));
-            }
-        }
-        if let Some(r) = cfg.faults.rate_limit_rps {
-            if !(r.is_finite() && (0.001..=1_000_000.0).contains(&r)) {
-                return Err(SimulatorError::Config(format!(
-                    "rate_limit_rps must be between 0.001 and 1000000, not {r}"
-                )));
-            }
-        }
-        // Deadlines are `now + duration`; a year is more than any test or trial needs and keeps
-        // the date arithmetic far from overflow.
-        let year = Duration::from_secs(365 * 24 * 3600);
-        for (name, d) in [
-            ("issuance_delay", cfg.issuance_delay),
-            ("deferred_for", cfg.faults.deferred_for),
-            ("latency", cfg.faults.latency),
-        ] {
-            if d > year {
-                return Err(SimulatorError::Config(format!(
-                    "{name} must be at most a year"
-                )));
-            }
-        }
-        if cfg.contexts.is_empty() {
-            return Err(SimulatorError::Config(
-                "at least one context must be accepted".into(),
-            ));
-        }
+        validate(&cfg)?;
         let addr = listener
             .local_addr()
             .map_err(|source| SimulatorError::Listen {
@@ -324,26 +289,7 @@ impl Simulator {
             wake: tokio::sync::Notify::new(),
         });
 
-        let app = router(shared.clone());
-        let token = cancel.clone();
-        let last = shared.clone();
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { token.cancelled().await });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "simulator server stopped");
-            }
-            flush(&last).await;
-        });
-        let driver = tokio::spawn(drive_jobs(shared.clone()));
-        let saver = tokio::spawn(save_state(shared.clone()));
-        let mut tasks = vec![server, driver, saver];
-        if let (Some(target), Some(rx)) = (push, push_rx) {
-            tasks.push(tokio::spawn(push_worker(shared.clone(), target, rx)));
-        }
+        let tasks = spawn_tasks(&shared, listener, push.zip(push_rx));
         tracing::info!(%addr, "AutoDNS simulator listening");
         Ok(SimulatorHandle {
             addr,
@@ -352,6 +298,79 @@ impl Simulator {
             tasks,
         })
     }
+}
+
+/// Refuses settings the simulator cannot honour: shares outside `[0, 1]`, an absurd rate limit,
+/// delays over a year, no accepted context.
+fn validate(cfg: &SimulatorConfig) -> Result<(), SimulatorError> {
+    for (name, share) in [
+        ("error_5xx_share", cfg.faults.error_5xx_share),
+        ("timeout_share", cfg.faults.timeout_share),
+        ("fail_job_share", cfg.faults.fail_job_share),
+    ] {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(SimulatorError::Config(format!(
+                "{name} must be between 0 and 1, not {share}"
+            )));
+        }
+    }
+    if let Some(r) = cfg.faults.rate_limit_rps {
+        if !(r.is_finite() && (0.001..=1_000_000.0).contains(&r)) {
+            return Err(SimulatorError::Config(format!(
+                "rate_limit_rps must be between 0.001 and 1000000, not {r}"
+            )));
+        }
+    }
+    // Deadlines are `now + duration`; a year is more than any test or trial needs and keeps
+    // the date arithmetic far from overflow.
+    let year = Duration::from_secs(365 * 24 * 3600);
+    for (name, d) in [
+        ("issuance_delay", cfg.issuance_delay),
+        ("deferred_for", cfg.faults.deferred_for),
+        ("latency", cfg.faults.latency),
+    ] {
+        if d > year {
+            return Err(SimulatorError::Config(format!(
+                "{name} must be at most a year"
+            )));
+        }
+    }
+    if cfg.contexts.is_empty() {
+        return Err(SimulatorError::Config(
+            "at least one context must be accepted".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Spawns the server (which flushes the state when it stops), the job driver, the saver and,
+/// with a push target, the push worker.
+fn spawn_tasks(
+    shared: &Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    push: Option<(PushTarget, mpsc::UnboundedReceiver<Message>)>,
+) -> Vec<JoinHandle<()>> {
+    let app = router(shared.clone());
+    let token = shared.cancel.clone();
+    let last = shared.clone();
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { token.cancelled().await });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "simulator server stopped");
+        }
+        flush(&last).await;
+    });
+    let driver = tokio::spawn(drive_jobs(shared.clone()));
+    let saver = tokio::spawn(save_state(shared.clone()));
+    let mut tasks = vec![server, driver, saver];
+    if let Some((target, rx)) = push {
+        tasks.push(tokio::spawn(push_worker(shared.clone(), target, rx)));
+    }
+    tasks
 }
 
 fn router(shared: Arc<Shared>) -> Router {
