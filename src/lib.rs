@@ -23,7 +23,8 @@
 //! - [`source`]: where mailboxes come from (maildir tree, LDIF export, enqueue spool).
 //! - [`delivery`]: message composition and transports, password channels.
 //! - [`store`]: SQLite state and migrations; [`pipeline`]: states, planner, reconciler.
-//! - [`secret`], [`clock`]: redacting wrapper and injected time.
+//! - [`secret`], [`clock`]: redacting wrapper and injected time; [`fsutil`]: the atomic 0600
+//!   file writer.
 
 pub mod autodns;
 pub mod cli;
@@ -32,6 +33,7 @@ pub mod config;
 pub mod crypto;
 pub mod daemon;
 pub mod delivery;
+pub mod fsutil;
 pub mod mailbox;
 pub mod pipeline;
 pub mod secret;

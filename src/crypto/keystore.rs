@@ -1,6 +1,7 @@
 //! Owns keys and bundles at rest: every entry is sealed with AES-256-GCM (NIST SP 800-38D) under
 //! a key-encryption key (KEK) held in a 0600 file `kek` in a 0700 directory, created on first
-//! open. PRODUCT.md: "Never leaks a secret" and "a key is persisted before its CSR is sent".
+//! open. Invariants: a private key is never on disk in the clear, and [`KeyStore::put`] returns
+//! only once the entry is durable, so a key is persisted before its CSR is sent.
 //!
 //! Layout of the directory:
 //!
@@ -30,6 +31,7 @@ use openssl::hash::{hash, MessageDigest};
 use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
 
 use super::{CryptoError, PrivateKey};
+use crate::fsutil::{AtomicWriter, Placement, Step, WriteError};
 use crate::secret::Secret;
 
 const KEK_FILE: &str = "kek";
@@ -422,50 +424,44 @@ fn read_kek(path: &Path) -> Result<Secret<[u8; KEK_LEN]>, KeyStoreError> {
 }
 
 /// Creates the KEK without ever exposing a partial file: written to a temporary file, synced,
-/// then hard-linked into place (a link, unlike a rename, fails if another process won the race;
-/// the loser then reads the winner's key).
+/// then moved into place without replacing (a no-clobber rename or hard link fails if another
+/// process won the race; the loser then reads the winner's key).
 fn create_kek(dir: &Path, path: &Path) -> Result<Secret<[u8; KEK_LEN]>, KeyStoreError> {
     let mut kek = [0u8; KEK_LEN];
     openssl::rand::rand_bytes(&mut kek).map_err(|source| KeyStoreError::OpenSsl {
         doing: "drawing a key-encryption key",
         source,
     })?;
-    let mut tmp = tempfile::Builder::new()
+    let written = AtomicWriter::new()
         .prefix(".kek-")
-        .tempfile_in(dir)
-        .map_err(io_err("creating a temporary file in", dir))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o600))
-        .map_err(io_err("setting permissions on", tmp.path()))?;
-    tmp.write_all(&kek).map_err(io_err("writing", tmp.path()))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(io_err("syncing", tmp.path()))?;
-    match fs::hard_link(tmp.path(), path) {
-        Ok(()) => {
-            sync_dir(dir)?;
-            Ok(Secret::new(kek))
+        .placement(Placement::NoClobber)
+        .write(dir, KEK_FILE, &kek);
+    match written {
+        Ok(_) => Ok(Secret::new(kek)),
+        Err(e) if e.step == Step::Place && e.source.kind() == io::ErrorKind::AlreadyExists => {
+            read_kek(path)
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_kek(path),
-        Err(e) => Err(io_err("creating", path)(e)),
+        Err(e) if e.step == Step::Place => Err(io_err("creating", path)(e.source)),
+        Err(e) => Err(write_err(e)),
     }
 }
 
-/// Atomic replace: temporary file (0600, same directory), write, fsync, rename, fsync directory.
+/// Atomic replace through [`crate::fsutil`]: temporary file (0600, same directory), write, fsync,
+/// rename, fsync directory.
 fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), KeyStoreError> {
-    let mut tmp = tempfile::Builder::new()
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    AtomicWriter::new()
         .prefix(".entry-")
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(io_err("creating a temporary file in", dir))?;
-    tmp.write_all(bytes)
-        .map_err(io_err("writing", tmp.path()))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(io_err("syncing", tmp.path()))?;
-    tmp.persist(path)
-        .map_err(|e| io_err("renaming into", path)(e.error))?;
-    sync_dir(dir)
+        .write(dir, name, bytes)
+        .map(drop)
+        .map_err(write_err)
+}
+
+fn write_err(e: WriteError) -> KeyStoreError {
+    io_err(e.step.doing(), &e.path)(e.source)
 }
 
 /// fsync of a directory makes a rename or unlink in it durable (POSIX rename(2) alone does not).

@@ -9,7 +9,7 @@
 //! carry no entropy, and make it readable aloud.
 //!
 //! Download password — AutoDNS requires `[A-Za-z0-9]{8,32}` for the order's `password` field
-//! (see `reference/autodns-api.md`); we use all 32 characters (≈ 190 bits). It protects nothing
+//! (the API refuses anything else); we use all 32 characters (≈ 190 bits). It protects nothing
 //! of ours (our key never leaves the host) but must still be unguessable.
 //!
 //! Randomness comes from an injected `RngCore` so tests can fix it; production passes a CSPRNG

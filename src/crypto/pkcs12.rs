@@ -2,8 +2,8 @@
 //! bytes to be delivered, that they open with the password, hold the right key, certificate and
 //! chain, and use the configured algorithms.
 //!
-//! Profiles (cert-manager's `keystore.go` names its encodings the same way; client support per
-//! `reference/smime-facts.md` §3.3 and `docs/crypto.md`):
+//! Profiles (cert-manager's `keystore.go` names its encodings the same way; which mail clients
+//! open which profile is tabled in `docs/crypto.md`):
 //!
 //! - `modern` (default): PBES2 (RFC 8018 §6.2) with PBKDF2-HMAC-SHA-256 and AES-256-CBC for both
 //!   the key bag and the certificate bag; HMAC-SHA-256 integrity MAC.
@@ -22,6 +22,7 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkcs12::Pkcs12;
 use openssl::stack::Stack;
+use openssl::x509::X509;
 
 use super::certificate::leaf_and_chain;
 use super::der::{self, oid_to_string, DerError, Reader};
@@ -108,8 +109,8 @@ pub struct BundleSummary {
 /// with `friendly_name` as the friendlyName; then verifies the bytes (see [`verify_pkcs12`]) and
 /// that they hold exactly this certificate, chain and name before returning them.
 ///
-/// Refuses an empty chain: mail clients need the intermediate to build a path (issue 4: "the
-/// issuing chain included").
+/// Refuses an empty chain: mail clients need the intermediate to build a path, so every bundle
+/// carries the issuing chain.
 pub fn build_pkcs12(
     key: &PrivateKey,
     leaf_pem: &str,
@@ -181,18 +182,32 @@ pub fn build_pkcs12(
         );
     };
 
-    let summary = verify_pkcs12(&der, password, profile)?;
+    confirm_contents(&der, &leaf, chain.len(), friendly_name, password, profile)?;
+    Ok(der)
+}
+
+/// Verifies freshly built bundle bytes (see [`verify_pkcs12`]) and that they hold exactly this
+/// leaf, `chain_len` chain certificates and the friendly name.
+fn confirm_contents(
+    der: &[u8],
+    leaf: &X509,
+    chain_len: usize,
+    friendly_name: &Address,
+    password: &Password,
+    profile: Pkcs12Profile,
+) -> Result<(), CryptoError> {
+    let ssl = CryptoError::openssl("building a PKCS#12 bundle");
+    let summary = verify_pkcs12(der, password, profile)?;
     let leaf_sha256 = hex::encode(leaf.digest(MessageDigest::sha256()).map_err(ssl)?);
     if summary.leaf_sha256 != leaf_sha256 {
         return Err(CryptoError::BadBundle(
             "the bundle holds a different certificate".into(),
         ));
     }
-    if summary.chain_len != chain.len() {
+    if summary.chain_len != chain_len {
         return Err(CryptoError::BadBundle(format!(
             "the bundle holds {} chain certificates, expected {}",
-            summary.chain_len,
-            chain.len()
+            summary.chain_len, chain_len
         )));
     }
     if summary.friendly_name.as_deref() != Some(friendly_name.as_str()) {
@@ -200,7 +215,7 @@ pub fn build_pkcs12(
             "the friendly name was not set".into(),
         ));
     }
-    Ok(der)
+    Ok(())
 }
 
 /// Opens a bundle with `password` and checks it is deliverable: the MAC verifies, a key and a

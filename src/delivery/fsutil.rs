@@ -1,14 +1,14 @@
 //! Owns the file-system helpers the outbox and the password `file` channel share: a private
-//! (0700) directory, and atomic 0600 writes into it (write a temporary file, fsync, rename,
-//! fsync the directory), so a reader never sees half a message or half a password and a crash
-//! leaves either the old file or the new one.
+//! (0700) directory, and atomic 0600 writes into it through [`crate::fsutil`], with failures in
+//! delivery's own error words, so a reader never sees half a message or half a password and a
+//! crash leaves either the old file or the new one.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::error::{DeliveryError, ErrorClass};
+use crate::fsutil::{AtomicWriter, Placement, Step};
 
 /// Makes sure `dir` exists as a directory only its owner can enter: creates it 0700 if missing
 /// (parents as needed), refuses an existing one that group or others can access. `key` names the
@@ -42,59 +42,32 @@ pub(crate) fn ensure_private_dir(dir: &Path, key: &str) -> Result<(), DeliveryEr
     }
 }
 
-/// Writes `bytes` to `dir/name` atomically with mode 0600. With `overwrite` false an existing
-/// file is kept and `name` gets a `-2`, `-3`, ... before its extension instead; the final path is
-/// returned.
+/// Writes `bytes` to `dir/name` atomically with mode 0600 (through [`crate::fsutil`]). With
+/// `overwrite` false an existing file is kept and `name` gets a `-2`, `-3`, ... before its
+/// extension instead; the final path is returned.
 pub(crate) fn write_private_atomic(
     dir: &Path,
     name: &str,
     bytes: &[u8],
     overwrite: bool,
 ) -> Result<PathBuf, DeliveryError> {
-    let io = |p: &Path, e: std::io::Error| DeliveryError::io(p, &e);
-    // tempfile creates the file with mode 0600 (O_EXCL, in the same directory so the rename
-    // cannot cross file systems).
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| io(tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| io(tmp.path(), e))?;
-    let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
-        _ => (name, ""),
+    let placement = if overwrite {
+        Placement::Replace
+    } else {
+        Placement::Renumber
     };
-    let mut candidate = dir.join(name);
-    let mut n = 1;
-    loop {
-        let result = if overwrite {
-            tmp.persist(&candidate)
-        } else {
-            tmp.persist_noclobber(&candidate)
-        };
-        match result {
-            Ok(_) => break,
-            Err(e)
-                if !overwrite
-                    && e.error.kind() == std::io::ErrorKind::AlreadyExists
-                    && n < 1000 =>
-            {
-                tmp = e.file;
-                n += 1;
-                candidate = dir.join(format!("{stem}-{n}{ext}"));
-            }
-            Err(e) => return Err(io(&candidate, e.error)),
-        }
-    }
-    // The rename is durable only once the directory entry is on disk.
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| DeliveryError::Io {
-            path: dir.display().to_string(),
-            reason: format!("fsync after writing {}: {e}", candidate.display()),
-            class: ErrorClass::Transient,
-        })?;
-    Ok(candidate)
+    AtomicWriter::new()
+        .placement(placement)
+        .write(dir, name, bytes)
+        .map_err(|e| match (e.step, &e.written) {
+            // The rename is durable only once the directory entry is on disk.
+            (Step::SyncDir, Some(written)) => DeliveryError::Io {
+                path: e.path.display().to_string(),
+                reason: format!("fsync after writing {}: {}", written.display(), e.source),
+                class: ErrorClass::Transient,
+            },
+            _ => DeliveryError::io(&e.path, &e.source),
+        })
 }
 
 #[cfg(test)]

@@ -152,7 +152,8 @@ fn display_fingerprint(fp: &str) -> Option<String> {
     Some(pairs.join(":"))
 }
 
-/// What the user should know about the encoding (see `reference/smime-facts.md` §3.3).
+/// What the user should know about the encoding (which clients open which profile, as tabled in
+/// `docs/crypto.md`).
 fn profile_advice(profile: &str) -> &'static str {
     match profile {
         // Hard-wrapped for the text part; in HTML a newline is just a space.
@@ -225,14 +226,12 @@ fn built(
     })
 }
 
-/// Composes the mail that carries the bundle: text and HTML with import steps for Outlook,
-/// Apple Mail (macOS, iOS), Thunderbird and Android; `ADDRESS.p12` attached as
-/// `application/pkcs12`; `Date` is `now`. The password is not an input, so it cannot be in it.
-pub fn compose_bundle_message(
-    settings: &MessageSettings,
+/// Refuses a bundle not worth mailing (empty, expired, malformed fingerprint) and returns its
+/// fingerprint and expiry as the mail shows them.
+fn mailable_fields(
     bundle: &Bundle,
     now: OffsetDateTime,
-) -> Result<Message, DeliveryError> {
+) -> Result<(String, String), DeliveryError> {
     let invalid = |reason: String| DeliveryError::InvalidBundle {
         address: bundle.address.to_string(),
         reason,
@@ -257,6 +256,18 @@ pub fn compose_bundle_message(
         .to_offset(UtcOffset::UTC)
         .format(EXPIRES_FORMAT)
         .map_err(|e| invalid(format!("the expiry date cannot be formatted: {e}")))?;
+    Ok((fingerprint, expires))
+}
+
+/// Composes the mail that carries the bundle: text and HTML with import steps for Outlook,
+/// Apple Mail (macOS, iOS), Thunderbird and Android; `ADDRESS.p12` attached as
+/// `application/pkcs12`; `Date` is `now`. The password is not an input, so it cannot be in it.
+pub fn compose_bundle_message(
+    settings: &MessageSettings,
+    bundle: &Bundle,
+    now: OffsetDateTime,
+) -> Result<Message, DeliveryError> {
+    let (fingerprint, expires) = mailable_fields(bundle, now)?;
     let filename = bundle_filename(&bundle.address);
     let display_name = bundle.display_name.as_deref().and_then(clean_display_name);
     let greeting = display_name

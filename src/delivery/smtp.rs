@@ -14,7 +14,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::Credentials;
@@ -206,34 +206,7 @@ impl SmtpMailer {
             .port(port)
             .timeout(Some(timeout));
         if security.uses_tls() {
-            let mut tls = TlsParameters::builder(host.clone());
-            if let Some(path) = &extra_ca_file {
-                let pem = std::fs::read_to_string(path).map_err(|e| {
-                    DeliveryError::Config(format!(
-                        "delivery.smtp.ca_file: cannot read {}: {e}",
-                        path.display()
-                    ))
-                })?;
-                let certs = pem_certificates(&pem);
-                if certs.is_empty() {
-                    return Err(DeliveryError::Config(format!(
-                        "delivery.smtp.ca_file: {} holds no PEM certificate",
-                        path.display()
-                    )));
-                }
-                for c in certs {
-                    let cert = Certificate::from_pem(c.as_bytes()).map_err(|e| {
-                        DeliveryError::Config(format!(
-                            "delivery.smtp.ca_file: {} has a certificate that does not parse: {e}",
-                            path.display()
-                        ))
-                    })?;
-                    tls = tls.add_root_certificate(cert);
-                }
-            }
-            let params = tls.build().map_err(|e| {
-                DeliveryError::Config(format!("TLS settings for {host}:{port}: {e}"))
-            })?;
+            let params = tls_parameters(&host, port, extra_ca_file.as_deref())?;
             builder = builder.tls(match security {
                 Security::ImplicitTls => Tls::Wrapper(params),
                 _ => Tls::Required(params),
@@ -256,6 +229,42 @@ impl SmtpMailer {
             user,
         })
     }
+}
+
+/// TLS parameters for `host`: the system roots plus, when given, every certificate in the PEM
+/// file `extra_ca_file` (refused if it holds none or one that does not parse).
+fn tls_parameters(
+    host: &str,
+    port: u16,
+    extra_ca_file: Option<&Path>,
+) -> Result<TlsParameters, DeliveryError> {
+    let mut tls = TlsParameters::builder(host.to_owned());
+    if let Some(path) = extra_ca_file {
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            DeliveryError::Config(format!(
+                "delivery.smtp.ca_file: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        let certs = pem_certificates(&pem);
+        if certs.is_empty() {
+            return Err(DeliveryError::Config(format!(
+                "delivery.smtp.ca_file: {} holds no PEM certificate",
+                path.display()
+            )));
+        }
+        for c in certs {
+            let cert = Certificate::from_pem(c.as_bytes()).map_err(|e| {
+                DeliveryError::Config(format!(
+                    "delivery.smtp.ca_file: {} has a certificate that does not parse: {e}",
+                    path.display()
+                ))
+            })?;
+            tls = tls.add_root_certificate(cert);
+        }
+    }
+    tls.build()
+        .map_err(|e| DeliveryError::Config(format!("TLS settings for {host}:{port}: {e}")))
 }
 
 impl Mailer for SmtpMailer {

@@ -2,8 +2,7 @@
 //! mailboxes. An empty maildir mount, a truncated LDIF export or a half-written file looks
 //! exactly like "everyone left"; acting on it would revoke or drop certificates for a whole
 //! organisation. So an update that would remove more than a share of the known mailboxes is
-//! refused as a whole, and reported (PRODUCT.md invariant "An empty or truncated feed is not a
-//! mass offboarding").
+//! refused as a whole, and reported: an empty or truncated feed is never a mass offboarding.
 
 use std::fmt;
 

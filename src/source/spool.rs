@@ -3,21 +3,21 @@
 //! user, inside a web request) and the daemon.
 //!
 //! Why a spool directory and not a socket: the hook must return at once and must work while the
-//! daemon is down or restarting (PRODUCT.md, `enqueue` verb), so each request is a small file,
-//! written under a dot-name, synced, then renamed into place (rename is atomic within one
-//! filesystem, POSIX `rename(2)`), so the daemon never reads half a request. The directory is
-//! `2770` (setgid, group-writable): the daemon's user owns it, hook users are members of its
-//! group, request files are `0640` and carry the directory's group, so the daemon can read
-//! and delete them and nobody else can see them. A request is deleted only when the pipeline
-//! acknowledges it ([`SpoolSource::ack`]) after persisting it, so a crash in between replays
-//! the request instead of losing the mailbox.
+//! daemon is down or restarting, so each request is a small file, written atomically through
+//! [`crate::fsutil`] (a dot-named temporary file, synced, renamed into place), so the daemon
+//! never reads half a request. The directory is `2770` (setgid, group-writable): the daemon's
+//! user owns it, hook users are members of its group, request files are `0640` and carry the
+//! directory's group, so the daemon can read and delete them and nobody else can see them. A
+//! request is deleted only when the pipeline acknowledges it ([`SpoolSource::ack`]) after
+//! persisting it, so a crash in between replays the request instead of losing the mailbox.
 
 use super::{send_all, Listing, Origin, Rejected, SourceError, SourceEvent};
+use crate::fsutil::{self, AtomicWriter, Placement, Step, WriteError};
 use crate::mailbox::Address;
 use notify::Watcher as _;
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Read as _, Write as _};
+use std::fs;
+use std::io::{self, Read as _};
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -70,7 +70,7 @@ impl SpoolError {
     }
 }
 
-fn io_at(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
     move |source| SpoolError::Io {
         path: path.to_path_buf(),
         source,
@@ -93,48 +93,50 @@ pub fn enqueue(spool_dir: &Path, addresses: &[Address]) -> Result<Vec<PathBuf>, 
                 dir: spool_dir.to_path_buf(),
             })
         }
-        Err(e) => return Err(io_at(spool_dir)(e)),
+        Err(e) => return Err(io_err(spool_dir)(e)),
     };
+    // Explicit mode and group: the hook user's umask and primary group must not decide
+    // whether the daemon can read the request. The directory is synced once, after all files.
+    let writer = AtomicWriter::new()
+        .prefix(".enqueue-")
+        .mode(REQUEST_MODE)
+        .placement(Placement::NoClobber)
+        .without_dir_sync();
     let mut written = Vec::with_capacity(addresses.len());
     for address in addresses {
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".enqueue-")
-            .tempfile_in(spool_dir)
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::PermissionDenied => SpoolError::NotWritable {
-                    dir: spool_dir.to_path_buf(),
-                    source,
-                },
-                _ => SpoolError::Io {
-                    path: spool_dir.to_path_buf(),
-                    source,
-                },
-            })?;
-        let tmp_path = tmp.path().to_path_buf();
-        let file = tmp.as_file_mut();
-        // Explicit mode and group: the hook user's umask and primary group must not decide
-        // whether the daemon can read the request.
-        file.set_permissions(fs::Permissions::from_mode(REQUEST_MODE))
-            .map_err(io_at(&tmp_path))?;
-        if file.metadata().map_err(io_at(&tmp_path))?.gid() != meta.gid() {
-            std::os::unix::fs::fchown(&*file, None, Some(meta.gid())).map_err(|source| {
+        let staged = writer.stage(spool_dir).map_err(|e| match e.step {
+            Step::CreateTemp if e.source.kind() == io::ErrorKind::PermissionDenied => {
+                SpoolError::NotWritable {
+                    dir: e.path,
+                    source: e.source,
+                }
+            }
+            _ => write_err(e),
+        })?;
+        let file = staged.file();
+        if file.metadata().map_err(io_err(staged.path()))?.gid() != meta.gid() {
+            std::os::unix::fs::fchown(file, None, Some(meta.gid())).map_err(|source| {
                 SpoolError::NotWritable {
                     dir: spool_dir.to_path_buf(),
                     source,
                 }
             })?;
         }
-        writeln!(file, "{MAGIC}\naddress: {address}").map_err(io_at(&tmp_path))?;
-        file.sync_all().map_err(io_at(&tmp_path))?;
-        let target = spool_dir.join(request_name());
-        tmp.persist_noclobber(&target).map_err(|e| SpoolError::Io {
-            path: target.clone(),
-            source: e.error,
-        })?;
+        let request = format!("{MAGIC}\naddress: {address}\n");
+        let target = staged
+            .commit(&request_name(), request.as_bytes())
+            .map_err(write_err)?;
         written.push(target);
     }
     sync_dir(spool_dir)?;
     Ok(written)
+}
+
+fn write_err(e: WriteError) -> SpoolError {
+    SpoolError::Io {
+        path: e.path,
+        source: e.source,
+    }
 }
 
 /// `<nanoseconds since 1970>-<pid>-<random>.req`: names sort in arrival order, and two hooks
@@ -153,9 +155,7 @@ fn request_name() -> String {
 
 /// Makes a rename or unlink in `dir` durable (the directory entry itself is data).
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_at(dir))
+    fsutil::sync_dir(dir).map_err(io_err(dir))
 }
 
 /// Reads one request file; `Err` carries the reason it is not a valid request.
@@ -228,11 +228,11 @@ impl SpoolSource {
             }
             Ok(_) => return Err(SpoolError::Missing { dir }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+                fs::create_dir_all(&dir).map_err(io_err(&dir))?;
                 fs::set_permissions(&dir, fs::Permissions::from_mode(SPOOL_DIR_MODE))
-                    .map_err(io_at(&dir))?;
+                    .map_err(io_err(&dir))?;
             }
-            Err(e) => return Err(io_at(&dir)(e)),
+            Err(e) => return Err(io_err(&dir)(e)),
         }
         Ok(SpoolSource {
             dir,
@@ -263,7 +263,7 @@ impl SpoolSource {
         let mut listing = Listing::default();
         let mut entries = fs::read_dir(&self.dir)
             .and_then(|rd| rd.collect::<Result<Vec<_>, _>>())
-            .map_err(io_at(&self.dir))?;
+            .map_err(io_err(&self.dir))?;
         // Names start with the enqueue time, so name order is arrival order.
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
@@ -274,7 +274,7 @@ impl SpoolSource {
                 continue;
             }
             // A symlink planted in a group-writable directory must not make us read elsewhere.
-            let ft = entry.file_type().map_err(io_at(&path))?;
+            let ft = entry.file_type().map_err(io_err(&path))?;
             let verdict = if ft.is_symlink() {
                 Ok(Err("a symbolic link, not a request file".to_string()))
             } else if !ft.is_file() {
@@ -290,7 +290,7 @@ impl SpoolSource {
                 }),
                 // Acked (deleted) between listing and reading: not pending any more.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_at(&path)(e).into()),
+                Err(e) => return Err(io_err(&path)(e).into()),
             }
         }
         Ok(listing)
@@ -311,7 +311,7 @@ impl SpoolSource {
         match fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_at(path)(e)),
+            Err(e) => return Err(io_err(path)(e)),
         }
         self.sent
             .lock()
@@ -356,51 +356,112 @@ impl SpoolSource {
             }
             // One listing covers every event already queued (a hook enqueuing many addresses).
             while rx.try_recv().is_ok() {}
-            let me = self.clone();
-            let listed = tokio::task::spawn_blocking(move || me.full_listing())
-                .await
-                .unwrap_or_else(|join| {
-                    Err(io_at(&self.dir)(io::Error::other(join.to_string())).into())
-                });
-            let listing = match listed {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!(error = %e, "spool-listing-failed");
-                    continue;
-                }
-            };
-            for r in &listing.rejected {
-                tracing::warn!(origin = %r.origin, reason = %r.reason, "spool-request-rejected");
-                let path = PathBuf::from(&r.origin);
-                if let Err(e) = fs::rename(&path, path.with_extension(REJECTED_EXT)) {
-                    tracing::warn!(origin = %r.origin, error = %e, "spool-reject-rename-failed");
-                }
-            }
-            let now = Instant::now();
-            let events: Vec<SourceEvent> = {
-                let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-                sent.retain(|p, _| listing.entries.contains_key(&*p.to_string_lossy()));
-                let mut events = Vec::new();
-                for entry in listing.entries.values() {
-                    let Origin::Spool { file } = &entry.origin else {
-                        continue;
-                    };
-                    let due = sent
-                        .get(file)
-                        .is_none_or(|at| now.duration_since(*at) >= self.resend_after);
-                    if due {
-                        sent.insert(file.clone(), now);
-                        for a in &entry.addresses {
-                            events.push(SourceEvent::Present {
-                                address: a.clone(),
-                                origin: entry.origin.clone(),
-                            });
-                        }
-                    }
-                }
-                events
-            };
-            send_all(&tx, events).await?;
+            self.relist(&tx).await?;
         }
+    }
+
+    /// Lists the spool, sets invalid request files aside as `*.rejected`, and sends a `Present`
+    /// for every request that is new or due again. A failed listing is logged and retried on
+    /// the next event or rescan.
+    async fn relist(&self, tx: &mpsc::Sender<SourceEvent>) -> Result<(), SourceError> {
+        let me = self.clone();
+        let listed = tokio::task::spawn_blocking(move || me.full_listing())
+            .await
+            .unwrap_or_else(|join| {
+                Err(io_err(&self.dir)(io::Error::other(join.to_string())).into())
+            });
+        let listing = match listed {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "spool-listing-failed");
+                return Ok(());
+            }
+        };
+        for r in &listing.rejected {
+            tracing::warn!(origin = %r.origin, reason = %r.reason, "spool-request-rejected");
+            let path = PathBuf::from(&r.origin);
+            if let Err(e) = fs::rename(&path, path.with_extension(REJECTED_EXT)) {
+                tracing::warn!(origin = %r.origin, error = %e, "spool-reject-rename-failed");
+            }
+        }
+        let events = {
+            let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+            due_events(&mut sent, &listing, Instant::now(), self.resend_after)
+        };
+        send_all(tx, events).await
+    }
+}
+
+/// The `Present` events owed for `listing` at `now`: one per address of every request never
+/// sent, or sent `resend_after` ago and still not acknowledged. Updates `sent` (forgets requests
+/// no longer listed, stamps those sent now). Pure apart from that map.
+fn due_events(
+    sent: &mut BTreeMap<PathBuf, Instant>,
+    listing: &Listing,
+    now: Instant,
+    resend_after: Duration,
+) -> Vec<SourceEvent> {
+    sent.retain(|p, _| listing.entries.contains_key(&*p.to_string_lossy()));
+    let mut events = Vec::new();
+    for entry in listing.entries.values() {
+        let Origin::Spool { file } = &entry.origin else {
+            continue;
+        };
+        let due = sent
+            .get(file)
+            .is_none_or(|at| now.duration_since(*at) >= resend_after);
+        if due {
+            sent.insert(file.clone(), now);
+            for a in &entry.addresses {
+                events.push(SourceEvent::Present {
+                    address: a.clone(),
+                    origin: entry.origin.clone(),
+                });
+            }
+        }
+    }
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(files: &[&str]) -> Listing {
+        let mut l = Listing::default();
+        for f in files {
+            let address = Address::parse(&format!("{f}@example.org")).unwrap();
+            l.insert(
+                Origin::Spool {
+                    file: PathBuf::from(format!("/spool/{f}.req")),
+                },
+                address,
+            );
+        }
+        l
+    }
+
+    #[test]
+    fn a_request_is_sent_once_then_again_only_after_the_resend_interval() {
+        let mut sent = BTreeMap::new();
+        let t0 = Instant::now();
+        let every = Duration::from_secs(300);
+        let l = listing(&["a"]);
+        assert_eq!(due_events(&mut sent, &l, t0, every).len(), 1);
+        let soon = t0 + Duration::from_secs(299);
+        assert!(due_events(&mut sent, &l, soon, every).is_empty());
+        assert_eq!(due_events(&mut sent, &l, t0 + every, every).len(), 1);
+    }
+
+    #[test]
+    fn an_acknowledged_request_is_forgotten_and_a_new_one_is_sent_at_once() {
+        let mut sent = BTreeMap::new();
+        let t0 = Instant::now();
+        let every = Duration::from_secs(300);
+        due_events(&mut sent, &listing(&["a"]), t0, every);
+        let events = due_events(&mut sent, &listing(&["b"]), t0, every);
+        assert_eq!(events.len(), 1);
+        assert_eq!(sent.len(), 1);
+        assert!(sent.contains_key(Path::new("/spool/b.req")));
     }
 }

@@ -15,6 +15,8 @@
 //!    chain certificate is a CA valid at `now`, and OpenSSL's own path validation (S/MIME
 //!    purpose, the top chain certificate as the only trust anchor) accepts the whole path.
 //!
+//! The usage checks (3, 5) live in `usage.rs`, the chain checks (7) in `chain.rs`.
+//!
 //! Every refusal is a [`CertificateRejected`] that names its reason and stable `code()`.
 //!
 //! Input tolerance, because AutoDNS answers vary: the leaf and chain arrive as PEM strings; a
@@ -24,17 +26,20 @@
 use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::stack::Stack;
-use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::verify::X509VerifyFlags;
-use openssl::x509::{
-    X509ExtendedKeyUsage, X509KeyUsage, X509NameRef, X509PurposeId, X509Ref, X509StoreContext, X509,
-};
+use openssl::x509::{X509NameRef, X509Ref, X509};
 use time::{Duration, OffsetDateTime};
 
 use super::der::{self, Reader};
-use super::{KeyType, PrivateKey};
+use super::PrivateKey;
 use crate::mailbox::Address;
+
+mod chain;
+mod usage;
+
+#[cfg(test)]
+use chain::basic_constraints_ca;
+use chain::{check_chain, is_ca};
+use usage::{check_extended_key_usage, check_key_usage};
 
 /// Longest validity we accept: S/MIME BR §6.3.2 caps Strict and Multipurpose certificates at
 /// 825 days. Anything longer is not a certificate the CA may issue, so something is wrong.
@@ -349,303 +354,6 @@ pub(crate) fn leaf_and_chain(
     Ok((leaf, chain))
 }
 
-/// S/MIME BR §1.1 and §7.1.2.3 f: emailProtection SHALL be present; serverAuth, codeSigning,
-/// timeStamping and anyExtendedKeyUsage SHALL NOT. Other purposes (clientAuth, as GlobalSign's
-/// PersonalSign carries) are allowed for Multipurpose certificates and pass.
-///
-/// `X509_get_extended_key_usage` reports only the purposes OpenSSL knows; the five that matter
-/// here are among them. Absent EKU is refused too: §7.1.2.3 f makes the extension mandatory.
-fn check_extended_key_usage(leaf: &X509Ref) -> Result<(), CertificateRejected> {
-    let eku = match leaf.extended_key_usage() {
-        Some(eku) if eku.contains(X509ExtendedKeyUsage::SMIME) => eku,
-        Some(_) => {
-            return Err(CertificateRejected::NotForEmail {
-                detail: "its extended key usage does not include emailProtection".into(),
-            })
-        }
-        None => {
-            return Err(CertificateRejected::NotForEmail {
-                detail: "it has no extended key usage extension".into(),
-            })
-        }
-    };
-    let forbidden: Vec<String> = [
-        (X509ExtendedKeyUsage::SSL_SERVER, "serverAuth"),
-        (X509ExtendedKeyUsage::CODE_SIGN, "codeSigning"),
-        (X509ExtendedKeyUsage::TIMESTAMP, "timeStamping"),
-        (X509ExtendedKeyUsage::ANYEKU, "anyExtendedKeyUsage"),
-    ]
-    .into_iter()
-    .filter(|(flag, _)| eku.contains(*flag))
-    .map(|(_, name)| name.to_string())
-    .collect();
-    if forbidden.is_empty() {
-        Ok(())
-    } else {
-        Err(CertificateRejected::ForbiddenExtendedKeyUsage {
-            purposes: forbidden,
-        })
-    }
-}
-
-/// S/MIME BR §7.1.2.3 e: keyUsage SHALL be present. The bundle is used both to sign and to
-/// receive encrypted mail, so the certificate must be "dual use" in the BR's table: for
-/// `rsaEncryption` digitalSignature and keyEncipherment; for `id-ecPublicKey` digitalSignature
-/// and keyAgreement (an EC key cannot encipher; senders reach it by ECDH key agreement, RFC
-/// 5753). The optional bits the table allows (nonRepudiation, dataEncipherment for RSA,
-/// encipherOnly/decipherOnly for EC) pass. Of the bits the BR says SHALL NOT be set we refuse
-/// keyCertSign and cRLSign: they give the mailbox key a CA's powers. (Other stray bits would
-/// refuse a paid certificate over something no client acts on.)
-fn check_key_usage(leaf: &X509Ref, key_type: KeyType) -> Result<(), CertificateRejected> {
-    let Some(ku) = leaf.key_usage() else {
-        return Err(CertificateRejected::WrongKeyUsage {
-            detail: "it has no key usage extension, which S/MIME BR §7.1.2.3 e requires".into(),
-        });
-    };
-    let (encrypt_bit, encrypt_need) = if key_type.is_rsa() {
-        (
-            X509KeyUsage::KEY_ENCIPHERMENT,
-            "keyEncipherment (an RSA key needs it to receive encrypted mail)",
-        )
-    } else {
-        (
-            X509KeyUsage::KEY_AGREEMENT,
-            "keyAgreement (an EC key needs it to receive encrypted mail)",
-        )
-    };
-    let missing: Vec<&str> = [
-        (
-            X509KeyUsage::DIGITAL_SIGNATURE,
-            "digitalSignature (needed to sign mail)",
-        ),
-        (encrypt_bit, encrypt_need),
-    ]
-    .into_iter()
-    .filter(|(bit, _)| !ku.contains(*bit))
-    .map(|(_, need)| need)
-    .collect();
-    if !missing.is_empty() {
-        return Err(CertificateRejected::WrongKeyUsage {
-            detail: format!(
-                "it lacks {} (S/MIME BR §7.1.2.3 e, dual use)",
-                missing.join(" and ")
-            ),
-        });
-    }
-    let ca_powers: Vec<&str> = [
-        (X509KeyUsage::KEY_CERT_SIGN, "keyCertSign"),
-        (X509KeyUsage::CRL_SIGN, "cRLSign"),
-    ]
-    .into_iter()
-    .filter(|(bit, _)| ku.contains(*bit))
-    .map(|(_, name)| name)
-    .collect();
-    if !ca_powers.is_empty() {
-        return Err(CertificateRejected::WrongKeyUsage {
-            detail: format!(
-                "it grants {}, which only a CA key may hold (S/MIME BR §7.1.2.3 e: other bits \
-                 SHALL NOT be set)",
-                ca_powers.join(" and ")
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// Checks that the chain links the way a mail client builds a path (RFC 5280 §6.1): starting at
-/// the leaf, each certificate is signed by the key of another chain certificate, until none is
-/// left. The chain may come in any order (AutoDNS gives intermediate then root, but nothing
-/// promises it); every chain certificate must lie on that one path, be a CA and be valid at
-/// `now`. Finally OpenSSL validates the path with the S/MIME purpose and the top certificate as
-/// the only trust anchor, catching what a client's verifier checks beyond that (path length,
-/// a CA's key usage and extended key usage, names, unknown critical extensions).
-///
-/// Trust in the top certificate is not judged here: the chain comes from the CA over an
-/// authenticated connection, and clients decide trust from their own root stores.
-fn check_chain(
-    leaf: &X509Ref,
-    chain: &[X509],
-    now: OffsetDateTime,
-) -> Result<(), CertificateRejected> {
-    if chain.is_empty() {
-        // AutoDNS may return no chain; bundling then fails with a clear "chain missing" error,
-        // but the certificate itself is acceptable and worth storing.
-        return Ok(());
-    }
-    let path = issuing_path(leaf, chain)?;
-    let unexaminable = |e: openssl::error::ErrorStack| CertificateRejected::Unexaminable {
-        detail: e.to_string(),
-    };
-    for ca in &path {
-        let subject = name_to_string(ca.subject_name());
-        if !is_ca(ca)? {
-            return Err(CertificateRejected::ChainNotCa { subject });
-        }
-        let not_before = asn1_to_offset(ca.not_before()).map_err(unexaminable)?;
-        let not_after = asn1_to_offset(ca.not_after()).map_err(unexaminable)?;
-        if now >= not_after {
-            return Err(CertificateRejected::ChainExpired {
-                subject,
-                not_after: rfc3339(not_after),
-            });
-        }
-        if not_before > now + NOT_BEFORE_SKEW {
-            return Err(CertificateRejected::ChainNotYetValid {
-                subject,
-                not_before: rfc3339(not_before),
-            });
-        }
-    }
-    verify_path_with_openssl(leaf, &path)
-}
-
-/// True when `parent`'s key verifies `child`'s signature: the link RFC 5280 §6.1.3 (a)(1)
-/// requires. A key of another type or a malformed key simply does not verify.
-fn signed_by(child: &X509Ref, parent: &X509Ref) -> bool {
-    parent
-        .public_key()
-        .and_then(|k| child.verify(&k))
-        .unwrap_or(false)
-}
-
-/// Orders the chain into the path leaf → issuer → issuer's issuer …; refuses a chain whose
-/// first link or any later certificate does not fit.
-fn issuing_path<'a>(
-    leaf: &X509Ref,
-    chain: &'a [X509],
-) -> Result<Vec<&'a X509>, CertificateRejected> {
-    let mut remaining: Vec<&X509> = chain.iter().collect();
-    let mut path: Vec<&X509> = Vec::new();
-    let mut current: &X509Ref = leaf;
-    // Each round moves one certificate from `remaining` to `path`, so this ends.
-    while let Some(i) = remaining.iter().position(|c| signed_by(current, c)) {
-        let next = remaining.remove(i);
-        path.push(next);
-        current = next;
-    }
-    let subjects = |certs: &[&X509]| {
-        certs
-            .iter()
-            .map(|c| format!("\"{}\"", name_to_string(c.subject_name())))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let Some(top) = path.last() else {
-        return Err(CertificateRejected::ChainMismatch {
-            detail: format!(
-                "no chain certificate is the issuer \"{}\" with a key that verifies the \
-                 certificate's signature (chain subjects: [{}])",
-                name_to_string(leaf.issuer_name()),
-                subjects(&remaining)
-            ),
-        });
-    };
-    if !remaining.is_empty() {
-        return Err(CertificateRejected::ChainMismatch {
-            detail: format!(
-                "the path from the certificate ends at \"{}\", which is signed by none of the \
-                 other chain certificates' keys; [{}] do not belong to it (each chain \
-                 certificate must be signed by the next one's key)",
-                name_to_string(top.subject_name()),
-                subjects(&remaining)
-            ),
-        });
-    }
-    Ok(path)
-}
-
-/// OpenSSL's `X509_verify_cert` over the linked path, as a mail client's verifier would run it:
-/// purpose S/MIME signing (`X509_PURPOSE_SMIME_SIGN`, which checks emailProtection on the leaf
-/// and on CAs that carry an EKU), the top certificate as the only trust anchor
-/// (`X509_V_FLAG_PARTIAL_CHAIN`, so a chain ending at an intermediate works too), and no time
-/// check (`X509_V_FLAG_NO_CHECK_TIME`): times were checked above against the injected clock with
-/// our skew, while OpenSSL would read the system clock.
-fn verify_path_with_openssl(leaf: &X509Ref, path: &[&X509]) -> Result<(), CertificateRejected> {
-    let unexaminable = |e: openssl::error::ErrorStack| CertificateRejected::Unexaminable {
-        detail: format!("OpenSSL could not run path validation: {e}"),
-    };
-    let Some(top) = path.last() else {
-        return Ok(());
-    };
-    let mut store = X509StoreBuilder::new().map_err(unexaminable)?;
-    store.add_cert((*top).clone()).map_err(unexaminable)?;
-    store
-        .set_flags(X509VerifyFlags::PARTIAL_CHAIN | X509VerifyFlags::NO_CHECK_TIME)
-        .map_err(unexaminable)?;
-    store
-        .set_purpose(X509PurposeId::SMIME_SIGN)
-        .map_err(unexaminable)?;
-    let store = store.build();
-    let mut untrusted = Stack::new().map_err(unexaminable)?;
-    for c in path {
-        untrusted.push((*c).clone()).map_err(unexaminable)?;
-    }
-    let mut ctx = X509StoreContext::new().map_err(unexaminable)?;
-    let failure = ctx
-        .init(&store, leaf, &untrusted, |c| {
-            if c.verify_cert()? {
-                return Ok(None);
-            }
-            let subject = c
-                .current_cert()
-                .map(|x| name_to_string(x.subject_name()))
-                .unwrap_or_else(|| format!("chain depth {}", c.error_depth()));
-            Ok(Some((subject, c.error().error_string().to_string())))
-        })
-        .map_err(unexaminable)?;
-    match failure {
-        None => Ok(()),
-        Some((subject, reason)) => Err(CertificateRejected::ChainRejected { subject, reason }),
-    }
-}
-
-/// Whether `cert` says basicConstraints cA=TRUE (RFC 5280 §4.2.1.9).
-fn is_ca(cert: &X509Ref) -> Result<bool, CertificateRejected> {
-    let der = cert
-        .to_der()
-        .map_err(|e| CertificateRejected::Unexaminable {
-            detail: e.to_string(),
-        })?;
-    basic_constraints_ca(&der).map_err(|e| CertificateRejected::Unexaminable {
-        detail: format!("its extensions could not be read: {e}"),
-    })
-}
-
-/// Reads basicConstraints' cA from a certificate's DER (RFC 5280 §4.1, §4.2.1.9): true when an
-/// instance of the extension says TRUE; false when it says FALSE, omits the field (DEFAULT
-/// FALSE) or is absent. The `openssl` crate exposes only the path length, and guessing CA-ness
-/// from that would call every CA without a path length a leaf.
-pub(crate) fn basic_constraints_ca(cert_der: &[u8]) -> Result<bool, der::DerError> {
-    const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1D, 0x13]; // 2.5.29.19
-    const TAG_EXTENSIONS: u8 = 0xA3; // [3] EXPLICIT Extensions in TBSCertificate
-    let mut cert = Reader::new(Reader::new(cert_der).expect(der::TAG_SEQUENCE, "Certificate")?);
-    let mut tbs = Reader::new(cert.expect(der::TAG_SEQUENCE, "TBSCertificate")?);
-    let mut ca = false;
-    while !tbs.is_empty() {
-        let field = tbs.any()?;
-        if field.tag != TAG_EXTENSIONS {
-            continue;
-        }
-        let mut exts =
-            Reader::new(Reader::new(field.value).expect(der::TAG_SEQUENCE, "Extensions")?);
-        while !exts.is_empty() {
-            let mut ext = Reader::new(exts.expect(der::TAG_SEQUENCE, "Extension")?);
-            if ext.expect(der::TAG_OID, "extnID")? != OID_BASIC_CONSTRAINTS {
-                continue;
-            }
-            ext.optional(der::TAG_BOOLEAN)?; // critical
-            let value = ext.expect(der::TAG_OCTET_STRING, "extnValue")?;
-            let mut bc =
-                Reader::new(Reader::new(value).expect(der::TAG_SEQUENCE, "BasicConstraints")?);
-            if let Some(flag) = bc.optional(der::TAG_BOOLEAN)? {
-                // DER encodes TRUE as 0xFF; BER allows any non-zero octet, and so do we.
-                ca |= flag.iter().any(|&b| b != 0);
-            }
-        }
-    }
-    Ok(ca)
-}
-
 /// Finds our address among the rfc822Names; refuses any other mailbox beside it, in the SAN or
 /// in the subject's emailAddress (S/MIME BR §7.1.4.2.1: subject mailboxes repeat the SAN).
 ///
@@ -754,62 +462,4 @@ fn first_reason(e: &openssl::error::ErrorStack) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use openssl::ec::{EcGroup, EcKey};
-    use openssl::pkey::{PKey, Private};
-    use openssl::x509::extension::BasicConstraints;
-    use openssl::x509::X509Name;
-
-    fn p256() -> PKey<Private> {
-        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("P-256");
-        PKey::from_ec_key(EcKey::generate(&group).expect("EC key")).expect("PKey")
-    }
-
-    /// A self-signed certificate with the given basicConstraints (None: no extension).
-    fn cert_with(bc: Option<BasicConstraints>) -> Vec<u8> {
-        let key = p256();
-        let mut name = X509Name::builder().expect("name");
-        name.append_entry_by_nid(Nid::COMMONNAME, "t").expect("CN");
-        let name = name.build();
-        let mut b = X509::builder().expect("builder");
-        b.set_version(2).expect("version");
-        b.set_subject_name(&name).expect("subject");
-        b.set_issuer_name(&name).expect("issuer");
-        b.set_pubkey(&key).expect("key");
-        b.set_not_before(&Asn1Time::from_unix(0).expect("t"))
-            .expect("nb");
-        b.set_not_after(&Asn1Time::days_from_now(1).expect("t"))
-            .expect("na");
-        if let Some(bc) = bc {
-            b.append_extension(bc.build().expect("bc")).expect("bc");
-        }
-        b.sign(&key, MessageDigest::sha256()).expect("sign");
-        b.build().to_der().expect("DER")
-    }
-
-    #[test]
-    fn basic_constraints_ca_reads_true_false_and_absent() {
-        let mut ca = BasicConstraints::new();
-        ca.critical().ca().pathlen(0);
-        assert_eq!(basic_constraints_ca(&cert_with(Some(ca))), Ok(true));
-        let mut leaf = BasicConstraints::new();
-        leaf.critical();
-        assert_eq!(basic_constraints_ca(&cert_with(Some(leaf))), Ok(false));
-        assert_eq!(basic_constraints_ca(&cert_with(None)), Ok(false));
-    }
-
-    #[test]
-    fn every_prefix_of_a_certificate_fails_cleanly_when_reading_basic_constraints() {
-        let mut ca = BasicConstraints::new();
-        ca.ca();
-        let der = cert_with(Some(ca));
-        for cut in 0..der.len() {
-            // The outer SEQUENCE's length always claims more than a strict prefix holds.
-            assert!(basic_constraints_ca(&der[..cut]).is_err(), "prefix {cut}");
-        }
-        assert_eq!(basic_constraints_ca(&der), Ok(true));
-        assert!(basic_constraints_ca(&[]).is_err());
-        assert!(basic_constraints_ca(b"not DER at all").is_err());
-    }
-}
+mod tests;

@@ -2,8 +2,9 @@
 //! pattern, and watching the tree (inotify through the notify crate, plus periodic full
 //! rescans because inotify queues overflow and watches can be missing).
 //!
-//! A maildir appearing is a late signal (Dovecot creates it at first delivery or login,
-//! smime-facts §4), so this source is the fallback trigger; hooks and LDIF are earlier.
+//! A maildir appearing is a late signal (Dovecot creates it at first delivery or login, not
+//! when the mailbox is provisioned), so this source is the fallback trigger; hooks and LDIF are
+//! earlier.
 //!
 //! What is a mailbox: a real directory (never a symlink) at the layout's depth whose path
 //! matches the layout and yields a valid [`Address`]. Dovecot's own entries (`cur`, `new`,
@@ -20,251 +21,16 @@ use crate::mailbox::{normalize_domain, Address};
 use notify::Watcher as _;
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
-use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// A placeholder in a layout pattern.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Placeholder {
-    Domain,
-    Local,
-}
+mod layout;
 
-/// One path component of a layout.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    /// A fixed name, such as the `Maildir` suffix.
-    Literal(String),
-    /// A name holding one or two placeholders with fixed text around and between them.
-    Template {
-        prefix: String,
-        first: Placeholder,
-        middle: String,
-        second: Option<Placeholder>,
-        suffix: String,
-    },
-}
-
-/// Where mailboxes sit below the root, as a pattern of `/`-separated components using
-/// `{domain}` and `{local}` once each, e.g. `{domain}/{local}` (PostfixAdmin/Dovecot
-/// `mail_location = maildir:/var/vmail/%d/%n`), `{local}@{domain}`, or
-/// `{domain}/{local}/Maildir`. Dovecot's lower-casing variables (`%Ld`) need no special case:
-/// domains are normalised anyway and local parts are taken as stored.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Layout {
-    pattern: String,
-    segments: Vec<Segment>,
-}
-
-impl fmt::Debug for Layout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Layout({:?})", self.pattern)
-    }
-}
-
-impl fmt::Display for Layout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.pattern)
-    }
-}
-
-impl Default for Layout {
-    fn default() -> Self {
-        Layout::domain_slash_local()
-    }
-}
-
-impl FromStr for Layout {
-    type Err = SourceError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Layout::parse(s)
-    }
-}
-
-impl Layout {
-    /// `{domain}/{local}`: PostfixAdmin's and Dovecot's default.
-    pub fn domain_slash_local() -> Layout {
-        Layout {
-            pattern: "{domain}/{local}".into(),
-            segments: vec![
-                Segment::Template {
-                    prefix: String::new(),
-                    first: Placeholder::Domain,
-                    middle: String::new(),
-                    second: None,
-                    suffix: String::new(),
-                },
-                Segment::Template {
-                    prefix: String::new(),
-                    first: Placeholder::Local,
-                    middle: String::new(),
-                    second: None,
-                    suffix: String::new(),
-                },
-            ],
-        }
-    }
-
-    /// `{local}@{domain}`: one directory per address.
-    pub fn local_at_domain() -> Layout {
-        Layout {
-            pattern: "{local}@{domain}".into(),
-            segments: vec![Segment::Template {
-                prefix: String::new(),
-                first: Placeholder::Local,
-                middle: "@".into(),
-                second: Some(Placeholder::Domain),
-                suffix: String::new(),
-            }],
-        }
-    }
-
-    /// Parses a pattern. Each of `{domain}` and `{local}` must appear exactly once; two
-    /// placeholders in one component need fixed text between them; components may not be
-    /// empty, `.` or `..`, and the pattern is relative to the root.
-    pub fn parse(pattern: &str) -> Result<Layout, SourceError> {
-        let bad = |reason: &str| SourceError::BadLayout {
-            pattern: pattern.to_string(),
-            reason: reason.to_string(),
-        };
-        if pattern.starts_with('/') {
-            return Err(bad(
-                "the pattern is relative to the root and must not start with '/'",
-            ));
-        }
-        let mut segments = Vec::new();
-        let (mut domains, mut locals) = (0, 0);
-        for comp in pattern.trim_end_matches('/').split('/') {
-            if comp.is_empty() || comp == "." || comp == ".." {
-                return Err(bad("a component is empty, '.' or '..'"));
-            }
-            let mut lits = Vec::new();
-            let mut phs = Vec::new();
-            let mut rest = comp;
-            loop {
-                match rest.find('{') {
-                    None => {
-                        lits.push(rest.to_string());
-                        break;
-                    }
-                    Some(open) => {
-                        lits.push(rest[..open].to_string());
-                        let after = &rest[open..];
-                        let (ph, len) = if after.starts_with("{domain}") {
-                            (Placeholder::Domain, "{domain}".len())
-                        } else if after.starts_with("{local}") {
-                            (Placeholder::Local, "{local}".len())
-                        } else {
-                            return Err(bad("only {domain} and {local} are placeholders"));
-                        };
-                        match ph {
-                            Placeholder::Domain => domains += 1,
-                            Placeholder::Local => locals += 1,
-                        }
-                        phs.push(ph);
-                        rest = &after[len..];
-                    }
-                }
-            }
-            if lits.iter().any(|l| l.contains('}')) {
-                return Err(bad("unbalanced '}'"));
-            }
-            let seg = match phs.as_slice() {
-                [] => Segment::Literal(lits.remove(0)),
-                [first] => Segment::Template {
-                    prefix: lits[0].clone(),
-                    first: *first,
-                    middle: String::new(),
-                    second: None,
-                    suffix: lits[1].clone(),
-                },
-                [first, second] => {
-                    if lits[1].is_empty() {
-                        return Err(bad(
-                            "two placeholders in one component need text between them",
-                        ));
-                    }
-                    Segment::Template {
-                        prefix: lits[0].clone(),
-                        first: *first,
-                        middle: lits[1].clone(),
-                        second: Some(*second),
-                        suffix: lits[2].clone(),
-                    }
-                }
-                _ => return Err(bad("each placeholder may appear only once")),
-            };
-            segments.push(seg);
-        }
-        if domains != 1 || locals != 1 {
-            return Err(bad("{domain} and {local} must each appear exactly once"));
-        }
-        Ok(Layout {
-            pattern: pattern.trim_end_matches('/').to_string(),
-            segments,
-        })
-    }
-
-    /// Number of path components from the root to a mailbox directory.
-    pub fn depth(&self) -> usize {
-        self.segments.len()
-    }
-}
-
-/// Values captured from the path so far.
-#[derive(Debug, Clone, Default)]
-struct Captures {
-    domain: Option<String>,
-    local: Option<String>,
-}
-
-impl Segment {
-    /// Matches a directory name against this component, adding to the captures.
-    fn capture(&self, name: &str, caps: &Captures) -> Option<Captures> {
-        match self {
-            Segment::Literal(l) => (l == name).then(|| caps.clone()),
-            Segment::Template {
-                prefix,
-                first,
-                middle,
-                second,
-                suffix,
-            } => {
-                let inner = name
-                    .strip_prefix(prefix.as_str())?
-                    .strip_suffix(suffix.as_str())?;
-                let mut out = caps.clone();
-                let values: Vec<(Placeholder, &str)> = match second {
-                    None => vec![(*first, inner)],
-                    Some(second) => {
-                        // Domains never contain the separator, local parts might ('@' cannot
-                        // be in a valid one, '.' or '+' can): split on the side of the domain.
-                        let (a, b) = match first {
-                            Placeholder::Local => inner.rsplit_once(middle.as_str())?,
-                            Placeholder::Domain => inner.split_once(middle.as_str())?,
-                        };
-                        vec![(*first, a), (*second, b)]
-                    }
-                };
-                for (ph, v) in values {
-                    if v.is_empty() {
-                        return None;
-                    }
-                    match ph {
-                        Placeholder::Domain => out.domain = Some(v.to_string()),
-                        Placeholder::Local => out.local = Some(v.to_string()),
-                    }
-                }
-                Some(out)
-            }
-        }
-    }
-}
+pub use layout::Layout;
+use layout::{Captures, Segment};
 
 /// Names Dovecot, Courier and the filesystem put into a mail tree that are never mailboxes.
 pub fn is_mail_store_noise(name: &OsStr) -> bool {
@@ -337,27 +103,8 @@ fn walk(
         return Ok(());
     };
     out.dirs.push(dir.to_path_buf());
-    let names: Vec<(OsString, std::fs::FileType)> = match (only.get(level), seg) {
-        (Some(name), _) => child(dir, name)?.into_iter().collect(),
-        (None, Segment::Literal(l)) => child(dir, OsStr::new(l))?.into_iter().collect(),
-        (None, Segment::Template { .. }) => {
-            let rd = match std::fs::read_dir(dir) {
-                Ok(rd) => rd,
-                // Removed while we were scanning: it simply has no mailboxes now.
-                Err(e) if e.kind() == io::ErrorKind::NotFound && level > 0 => return Ok(()),
-                Err(e) => return Err(io_err(dir)(e)),
-            };
-            let mut v = Vec::new();
-            for entry in rd {
-                let entry = entry.map_err(io_err(dir))?;
-                match entry.file_type() {
-                    Ok(ft) => v.push((entry.file_name(), ft)),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err(&entry.path())(e)),
-                }
-            }
-            v
-        }
+    let Some(names) = children(dir, level, only.get(level), seg)? else {
+        return Ok(());
     };
     let last = level + 1 == layout.segments.len();
     for (name, ft) in names {
@@ -407,6 +154,38 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// The children of `dir` to look at on `level`: only the one named in `only` or by a literal
+/// segment, else every entry. `None` when a directory below the root vanished meanwhile: it
+/// simply has no mailboxes now.
+fn children(
+    dir: &Path,
+    level: usize,
+    only: Option<&OsString>,
+    seg: &Segment,
+) -> Result<Option<Vec<(OsString, std::fs::FileType)>>, SourceError> {
+    match (only, seg) {
+        (Some(name), _) => Ok(Some(child(dir, name)?.into_iter().collect())),
+        (None, Segment::Literal(l)) => Ok(Some(child(dir, OsStr::new(l))?.into_iter().collect())),
+        (None, Segment::Template { .. }) => {
+            let rd = match std::fs::read_dir(dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && level > 0 => return Ok(None),
+                Err(e) => return Err(io_err(dir)(e)),
+            };
+            let mut v = Vec::new();
+            for entry in rd {
+                let entry = entry.map_err(io_err(dir))?;
+                match entry.file_type() {
+                    Ok(ft) => v.push((entry.file_name(), ft)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&entry.path())(e)),
+                }
+            }
+            Ok(Some(v))
+        }
+    }
 }
 
 /// The named child of `dir` with its type (not following links), if it exists.
@@ -676,81 +455,4 @@ fn minimal_scopes(mut scopes: Vec<Vec<OsString>>) -> Vec<Vec<OsString>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layouts_parse_with_literal_suffixes_and_refuse_nonsense() {
-        let l = Layout::parse("{domain}/{local}/Maildir").unwrap();
-        assert_eq!(l.depth(), 3);
-        assert_eq!(
-            Layout::parse("{domain}/{local}").unwrap(),
-            Layout::domain_slash_local()
-        );
-        assert_eq!(
-            Layout::parse("{local}@{domain}").unwrap(),
-            Layout::local_at_domain()
-        );
-        for bad in [
-            "{domain}",
-            "/{domain}/{local}",
-            "{domain}/../{local}",
-            "{domain}{local}",
-            "{user}/{local}",
-            "{domain}/{local}/{local}",
-        ] {
-            assert!(Layout::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_two_placeholder_component_splits_on_the_domain_side() {
-        let l = Layout::local_at_domain();
-        let caps = l.segments[0]
-            .capture("a@b@example.com", &Captures::default())
-            .unwrap();
-        assert_eq!(caps.local.as_deref(), Some("a@b"));
-        assert!(address_of(&caps).is_err());
-        let caps = l.segments[0]
-            .capture("first.last@example.com", &Captures::default())
-            .unwrap();
-        assert_eq!(
-            address_of(&caps).unwrap().as_str(),
-            "first.last@example.com"
-        );
-    }
-
-    #[test]
-    fn literal_prefixes_and_affixes_around_placeholders_are_matched() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
-        for d in [
-            "mail/example.com/u-alice.d",
-            "mail/example.com/bob",
-            "other/example.com/u-x.d",
-        ] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        let layout = Layout::parse("mail/{domain}/u-{local}.d").unwrap();
-        let s = scan(root, &layout, &[]).unwrap();
-        let found: Vec<String> = s
-            .listing
-            .addresses()
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-        assert_eq!(found, ["alice@example.com"]);
-        assert_eq!(s.listing.rejected.len(), 1);
-        assert!(s.listing.rejected[0].origin.ends_with("bob"));
-    }
-
-    #[test]
-    fn nested_scopes_collapse_into_their_ancestor() {
-        let s = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
-        assert_eq!(
-            minimal_scopes(vec![s(&["a", "x"]), s(&["a"]), s(&["b", "y"]), s(&["a"])]),
-            vec![s(&["a"]), s(&["b", "y"])]
-        );
-        assert_eq!(minimal_scopes(vec![s(&["a"]), s(&[])]), vec![s(&[])]);
-    }
-}
+mod tests;
