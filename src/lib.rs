@@ -23,7 +23,7 @@
 //! - [`source`]: where mailboxes come from (maildir tree, LDIF export, enqueue spool).
 //! - [`delivery`]: message composition and transports, password channels.
 //! - [`store`]: SQLite state and migrations; [`pipeline`]: states, planner, reconciler.
-//! - [`secret`], [`clock`]: redacting wrapper and injected time.
+//! - [`secret`], [`clock`], [`xmltree`]: redacting wrapper, injected time, the safe XML tree reader.
 
 pub mod autodns;
 pub mod cli;
@@ -38,3 +38,4 @@ pub mod secret;
 pub mod simulator;
 pub mod source;
 pub mod store;
+pub mod xmltree;

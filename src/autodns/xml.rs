@@ -16,248 +16,35 @@
 //! mixes shapes serde handles poorly (a job `status` that is text in one answer and a
 //! `{code,text,type}` block in another, repeated elements, PEM in CDATA).
 
-use quick_xml::events::Event;
-use quick_xml::Reader;
 use serde_json::Value;
 
 use super::error::Error;
 use super::model::*;
 use crate::secret::Secret;
+use crate::xmltree::{self, Limits};
 
 // ---------------------------------------------------------------------------------------------
 // Element tree
 // ---------------------------------------------------------------------------------------------
 
+pub use crate::xmltree::Element;
+
 /// Deepest nesting accepted. The deepest real shape (a certificate's contact owner inside a job
 /// inside a poll message) is under 10 levels.
 const MAX_DEPTH: usize = 48;
 
-/// An XML element: local name, concatenated text (CDATA included), children in order.
-/// Attributes are ignored: the gateway does not use them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Element {
-    /// Local name (namespace prefix dropped).
-    pub name: String,
-    /// The element's own text, entity-decoded, CDATA unwrapped.
-    pub text: String,
-    /// Child elements.
-    pub children: Vec<Element>,
-    /// Write `text` as CDATA (PEM blobs, §1.4). Ignored when parsing.
-    pub cdata: bool,
-}
+/// The gateway's bounds: depth as above; the element count is bounded by the transport's body
+/// cap (`client::MAX_BODY`) rather than here.
+const LIMITS: Limits = Limits {
+    max_depth: MAX_DEPTH,
+    max_elements: usize::MAX,
+};
 
-impl Element {
-    /// An element with no text and no children.
-    pub fn new(name: &str) -> Self {
-        Element {
-            name: name.to_string(),
-            ..Default::default()
-        }
-    }
-
-    /// An element holding text.
-    pub fn leaf(name: &str, text: impl Into<String>) -> Self {
-        Element {
-            name: name.to_string(),
-            text: text.into(),
-            ..Default::default()
-        }
-    }
-
-    /// The first child called `name`.
-    pub fn child(&self, name: &str) -> Option<&Element> {
-        self.children.iter().find(|c| c.name == name)
-    }
-
-    /// Every child called `name`.
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
-    }
-
-    /// The trimmed text of the first child called `name`; `None` if absent or empty.
-    pub fn text_of(&self, name: &str) -> Option<String> {
-        self.child(name).and_then(Element::trimmed)
-    }
-
-    /// The trimmed text; `None` if empty.
-    pub fn trimmed(&self) -> Option<String> {
-        let t = self.text.trim();
-        (!t.is_empty()).then(|| t.to_string())
-    }
-
-    fn push(&mut self, child: Element) -> &mut Self {
-        self.children.push(child);
-        self
-    }
-
-    fn push_text(&mut self, name: &str, v: Option<&str>) -> &mut Self {
-        if let Some(v) = v {
-            self.children.push(Element::leaf(name, v));
-        }
-        self
-    }
-
-    fn push_cdata(&mut self, name: &str, v: Option<&str>) -> &mut Self {
-        if let Some(v) = v {
-            let mut e = Element::leaf(name, v);
-            e.cdata = true;
-            self.children.push(e);
-        }
-        self
-    }
-
-    fn push_display(&mut self, name: &str, v: Option<impl ToString>) -> &mut Self {
-        if let Some(v) = v {
-            self.children.push(Element::leaf(name, v.to_string()));
-        }
-        self
-    }
-
-    /// Serializes the element (no declaration).
-    pub fn write_to(&self, out: &mut String) {
-        out.push('<');
-        out.push_str(&self.name);
-        if self.text.is_empty() && self.children.is_empty() {
-            out.push_str("/>");
-            return;
-        }
-        out.push('>');
-        if !self.text.is_empty() {
-            if self.cdata {
-                out.push_str("<![CDATA[");
-                out.push_str(&self.text.replace("]]>", "]]]]><![CDATA[>"));
-                out.push_str("]]>");
-            } else {
-                escape_into(&self.text, out);
-            }
-        }
-        for c in &self.children {
-            c.write_to(out);
-        }
-        out.push_str("</");
-        out.push_str(&self.name);
-        out.push('>');
-    }
-
-    /// Serializes the element as a document with an XML declaration.
-    pub fn to_document(&self) -> Vec<u8> {
-        let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-        self.write_to(&mut s);
-        s.into_bytes()
-    }
-}
-
-fn escape_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            // Carriage returns would be normalised away by any XML parser (XML 1.0 §2.11).
-            '\r' => out.push_str("&#13;"),
-            _ => out.push(c),
-        }
-    }
-}
-
-/// Parses a document into its root element. Refuses DOCTYPE, undeclared entities, truncated
-/// and multi-root documents, and nesting deeper than [`MAX_DEPTH`].
+/// Parses a document into its root element with the shared reader ([`crate::xmltree`]): refuses
+/// DOCTYPE, undeclared entities, truncated and multi-root documents, and nesting deeper than
+/// [`MAX_DEPTH`]. A leading byte order mark is dropped.
 pub fn parse_document(body: &[u8]) -> Result<Element, String> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8 ({e})"))?;
-    let mut reader = Reader::from_str(text);
-    let cfg = reader.config_mut();
-    cfg.trim_text(false);
-    cfg.check_end_names = true;
-    cfg.expand_empty_elements = false;
-
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    loop {
-        let pos = reader.buffer_position();
-        let ev = reader
-            .read_event()
-            .map_err(|e| format!("XML syntax error near byte {pos}: {e}"))?;
-        match ev {
-            Event::DocType(_) => {
-                return Err(
-                    "DOCTYPE declarations are refused (no DTDs, no entity expansion)".into(),
-                )
-            }
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Start(s) => {
-                if root.is_some() {
-                    return Err("content after the root element".into());
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(format!("elements nested deeper than {MAX_DEPTH}"));
-                }
-                stack.push(Element::new(s.local_name().as_ref()));
-            }
-            Event::Empty(s) => {
-                let e = Element::new(s.local_name().as_ref());
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(e),
-                    None if root.is_none() => root = Some(e),
-                    None => return Err("content after the root element".into()),
-                }
-            }
-            Event::End(_) => {
-                let done = stack.pop().ok_or("closing tag without an opening tag")?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(done),
-                    None => root = Some(done),
-                }
-            }
-            Event::Text(t) => {
-                let content = t.xml10_content();
-                match stack.last_mut() {
-                    Some(cur) => cur.text.push_str(&content),
-                    None if content.trim().is_empty() => {}
-                    None => return Err("text outside the root element".into()),
-                }
-            }
-            Event::CData(c) => {
-                let content = c.xml10_content();
-                match stack.last_mut() {
-                    Some(cur) => cur.text.push_str(&content),
-                    None => return Err("CDATA outside the root element".into()),
-                }
-            }
-            Event::GeneralRef(r) => {
-                let resolved = if r.is_char_ref() {
-                    r.resolve_char_ref()
-                        .map_err(|e| format!("bad character reference: {e}"))?
-                } else {
-                    match r.xml10_content().as_ref() {
-                        "lt" => Some('<'),
-                        "gt" => Some('>'),
-                        "amp" => Some('&'),
-                        "apos" => Some('\''),
-                        "quot" => Some('"'),
-                        other => {
-                            let name: String = other.chars().take(40).collect();
-                            return Err(format!(
-                                "undeclared entity &{name}; (entities are not expanded)"
-                            ));
-                        }
-                    }
-                };
-                let c = resolved.ok_or("bad character reference")?;
-                match stack.last_mut() {
-                    Some(cur) => cur.text.push(c),
-                    None => return Err("reference outside the root element".into()),
-                }
-            }
-            Event::Eof => {
-                if let Some(open) = stack.last() {
-                    let name: String = open.name.chars().take(40).collect();
-                    return Err(format!("document truncated: <{name}> is not closed"));
-                }
-                return root.ok_or_else(|| "empty document".to_string());
-            }
-        }
-    }
+    xmltree::parse_bytes(body, LIMITS).map_err(String::from)
 }
 
 // ---------------------------------------------------------------------------------------------
