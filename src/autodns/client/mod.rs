@@ -14,7 +14,7 @@
 //!
 //! Files: this one holds the transport ([`Client::call`]: encode, pace, send, read capped,
 //! decode, check); [`settings`] the settings and bounds, [`order`] the certificate order,
-//! [`tasks`] the typed method per task.
+//! `tasks` the typed method per task.
 
 use std::sync::Arc;
 
