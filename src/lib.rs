@@ -23,7 +23,7 @@
 //! - [`source`]: where mailboxes come from (maildir tree, LDIF export, enqueue spool).
 //! - [`delivery`]: message composition and transports, password channels.
 //! - [`store`]: SQLite state and migrations; [`pipeline`]: states, planner, reconciler.
-//! - [`secret`], [`clock`], [`xmltree`]: redacting wrapper, injected time, the safe XML tree reader.
+//! - [`secret`], [`clock`], [`xmltree`]: redacting wrapper, injected time, safe XML tree reader.
 
 pub mod autodns;
 pub mod cli;

@@ -43,7 +43,7 @@ pub use crate::xmltree::Element;
 const MAX_DEPTH: usize = 48;
 
 /// The gateway's bounds: depth as above; the element count is bounded by the transport's body
-/// cap (`client::MAX_BODY`) rather than here.
+/// cap (`client::settings::MAX_BODY`) rather than here.
 const LIMITS: Limits = Limits {
     max_depth: MAX_DEPTH,
     max_elements: usize::MAX,
