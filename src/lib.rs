@@ -23,8 +23,8 @@
 //! - [`source`]: where mailboxes come from (maildir tree, LDIF export, enqueue spool).
 //! - [`delivery`]: message composition and transports, password channels.
 //! - [`store`]: SQLite state and migrations; [`pipeline`]: states, planner, reconciler.
-//! - [`secret`], [`clock`]: redacting wrapper and injected time; [`fsutil`]: the atomic 0600
-//!   file writer.
+//! - [`secret`], [`clock`], [`xmltree`]: redacting wrapper, injected time, safe XML tree reader;
+//!   [`fsutil`]: the atomic 0600 file writer.
 
 pub mod autodns;
 pub mod cli;
@@ -40,3 +40,4 @@ pub mod secret;
 pub mod simulator;
 pub mod source;
 pub mod store;
+pub mod xmltree;

@@ -2,7 +2,8 @@
 //!
 //! `Debug` and `Display` print a fixed placeholder, so a secret inside any struct that derives
 //! `Debug` stays hidden in `tracing` output and error messages. The value is reachable only through
-//! [`Secret::expose`], which makes every use greppable.
+//! [`Secret::expose`], which makes every use greppable; serializing one is opt-in per field with
+//! [`exposed`], for the same reason.
 
 use std::fmt;
 
@@ -45,6 +46,28 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
+/// Serde support for a secret that must cross a wire or a state file, opt-in per field with
+/// `#[serde(with = "crate::secret::exposed")]`, so every place a secret is serialized is
+/// greppable. `Secret` itself implements neither `Serialize` nor `Deserialize`: a struct that
+/// derives them cannot write a secret by accident.
+pub mod exposed {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Secret;
+
+    /// Writes the value as its inner type.
+    pub fn serialize<T: Serialize, S: Serializer>(v: &Secret<T>, s: S) -> Result<S::Ok, S::Error> {
+        v.expose().serialize(s)
+    }
+
+    /// Reads the inner type and wraps it.
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Secret<T>, D::Error> {
+        T::deserialize(d).map(Secret::new)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +78,23 @@ mod tests {
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!format!("{s}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2hunter2");
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Stored {
+        #[serde(with = "super::exposed")]
+        password: Secret<String>,
+    }
+
+    #[test]
+    fn an_opted_in_field_round_trips_through_serde_and_still_hides_in_debug() {
+        let s = Stored {
+            password: Secret::new("hunter2hunter2".to_string()),
+        };
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        assert_eq!(json, r#"{"password":"hunter2hunter2"}"#);
+        let back: Option<Stored> = serde_json::from_str(&json).ok();
+        assert_eq!(back.as_ref(), Some(&s));
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 }
