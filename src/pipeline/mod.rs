@@ -14,10 +14,15 @@ pub mod metrics;
 pub mod plan;
 pub mod ports;
 pub mod reconcile;
-pub mod stage;
 pub mod status;
 pub mod wiring;
 
+pub use crate::lifecycle::EventKind;
 pub use plan::{plan, Policy, RemovalPolicy, Step};
 pub use reconcile::{ForeignMessages, Outcome, PollRound, ReconcileError, Reconciler, Settings};
 pub use stage::{ErrorClass, Request, Stage};
+
+/// The vocabulary's old path: `Stage`, `Request` and `ErrorClass` live in [`crate::lifecycle`].
+pub mod stage {
+    pub use crate::lifecycle::stage::*;
+}

@@ -12,7 +12,7 @@ use std::future::Future;
 
 use time::OffsetDateTime;
 
-use super::stage::ErrorClass;
+use crate::lifecycle::ErrorClass;
 use crate::mailbox::Address;
 use crate::secret::Secret;
 

@@ -25,8 +25,8 @@ use super::ports::{
     Autodns, CertificateFacts, Courier, IssuedCertificate, JobState, Keys, Notice, NoticeOutcome,
     OrderRequest, PortError, Revocation,
 };
-use super::stage::{ErrorClass, Request, Stage};
 use crate::clock::Clock;
+use crate::lifecycle::{ErrorClass, EventKind, Request, Stage};
 use crate::mailbox::Address;
 use crate::store::{Event, Failure, MailboxRecord, NewEvent, Store, StoreError, Transition};
 
@@ -193,10 +193,10 @@ fn owed_notice(events: &[Event]) -> Option<&Event> {
     let failed_tries = events
         .iter()
         .rev()
-        .take_while(|e| e.kind == "admin-notice-failed")
+        .take_while(|e| EventKind::AdminNoticeFailed.is(&e.kind))
         .count();
-    let owed = last.kind == "gave-up"
-        || (last.kind == "admin-notice-failed" && failed_tries < MAX_NOTICE_ATTEMPTS);
+    let owed = EventKind::GaveUp.is(&last.kind)
+        || (EventKind::AdminNoticeFailed.is(&last.kind) && failed_tries < MAX_NOTICE_ATTEMPTS);
     owed.then_some(last)
 }
 
@@ -458,7 +458,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 let detail = format!("expires {}", fmt_time(rec.not_after));
                 let next = next_generation(rec, renew_of);
                 self.write(
-                    Transition::new(next).event("renewal-due", detail),
+                    Transition::new(next).event(EventKind::RenewalDue, detail),
                     step,
                     now,
                 )?
@@ -516,11 +516,11 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         let now = self.clock.now();
         let ev = match self.courier.notify_failure(address, step, error).await {
             Ok(false) => return Ok(false),
-            Ok(true) => NewEvent::new("admin-notified", format!("{step}: {}", error.code)),
+            Ok(true) => NewEvent::new(EventKind::AdminNotified, format!("{step}: {}", error.code)),
             Err(e) => {
                 tracing::warn!(%address, code = %e.code, "cannot tell the admin: {}", e.text);
                 NewEvent::new(
-                    "admin-notice-failed",
+                    EventKind::AdminNoticeFailed,
                     format!("{}: {} [{}]", step, e.text, e.code),
                 )
             }
@@ -640,9 +640,9 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         if let Some(e) = &error {
             self.overlay(&mut t.record, e, now);
             let kind = if t.record.failure.gave_up {
-                "gave-up"
+                EventKind::GaveUp
             } else {
-                "step-failed"
+                EventKind::StepFailed
             };
             t = t.event(kind, format!("{}: {} [{}]", step.name(), e.text, e.code));
         } else {
@@ -691,7 +691,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             let mut r = rec;
             r.stage = Stage::Discovered;
             return self.write(
-                Transition::new(r).event("key-missing", "no key id; regenerating"),
+                Transition::new(r).event(EventKind::KeyMissing, "no key id; regenerating"),
                 step,
                 now,
             );
@@ -721,8 +721,8 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         } else {
             "first"
         };
-        let mut t =
-            Transition::new(intent).event("order-intent", format!("{kind} order, ctid {ctid}"));
+        let mut t = Transition::new(intent)
+            .event(EventKind::OrderIntent, format!("{kind} order, ctid {ctid}"));
         t.counts_order = Some(self.settings.daily_order_budget);
         let claimed = match self.store.commit(t) {
             Ok(c) => c,
@@ -763,7 +763,8 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     Some(_) => None,
                     None => Some(now + self.settings.policy.job_check_after),
                 };
-                let t = Transition::new(r).event("ordered", format!("job {}", placed.job_id));
+                let t =
+                    Transition::new(r).event(EventKind::Ordered, format!("job {}", placed.job_id));
                 self.finish(step, t, None, now)
             }
             Err(e) if e.not_performed => {
@@ -775,7 +776,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 }
                 let day = claimed.ordering_since.unwrap_or(now).date();
                 let mut t = Transition::new(no_order(claimed)).event(
-                    "order-refused",
+                    EventKind::OrderRefused,
                     format!("AutoDNS refused the order: {}", e.code),
                 );
                 t.refunds_order = Some(day);
@@ -802,7 +803,8 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     r.key_ref = Some(key_ref);
                     let g = r.generation;
                     (
-                        Transition::new(r).event("key-generated", format!("generation {g}")),
+                        Transition::new(r)
+                            .event(EventKind::KeyGenerated, format!("generation {g}")),
                         None,
                     )
                 }
@@ -826,7 +828,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                                  earlier request)"
                             ),
                         };
-                        (Transition::new(r).event("revoked", detail), None)
+                        (Transition::new(r).event(EventKind::Revoked, detail), None)
                     }
                     Err(e) => (Transition::new(rec), Some(e)),
                 },
@@ -835,7 +837,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     r.stage = Stage::Revoked;
                     r.request = None;
                     (
-                        Transition::new(r).event("revoked", "no certificate to revoke"),
+                        Transition::new(r).event(EventKind::Revoked, "no certificate to revoke"),
                         None,
                     )
                 }
@@ -877,7 +879,10 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     "job {:?}, certificate {:?}, issued {}",
                     found.job_id, found.certificate_id, found.issued
                 );
-                (Transition::new(r).event("order-found", detail), None)
+                (
+                    Transition::new(r).event(EventKind::OrderFound, detail),
+                    None,
+                )
             }
             Ok(None) if self.clock.now() < since + listing_grace(&self.settings) => {
                 // Not listed (yet): AutoDNS may list a new order's certificate only when its
@@ -892,7 +897,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     fmt_time(r.next_attempt_at)
                 );
                 (
-                    Transition::new(r).event("order-not-listed-yet", detail),
+                    Transition::new(r).event(EventKind::OrderNotListedYet, detail),
                     None,
                 )
             }
@@ -901,7 +906,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     format!("no order with ctid {ctid} at AutoDNS; a new order may be sent");
                 // Never placed: the intent's budget count is given back.
                 let day = since.date();
-                let mut t = Transition::new(no_order(rec)).event("order-not-found", detail);
+                let mut t = Transition::new(no_order(rec)).event(EventKind::OrderNotFound, detail);
                 t.refunds_order = Some(day);
                 (t, None)
             }
@@ -931,7 +936,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 r.certificate_id = Some(id);
                 r.next_attempt_at = None;
                 (
-                    Transition::new(r).event("job-succeeded", format!("certificate {id}")),
+                    Transition::new(r).event(EventKind::JobSucceeded, format!("certificate {id}")),
                     None,
                 )
             }
@@ -947,8 +952,8 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     &format!("job-failed:{code}"),
                     format!("the order's job failed: {text}"),
                 );
-                let t =
-                    Transition::new(no_order(rec)).event("job-failed", format!("{text} [{code}]"));
+                let t = Transition::new(no_order(rec))
+                    .event(EventKind::JobFailed, format!("{text} [{code}]"));
                 (t, Some(e))
             }
         }
@@ -971,7 +976,10 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 r.certificate_id = found.certificate_id;
                 r.next_attempt_at = None;
                 let detail = format!("certificate {:?}", found.certificate_id);
-                (Transition::new(r).event("job-succeeded", detail), None)
+                (
+                    Transition::new(r).event(EventKind::JobSucceeded, detail),
+                    None,
+                )
             }
             Ok(Some(_)) => {
                 let mut r = rec;
@@ -1028,7 +1036,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             facts.serial,
             fmt_time(Some(facts.not_after))
         );
-        (Transition::new(r).event("issued", detail), None)
+        (Transition::new(r).event(EventKind::Issued, detail), None)
     }
 
     fn stored_certificate(
@@ -1065,7 +1073,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         r.stage = Stage::Bundled;
         r.bundle_password = Some(password);
         (
-            Transition::new(r).event("bundled", "PKCS#12 password chosen"),
+            Transition::new(r).event(EventKind::Bundled, "PKCS#12 password chosen"),
             None,
         )
     }
@@ -1082,7 +1090,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             let now = self.clock.now();
             return self.finish(
                 step,
-                Transition::new(r).event("rebundle", "no password held"),
+                Transition::new(r).event(EventKind::Rebundle, "no password held"),
                 None,
                 now,
             );
@@ -1106,12 +1114,13 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 r.next_attempt_at = Some(now + delay);
                 r.lease_owner = None;
                 r.lease_until = None;
-                let t = Transition::new(r).event("bundle-sent", "PKCS#12 mailed; password follows");
+                let t = Transition::new(r)
+                    .event(EventKind::BundleSent, "PKCS#12 mailed; password follows");
                 return self.finish(step, t, None, now);
             }
             rec = match self
                 .store
-                .commit(Transition::new(r).event("bundle-sent", "PKCS#12 mailed"))
+                .commit(Transition::new(r).event(EventKind::BundleSent, "PKCS#12 mailed"))
             {
                 Ok(r) => r,
                 Err(StoreError::Conflict { address }) => {
@@ -1130,7 +1139,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         r.stage = Stage::Delivered;
         r.delivered_at = Some(now);
         r.bundle_password = None;
-        let t = Transition::new(r).event("delivered", "password sent separately");
+        let t = Transition::new(r).event(EventKind::Delivered, "password sent separately");
         let outcome = self.finish(step, t, None, now)?;
         if outcome == Outcome::Done(step) {
             if let Err(e) = self.keys.delivered(&key_ref) {
@@ -1169,7 +1178,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     r.request = None;
                     return self.write(
                         Transition::new(r).event(
-                            "request-dropped",
+                            EventKind::RequestDropped,
                             "redeliver: this generation's order failed; nothing to redeliver \
                              (use `reprovision`)",
                         ),
@@ -1178,7 +1187,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     );
                 }
             };
-            let mut t = t.event("request-applied", q.as_str());
+            let mut t = t.event(EventKind::RequestApplied, q.as_str());
             t.record.request = None;
             return self.write(t, step, now);
         }
@@ -1194,7 +1203,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             }
             return self.write(
                 Transition::new(r).event(
-                    "retry",
+                    EventKind::Retry,
                     format!("{q} requested; finishing the open order first"),
                 ),
                 step,
@@ -1217,7 +1226,8 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 let mut r = rec;
                 r.request = None;
                 return self.write(
-                    Transition::new(r).event("request-dropped", format!("redeliver: {reason}")),
+                    Transition::new(r)
+                        .event(EventKind::RequestDropped, format!("redeliver: {reason}")),
                     step,
                     now,
                 );
@@ -1239,7 +1249,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 Transition::new(r)
             }
         };
-        let mut t = t.event("request-applied", q.as_str());
+        let mut t = t.event(EventKind::RequestApplied, q.as_str());
         t.record.request = None;
         self.write(t, step, now)
     }
@@ -1296,7 +1306,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             r.updated_at = now;
             match self
                 .store
-                .commit(Transition::new(r).event("requested", q.as_str()))
+                .commit(Transition::new(r).event(EventKind::Requested, q.as_str()))
             {
                 Err(StoreError::Conflict { .. }) => continue,
                 other => return other.map(|_| ()).map_err(Into::into),
@@ -1336,7 +1346,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             r.updated_at = now;
             match self
                 .store
-                .commit(Transition::new(r).event("retry", "provision requested"))
+                .commit(Transition::new(r).event(EventKind::Retry, "provision requested"))
             {
                 Err(StoreError::Conflict { .. }) => continue,
                 other => return other.map(|_| ()).map_err(Into::into),
@@ -1397,7 +1407,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     // Without a certificate id the job check looks it up right away.
                     r.next_attempt_at = None;
                     let detail = format!("job {:?}, certificate {:?}", n.job_id, n.certificate_id);
-                    Transition::new(r).event("job-succeeded", detail)
+                    Transition::new(r).event(EventKind::JobSucceeded, detail)
                 }
                 NoticeOutcome::Failed { code, text } => {
                     let mut r = no_order(rec);
@@ -1410,9 +1420,9 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                     );
                     self.overlay(&mut r, &e, now);
                     let kind = if r.failure.gave_up {
-                        "gave-up"
+                        EventKind::GaveUp
                     } else {
-                        "job-failed"
+                        EventKind::JobFailed
                     };
                     failure = Some(e);
                     Transition::new(r).event(kind, format!("{text} [{code}]"))

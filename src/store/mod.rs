@@ -21,8 +21,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use time::{Date, OffsetDateTime};
 
+use crate::lifecycle::{ErrorClass, EventKind, Request, Stage};
 use crate::mailbox::Address;
-use crate::pipeline::stage::{ErrorClass, Request, Stage};
 use crate::secret::Secret;
 
 pub use record::{Event, Failure, MailboxRecord, NewEvent};
@@ -155,7 +155,7 @@ impl Transition {
     }
 
     /// Appends an audit event.
-    pub fn event(mut self, kind: &str, detail: impl Into<String>) -> Self {
+    pub fn event(mut self, kind: EventKind, detail: impl Into<String>) -> Self {
         self.events.push(NewEvent::new(kind, detail));
         self
     }
@@ -434,14 +434,14 @@ impl Store {
                     );
                     let seen: bool = tx.query_row(
                         "SELECT EXISTS(SELECT 1 FROM event WHERE address = ?1 \
-                         AND kind = 'case-variant' AND detail = ?2)",
-                        params![existing, detail],
+                         AND kind = ?3 AND detail = ?2)",
+                        params![existing, detail, EventKind::CaseVariant.as_str()],
                         |r| r.get(0),
                     )?;
                     if !seen {
                         let existing = Address::parse(&existing)
                             .map_err(|e| StoreError::Corrupt(format!("stored address: {e}")))?;
-                        let ev = NewEvent::new("case-variant", detail);
+                        let ev = NewEvent::new(EventKind::CaseVariant, detail);
                         append_event(&tx, &existing, now, generation, &ev)?;
                     }
                 }
@@ -455,7 +455,7 @@ impl Store {
                     address,
                     now,
                     1,
-                    &NewEvent::new("discovered", "seen by a source"),
+                    &NewEvent::new(EventKind::Discovered, "seen by a source"),
                 )?;
                 Observed::Created
             }
@@ -465,7 +465,7 @@ impl Store {
                      updated_at = ?2 WHERE address = ?1",
                     params![address.as_str(), to_nanos(now)],
                 )?;
-                let ev = NewEvent::new("returned", "reported by a source again");
+                let ev = NewEvent::new(EventKind::Returned, "reported by a source again");
                 append_event(&tx, address, now, generation, &ev)?;
                 Observed::Returned
             }
@@ -500,7 +500,7 @@ impl Store {
             address,
             now,
             generation,
-            &NewEvent::new("gone", "no source reports it"),
+            &NewEvent::new(EventKind::Gone, "no source reports it"),
         )?;
         tx.commit()?;
         Ok(true)
@@ -830,7 +830,7 @@ fn append_event(
             address.as_str(),
             to_nanos(at),
             generation,
-            ev.kind,
+            ev.kind.as_str(),
             ev.detail
         ],
     )?;

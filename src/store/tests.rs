@@ -185,7 +185,7 @@ fn a_write_based_on_a_stale_read_is_refused_and_changes_nothing() {
     let err = store
         .commit(Transition {
             record: second,
-            events: vec![NewEvent::new("order-intent", "x")],
+            events: vec![NewEvent::new(EventKind::OrderIntent, "x")],
             counts_order: None,
             refunds_order: None,
         })
@@ -239,7 +239,7 @@ fn the_daily_budget_refuses_the_order_after_the_limit_and_resets_next_day() {
         r.ctid = Some(format!("ctid-{name}"));
         store.commit(Transition {
             record: r,
-            events: vec![NewEvent::new("order-intent", "")],
+            events: vec![NewEvent::new(EventKind::OrderIntent, "")],
             counts_order: Some(2),
             refunds_order: None,
         })
@@ -368,7 +368,7 @@ fn an_order_that_was_certainly_not_placed_gives_its_budget_back() {
     let mut r = store.commit(t).unwrap();
     assert_eq!(store.orders_on(NOW.date()).unwrap(), 1);
     r.stage = Stage::KeyReady;
-    let mut t = Transition::new(r).event("order-refused", "429");
+    let mut t = Transition::new(r).event(EventKind::OrderRefused, "429");
     t.refunds_order = Some(NOW.date());
     store.commit(t).unwrap();
     assert_eq!(store.orders_on(NOW.date()).unwrap(), 0);
