@@ -28,7 +28,9 @@ use super::ports::{
 use crate::clock::Clock;
 use crate::lifecycle::{ErrorClass, EventKind, Request, Stage};
 use crate::mailbox::Address;
-use crate::store::{Event, Failure, MailboxRecord, NewEvent, Store, StoreError, Transition};
+use crate::store::{
+    Event, Failure, MailboxRecord, NewEvent, Store, StoreError, Transition, Update,
+};
 
 /// The setting key under which the AutoDNS SSL contact id is kept.
 pub const CONTACT_SETTING: &str = "autodns.contact_id";
@@ -605,24 +607,22 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         }
     }
 
-    /// After losing a race mid-step: drop our claim if the record still carries it.
+    /// After losing a race mid-step: drop our claim if the record still carries it (a race lost
+    /// again only leaves it to expire).
     fn release_claim(&self, address: &Address, now: OffsetDateTime) -> Result<(), StoreError> {
-        for _ in 0..3 {
-            let Some(mut r) = self.store.get(address)? else {
-                return Ok(());
-            };
+        let released = self.store.update(address, |mut r| {
             if r.lease_owner.as_deref() != Some(self.owner.as_str()) {
-                return Ok(());
+                return Ok::<_, StoreError>(Update::Keep(()));
             }
             r.lease_owner = None;
             r.lease_until = None;
             r.updated_at = now;
-            match self.store.commit(Transition::new(r)) {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => return other.map(|_| ()),
-            }
+            Ok(Update::Write(Transition::new(r), ()))
+        });
+        match released {
+            Err(StoreError::Conflict { .. }) => Ok(()),
+            other => other.map(|_| ()),
         }
-        Ok(())
     }
 
     /// Stores the result of a claimed step: success clears the claim and the failure overlay;
@@ -1289,33 +1289,22 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     /// Records an operator request on a known mailbox (retrying on a race).
     pub fn request(&self, address: &Address, q: Request) -> Result<(), ReconcileError> {
         let now = self.clock.now();
-        for _ in 0..5 {
-            let mut r = self
-                .store
-                .get(address)?
-                .ok_or_else(|| ReconcileError::UnknownMailbox(address.clone()))?;
-            let reason = refusal(&r, q).or_else(|| self.redeliver_refusal(&r, q));
-            if let Some(reason) = reason {
-                return Err(ReconcileError::Refused {
-                    address: address.clone(),
-                    request: q,
-                    reason,
-                });
-            }
-            r.request = Some(q);
-            r.updated_at = now;
-            match self
-                .store
-                .commit(Transition::new(r).event(EventKind::Requested, q.as_str()))
-            {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => return other.map(|_| ()).map_err(Into::into),
-            }
-        }
-        Err(StoreError::Conflict {
-            address: address.clone(),
-        }
-        .into())
+        self.store
+            .update(address, |mut r| {
+                let reason = refusal(&r, q).or_else(|| self.redeliver_refusal(&r, q));
+                if let Some(reason) = reason {
+                    return Err(ReconcileError::Refused {
+                        address: address.clone(),
+                        request: q,
+                        reason,
+                    });
+                }
+                r.request = Some(q);
+                r.updated_at = now;
+                let t = Transition::new(r).event(EventKind::Requested, q.as_str());
+                Ok(Update::Write(t, ()))
+            })?
+            .ok_or_else(|| ReconcileError::UnknownMailbox(address.clone()))
     }
 
     /// Makes sure `address` is known and, if it gave up earlier, retries it from where it stopped.
@@ -1334,28 +1323,17 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 existing,
             });
         }
-        for _ in 0..5 {
-            let Some(r) = self.store.get(address)? else {
-                return Ok(());
-            };
+        self.store.update(address, |r| {
             if !r.failure.gave_up {
-                return Ok(());
+                return Ok::<_, ReconcileError>(Update::Keep(()));
             }
             let mut r = reset(r);
             r.next_attempt_at = None;
             r.updated_at = now;
-            match self
-                .store
-                .commit(Transition::new(r).event(EventKind::Retry, "provision requested"))
-            {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => return other.map(|_| ()).map_err(Into::into),
-            }
-        }
-        Err(StoreError::Conflict {
-            address: address.clone(),
-        }
-        .into())
+            let t = Transition::new(r).event(EventKind::Retry, "provision requested");
+            Ok(Update::Write(t, ()))
+        })?;
+        Ok(())
     }
 
     /// The one handler for completion notices, whichever way they arrive: the poll consumer
@@ -1376,29 +1354,36 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     /// Stores a notice's result on the matching record (one transaction, retried on a race);
     /// returns what it matched and, for a failed job it applied, the error it recorded.
     fn apply_notice(&self, n: &Notice) -> Result<(NoticeHandled, Option<PortError>), StoreError> {
-        for _ in 0..5 {
-            let found = match n.job_id {
-                Some(job) => self.store.find_by_job(job)?,
-                None => None,
-            };
-            let found = match (found, &n.ctid) {
-                (Some(r), _) => Some(r),
-                (None, Some(ctid)) => self.store.find_by_ctid(ctid)?,
-                (None, None) => None,
-            };
-            let Some(rec) = found else {
-                return Ok((NoticeHandled::Foreign, None));
-            };
-            let address = rec.address.clone();
+        let found = match n.job_id {
+            Some(job) => self.store.find_by_job(job)?,
+            None => None,
+        };
+        let found = match (found, &n.ctid) {
+            (Some(r), _) => Some(r),
+            (None, Some(ctid)) => self.store.find_by_ctid(ctid)?,
+            (None, None) => None,
+        };
+        let Some(found) = found else {
+            return Ok((NoticeHandled::Foreign, None));
+        };
+        let address = found.address.clone();
+        let applied = self.store.update(&address, |rec| {
+            // After a lost race the record is read again: still this notice's order?
+            let by_job = n.job_id.is_some() && rec.job_id == n.job_id;
+            let by_ctid = n.ctid.is_some() && rec.ctid == n.ctid;
+            if !(by_job || by_ctid) {
+                return Ok::<_, StoreError>(Update::Keep((NoticeHandled::Foreign, None)));
+            }
             let open = matches!(rec.stage, Stage::Ordering | Stage::Ordered)
                 && rec.certificate_id.is_none();
+            let duplicate = (NoticeHandled::Duplicate(address.clone()), None);
             if !open {
-                return Ok((NoticeHandled::Duplicate(address), None));
+                return Ok(Update::Keep(duplicate));
             }
             let now = self.clock.now();
             let mut failure = None;
             let t = match &n.outcome {
-                NoticeOutcome::Other => return Ok((NoticeHandled::Duplicate(address), None)),
+                NoticeOutcome::Other => return Ok(Update::Keep(duplicate)),
                 NoticeOutcome::Success => {
                     let mut r = succeeded(rec);
                     r.stage = Stage::Ordered;
@@ -1430,13 +1415,16 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             };
             let mut t = t;
             t.record.updated_at = now;
-            match self.store.commit(t) {
-                Ok(_) => return Ok((NoticeHandled::Applied(address), failure)),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
-            }
+            Ok(Update::Write(
+                t,
+                (NoticeHandled::Applied(address.clone()), failure),
+            ))
+        });
+        match applied {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) | Err(StoreError::Conflict { .. }) => Ok((NoticeHandled::Foreign, None)),
+            Err(e) => Err(e),
         }
-        Ok((NoticeHandled::Foreign, None))
     }
 
     /// One poll round: PollInfo, apply (through [`Reconciler::handle_notice`], as a push is),
