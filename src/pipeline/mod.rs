@@ -1,4 +1,4 @@
-//! Owns the provisioning pipeline: the pure planner that decides the next step ([`plan`]), the
+//! Owns the provisioning pipeline: the pure planner that decides the next step ([`plan`](mod@plan)), the
 //! pure transitions that say what each outcome does to a record ([`transition`]), the backoff
 //! schedule ([`backoff`]), the reconciler's knobs ([`settings`]), and the reconciler that claims
 //! a record, calls the port and commits the transition ([`reconcile`]). The vocabulary (stages,

@@ -147,7 +147,8 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        // SQLite's lower() folds ASCII only, which is the folding wanted here (review finding 9).
+        // SQLite's lower() folds ASCII only, which is the folding wanted here: Postfix and
+        // Dovecot fold the ASCII case of an address and nothing else.
         let variant: Option<(String, u32)> = match current {
             Some(_) => None,
             None => tx

@@ -3,11 +3,11 @@
 //! answer (compare-and-set on the record's version). What each outcome does to the record is
 //! decided there, purely; this folder only sequences the IO:
 //! - here: the step loop, the claim, and the commit of a finished step;
-//! - [`steps`]: each step's port calls, in the order exactly-once needs;
-//! - [`requests`]: the operator requests the verbs write and the reconciler carries out;
-//! - [`notices`]: completion notices, from the poll consumer and the push endpoint alike;
-//! - [`admin_notice`]: telling the administrator about a give-up, and the sweep of owed notices;
-//! - [`schedule`]: which records have work now, for the daemon's scheduler.
+//! - `steps`: each step's port calls, in the order exactly-once needs;
+//! - `requests`: the operator requests the verbs write and the reconciler carries out;
+//! - `notices`: completion notices, from the poll consumer and the push endpoint alike;
+//! - `admin_notice`: telling the administrator about a give-up, and the sweep of owed notices;
+//! - `schedule`: which records have work now, for the daemon's scheduler.
 //!
 //! Safety rules, each enforced here and tested in `tests/pipeline_reconcile.rs`:
 //! - a step with an outside effect first *claims* the record (lease, one transaction), so two

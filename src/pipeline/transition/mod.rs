@@ -1,6 +1,6 @@
 //! Owns what every outcome does to a mailbox record: pure functions from (record, port outcome,
 //! now, settings) to the [`Transition`] the reconciler commits. Nothing here awaits or touches
-//! IO, so each outcome is tested as a sentence without a runtime, the way [`super::plan`] is.
+//! IO, so each outcome is tested as a sentence without a runtime, the way [`super::plan`](mod@super::plan) is.
 //!
 //! The reconciler (`super::reconcile`) only claims the record, calls the port, passes the answer
 //! here and commits what comes back. The files follow the record's life:
