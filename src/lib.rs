@@ -22,7 +22,9 @@
 //! - [`crypto`]: keys, CSRs, PKCS#12 profiles, passwords, at-rest encryption. The only OpenSSL user.
 //! - [`source`]: where mailboxes come from (maildir tree, LDIF export, enqueue spool).
 //! - [`delivery`]: message composition and transports, password channels.
-//! - [`store`]: SQLite state and migrations; [`pipeline`]: states, planner, reconciler.
+//! - [`lifecycle`]: the vocabulary below store and pipeline (stages, requests, error classes,
+//!   event kinds, removal policy).
+//! - [`store`]: SQLite state and migrations; [`pipeline`]: planner, transitions, reconciler.
 //! - [`secret`], [`clock`], [`xmltree`]: redacting wrapper, injected time, safe XML tree reader;
 //!   [`fsutil`]: the atomic 0600 file writer.
 
@@ -34,6 +36,7 @@ pub mod crypto;
 pub mod daemon;
 pub mod delivery;
 pub mod fsutil;
+pub mod lifecycle;
 pub mod mailbox;
 pub mod pipeline;
 pub mod secret;

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use smime_provisioner::lifecycle::EventKind;
 use smime_provisioner::mailbox::Address;
 use smime_provisioner::pipeline::{ErrorClass, Stage};
 use smime_provisioner::store::{Failure, MailboxRecord, Store, Transition};
@@ -55,7 +56,7 @@ fn seed(dir: &Path) {
     r.serial = Some("1f".into());
     r.not_after = Some(datetime!(2027-03-02 09:00 UTC));
     store
-        .commit(Transition::new(r).event("delivered", "password sent separately"))
+        .commit(Transition::new(r).event(EventKind::Delivered, "password sent separately"))
         .unwrap();
 
     let b = Address::parse("bob@example.com").unwrap();

@@ -8,7 +8,7 @@
 //! Where `/proc` hides other users' processes (`hidepid=`, proc(5); systemd's
 //! `ProtectProc=invisible`, which the shipped unit sets), a missing entry proves nothing: a verb
 //! run as another user is invisible to the daemon but alive. Then an unseen owner counts as
-//! alive and its claim ends when its lease does (review finding 10).
+//! alive and its claim ends when its lease does.
 
 use std::fs;
 

@@ -1,6 +1,8 @@
-//! Owns the provisioning pipeline: the per-mailbox state machine as data ([`stage`]), the pure
-//! planner that decides the next step ([`plan`]), the backoff schedule ([`backoff`]), and the
-//! reconciler that carries a step out and persists the result in one transaction.
+//! Owns the provisioning pipeline: the pure planner that decides the next step ([`plan`](mod@plan)), the
+//! pure transitions that say what each outcome does to a record ([`transition`]), the backoff
+//! schedule ([`backoff`]), the reconciler's knobs ([`settings`]), and the reconciler that claims
+//! a record, calls the port and commits the transition ([`reconcile`]). The vocabulary (stages,
+//! requests, error classes, event kinds) lives below, in [`crate::lifecycle`].
 //!
 //! Design after cert-manager's certificate controller: watch events only *enqueue* addresses;
 //! the reconcile of one address is repeatable (read record → `plan` → act → commit), and a
@@ -14,10 +16,17 @@ pub mod metrics;
 pub mod plan;
 pub mod ports;
 pub mod reconcile;
-pub mod stage;
+pub mod settings;
 pub mod status;
+pub mod transition;
 pub mod wiring;
 
+pub use crate::lifecycle::EventKind;
 pub use plan::{plan, Policy, RemovalPolicy, Step};
 pub use reconcile::{ForeignMessages, Outcome, PollRound, ReconcileError, Reconciler, Settings};
 pub use stage::{ErrorClass, Request, Stage};
+
+/// The vocabulary's old path: `Stage`, `Request` and `ErrorClass` live in [`crate::lifecycle`].
+pub mod stage {
+    pub use crate::lifecycle::stage::*;
+}

@@ -13,20 +13,10 @@
 use time::{Duration, OffsetDateTime};
 
 use super::backoff::BackoffPolicy;
-use super::stage::{Request, Stage};
+use crate::lifecycle::{Request, Stage};
 use crate::store::MailboxRecord;
 
-/// What happens to the certificate of a mailbox the sources no longer report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RemovalPolicy {
-    /// Leave it valid (the default): the person may still need to read old mail.
-    Keep,
-    /// Revoke it once the mailbox has been gone for `grace`.
-    Revoke {
-        /// How long a mailbox must stay gone before its certificate is revoked.
-        grace: Duration,
-    },
-}
+pub use crate::lifecycle::RemovalPolicy;
 
 /// The knobs the planner reads (from the validated config).
 #[derive(Debug, Clone, Copy, PartialEq)]

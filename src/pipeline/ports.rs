@@ -1,8 +1,8 @@
 //! Owns the pipeline's view of the outside systems: three small traits (AutoDNS, keys and
 //! certificates, delivery) in the pipeline's own words, so the reconciler's logic is written once
 //! and tested against fakes, while adapters bind the real modules (`autodns::Client`,
-//! `crypto`, `delivery`) to them (PRODUCT.md: every outside system sits behind a trait with a
-//! real and a fake implementation).
+//! `crypto`, `delivery`) to them (every outside system sits behind a trait with a real and a fake
+//! implementation).
 //!
 //! Every error crossing a port is a [`PortError`]: a class for the next decision, the remote's own
 //! code kept intact, and a text a mail admin can act on. Secrets cross only inside [`Secret`].
@@ -12,7 +12,7 @@ use std::future::Future;
 
 use time::OffsetDateTime;
 
-use super::stage::ErrorClass;
+use crate::lifecycle::ErrorClass;
 use crate::mailbox::Address;
 use crate::secret::Secret;
 
@@ -220,8 +220,8 @@ pub trait Autodns: Send + Sync {
         &self,
         certificate_id: i64,
     ) -> impl Future<Output = Result<IssuedCertificate, PortError>> + Send;
-    /// Ends the certificate's validity at AutoDNS (for GlobalSign products CertificateDelete,
-    /// `autodns-api.md` §2.9–2.10; see the adapter).
+    /// Ends the certificate's validity at AutoDNS (for GlobalSign products CertificateDelete;
+    /// see the adapter).
     fn revoke(
         &self,
         certificate_id: i64,

@@ -1,11 +1,11 @@
 //! Owns what `status` shows: a table of mailboxes (stage, expiry, attempts, last error), one
 //! mailbox in detail with its audit trail, and the same as JSON for scripts. Pure functions over
-//! store records, so the verb only loads and prints.
+//! store records, so the verb only loads and prints. Also the one time format ([`fmt_time`])
+//! event details, `status` and the verbs share.
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::reconcile::fmt_time;
 use crate::store::{Event, MailboxRecord};
 
 /// One mailbox as `status --json` prints it. Field names are a script-facing contract.
@@ -181,4 +181,13 @@ pub fn detail(r: &MailboxRecord, events: &[Event]) -> String {
         ));
     }
     out
+}
+
+/// A time for event details and status (RFC 3339, or `-`).
+pub fn fmt_time(t: Option<OffsetDateTime>) -> String {
+    t.and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
+    .unwrap_or_else(|| "-".to_string())
 }

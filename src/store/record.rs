@@ -3,8 +3,8 @@
 
 use time::OffsetDateTime;
 
+use crate::lifecycle::{ErrorClass, EventKind, Request, Stage};
 use crate::mailbox::Address;
-use crate::pipeline::stage::{ErrorClass, Request, Stage};
 use crate::secret::Secret;
 
 /// The failure overlay: present on a record whose last step failed. Kept separate from the stage
@@ -151,26 +151,35 @@ pub struct Event {
     pub at: OffsetDateTime,
     /// Generation it concerns.
     pub generation: u32,
-    /// Stable kebab-case kind (`discovered`, `key-generated`, `order-intent`, …).
+    /// Stable kebab-case kind (`discovered`, `key-generated`, `order-intent`, …): an
+    /// [`EventKind`] name, kept as text so a name this program does not know (written by a newer
+    /// one) is shown as it is instead of failing the read.
     pub kind: String,
     /// Human-readable detail; never a secret.
     pub detail: String,
 }
 
+impl Event {
+    /// The kind, if it is one this program knows.
+    pub fn known_kind(&self) -> Option<EventKind> {
+        self.kind.parse().ok()
+    }
+}
+
 /// An event about to be appended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
-    /// Stable kebab-case kind.
-    pub kind: String,
+    /// What happened; stored as its kebab-case name.
+    pub kind: EventKind,
     /// Human-readable detail; never a secret.
     pub detail: String,
 }
 
 impl NewEvent {
     /// An event of `kind` with `detail`.
-    pub fn new(kind: &str, detail: impl Into<String>) -> Self {
+    pub fn new(kind: EventKind, detail: impl Into<String>) -> Self {
         NewEvent {
-            kind: kind.to_string(),
+            kind,
             detail: detail.into(),
         }
     }

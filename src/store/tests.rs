@@ -2,8 +2,14 @@
 //! budget, the poll ledger, leases. Real SQLite files in temporary directories where the file
 //! matters; the in-memory constructor elsewhere.
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
 use super::*;
+use crate::lifecycle::{ErrorClass, Request, Stage};
+use crate::secret::Secret;
 use time::macros::datetime;
+use time::OffsetDateTime;
 
 const NOW: OffsetDateTime = datetime!(2026-03-01 12:00:00.123456789 UTC);
 
@@ -185,7 +191,7 @@ fn a_write_based_on_a_stale_read_is_refused_and_changes_nothing() {
     let err = store
         .commit(Transition {
             record: second,
-            events: vec![NewEvent::new("order-intent", "x")],
+            events: vec![NewEvent::new(EventKind::OrderIntent, "x")],
             counts_order: None,
             refunds_order: None,
         })
@@ -239,7 +245,7 @@ fn the_daily_budget_refuses_the_order_after_the_limit_and_resets_next_day() {
         r.ctid = Some(format!("ctid-{name}"));
         store.commit(Transition {
             record: r,
-            events: vec![NewEvent::new("order-intent", "")],
+            events: vec![NewEvent::new(EventKind::OrderIntent, "")],
             counts_order: Some(2),
             refunds_order: None,
         })
@@ -368,8 +374,77 @@ fn an_order_that_was_certainly_not_placed_gives_its_budget_back() {
     let mut r = store.commit(t).unwrap();
     assert_eq!(store.orders_on(NOW.date()).unwrap(), 1);
     r.stage = Stage::KeyReady;
-    let mut t = Transition::new(r).event("order-refused", "429");
+    let mut t = Transition::new(r).event(EventKind::OrderRefused, "429");
     t.refunds_order = Some(NOW.date());
     store.commit(t).unwrap();
     assert_eq!(store.orders_on(NOW.date()).unwrap(), 0);
+}
+
+#[test]
+fn an_update_retries_a_lost_race_on_a_fresh_read_and_keeps_the_winners_write() {
+    let store = Store::open_in_memory().unwrap();
+    let a = addr("a@example.com");
+    store.observe_present(&a, NOW).unwrap();
+    let mut reads = 0;
+    let done = store
+        .update(&a, |mut r| {
+            reads += 1;
+            if reads == 1 {
+                // Another writer commits between this read and this write.
+                let mut other = r.clone();
+                other.stage = Stage::KeyReady;
+                store.commit(Transition::new(other)).unwrap();
+            }
+            r.request = Some(Request::Renew);
+            Ok::<_, StoreError>(Update::Write(Transition::new(r), reads))
+        })
+        .unwrap();
+    assert_eq!(
+        done,
+        Some(2),
+        "the second decision, on a fresh read, is written"
+    );
+    let r = store.get(&a).unwrap().unwrap();
+    assert_eq!(
+        (r.stage, r.request),
+        (Stage::KeyReady, Some(Request::Renew))
+    );
+}
+
+#[test]
+fn an_update_gives_up_after_its_bound_and_says_so_for_an_unknown_address() {
+    let store = Store::open_in_memory().unwrap();
+    let a = addr("a@example.com");
+    assert_eq!(
+        store
+            .update(&a, |_| Ok::<_, StoreError>(Update::Keep(())))
+            .unwrap(),
+        None
+    );
+    store.observe_present(&a, NOW).unwrap();
+    let mut reads = 0;
+    let err = store
+        .update(&a, |r| {
+            reads += 1;
+            let mut stale = r.clone();
+            stale.version -= 1;
+            Ok::<_, StoreError>(Update::Write(Transition::new(stale), ()))
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(reads, UPDATE_TRIES);
+}
+
+#[test]
+fn an_event_kind_this_program_does_not_know_is_read_back_as_its_text() {
+    let store = Store::open_in_memory().unwrap();
+    let a = addr("a@example.com");
+    store.observe_present(&a, NOW).unwrap();
+    store
+        .conn()
+        .execute("UPDATE event SET kind = 'teleported'", [])
+        .unwrap();
+    let events = store.events(&a).unwrap();
+    assert_eq!(events[0].kind, "teleported");
+    assert_eq!(events[0].known_kind(), None);
 }

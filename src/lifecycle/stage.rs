@@ -5,9 +5,6 @@
 //! store's `stage` column, in log lines, in `status` and in metrics, so these enums convert to
 //! and from those strings and nothing else invents spellings.
 
-use std::fmt;
-use std::str::FromStr;
-
 /// Where a mailbox stands in its current generation (one generation = one certificate).
 ///
 /// The happy path is `discovered → key-ready → ordering → ordered → issued → bundled →
@@ -122,25 +119,27 @@ impl ErrorClass {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} name {name:?} in the state store")]
 pub struct UnknownName {
-    /// Which vocabulary: "stage", "request" or "error class".
+    /// Which vocabulary: "stage", "request", "error class" or "event kind".
     pub kind: &'static str,
     /// The text found.
     pub name: String,
 }
 
+/// Gives a vocabulary enum with an `as_str` its `FromStr`, `Display` and `Serialize` from one
+/// table of its variants, so a name is spelled once.
 macro_rules! names {
     ($t:ty, $kind:literal, [$($v:expr),* $(,)?]) => {
-        impl FromStr for $t {
-            type Err = UnknownName;
+        impl ::std::str::FromStr for $t {
+            type Err = $crate::lifecycle::UnknownName;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 [$($v),*]
                     .into_iter()
                     .find(|v: &$t| v.as_str() == s)
-                    .ok_or_else(|| UnknownName { kind: $kind, name: s.to_string() })
+                    .ok_or_else(|| $crate::lifecycle::UnknownName { kind: $kind, name: s.to_string() })
             }
         }
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
@@ -151,6 +150,7 @@ macro_rules! names {
         }
     };
 }
+pub(crate) use names;
 
 names!(
     Stage,

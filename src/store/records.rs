@@ -1,0 +1,373 @@
+//! Owns the mailbox records: reading them, what the sources report (present, gone), the one
+//! compare-and-set write ([`Store::commit`]) with the order budget count, and [`Store::update`],
+//! the bounded re-read-and-retry every read-modify-write of one record goes through.
+
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use time::{Date, OffsetDateTime};
+
+use super::record::{MailboxRecord, NewEvent};
+use super::rows::{append_event, insert_record, map_read_error, read_record, to_nanos, COLUMNS};
+use super::{Store, StoreError};
+use crate::lifecycle::EventKind;
+use crate::mailbox::Address;
+
+/// What [`Store::observe_present`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    /// A new record was created (stage `discovered`).
+    Created,
+    /// The record existed but was marked gone; it is present again.
+    Returned,
+    /// Nothing changed.
+    Unchanged,
+    /// A record exists for an address that differs from this one only in ASCII case (Postfix
+    /// and Dovecot look both up as one mailbox): no second record, no second order. A
+    /// `case-variant` event on the existing record says so, once per spelling.
+    CaseVariant,
+}
+
+/// A write of one mailbox record, with its events, as one transaction.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// The record's new contents. `record.version` must be the version that was read (0 for a
+    /// record that does not exist yet); the store writes `version + 1`.
+    pub record: MailboxRecord,
+    /// Audit events appended in the same transaction.
+    pub events: Vec<NewEvent>,
+    /// `Some(limit)` when this transition writes an order intent: it counts against the UTC
+    /// day's budget and fails with [`StoreError::BudgetExhausted`] when `limit` is reached.
+    pub counts_order: Option<u32>,
+    /// `Some(day)` when this transition learns that an order counted on `day` was certainly
+    /// never placed (refused before processing): the count is given back.
+    pub refunds_order: Option<Date>,
+}
+
+impl Transition {
+    /// A plain write of `record` with no events.
+    pub fn new(record: MailboxRecord) -> Self {
+        Transition {
+            record,
+            events: Vec::new(),
+            counts_order: None,
+            refunds_order: None,
+        }
+    }
+
+    /// Appends an audit event.
+    pub fn event(mut self, kind: EventKind, detail: impl Into<String>) -> Self {
+        self.events.push(NewEvent::new(kind, detail));
+        self
+    }
+}
+
+/// What an update function decided about the record it was given ([`Store::update`]).
+#[derive(Debug)]
+// A return value moved once to its caller, never stored: boxing the write buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Update<T> {
+    /// Commit this transition (its record carries the version that was read), then return the
+    /// value.
+    Write(Transition, T),
+    /// Write nothing; return the value.
+    Keep(T),
+}
+
+/// How many times [`Store::update`] reads and decides before a lost race is reported.
+pub const UPDATE_TRIES: usize = 5;
+
+impl Store {
+    /// The record of `address`, if known.
+    pub fn get(&self, address: &Address) -> Result<Option<MailboxRecord>, StoreError> {
+        let conn = self.conn();
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM mailbox WHERE address = ?1"),
+            [address.as_str()],
+            read_record,
+        )
+        .optional()
+        .map_err(map_read_error)
+    }
+
+    /// Every record, ordered by address.
+    pub fn list(&self) -> Result<Vec<MailboxRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM mailbox ORDER BY address"))?;
+        let rows = stmt.query_map([], read_record)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(map_read_error)
+    }
+
+    /// How many records have an order open (stage `ordering` or `ordered`): when none has,
+    /// the poll consumer has nothing to wait for and saves its requests.
+    pub fn open_orders(&self) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        Ok(conn.query_row(
+            "SELECT COUNT(*) FROM mailbox WHERE stage IN ('ordering', 'ordered')",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The record whose current order has AutoDNS job `job_id`.
+    pub fn find_by_job(&self, job_id: i64) -> Result<Option<MailboxRecord>, StoreError> {
+        let conn = self.conn();
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM mailbox WHERE job_id = ?1"),
+            [job_id],
+            read_record,
+        )
+        .optional()
+        .map_err(map_read_error)
+    }
+
+    /// The record whose current order has client transaction id `ctid`.
+    pub fn find_by_ctid(&self, ctid: &str) -> Result<Option<MailboxRecord>, StoreError> {
+        let conn = self.conn();
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM mailbox WHERE ctid = ?1"),
+            [ctid],
+            read_record,
+        )
+        .optional()
+        .map_err(map_read_error)
+    }
+
+    /// Records that a source reports `address` as existing: creates it (`discovered`) or marks
+    /// it present again. Idempotent, so duplicate events are harmless.
+    pub fn observe_present(
+        &self,
+        address: &Address,
+        now: OffsetDateTime,
+    ) -> Result<Observed, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<(bool, u32)> = tx
+            .query_row(
+                "SELECT present, generation FROM mailbox WHERE address = ?1",
+                [address.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        // SQLite's lower() folds ASCII only, which is the folding wanted here: Postfix and
+        // Dovecot fold the ASCII case of an address and nothing else.
+        let variant: Option<(String, u32)> = match current {
+            Some(_) => None,
+            None => tx
+                .query_row(
+                    "SELECT address, generation FROM mailbox WHERE lower(address) = lower(?1) \
+                     ORDER BY created_at LIMIT 1",
+                    [address.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?,
+        };
+        let outcome = match current {
+            None if variant.is_some() => {
+                if let Some((existing, generation)) = variant {
+                    let detail = format!(
+                        "{address} differs only in case from this mailbox; treated as the same \
+                         mailbox (no second certificate)"
+                    );
+                    let seen: bool = tx.query_row(
+                        "SELECT EXISTS(SELECT 1 FROM event WHERE address = ?1 \
+                         AND kind = ?3 AND detail = ?2)",
+                        params![existing, detail, EventKind::CaseVariant.as_str()],
+                        |r| r.get(0),
+                    )?;
+                    if !seen {
+                        let existing = Address::parse(&existing)
+                            .map_err(|e| StoreError::Corrupt(format!("stored address: {e}")))?;
+                        let ev = NewEvent::new(EventKind::CaseVariant, detail);
+                        append_event(&tx, &existing, now, generation, &ev)?;
+                    }
+                }
+                Observed::CaseVariant
+            }
+            None => {
+                let rec = MailboxRecord::discovered(address.clone(), now);
+                insert_record(&tx, &rec)?;
+                append_event(
+                    &tx,
+                    address,
+                    now,
+                    1,
+                    &NewEvent::new(EventKind::Discovered, "seen by a source"),
+                )?;
+                Observed::Created
+            }
+            Some((false, generation)) => {
+                tx.execute(
+                    "UPDATE mailbox SET present = 1, gone_since = NULL, version = version + 1, \
+                     updated_at = ?2 WHERE address = ?1",
+                    params![address.as_str(), to_nanos(now)],
+                )?;
+                let ev = NewEvent::new(EventKind::Returned, "reported by a source again");
+                append_event(&tx, address, now, generation, &ev)?;
+                Observed::Returned
+            }
+            Some((true, _)) => Observed::Unchanged,
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Records that the sources no longer report `address` (after the mass-removal guard let
+    /// the removal through). Returns whether anything changed.
+    pub fn observe_gone(&self, address: &Address, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let generation: Option<u32> = tx
+            .query_row(
+                "SELECT generation FROM mailbox WHERE address = ?1 AND present = 1",
+                [address.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(generation) = generation else {
+            return Ok(false);
+        };
+        tx.execute(
+            "UPDATE mailbox SET present = 0, gone_since = ?2, version = version + 1, \
+             updated_at = ?2 WHERE address = ?1",
+            params![address.as_str(), to_nanos(now)],
+        )?;
+        append_event(
+            &tx,
+            address,
+            now,
+            generation,
+            &NewEvent::new(EventKind::Gone, "no source reports it"),
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Writes a transition in one transaction: checks the version read, counts the order against
+    /// the day's budget if asked, writes the record with `version + 1`, appends the events.
+    /// Returns the record as stored.
+    pub fn commit(&self, t: Transition) -> Result<MailboxRecord, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut rec = t.record;
+        let found: Option<(i64, bool)> = tx
+            .query_row(
+                "SELECT version, bundle_password IS NOT NULL FROM mailbox WHERE address = ?1",
+                [rec.address.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let stored = found.map(|(v, _)| v);
+        let clears_password = found.is_some_and(|(_, held)| held) && rec.bundle_password.is_none();
+        match stored {
+            Some(v) if v == rec.version => {}
+            None if rec.version == 0 => {}
+            _ => {
+                return Err(StoreError::Conflict {
+                    address: rec.address,
+                })
+            }
+        }
+        if let Some(limit) = t.counts_order {
+            let day = rec.updated_at.date();
+            let key = day.to_string();
+            let used: u32 = tx
+                .query_row(
+                    "SELECT orders FROM order_budget WHERE day = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            if used >= limit {
+                return Err(StoreError::BudgetExhausted { limit, day });
+            }
+            tx.execute(
+                "INSERT INTO order_budget (day, orders) VALUES (?1, 1) \
+                 ON CONFLICT(day) DO UPDATE SET orders = orders + 1",
+                [&key],
+            )?;
+        }
+        if let Some(day) = t.refunds_order {
+            tx.execute(
+                "UPDATE order_budget SET orders = orders - 1 WHERE day = ?1 AND orders > 0",
+                [day.to_string()],
+            )?;
+        }
+        rec.version += 1;
+        if stored.is_some() {
+            tx.execute(
+                "DELETE FROM mailbox WHERE address = ?1",
+                [rec.address.as_str()],
+            )?;
+        }
+        insert_record(&tx, &rec)?;
+        for ev in &t.events {
+            append_event(&tx, &rec.address, rec.updated_at, rec.generation, ev)?;
+        }
+        tx.commit()?;
+        if clears_password && self.path.is_some() {
+            // The WAL still holds page images with the password: copy the zeroed pages into
+            // the database and truncate the WAL. Best effort: a reader holding a snapshot makes
+            // it partial, and the next checkpoint finishes the job.
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "WAL checkpoint after clearing a password failed");
+            }
+        }
+        Ok(rec)
+    }
+
+    /// Clears leases whose owner process is gone (`is_alive(owner)` false), so a restarted
+    /// daemon resumes the records a killed one was working on instead of waiting out the lease.
+    /// Returns how many were released.
+    pub fn release_dead_leases(
+        &self,
+        is_alive: impl Fn(&str) -> bool,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let owners: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT DISTINCT lease_owner FROM mailbox WHERE lease_owner IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut released = 0;
+        for owner in owners.iter().filter(|o| !is_alive(o)) {
+            released += tx.execute(
+                "UPDATE mailbox SET lease_owner = NULL, lease_until = NULL, \
+                 version = version + 1 WHERE lease_owner = ?1",
+                [owner],
+            )?;
+        }
+        tx.commit()?;
+        Ok(released)
+    }
+
+    /// Reads the record of `address`, lets `decide` say what to write, and commits it
+    /// compare-and-set; when another writer won the race, reads and decides again, at most
+    /// [`UPDATE_TRIES`] times before returning [`StoreError::Conflict`]. `Ok(None)` when the
+    /// address is not known. `decide` may refuse with its own error, which is returned as is.
+    pub fn update<T, E: From<StoreError>>(
+        &self,
+        address: &Address,
+        mut decide: impl FnMut(MailboxRecord) -> Result<Update<T>, E>,
+    ) -> Result<Option<T>, E> {
+        for _ in 0..UPDATE_TRIES {
+            let Some(r) = self.get(address)? else {
+                return Ok(None);
+            };
+            match decide(r)? {
+                Update::Keep(v) => return Ok(Some(v)),
+                Update::Write(t, v) => match self.commit(t) {
+                    Ok(_) => return Ok(Some(v)),
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                },
+            }
+        }
+        Err(StoreError::Conflict {
+            address: address.clone(),
+        }
+        .into())
+    }
+}
