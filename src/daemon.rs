@@ -736,10 +736,7 @@ pub fn start_sources(
             path: l.path.clone(),
             attributes: l.attributes.clone(),
             object_class: l.object_class.clone(),
-            key: match l.key {
-                crate::config::LdifKey::EntryUuid => ldif::KeyAttr::EntryUuid,
-                crate::config::LdifKey::Dn => ldif::KeyAttr::Dn,
-            },
+            key: l.key,
         };
         let (tx, c) = (tx.clone(), cancel.clone());
         supervise(&tasks, "LDIF", cancel.clone(), retry_max, move || {
@@ -766,10 +763,9 @@ pub fn start_sources(
         );
     }
     drop(tx);
-    let allow = config.domains.allow.clone();
+    let domains = config.domains.clone();
     tasks.spawn(async move {
-        let allowed =
-            |a: &Address| allow.is_empty() || allow.iter().any(|d| d.as_str() == a.domain());
+        let allowed = |a: &Address| domains.permits(a);
         loop {
             let ev = tokio::select! {
                 _ = cancel.cancelled() => break,

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::daemon::{self, Daemon, DaemonSettings, PushParser};
 use crate::pipeline::adapters::parse_push_notice;
 use crate::pipeline::drive::drive;
-use crate::pipeline::wiring::{self, domain_allowed};
+use crate::pipeline::wiring;
 use crate::pipeline::ForeignMessages;
 
 /// Arguments of `run`.
@@ -124,10 +124,7 @@ async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> 
             path: l.path.clone(),
             attributes: l.attributes.clone(),
             object_class: l.object_class.clone(),
-            key: match l.key {
-                crate::config::LdifKey::EntryUuid => ldif::KeyAttr::EntryUuid,
-                crate::config::LdifKey::Dn => ldif::KeyAttr::Dn,
-            },
+            key: l.key,
         });
         listings.push(src.full_listing().map_err(|e| CliError::failed(&e))?);
     }
@@ -136,7 +133,7 @@ async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> 
     let spool_listing = spool.full_listing().map_err(|e| CliError::failed(&e))?;
     for listing in listings.iter().chain(std::iter::once(&spool_listing)) {
         for entry in listing.entries.values() {
-            for a in entry.addresses.iter().filter(|a| domain_allowed(config, a)) {
+            for a in entry.addresses.iter().filter(|a| config.domains.permits(a)) {
                 rec.store()
                     .observe_present(a, now)
                     .map_err(|e| CliError::failed(&e))?;

@@ -280,22 +280,22 @@ pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Ve
         key_type: c.one_of(
             "keys.type",
             raw.keys.key_type.as_deref(),
-            KeyAlgorithm::Rsa3072,
+            KeyType::Rsa3072,
             &[
-                ("rsa-2048", KeyAlgorithm::Rsa2048),
-                ("rsa-3072", KeyAlgorithm::Rsa3072),
-                ("rsa-4096", KeyAlgorithm::Rsa4096),
-                ("ec-p256", KeyAlgorithm::EcP256),
-                ("ec-p384", KeyAlgorithm::EcP384),
+                ("rsa-2048", KeyType::Rsa2048),
+                ("rsa-3072", KeyType::Rsa3072),
+                ("rsa-4096", KeyType::Rsa4096),
+                ("ec-p256", KeyType::EcP256),
+                ("ec-p384", KeyType::EcP384),
             ],
         ),
         pkcs12_profile: c.one_of(
             "keys.pkcs12_profile",
             raw.keys.pkcs12_profile.as_deref(),
-            BundleProfile::Modern,
+            Pkcs12Profile::Modern,
             &[
-                ("modern", BundleProfile::Modern),
-                ("compat", BundleProfile::Compat),
+                ("modern", Pkcs12Profile::Modern),
+                ("compat", Pkcs12Profile::Compat),
             ],
         ),
         archive: raw.keys.archive.unwrap_or(true),
@@ -570,14 +570,26 @@ fn contact(c: &mut Checker<'_>, r: &RawContact) -> ContactConfig {
     ContactConfig::Create(Box::new(d))
 }
 
-fn domains(c: &mut Checker<'_>, r: &RawDomains) -> DomainsConfig {
+/// `domains.allow`, normalised (IDNA, lower-case), with a problem for each entry that is not a
+/// domain. Shared with [`super::hook_settings`], which reads only this part of the file.
+pub(super) fn allow_list(r: &RawDomains) -> (Vec<String>, Vec<Problem>) {
     let mut allow = Vec::new();
+    let mut problems = Vec::new();
     for (i, d) in r.allow.iter().flatten().enumerate() {
         match normalize_domain(d) {
             Ok(n) => allow.push(n),
-            Err(e) => c.problem(&format!("domains.allow[{i}]"), format!("{d:?}: {e}")),
+            Err(e) => problems.push(Problem {
+                key: format!("domains.allow[{i}]"),
+                message: format!("{d:?}: {e}"),
+            }),
         }
     }
+    (allow, problems)
+}
+
+fn domains(c: &mut Checker<'_>, r: &RawDomains) -> DomainPolicy {
+    let (allow, problems) = allow_list(r);
+    c.problems.extend(problems);
     let mut overrides = BTreeMap::new();
     for (d, o) in &r.overrides {
         let key = format!("domains.override.{d:?}");
@@ -607,7 +619,7 @@ fn domains(c: &mut Checker<'_>, r: &RawDomains) -> DomainsConfig {
             },
         );
     }
-    DomainsConfig { allow, overrides }
+    DomainPolicy { allow, overrides }
 }
 
 fn sources(c: &mut Checker<'_>, r: &RawSources) -> SourcesConfig {
@@ -662,8 +674,8 @@ fn sources(c: &mut Checker<'_>, r: &RawSources) -> SourcesConfig {
         let key = c.one_of(
             "sources.ldif.key",
             r.ldif.key.as_deref(),
-            LdifKey::EntryUuid,
-            &[("entryUUID", LdifKey::EntryUuid), ("dn", LdifKey::Dn)],
+            KeyAttr::EntryUuid,
+            &[("entryUUID", KeyAttr::EntryUuid), ("dn", KeyAttr::Dn)],
         );
         path.map(|path| LdifConfig {
             path,

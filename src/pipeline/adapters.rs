@@ -116,20 +116,10 @@ impl CryptoKeys {
         rng: Box<dyn RngCore + Send>,
     ) -> Result<Self, PortError> {
         let store = KeyStore::open(dir).map_err(keystore_err)?;
-        let key_type = cfg
-            .key_type
-            .as_str()
-            .parse::<KeyType>()
-            .map_err(crypto_err)?;
-        let profile = cfg
-            .pkcs12_profile
-            .as_str()
-            .parse::<Pkcs12Profile>()
-            .map_err(crypto_err)?;
         Ok(CryptoKeys::new(
             Arc::new(store),
-            key_type,
-            profile,
+            cfg.key_type,
+            cfg.pkcs12_profile,
             cfg.archive,
             rng,
         ))
@@ -432,7 +422,7 @@ pub struct AutodnsPort {
     contact: crate::config::ContactConfig,
     product: String,
     lifetime_months: u32,
-    overrides: std::collections::BTreeMap<String, crate::config::DomainOverride>,
+    domains: crate::mailbox::DomainPolicy,
     rng: Mutex<Box<dyn RngCore + Send>>,
 }
 
@@ -527,7 +517,7 @@ impl AutodnsPort {
     pub fn new(
         client: crate::autodns::Client,
         autodns: &crate::config::AutodnsConfig,
-        domains: &crate::config::DomainsConfig,
+        domains: &crate::mailbox::DomainPolicy,
         rng: Box<dyn RngCore + Send>,
     ) -> Self {
         AutodnsPort {
@@ -535,7 +525,7 @@ impl AutodnsPort {
             contact: autodns.contact.clone(),
             product: autodns.product.clone(),
             lifetime_months: autodns.lifetime_months,
-            overrides: domains.overrides.clone(),
+            domains: domains.clone(),
             rng: Mutex::new(rng),
         }
     }
@@ -606,7 +596,7 @@ impl super::ports::Autodns for AutodnsPort {
         );
         o.product = self.product.clone();
         o.lifetime_months = self.lifetime_months;
-        if let Some(ov) = self.overrides.get(req.address.domain()) {
+        if let Some(ov) = self.domains.override_for(req.address) {
             if let Some(p) = &ov.product {
                 o.product = p.clone();
             }

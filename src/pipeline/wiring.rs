@@ -13,7 +13,6 @@ use super::ports::PortError;
 use super::reconcile::{Reconciler, Settings};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Endpoint};
-use crate::mailbox::Address;
 use crate::secret::Secret;
 use crate::simulator::SimulatorHandle;
 use crate::store::{Store, StoreError};
@@ -65,11 +64,6 @@ impl Wiring {
     }
 }
 
-/// Whether the config's domain allow list lets `address` have a certificate.
-pub fn domain_allowed(config: &Config, address: &Address) -> bool {
-    config.domains.allow.is_empty() || config.domains.allow.iter().any(|d| d == address.domain())
-}
-
 /// Assembles the pipeline on the system clock. Must run inside the tokio runtime (the SMTP
 /// pool and the simulator need it).
 pub async fn build(config: &Config) -> Result<Wiring, WiringError> {
@@ -93,10 +87,7 @@ pub async fn build_with_clock(
     .map_err(part("the key store"))?;
     let courier = MailCourier::from_config(config, clock.clone()).map_err(part("mail delivery"))?;
 
-    let wire = match config.autodns.wire {
-        crate::config::Wire::Json => crate::autodns::Wire::Json,
-        crate::config::Wire::Xml => crate::autodns::Wire::Xml,
-    };
+    let wire = config.autodns.wire;
     let (endpoint, user, password, simulator) = match &config.autodns.endpoint {
         Endpoint::Remote(url) => {
             let password = config
