@@ -318,9 +318,22 @@ impl MailCourier {
         cfg: &crate::config::Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, PortError> {
+        Self::from_config_with_mailer(cfg, None, clock)
+    }
+
+    /// From the validated config, sending through `mailer` instead of the configured transport
+    /// when one is given (tests pass a recording mailer).
+    pub fn from_config_with_mailer(
+        cfg: &crate::config::Config,
+        mailer: Option<Arc<dyn Mailer>>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, PortError> {
         use crate::delivery::setup;
         let settings = setup::message_settings(&cfg.delivery).map_err(delivery_err)?;
-        let mailer = setup::build_mailer(&cfg.delivery).map_err(delivery_err)?;
+        let mailer = match mailer {
+            Some(m) => m,
+            None => setup::build_mailer(&cfg.delivery).map_err(delivery_err)?,
+        };
         let channel = setup::password_channel(&cfg.delivery.password).map_err(delivery_err)?;
         Ok(MailCourier::new(
             mailer,
