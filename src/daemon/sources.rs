@@ -9,7 +9,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Seen;
-use crate::mailbox::Address;
+use crate::mailbox::DomainPolicy;
+use crate::pipeline::wiring::Sources;
+use crate::source::ldif::LdifSource;
+use crate::source::maildir::MaildirSource;
+use crate::source::spool::SpoolSource;
+use crate::source::{admit, Admitted, Origin, SourceEvent};
 
 /// Runs a source's watch loop, starting it again with backoff (1 s doubling up to `max_wait`)
 /// whenever it fails, until `cancel` fires. The failure is logged each time with the wait.
@@ -45,22 +50,14 @@ fn supervise<F, Fut>(
     });
 }
 
-/// Why a source could not be started.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot start the {source_name} source: {text}")]
-pub struct SourceStartError {
-    /// `maildir`, `ldif` or `spool`.
-    pub source_name: &'static str,
-    /// Why.
-    pub text: String,
-}
+pub use crate::pipeline::wiring::SourceStartError;
 
-/// Starts every configured source (maildir tree, LDIF export, enqueue spool) and turns their
-/// events into [`Seen`] for the daemon: addresses outside `domains.allow` are dropped with a log
-/// line; a spool request is acknowledged only after the store has recorded its mailbox
-/// (ack-after-persist), so a crash in between re-reads the request instead of losing it; a
-/// rename (`Changed`) is the new address present and the old one gone. Spool files never report
-/// a mailbox gone: a request is consumed, not withdrawn.
+/// Starts every configured source (maildir tree, LDIF export, enqueue spool), each supervised,
+/// and turns their events into [`Seen`] for the daemon through [`admit`]: addresses outside
+/// `domains.allow` are dropped with a log line; a spool request is acknowledged only after the
+/// store has recorded its mailbox (ack-after-persist), so a crash in between re-reads the
+/// request instead of losing it; a rename (`Changed`) is the new address present and the old
+/// one gone. Spool files never report a mailbox gone: a request is consumed, not withdrawn.
 pub fn start_sources(
     config: &crate::config::Config,
     store: Arc<crate::store::Store>,
@@ -68,56 +65,32 @@ pub fn start_sources(
     out: mpsc::Sender<Seen>,
     cancel: CancellationToken,
 ) -> Result<TaskTracker, SourceStartError> {
-    use crate::source::{ldif, maildir, spool, GuardPolicy, SourceEvent};
+    let sources = Sources::from_config(&config.sources)?;
     let tasks = TaskTracker::new();
-    let (tx, mut rx) = mpsc::channel::<SourceEvent>(1024);
-    let guard = GuardPolicy {
-        max_removal_share: config.sources.max_removal_share,
-        ..GuardPolicy::default()
-    };
+    let (tx, rx) = mpsc::channel::<SourceEvent>(1024);
     // A source that fails (a maildir root not there yet, an LDIF export not yet written, an
     // unmounted tree) is started again with backoff, never given up: its mailboxes would
     // otherwise go unnoticed until the next daemon restart.
     let retry_max = config.sources.rescan_interval.min(Duration::from_secs(60));
-    if let Some(m) = &config.sources.maildir {
-        let layout = maildir::Layout::parse(&m.layout).map_err(|e| SourceStartError {
-            source_name: "maildir",
-            text: e.to_string(),
-        })?;
-        let settings = maildir::MaildirSettings {
-            root: m.root.clone(),
-            layout,
-            rescan_interval: config.sources.rescan_interval,
-        };
-        let (tx, c) = (tx.clone(), cancel.clone());
+    // Each restart watches with a fresh source (fresh listing and guard state).
+    if let Some(settings) = sources.maildir.clone() {
+        let (guard, tx, c) = (sources.guard, tx.clone(), cancel.clone());
         supervise(&tasks, "maildir", cancel.clone(), retry_max, move || {
-            maildir::MaildirSource::new(settings.clone())
+            MaildirSource::new(settings.clone())
                 .with_guard(guard)
                 .watch(tx.clone(), c.clone())
         });
     }
-    if let Some(l) = &config.sources.ldif {
-        let settings = ldif::LdifSettings {
-            path: l.path.clone(),
-            attributes: l.attributes.clone(),
-            object_class: l.object_class.clone(),
-            key: l.key,
-        };
-        let (tx, c) = (tx.clone(), cancel.clone());
+    if let Some(settings) = sources.ldif.clone() {
+        let (guard, tx, c) = (sources.guard, tx.clone(), cancel.clone());
         supervise(&tasks, "LDIF", cancel.clone(), retry_max, move || {
-            ldif::LdifSource::new(settings.clone())
+            LdifSource::new(settings.clone())
                 .with_guard(guard)
                 .watch(tx.clone(), c.clone())
         });
     }
-    let spool = Arc::new(
-        spool::SpoolSource::new(&config.sources.spool_dir).map_err(|e| SourceStartError {
-            source_name: "spool",
-            text: e.to_string(),
-        })?,
-    );
     {
-        let src = spool.as_ref().clone();
+        let src = sources.spool.clone();
         let (tx, c) = (tx.clone(), cancel.clone());
         supervise(
             &tasks,
@@ -128,58 +101,74 @@ pub fn start_sources(
         );
     }
     drop(tx);
-    let domains = config.domains.clone();
-    tasks.spawn(async move {
-        let allowed = |a: &Address| domains.permits(a);
+    let intake = Intake {
+        domains: config.domains.clone(),
+        spool: sources.spool.clone(),
+        store,
+        clock,
+        out,
+    };
+    tasks.spawn(intake.run(rx, cancel));
+    tasks.close();
+    Ok(tasks)
+}
+
+/// Admits source events and hands the work to the daemon.
+struct Intake {
+    domains: DomainPolicy,
+    spool: SpoolSource,
+    store: Arc<crate::store::Store>,
+    clock: Arc<dyn crate::clock::Clock>,
+    out: mpsc::Sender<Seen>,
+}
+
+impl Intake {
+    async fn run(self, mut rx: mpsc::Receiver<SourceEvent>, cancel: CancellationToken) {
         loop {
             let ev = tokio::select! {
                 _ = cancel.cancelled() => break,
                 ev = rx.recv() => ev,
             };
             let Some(ev) = ev else { break };
-            let seen: Vec<Seen> = match ev {
-                SourceEvent::Present { address, origin } => {
-                    if !allowed(&address) {
-                        tracing::info!(%address, %origin, "domain not in domains.allow; ignored");
-                        if let crate::source::Origin::Spool { file } = &origin {
-                            let _ = spool.ack(file);
-                        }
-                        continue;
-                    }
-                    if let crate::source::Origin::Spool { file } = &origin {
-                        // Persist first, then acknowledge the request file.
-                        match store.observe_present(&address, clock.now()) {
-                            Ok(_) => {
-                                if let Err(e) = spool.ack(file) {
-                                    tracing::warn!(%address, "cannot remove the spool request: {e}");
-                                }
-                            }
-                            Err(e) => {
-                                tracing::error!(%address, "cannot record the request: {e}");
-                                continue;
-                            }
-                        }
-                    }
-                    vec![Seen::Present(address)]
-                }
-                SourceEvent::Gone { origin: crate::source::Origin::Spool { .. }, .. } => continue,
-                SourceEvent::Gone { address, .. } => vec![Seen::Gone(address)],
-                SourceEvent::Changed { from, to, .. } => {
-                    let mut v = vec![Seen::Gone(from)];
-                    if allowed(&to) {
-                        v.push(Seen::Present(to));
-                    }
-                    v
-                }
-            };
-            for s in seen {
-                if out.send(s).await.is_err() {
+            for work in admit(ev, &self.domains) {
+                let Some(seen) = self.apply(work) else {
+                    continue;
+                };
+                if self.out.send(seen).await.is_err() {
                     return;
                 }
             }
         }
-    });
-    tasks.close();
-    Ok(tasks)
-}
+    }
 
+    /// Does the admitted work's own IO (recording a request, removing its file) and says what
+    /// the daemon should reconcile, if anything.
+    fn apply(&self, work: Admitted) -> Option<Seen> {
+        match work {
+            Admitted::Present(address) => Some(Seen::Present(address)),
+            Admitted::Gone(address) => Some(Seen::Gone(address)),
+            Admitted::Requested { address, file } => {
+                // Persist first, then acknowledge the request file.
+                if let Err(e) = self.store.observe_present(&address, self.clock.now()) {
+                    tracing::error!(%address, "cannot record the request: {e}");
+                    return None;
+                }
+                if let Err(e) = self.spool.ack(&file) {
+                    tracing::warn!(%address, "cannot remove the spool request: {e}");
+                }
+                Some(Seen::Present(address))
+            }
+            Admitted::Ignored {
+                address,
+                origin,
+                reason,
+            } => {
+                tracing::info!(%address, %origin, "{reason}; ignored");
+                if let Origin::Spool { file } = &origin {
+                    let _ = self.spool.ack(file);
+                }
+                None
+            }
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! Owns the assembly of the live pipeline from a validated config: the state store, the key
 //! store, the AutoDNS client (or the bundled simulator started in-process for
 //! `autodns.endpoint = "simulator"`), the mailer, and the reconciler over them. The `run` daemon
-//! and the one-off verbs all build the same thing here, so they behave alike.
+//! and the one-off verbs all build the same thing here, so they behave alike. The mailbox sources
+//! are built here too ([`Sources::from_config`]), once for the daemon and `run --once`.
 
 use std::sync::Arc;
 
@@ -12,7 +13,11 @@ use super::metrics::Metrics;
 use super::ports::PortError;
 use super::reconcile::{Reconciler, Settings};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Endpoint};
+use crate::config::{Config, Endpoint, SourcesConfig};
+use crate::source::ldif::{LdifSettings, LdifSource};
+use crate::source::maildir::{Layout, MaildirSettings, MaildirSource};
+use crate::source::spool::SpoolSource;
+use crate::source::{GuardPolicy, Listing, SourceError};
 use crate::delivery::Mailer;
 use crate::secret::Secret;
 use crate::simulator::SimulatorHandle;
@@ -311,4 +316,90 @@ async fn start_simulator(
         crate::simulator::Simulator::start(cfg, listener).map_err(|e| sim_err(e.to_string()))?;
     tracing::info!(url = %handle.json_url(), "bundled AutoDNS simulator started (no money is spent)");
     Ok((handle, password))
+}
+
+/// Why a source could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the {source_name} source: {text}")]
+pub struct SourceStartError {
+    /// `maildir`, `ldif` or `spool`.
+    pub source_name: &'static str,
+    /// Why.
+    pub text: String,
+}
+
+/// The configured mailbox sources, built once from `[sources]`: the daemon starts watchers from
+/// them (`daemon::start_sources`), `run --once` takes their full listings.
+#[derive(Debug)]
+pub struct Sources {
+    /// The maildir tree, when `sources.maildir.enabled`.
+    pub maildir: Option<MaildirSettings>,
+    /// The LDIF export, when `sources.ldif.enabled`.
+    pub ldif: Option<LdifSettings>,
+    /// The enqueue spool, always present.
+    pub spool: SpoolSource,
+    /// The mass-removal guard every watcher applies (`sources.max_removal_share`).
+    pub guard: GuardPolicy,
+}
+
+impl Sources {
+    /// The sources `[sources]` configures. Creates the spool directory if missing.
+    pub fn from_config(cfg: &SourcesConfig) -> Result<Sources, SourceStartError> {
+        let maildir = match &cfg.maildir {
+            Some(m) => Some(MaildirSettings {
+                root: m.root.clone(),
+                layout: Layout::parse(&m.layout).map_err(|e| SourceStartError {
+                    source_name: "maildir",
+                    text: e.to_string(),
+                })?,
+                rescan_interval: cfg.rescan_interval,
+            }),
+            None => None,
+        };
+        let ldif = cfg.ldif.as_ref().map(|l| LdifSettings {
+            path: l.path.clone(),
+            attributes: l.attributes.clone(),
+            object_class: l.object_class.clone(),
+            key: l.key,
+        });
+        let spool = SpoolSource::new(&cfg.spool_dir).map_err(|e| SourceStartError {
+            source_name: "spool",
+            text: e.to_string(),
+        })?;
+        let guard = GuardPolicy {
+            max_removal_share: cfg.max_removal_share,
+            ..GuardPolicy::default()
+        };
+        Ok(Sources {
+            maildir,
+            ldif,
+            spool,
+            guard,
+        })
+    }
+
+    /// A fresh maildir watcher with the guard, if configured.
+    pub fn maildir_source(&self) -> Option<MaildirSource> {
+        let settings = self.maildir.clone()?;
+        Some(MaildirSource::new(settings).with_guard(self.guard))
+    }
+
+    /// A fresh LDIF watcher with the guard, if configured.
+    pub fn ldif_source(&self) -> Option<LdifSource> {
+        let settings = self.ldif.clone()?;
+        Some(LdifSource::new(settings).with_guard(self.guard))
+    }
+
+    /// What every source lists now: maildir, LDIF, spool, in that order (blocking IO).
+    pub fn full_listings(&self) -> Result<Vec<Listing>, SourceError> {
+        let mut listings = Vec::new();
+        if let Some(m) = self.maildir_source() {
+            listings.push(m.full_listing()?);
+        }
+        if let Some(l) = self.ldif_source() {
+            listings.push(l.full_listing()?);
+        }
+        listings.push(self.spool.full_listing()?);
+        Ok(listings)
+    }
 }
