@@ -15,8 +15,8 @@ use crate::daemon::{self, Daemon, DaemonSettings, PushParser};
 use crate::pipeline::adapters::parse_push_notice;
 use crate::pipeline::drive::drive;
 use crate::pipeline::wiring::{self, Sources};
-use crate::source::{admit, Admitted, Origin, SourceEvent};
 use crate::pipeline::ForeignMessages;
+use crate::source::{admit, Admitted, Origin, SourceEvent};
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]

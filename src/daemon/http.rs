@@ -16,7 +16,24 @@ use crate::pipeline::ports::{Autodns, Courier, Keys};
 use crate::pipeline::reconcile::NoticeHandled;
 use crate::pipeline::Stage;
 
-pub(super) fn router<A, K, C>(sh: Arc<Shared<A, K, C>>) -> Router
+/// Serves the endpoint on `listener` until `stop` fires.
+pub(super) async fn serve<A, K, C>(
+    listener: TcpListener,
+    sh: Arc<Shared<A, K, C>>,
+    stop: tokio_util::sync::CancellationToken,
+) where
+    A: Autodns + 'static,
+    K: Keys + 'static,
+    C: Courier + 'static,
+{
+    let serve = axum::serve(listener, router(sh))
+        .with_graceful_shutdown(async move { stop.cancelled().await });
+    if let Err(e) = serve.await {
+        tracing::error!("HTTP endpoint stopped: {e}");
+    }
+}
+
+fn router<A, K, C>(sh: Arc<Shared<A, K, C>>) -> Router
 where
     A: Autodns + 'static,
     K: Keys + 'static,

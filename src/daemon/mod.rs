@@ -42,7 +42,7 @@ pub use http::bind;
 pub use sources::{start_sources, SourceStartError};
 
 use queue::Queue;
-use tasks::{notice_sweeper, poller, scheduler, send_owed_notices, worker};
+use tasks::{intake, notice_sweeper, poller, scheduler, send_owed_notices, worker};
 
 /// What the sources report, after their mass-removal guard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +97,6 @@ pub enum DaemonError {
     Http(#[from] std::io::Error),
 }
 
-
 struct Shared<A, K, C> {
     rec: Arc<Reconciler<A, K, C>>,
     queue: Queue,
@@ -146,116 +145,43 @@ where
     /// `listener`, if given, serves `/healthz`, `/metrics` and `/push`.
     pub async fn run(
         self,
-        mut events: mpsc::Receiver<Seen>,
+        events: mpsc::Receiver<Seen>,
         listener: Option<TcpListener>,
         shutdown: CancellationToken,
     ) -> Result<(), DaemonError> {
         let sh = self.shared.clone();
-        let released = sh.rec.release_dead_claims()?;
-        if released > 0 {
-            tracing::info!(released, "resumed records a stopped process was working on");
+        if !boot(&sh, &shutdown).await? {
+            return Ok(());
         }
-        // A give-up whose admin notice a stopped process never sent is announced now, before
-        // any worker of ours could be sending it.
-        send_owed_notices(&sh, time::Duration::ZERO).await;
-        // The contact is needed before any order; wait for AutoDNS rather than failing boot.
-        let mut delay = Duration::from_secs(1);
-        loop {
-            match sh.rec.ensure_contact().await {
-                Ok(id) => {
-                    tracing::info!(contact = id, "AutoDNS SSL contact ready");
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(code = %e.code, "cannot ensure the AutoDNS contact yet: {}", e.text);
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(60));
-                }
-            }
-        }
-
         let tasks = TaskTracker::new();
-        // Sources.
         {
-            let sh = sh.clone();
-            let stop = shutdown.clone();
-            tasks.spawn(async move {
-                loop {
-                    let seen = tokio::select! {
-                        _ = stop.cancelled() => break,
-                        s = events.recv() => s,
-                    };
-                    let Some(seen) = seen else { break };
-                    let now = sh.rec.clock().now();
-                    let store = sh.rec.store();
-                    let (addr, res) = match seen {
-                        Seen::Present(a) => {
-                            // A spelling that differs only in case from a known mailbox has no
-                            // record of its own: nothing to reconcile under that name.
-                            let r = store
-                                .observe_present(&a, now)
-                                .map(|o| o != crate::store::Observed::CaseVariant);
-                            (a, r)
-                        }
-                        Seen::Gone(a) => {
-                            let r = store.observe_gone(&a, now).map(|_| true);
-                            (a, r)
-                        }
-                    };
-                    match res {
-                        Ok(true) => sh.queue.push(addr),
-                        Ok(false) => {
-                            tracing::info!(address = %addr, "same mailbox as a known one that differs only in case; ignored")
-                        }
-                        Err(e) => {
-                            tracing::error!(address = %addr, "cannot record a source event: {e}")
-                        }
-                    }
-                }
-            });
+            let (sh, stop) = (sh.clone(), shutdown.clone());
+            tasks.spawn(async move { intake(sh, events, stop).await });
         }
-        // Workers.
         let workers = TaskTracker::new();
         for _ in 0..sh.settings.concurrency.max(1) {
-            let sh = sh.clone();
-            let stop = shutdown.clone();
+            let (sh, stop) = (sh.clone(), shutdown.clone());
             workers.spawn(async move { worker(sh, stop).await });
         }
         workers.close();
-        // Scheduler.
         {
-            let sh = sh.clone();
-            let stop = shutdown.clone();
+            let (sh, stop) = (sh.clone(), shutdown.clone());
             tasks.spawn(async move { scheduler(sh, stop).await });
         }
-        // Poll consumer.
         {
-            let sh = sh.clone();
-            let stop = shutdown.clone();
+            let (sh, stop) = (sh.clone(), shutdown.clone());
             tasks.spawn(async move { poller(sh, stop).await });
         }
         // Admin notices that failed or that a verb's process died owing. A task of its own: with
         // the mail server down each try may take the SMTP timeout, which must not hold up
         // scheduling.
         {
-            let sh = sh.clone();
-            let stop = shutdown.clone();
+            let (sh, stop) = (sh.clone(), shutdown.clone());
             tasks.spawn(async move { notice_sweeper(sh, stop).await });
         }
         // HTTP last: health says "up" only once the rest runs.
         if let Some(listener) = listener {
-            let app = http::router(sh.clone());
-            let stop = shutdown.clone();
-            tasks.spawn(async move {
-                let serve = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await });
-                if let Err(e) = serve.await {
-                    tracing::error!("HTTP endpoint stopped: {e}");
-                }
-            });
+            tasks.spawn(http::serve(listener, sh.clone(), shutdown.clone()));
         }
         tasks.close();
 
@@ -272,5 +198,38 @@ where
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
         Ok(())
+    }
+}
+
+/// Boot before any task starts: dead claims released, owed admin notices sent, the AutoDNS
+/// contact ensured (waiting for AutoDNS rather than failing). False when shutdown came first.
+async fn boot<A: Autodns, K: Keys, C: Courier>(
+    sh: &Shared<A, K, C>,
+    shutdown: &CancellationToken,
+) -> Result<bool, DaemonError> {
+    let released = sh.rec.release_dead_claims()?;
+    if released > 0 {
+        tracing::info!(released, "resumed records a stopped process was working on");
+    }
+    // A give-up whose admin notice a stopped process never sent is announced now, before
+    // any worker of ours could be sending it.
+    send_owed_notices(sh, time::Duration::ZERO).await;
+    // The contact is needed before any order; wait for AutoDNS rather than failing boot.
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match sh.rec.ensure_contact().await {
+            Ok(id) => {
+                tracing::info!(contact = id, "AutoDNS SSL contact ready");
+                return Ok(true);
+            }
+            Err(e) => {
+                tracing::warn!(code = %e.code, "cannot ensure the AutoDNS contact yet: {}", e.text);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(false),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+        }
     }
 }

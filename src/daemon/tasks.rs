@@ -7,10 +7,51 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use tokio::sync::mpsc;
+
+use super::{Seen, Shared};
 use crate::pipeline::ports::{Autodns, Courier, Keys};
 use crate::pipeline::reconcile::{NoticeHandled, NOTICE_RETRY_AFTER};
 use crate::pipeline::{Outcome, PollRound};
+
+/// Records what the sources saw and queues the address. A spelling that differs only in case
+/// from a known mailbox has no record of its own: nothing to reconcile under that name.
+pub(super) async fn intake<A: Autodns, K: Keys, C: Courier>(
+    sh: Arc<Shared<A, K, C>>,
+    mut events: mpsc::Receiver<Seen>,
+    stop: CancellationToken,
+) {
+    loop {
+        let seen = tokio::select! {
+            _ = stop.cancelled() => break,
+            s = events.recv() => s,
+        };
+        let Some(seen) = seen else { break };
+        let now = sh.rec.clock().now();
+        let store = sh.rec.store();
+        let (addr, res) = match seen {
+            Seen::Present(a) => {
+                let r = store
+                    .observe_present(&a, now)
+                    .map(|o| o != crate::store::Observed::CaseVariant);
+                (a, r)
+            }
+            Seen::Gone(a) => {
+                let r = store.observe_gone(&a, now).map(|_| true);
+                (a, r)
+            }
+        };
+        match res {
+            Ok(true) => sh.queue.push(addr),
+            Ok(false) => {
+                tracing::info!(address = %addr, "same mailbox as a known one that differs only in case; ignored")
+            }
+            Err(e) => {
+                tracing::error!(address = %addr, "cannot record a source event: {e}")
+            }
+        }
+    }
+}
 
 /// Takes addresses off the queue and reconciles them one step at a time, so shutdown can stop
 /// between steps.

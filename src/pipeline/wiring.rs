@@ -14,13 +14,13 @@ use super::ports::PortError;
 use super::reconcile::{Reconciler, Settings};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Endpoint, SourcesConfig};
+use crate::delivery::Mailer;
+use crate::secret::Secret;
+use crate::simulator::SimulatorHandle;
 use crate::source::ldif::{LdifSettings, LdifSource};
 use crate::source::maildir::{Layout, MaildirSettings, MaildirSource};
 use crate::source::spool::SpoolSource;
 use crate::source::{GuardPolicy, Listing, SourceError};
-use crate::delivery::Mailer;
-use crate::secret::Secret;
-use crate::simulator::SimulatorHandle;
 use crate::store::{Store, StoreError};
 
 /// The reconciler over the real modules.
@@ -205,12 +205,9 @@ impl<'a> Builder<'a> {
     fn local_parts(&self) -> Result<(Arc<Store>, CryptoKeys, MailCourier), WiringError> {
         let config = self.config;
         let store = Arc::new(Store::open(&config.state_dir)?);
-        let keys = CryptoKeys::from_config(
-            &config.keys,
-            &config.state_dir.join(KEYS_DIR),
-            self.rng(0),
-        )
-        .map_err(part("the key store"))?;
+        let keys =
+            CryptoKeys::from_config(&config.keys, &config.state_dir.join(KEYS_DIR), self.rng(0))
+                .map_err(part("the key store"))?;
         let courier =
             MailCourier::from_config_with_mailer(config, self.mailer.clone(), self.clock.clone())
                 .map_err(part("mail delivery"))?;

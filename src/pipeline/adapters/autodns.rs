@@ -326,8 +326,8 @@ impl crate::pipeline::ports::Autodns for AutodnsPort {
     }
 
     async fn job_state(&self, job_id: i64) -> Result<crate::pipeline::ports::JobState, PortError> {
-        use crate::pipeline::ports::JobState;
         use crate::autodns::{ErrorKind, JobStatus};
+        use crate::pipeline::ports::JobState;
         let oj = match self.client.job_info(job_id).await {
             Ok(j) => j,
             // `EF300101`: the job left the active queue. Its outcome is in the job history
@@ -387,7 +387,10 @@ impl crate::pipeline::ports::Autodns for AutodnsPort {
         })
     }
 
-    async fn revoke(&self, certificate_id: i64) -> Result<crate::pipeline::ports::Revocation, PortError> {
+    async fn revoke(
+        &self,
+        certificate_id: i64,
+    ) -> Result<crate::pipeline::ports::Revocation, PortError> {
         use crate::pipeline::ports::Revocation;
         let ctid = format!("smp-delete-{certificate_id}");
         match self.client.certificate_delete(certificate_id, &ctid).await {
@@ -419,4 +422,3 @@ impl crate::pipeline::ports::Autodns for AutodnsPort {
             .map_err(autodns_err)
     }
 }
-

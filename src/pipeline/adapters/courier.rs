@@ -233,4 +233,3 @@ impl Courier for MailCourier {
             .map_err(delivery_err)
     }
 }
-

@@ -188,4 +188,3 @@ impl Keys for CryptoKeys {
             .map_err(keystore_err)
     }
 }
-

@@ -68,7 +68,12 @@ fn the_running_job_with_our_ctid_is_ours_whatever_its_age() {
 #[test]
 fn a_job_naming_another_ctid_is_never_ours() {
     let a = anna();
-    let jobs = [job(1, "anna@example.com", Some("smp-order-0"), Some(INTENT))];
+    let jobs = [job(
+        1,
+        "anna@example.com",
+        Some("smp-order-0"),
+        Some(INTENT),
+    )];
     assert_eq!(lost(&a, None).in_active(&jobs), None);
 }
 
@@ -76,10 +81,30 @@ fn a_job_naming_another_ctid_is_never_ours() {
 fn without_any_ctid_the_newest_recent_job_on_the_name_is_ours() {
     let a = anna();
     let jobs = [
-        job(1, "anna@example.com", None, Some(INTENT - time::Duration::hours(1))),
-        job(2, "anna@example.com", None, Some(INTENT + time::Duration::minutes(1))),
-        job(3, "anna@example.com", None, Some(INTENT + time::Duration::minutes(2))),
-        job(4, "bert@example.com", None, Some(INTENT + time::Duration::minutes(3))),
+        job(
+            1,
+            "anna@example.com",
+            None,
+            Some(INTENT - time::Duration::hours(1)),
+        ),
+        job(
+            2,
+            "anna@example.com",
+            None,
+            Some(INTENT + time::Duration::minutes(1)),
+        ),
+        job(
+            3,
+            "anna@example.com",
+            None,
+            Some(INTENT + time::Duration::minutes(2)),
+        ),
+        job(
+            4,
+            "bert@example.com",
+            None,
+            Some(INTENT + time::Duration::minutes(3)),
+        ),
     ];
     assert_eq!(lost(&a, None).in_active(&jobs).unwrap().job_id, Some(3));
 }
@@ -87,9 +112,19 @@ fn without_any_ctid_the_newest_recent_job_on_the_name_is_ours() {
 #[test]
 fn a_job_older_than_the_intent_beyond_the_clock_skew_is_not_ours() {
     let a = anna();
-    let old = [job(1, "anna@example.com", None, Some(INTENT - time::Duration::minutes(11)))];
+    let old = [job(
+        1,
+        "anna@example.com",
+        None,
+        Some(INTENT - time::Duration::minutes(11)),
+    )];
     assert_eq!(lost(&a, None).in_active(&old), None);
-    let skewed = [job(1, "anna@example.com", None, Some(INTENT - time::Duration::minutes(9)))];
+    let skewed = [job(
+        1,
+        "anna@example.com",
+        None,
+        Some(INTENT - time::Duration::minutes(9)),
+    )];
     assert!(lost(&a, None).in_active(&skewed).is_some());
 }
 
@@ -107,7 +142,12 @@ fn only_a_successful_finished_job_counts() {
     let a = anna();
     let failed = [job(2, "anna@example.com", Some("smp-order-1"), None)];
     assert_eq!(lost(&a, None).in_history(&failed), (None, None));
-    let done = [succeeded(job(2, "anna@example.com", Some("smp-order-1"), None))];
+    let done = [succeeded(job(
+        2,
+        "anna@example.com",
+        Some("smp-order-1"),
+        None,
+    ))];
     assert_eq!(lost(&a, None).in_history(&done), (Some(2), Some(20)));
     assert_eq!(lost(&a, Some(20)).in_history(&done), (Some(2), None));
 }
@@ -117,9 +157,21 @@ fn the_newest_recent_listed_certificate_on_the_name_is_ours() {
     let a = anna();
     let list = [
         cert(1, "ANNA@example.com", Some(Timestamp::Zoned(INTENT))),
-        cert(2, "anna@example.com", Some(Timestamp::Zoned(INTENT + time::Duration::minutes(5)))),
-        cert(3, "anna@example.com", Some(Timestamp::Zoned(INTENT - time::Duration::days(1)))),
-        cert(4, "bert@example.com", Some(Timestamp::Zoned(INTENT + time::Duration::hours(1)))),
+        cert(
+            2,
+            "anna@example.com",
+            Some(Timestamp::Zoned(INTENT + time::Duration::minutes(5))),
+        ),
+        cert(
+            3,
+            "anna@example.com",
+            Some(Timestamp::Zoned(INTENT - time::Duration::days(1))),
+        ),
+        cert(
+            4,
+            "bert@example.com",
+            Some(Timestamp::Zoned(INTENT + time::Duration::hours(1))),
+        ),
     ];
     assert_eq!(lost(&a, None).in_list(&list).and_then(|c| c.id), Some(2));
     assert_eq!(lost(&a, Some(2)).in_list(&list).and_then(|c| c.id), Some(1));
@@ -128,12 +180,19 @@ fn the_newest_recent_listed_certificate_on_the_name_is_ours() {
 #[test]
 fn a_zoneless_time_may_be_off_by_any_zone_and_an_unknown_age_counts_as_recent() {
     let a = anna();
-    let naive = |t: OffsetDateTime| {
-        Timestamp::Naive(time::PrimitiveDateTime::new(t.date(), t.time()))
-    };
-    let within = [cert(1, "anna@example.com", Some(naive(INTENT - time::Duration::hours(13))))];
+    let naive =
+        |t: OffsetDateTime| Timestamp::Naive(time::PrimitiveDateTime::new(t.date(), t.time()));
+    let within = [cert(
+        1,
+        "anna@example.com",
+        Some(naive(INTENT - time::Duration::hours(13))),
+    )];
     assert!(lost(&a, None).in_list(&within).is_some());
-    let beyond = [cert(1, "anna@example.com", Some(naive(INTENT - time::Duration::hours(15))))];
+    let beyond = [cert(
+        1,
+        "anna@example.com",
+        Some(naive(INTENT - time::Duration::hours(15))),
+    )];
     assert!(lost(&a, None).in_list(&beyond).is_none());
     let unknown = [cert(1, "anna@example.com", None)];
     assert!(lost(&a, None).in_list(&unknown).is_some());

@@ -1,6 +1,9 @@
 //! Owns validation: raw config → typed [`Config`], collecting every problem with its key path
 //! rather than stopping at the first. Defaults are applied here, in one place, and documented in
 //! `config.example.toml` (a test checks the example parses and matches these defaults).
+//!
+//! This file holds the checker and the small sections; `autodns.rs` validates `[autodns]` and its
+//! contact, `delivery.rs` validates `[delivery]` and its SMTP and password channel.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -8,13 +11,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use url::Url;
+mod autodns;
+mod delivery;
 
 use super::raw::*;
 use super::types::*;
 use super::Problem;
 use crate::mailbox::{normalize_domain, Address};
 use crate::secret::Secret;
+use autodns::{autodns, check_lifetime, check_product};
+use delivery::delivery;
 
 /// Where state lives when `state.dir` is not set (systemd's `StateDirectory=`).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/smime-provisioner";
@@ -46,36 +52,36 @@ impl Env for BTreeMap<String, String> {
 }
 
 /// AutoDNS documents lifetimes in months; PersonalSign is sold for 1–3 years.
-const LIFETIMES: [u32; 3] = [12, 24, 36];
+pub(super) const LIFETIMES: [u32; 3] = [12, 24, 36];
 /// AutoDNS allows at most 3 requests per second per source IP (XML and JSON API basics).
-const MAX_RPS: f64 = 3.0;
+pub(super) const MAX_RPS: f64 = 3.0;
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     base: &'a Path,
     env: &'a dyn Env,
-    problems: Vec<Problem>,
+    pub(super) problems: Vec<Problem>,
 }
 
 impl Checker<'_> {
-    fn problem(&mut self, key: &str, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, key: &str, message: impl Into<String>) {
         self.problems.push(Problem {
             key: key.to_string(),
             message: message.into(),
         });
     }
 
-    fn path(&self, value: &str) -> PathBuf {
+    pub(super) fn path(&self, value: &str) -> PathBuf {
         resolve(self.base, value)
     }
 
-    fn required<T: Clone>(&mut self, key: &str, value: &Option<T>) -> Option<T> {
+    pub(super) fn required<T: Clone>(&mut self, key: &str, value: &Option<T>) -> Option<T> {
         if value.is_none() {
             self.problem(key, "is required");
         }
         value.clone()
     }
 
-    fn one_of<T: Copy>(
+    pub(super) fn one_of<T: Copy>(
         &mut self,
         key: &str,
         value: Option<&str>,
@@ -91,7 +97,14 @@ impl Checker<'_> {
         default
     }
 
-    fn range_i64(&mut self, key: &str, value: Option<i64>, default: i64, lo: i64, hi: i64) -> i64 {
+    pub(super) fn range_i64(
+        &mut self,
+        key: &str,
+        value: Option<i64>,
+        default: i64,
+        lo: i64,
+        hi: i64,
+    ) -> i64 {
         match value {
             None => default,
             Some(v) if (lo..=hi).contains(&v) => v,
@@ -102,7 +115,13 @@ impl Checker<'_> {
         }
     }
 
-    fn secs(&mut self, key: &str, value: Option<u64>, default: u64, min: u64) -> Duration {
+    pub(super) fn secs(
+        &mut self,
+        key: &str,
+        value: Option<u64>,
+        default: u64,
+        min: u64,
+    ) -> Duration {
         match value {
             Some(v) if v < min => {
                 self.problem(key, format!("{v} is below the minimum of {min}"));
@@ -113,7 +132,7 @@ impl Checker<'_> {
         }
     }
 
-    fn address(&mut self, key: &str, value: &str) -> Option<Address> {
+    pub(super) fn address(&mut self, key: &str, value: &str) -> Option<Address> {
         match Address::parse(value) {
             Ok(a) => Some(a),
             Err(e) => {
@@ -123,7 +142,7 @@ impl Checker<'_> {
         }
     }
 
-    fn mailbox(&mut self, key: &str, value: &str) {
+    pub(super) fn mailbox(&mut self, key: &str, value: &str) {
         if let Err(e) = value.parse::<lettre::message::Mailbox>() {
             self.problem(
                 key,
@@ -132,7 +151,7 @@ impl Checker<'_> {
         }
     }
 
-    fn existing_file(&mut self, key: &str, value: &Option<String>) -> Option<PathBuf> {
+    pub(super) fn existing_file(&mut self, key: &str, value: &Option<String>) -> Option<PathBuf> {
         let path = self.path(value.as_deref()?);
         if let Err(e) = std::fs::metadata(&path) {
             self.problem(key, format!("cannot read {}: {e}", path.display()));
@@ -141,7 +160,7 @@ impl Checker<'_> {
     }
 
     /// A secret from `<prefix>_file` or `<prefix>_env`, exactly one of them.
-    fn secret(
+    pub(super) fn secret(
         &mut self,
         prefix: &str,
         file: &Option<String>,
@@ -182,7 +201,7 @@ impl Checker<'_> {
         }
     }
 
-    fn secret_file(&mut self, key: &str, value: &str) -> Option<Secret<String>> {
+    pub(super) fn secret_file(&mut self, key: &str, value: &str) -> Option<Secret<String>> {
         let path = self.path(value);
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
@@ -245,7 +264,7 @@ pub fn resolve(base: &Path, value: &str) -> PathBuf {
     }
 }
 
-fn is_loopback_host(host: &str) -> bool {
+pub(super) fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost")
         || h.parse::<IpAddr>()
@@ -276,10 +295,36 @@ pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Ve
             .map(|p| c.path(p))
             .unwrap_or_else(|| state_dir.join("simulator")),
     };
-    let keys = KeysConfig {
+    let keys = keys(&mut c, &raw.keys);
+    let domains = domains(&mut c, &raw.domains);
+    let sources = sources(&mut c, &raw.sources);
+    let delivery = delivery(&mut c, &raw.delivery, &state_dir);
+    let (renewal, removal, pipeline) = schedule(&mut c, &raw);
+    let http = http(&mut c, &raw.http);
+    if c.problems.is_empty() {
+        Ok(Config {
+            state_dir,
+            autodns,
+            simulator,
+            keys,
+            domains,
+            sources,
+            delivery,
+            renewal,
+            removal,
+            pipeline,
+            http,
+        })
+    } else {
+        Err(c.problems)
+    }
+}
+
+fn keys(c: &mut Checker<'_>, r: &RawKeys) -> KeysConfig {
+    KeysConfig {
         key_type: c.one_of(
             "keys.type",
-            raw.keys.key_type.as_deref(),
+            r.key_type.as_deref(),
             KeyType::Rsa3072,
             &[
                 ("rsa-2048", KeyType::Rsa2048),
@@ -291,18 +336,22 @@ pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Ve
         ),
         pkcs12_profile: c.one_of(
             "keys.pkcs12_profile",
-            raw.keys.pkcs12_profile.as_deref(),
+            r.pkcs12_profile.as_deref(),
             Pkcs12Profile::Modern,
             &[
                 ("modern", Pkcs12Profile::Modern),
                 ("compat", Pkcs12Profile::Compat),
             ],
         ),
-        archive: raw.keys.archive.unwrap_or(true),
-    };
-    let domains = domains(&mut c, &raw.domains);
-    let sources = sources(&mut c, &raw.sources);
-    let delivery = delivery(&mut c, &raw.delivery, &state_dir);
+        archive: r.archive.unwrap_or(true),
+    }
+}
+
+/// `[renewal]`, `[removal]` and `[pipeline]`: the timing of the work.
+fn schedule(
+    c: &mut Checker<'_>,
+    raw: &RawConfig,
+) -> (RenewalConfig, RemovalConfig, PipelineConfig) {
     let renewal = RenewalConfig {
         margin: Duration::from_secs(
             86_400 * c.range_i64("renewal.margin_days", raw.renewal.margin_days, 30, 1, 365) as u64,
@@ -337,237 +386,7 @@ pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Ve
         backoff_max,
         max_attempts: c.range_i64("pipeline.max_attempts", p.max_attempts, 8, 1, 1000) as u32,
     };
-    let http = http(&mut c, &raw.http);
-    if c.problems.is_empty() {
-        Ok(Config {
-            state_dir,
-            autodns,
-            simulator,
-            keys,
-            domains,
-            sources,
-            delivery,
-            renewal,
-            removal,
-            pipeline,
-            http,
-        })
-    } else {
-        Err(c.problems)
-    }
-}
-
-fn autodns(c: &mut Checker<'_>, r: &RawAutodns) -> AutodnsConfig {
-    let endpoint = match r.endpoint.as_deref() {
-        None => {
-            c.problem(
-                "autodns.endpoint",
-                "is required: \"simulator\" for the bundled simulator, or the API URL \
-                 (https://api.autodns.com/v1 for JSON, https://gateway.autodns.com for XML)",
-            );
-            Endpoint::Simulator
-        }
-        Some("simulator") => Endpoint::Simulator,
-        Some(s) => match Url::parse(s) {
-            Ok(u) if u.scheme() == "https" => Endpoint::Remote(u),
-            Ok(u) if u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host) => {
-                Endpoint::Remote(u)
-            }
-            Ok(u) if u.scheme() == "http" => {
-                c.problem(
-                    "autodns.endpoint",
-                    format!("{s:?}: plain http is only allowed to a loopback host; use https"),
-                );
-                Endpoint::Remote(u)
-            }
-            Ok(u) => {
-                c.problem("autodns.endpoint", format!("{s:?}: scheme must be https"));
-                Endpoint::Remote(u)
-            }
-            Err(e) => {
-                c.problem(
-                    "autodns.endpoint",
-                    format!("{s:?} is neither \"simulator\" nor a URL: {e}"),
-                );
-                Endpoint::Simulator
-            }
-        },
-    };
-    let remote = matches!(endpoint, Endpoint::Remote(_));
-    let wire = c.one_of(
-        "autodns.wire",
-        r.wire.as_deref(),
-        Wire::Json,
-        &[("json", Wire::Json), ("xml", Wire::Xml)],
-    );
-    let user = if remote {
-        c.required("autodns.user", &r.user).unwrap_or_default()
-    } else {
-        r.user.clone().unwrap_or_else(|| "simulator".into())
-    };
-    let password = c.secret(
-        "autodns.password",
-        &r.password_file,
-        &r.password_env,
-        remote,
-    );
-    let rps = r.requests_per_second.unwrap_or(MAX_RPS);
-    if !(rps > 0.0 && rps <= MAX_RPS) {
-        c.problem(
-            "autodns.requests_per_second",
-            format!("{rps} must be above 0 and at most {MAX_RPS} (AutoDNS's per-IP limit)"),
-        );
-    }
-    let product = r
-        .product
-        .clone()
-        .unwrap_or_else(|| "GLOBALSIGN_PERSONALSIGN_1".into());
-    check_product(c, "autodns.product", &product);
-    let lifetime = c.range_i64("autodns.lifetime_months", r.lifetime_months, 12, 0, 1200) as u32;
-    check_lifetime(c, "autodns.lifetime_months", lifetime);
-    AutodnsConfig {
-        endpoint,
-        wire,
-        user,
-        password,
-        context: c.range_i64("autodns.context", r.context, 4, 1, i64::from(u32::MAX)) as u32,
-        requests_per_second: rps.clamp(0.001, MAX_RPS),
-        timeout: c.secs("autodns.timeout_secs", r.timeout_secs, 30, 1),
-        product,
-        lifetime_months: lifetime,
-        daily_order_budget: c.range_i64(
-            "autodns.daily_order_budget",
-            r.daily_order_budget,
-            50,
-            0,
-            100_000,
-        ) as u32,
-        poll_interval: c.secs("autodns.poll_interval_secs", r.poll_interval_secs, 60, 1),
-        job_silence_timeout: c.secs(
-            "autodns.job_silence_timeout_secs",
-            r.job_silence_timeout_secs,
-            21_600,
-            60,
-        ),
-        confirm_foreign_messages: r.confirm_foreign_messages.unwrap_or(true),
-        contact: contact(c, &r.contact),
-    }
-}
-
-fn check_product(c: &mut Checker<'_>, key: &str, product: &str) {
-    if product.is_empty()
-        || !product
-            .chars()
-            .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_')
-    {
-        c.problem(
-            key,
-            format!("{product:?} is not an AutoDNS product name like GLOBALSIGN_PERSONALSIGN_1"),
-        );
-    }
-}
-
-fn check_lifetime(c: &mut Checker<'_>, key: &str, months: u32) {
-    if !LIFETIMES.contains(&months) {
-        c.problem(
-            key,
-            format!("{months} months is not offered; use 12, 24 or 36"),
-        );
-    }
-}
-
-fn contact(c: &mut Checker<'_>, r: &RawContact) -> ContactConfig {
-    let any_field = [
-        &r.first,
-        &r.last,
-        &r.email,
-        &r.phone,
-        &r.title,
-        &r.organization,
-        &r.address,
-        &r.postal_code,
-        &r.city,
-        &r.country,
-        &r.state,
-    ]
-    .iter()
-    .any(|f| f.is_some());
-    if let Some(id) = r.id {
-        if any_field {
-            c.problem(
-                "autodns.contact.id",
-                "give either an existing contact id or the fields of a contact to create, not both",
-            );
-        }
-        if id <= 0 {
-            c.problem("autodns.contact.id", format!("{id} is not a contact id"));
-        }
-        return ContactConfig::Existing(id);
-    }
-    let mut req = |key: &str, v: &Option<String>| -> String {
-        match v.as_deref().map(str::trim) {
-            Some(s) if !s.is_empty() => s.to_string(),
-            _ => {
-                c.problem(
-                    &format!("autodns.contact.{key}"),
-                    "is required (or set autodns.contact.id to reuse an existing contact)",
-                );
-                String::new()
-            }
-        }
-    };
-    let d = ContactDetails {
-        first: req("first", &r.first),
-        last: req("last", &r.last),
-        email: req("email", &r.email),
-        phone: req("phone", &r.phone),
-        fax: r.fax.clone(),
-        title: req("title", &r.title),
-        organization: req("organization", &r.organization),
-        address: req("address", &r.address),
-        postal_code: req("postal_code", &r.postal_code),
-        city: req("city", &r.city),
-        country: req("country", &r.country),
-        state: req("state", &r.state),
-    };
-    if !d.email.is_empty() {
-        c.address("autodns.contact.email", &d.email);
-    }
-    let phone_ok = |p: &str| {
-        let parts: Vec<&str> = p.strip_prefix('+').unwrap_or("").split('-').collect();
-        parts.len() == 3
-            && parts
-                .iter()
-                .all(|s| !s.is_empty() && s.chars().all(|ch| ch.is_ascii_digit()))
-    };
-    if !d.phone.is_empty() && !phone_ok(&d.phone) {
-        c.problem(
-            "autodns.contact.phone",
-            format!("{:?} must look like +49-941-1234560", d.phone),
-        );
-    }
-    if let Some(fax) = &d.fax {
-        if !phone_ok(fax) {
-            c.problem(
-                "autodns.contact.fax",
-                format!("{fax:?} must look like +49-941-1234569"),
-            );
-        }
-    }
-    let country_ok = d.country.len() == 2 && d.country.chars().all(|ch| ch.is_ascii_uppercase());
-    if !d.country.is_empty() && !country_ok {
-        c.problem(
-            "autodns.contact.country",
-            format!("{:?} must be an ISO 3166 code like DE", d.country),
-        );
-    }
-    if d.organization.chars().count() > 64 {
-        c.problem(
-            "autodns.contact.organization",
-            "is longer than 64 characters",
-        );
-    }
-    ContactConfig::Create(Box::new(d))
+    (renewal, removal, pipeline)
 }
 
 /// `domains.allow`, normalised (IDNA, lower-case), with a problem for each entry that is not a
@@ -716,190 +535,6 @@ fn check_layout(c: &mut Checker<'_>, layout: &str) {
             key,
             format!("{layout:?} must be a relative pattern without '.', '..' or '//'"),
         );
-    }
-}
-
-fn delivery(c: &mut Checker<'_>, r: &RawDelivery, state_dir: &Path) -> DeliveryConfig {
-    let transport_name = r.transport.as_deref();
-    let transport = match transport_name {
-        Some("file") => DeliveryTransport::File {
-            dir: r
-                .file
-                .dir
-                .as_deref()
-                .map(|p| c.path(p))
-                .unwrap_or_else(|| state_dir.join("outbox")),
-        },
-        Some("smtp") => DeliveryTransport::Smtp(smtp(c, &r.smtp)),
-        Some("sendmail") => DeliveryTransport::Sendmail {
-            command: c.path(
-                r.sendmail
-                    .command
-                    .as_deref()
-                    .unwrap_or("/usr/sbin/sendmail"),
-            ),
-        },
-        Some(other) => {
-            c.problem(
-                "delivery.transport",
-                format!("{other:?} is not one of: smtp, sendmail, file"),
-            );
-            DeliveryTransport::File {
-                dir: state_dir.join("outbox"),
-            }
-        }
-        None => {
-            c.problem("delivery.transport", "is required: smtp, sendmail or file");
-            DeliveryTransport::File {
-                dir: state_dir.join("outbox"),
-            }
-        }
-    };
-    let from = c.required("delivery.from", &r.from).unwrap_or_default();
-    if !from.is_empty() {
-        c.mailbox("delivery.from", &from);
-    }
-    if let Some(rt) = &r.reply_to {
-        c.mailbox("delivery.reply_to", rt);
-    }
-    let admin_address = r
-        .admin_address
-        .as_deref()
-        .and_then(|a| c.address("delivery.admin_address", a));
-    let p = &r.password;
-    let password = match p.channel.as_deref().unwrap_or("separate-mail") {
-        "separate-mail" => PasswordChannelConfig::SeparateMail {
-            delay: c.secs("delivery.password.delay_secs", p.delay_secs, 300, 0),
-        },
-        "admin-mail" => {
-            let to = c
-                .required("delivery.password.admin_address", &p.admin_address)
-                .and_then(|a| c.address("delivery.password.admin_address", &a));
-            match to {
-                Some(to) => PasswordChannelConfig::AdminMail { to },
-                None => PasswordChannelConfig::SeparateMail {
-                    delay: Duration::ZERO,
-                },
-            }
-        }
-        "command" => {
-            let mut argv = c
-                .required("delivery.password.command", &p.command)
-                .unwrap_or_default();
-            // The program runs as resolved here (relative to the config file), not as written.
-            if let Some(prog) = argv.first_mut() {
-                *prog = c.path(prog).to_string_lossy().into_owned();
-            }
-            match argv.first() {
-                None => c.problem(
-                    "delivery.password.command",
-                    "needs a program, e.g. [\"/usr/local/bin/sms-password\"]",
-                ),
-                Some(prog) => {
-                    let path = c.path(prog);
-                    if !path.is_file() {
-                        c.problem(
-                            "delivery.password.command",
-                            format!("program {} does not exist", path.display()),
-                        );
-                    }
-                }
-            }
-            PasswordChannelConfig::Command { argv }
-        }
-        "file" => {
-            let dir = c
-                .required("delivery.password.dir", &p.dir)
-                .map(|d| c.path(&d));
-            PasswordChannelConfig::File {
-                dir: dir.unwrap_or_else(|| state_dir.join("passwords")),
-            }
-        }
-        other => {
-            c.problem(
-                "delivery.password.channel",
-                format!("{other:?} is not one of: separate-mail, admin-mail, command, file"),
-            );
-            PasswordChannelConfig::SeparateMail {
-                delay: Duration::ZERO,
-            }
-        }
-    };
-    DeliveryConfig {
-        transport,
-        from,
-        reply_to: r.reply_to.clone(),
-        subject: r
-            .subject
-            .clone()
-            .unwrap_or_else(|| "Your S/MIME certificate for {address}".into()),
-        password_subject: r
-            .password_subject
-            .clone()
-            .unwrap_or_else(|| "Password for your S/MIME certificate ({address})".into()),
-        admin_address,
-        template_text_file: c.existing_file("delivery.template_text_file", &r.template_text_file),
-        template_html_file: c.existing_file("delivery.template_html_file", &r.template_html_file),
-        password_template_file: c
-            .existing_file("delivery.password_template_file", &r.password_template_file),
-        password,
-    }
-}
-
-fn smtp(c: &mut Checker<'_>, r: &RawSmtp) -> SmtpConfig {
-    let host = c
-        .required("delivery.smtp.host", &r.host)
-        .unwrap_or_default();
-    let security = c.one_of(
-        "delivery.smtp.security",
-        r.security.as_deref(),
-        SmtpSecurity::StartTls,
-        &[
-            ("tls", SmtpSecurity::Tls),
-            ("starttls", SmtpSecurity::StartTls),
-            ("plain", SmtpSecurity::PlainLoopback),
-            ("dangerous-plain", SmtpSecurity::DangerousPlain),
-        ],
-    );
-    if security == SmtpSecurity::PlainLoopback && !host.is_empty() && !is_loopback_host(&host) {
-        c.problem(
-            "delivery.smtp.security",
-            format!(
-                "\"plain\" is only allowed to a loopback host, not {host:?}; use tls or starttls \
-                 (or \"dangerous-plain\" if you accept bundles crossing the network unencrypted)"
-            ),
-        );
-    }
-    let port = r.port.unwrap_or(match security {
-        SmtpSecurity::Tls => 465,
-        SmtpSecurity::StartTls => 587,
-        SmtpSecurity::PlainLoopback | SmtpSecurity::DangerousPlain => 25,
-    });
-    let password = c.secret(
-        "delivery.smtp.password",
-        &r.password_file,
-        &r.password_env,
-        false,
-    );
-    if r.user.is_some() != password.is_some()
-        && !c
-            .problems
-            .iter()
-            .any(|p| p.key.starts_with("delivery.smtp.password"))
-    {
-        c.problem(
-            "delivery.smtp.user",
-            "user and password go together: give both or neither",
-        );
-    }
-    SmtpConfig {
-        host,
-        port,
-        security,
-        user: r.user.clone(),
-        password,
-        timeout: c.secs("delivery.smtp.timeout_secs", r.timeout_secs, 30, 1),
-        ca_file: c.existing_file("delivery.smtp.ca_file", &r.ca_file),
     }
 }
 
