@@ -17,9 +17,9 @@ use crate::pipeline::ErrorClass;
 ///
 /// Every order is a CertificateCreate, also for renewals and reprovisions: a fresh certificate
 /// object per generation is what lets an order of unknown outcome be found again by name and
-/// creation time (`autodns-api.md` §6.5), whereas CertificateRenew changes the existing object
+/// creation time, whereas CertificateRenew changes the existing object
 /// in place. Revocation uses CertificateDelete, because CertificateRevoke is offered only for
-/// other CAs' products (§2.10).
+/// other CAs' products.
 pub struct AutodnsPort {
     client: crate::autodns::Client,
     contact: crate::config::ContactConfig,
@@ -266,7 +266,7 @@ impl crate::pipeline::ports::Autodns for AutodnsPort {
             since,
             exclude,
         };
-        // 1. The job list (400115, `POST /job/_search`, reference §2.12): an order whose answer
+        // 1. The job list (400115, `POST /job/_search`): an order whose answer
         // was lost is a running job at once, before the certificate list may show it. The ctid
         // is not a documented filter key, so the search filters on the name (`object`) and the
         // ctid is matched in `lost_order`.
@@ -290,7 +290,7 @@ impl crate::pipeline::ports::Autodns for AutodnsPort {
             .map_err(lookup_err)?;
         let (job_id, mut found_id) = lost.in_history(&finished);
         // 3. The certificate list by name (400105): the fallback when neither job list names the
-        // certificate (reference §3.2: "list-by-name").
+        // certificate.
         let mut found_pem = None;
         if found_id.is_none() {
             let list = self
@@ -331,8 +331,8 @@ impl crate::pipeline::ports::Autodns for AutodnsPort {
         let oj = match self.client.job_info(job_id).await {
             Ok(j) => j,
             // `EF300101`: the job left the active queue. Its outcome is in the job history
-            // (reference/autodns-api.md, job info): a failed or canceled job must go back to
-            // "re-order", not to "order vanished" (review finding 2) — the CA removes a refused
+            // (AutoDNS API, job info and job history): a failed or canceled job must go back to
+            // "re-order", not to "order vanished" — the CA removes a refused
             // order's certificate, so a lookup by name cannot tell the two apart.
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 match self.client.job_history(job_id).await {
