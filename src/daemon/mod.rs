@@ -14,9 +14,9 @@
 //! steps still running after the grace period — a step abandoned mid-call leaves its claim and
 //! intent in the store, and the next boot resolves it (an order by lookup, never by re-sending).
 //!
-//! Files: this one boots and stops the daemon; [`tasks`](self) holds the loops (workers,
-//! scheduler, notice sweeper, poller), `http` the endpoint, `sources` the source watchers,
-//! `queue` the work queue.
+//! Files: this one boots and stops the daemon; `tasks.rs` holds the loops (event intake,
+//! workers, scheduler, notice sweeper, poller), `http.rs` the endpoint, `sources.rs` the source
+//! watchers and their admission, `queue.rs` the work queue, `tests.rs` the unit tests.
 
 mod http;
 mod queue;
