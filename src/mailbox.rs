@@ -187,13 +187,12 @@ pub struct DomainOverride {
     pub product: Option<String>,
     /// Certificate lifetime in months, as AutoDNS orders it.
     pub lifetime_months: Option<u32>,
-    /// Organisational unit for the order (AutoDNS `ou`; a Class 1 certificate subject carries
-    /// only the address, see smime-facts §3.2).
-    pub ou: Option<String>,
+    /// Organisational unit for the order (AutoDNS `organizationUnitName`).
+    pub organization_unit: Option<String>,
     /// AutoDNS SSL contact id used as the admin contact.
-    pub admin_contact_id: Option<String>,
+    pub admin_contact_id: Option<i64>,
     /// AutoDNS SSL contact id used as the technical contact.
-    pub technical_contact_id: Option<String>,
+    pub technical_contact_id: Option<i64>,
 }
 
 /// Which domains get certificates, and per-domain overrides.

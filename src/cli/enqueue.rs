@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use super::{CliError, Context};
-use crate::mailbox::Address;
+use crate::mailbox::{Address, DomainPolicy};
 use crate::source::spool;
 
 /// Arguments of `enqueue`.
@@ -40,23 +40,23 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
             invalid.join("; ")
         )));
     }
-    let (dir, allow) = match (
+    let (dir, domains) = match (
         args.spool_dir,
         crate::config::hook_settings(&ctx.config_path),
     ) {
-        (Some(dir), Ok(h)) => (dir, h.allow),
+        (Some(dir), Ok(h)) => (dir, h.domains),
         // An explicit --spool-dir works without a readable config file; the daemon still
         // applies the allow-list when it picks the request up.
         (Some(dir), Err(e)) => {
             tracing::warn!("domains.allow not checked: {e}");
-            (dir, Vec::new())
+            (dir, DomainPolicy::default())
         }
-        (None, Ok(h)) => (h.spool_dir, h.allow),
+        (None, Ok(h)) => (h.spool_dir, h.domains),
         (None, Err(e)) => return Err(e.into()),
     };
     let refused: Vec<String> = addresses
         .iter()
-        .filter(|a| !allow.is_empty() && !allow.iter().any(|d| d == a.domain()))
+        .filter(|a| !domains.permits(a))
         .map(|a| format!("{a} is not in a domain listed in domains.allow"))
         .collect();
     if !refused.is_empty() {

@@ -12,7 +12,7 @@ use super::{CliError, Context};
 use crate::config::Config;
 use crate::mailbox::Address;
 use crate::pipeline::drive::{drive, DriveError};
-use crate::pipeline::wiring::{self, domain_allowed};
+use crate::pipeline::wiring;
 use crate::pipeline::{ForeignMessages, Request, Stage};
 use crate::store::MailboxRecord;
 
@@ -40,7 +40,7 @@ pub struct WaitArgs {
 /// Parses an address given on the command line (a usage error if it is not one).
 pub(crate) fn parse_address(text: &str, config: &Config) -> Result<Address, CliError> {
     let address = Address::parse(text).map_err(|e| CliError::Usage(e.to_string()))?;
-    if !domain_allowed(config, &address) {
+    if !config.domains.permits(&address) {
         return Err(CliError::Usage(format!(
             "{address}: the domain {} is not in domains.allow, so it gets no certificate",
             address.domain()

@@ -1,7 +1,7 @@
 //! The `run` verb: the daemon. Boot order: config → state store (and key store, mailer, AutoDNS
 //! client or the in-process simulator) → AutoDNS contact ensured → sources → workers, scheduler,
 //! poll consumer → HTTP endpoint (`/healthz`, `/metrics`, `/push`). SIGTERM or SIGINT shuts down
-//! gracefully (see `daemon.rs`). `--once` runs one pass and exits, for cron and tests.
+//! gracefully (see `daemon/`). `--once` runs one pass and exits, for cron and tests.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +14,9 @@ use crate::config::Config;
 use crate::daemon::{self, Daemon, DaemonSettings, PushParser};
 use crate::pipeline::adapters::parse_push_notice;
 use crate::pipeline::drive::drive;
-use crate::pipeline::wiring::{self, domain_allowed};
+use crate::pipeline::wiring::{self, Sources};
 use crate::pipeline::ForeignMessages;
+use crate::source::{admit, Admitted, Origin, SourceEvent};
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -106,43 +107,18 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
 async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> {
     let rec = wiring.reconciler.clone();
     let now = rec.clock().now();
-    let mut listings = Vec::new();
-    if let Some(m) = &config.sources.maildir {
-        let layout =
-            crate::source::maildir::Layout::parse(&m.layout).map_err(|e| CliError::failed(&e))?;
-        let src =
-            crate::source::maildir::MaildirSource::new(crate::source::maildir::MaildirSettings {
-                root: m.root.clone(),
-                layout,
-                rescan_interval: config.sources.rescan_interval,
-            });
-        listings.push(src.full_listing().map_err(|e| CliError::failed(&e))?);
-    }
-    if let Some(l) = &config.sources.ldif {
-        use crate::source::ldif;
-        let src = ldif::LdifSource::new(ldif::LdifSettings {
-            path: l.path.clone(),
-            attributes: l.attributes.clone(),
-            object_class: l.object_class.clone(),
-            key: match l.key {
-                crate::config::LdifKey::EntryUuid => ldif::KeyAttr::EntryUuid,
-                crate::config::LdifKey::Dn => ldif::KeyAttr::Dn,
-            },
-        });
-        listings.push(src.full_listing().map_err(|e| CliError::failed(&e))?);
-    }
-    let spool = crate::source::spool::SpoolSource::new(&config.sources.spool_dir)
-        .map_err(|e| CliError::failed(&e))?;
-    let spool_listing = spool.full_listing().map_err(|e| CliError::failed(&e))?;
-    for listing in listings.iter().chain(std::iter::once(&spool_listing)) {
+    let sources = Sources::from_config(&config.sources).map_err(|e| CliError::failed(&e))?;
+    let listings = sources.full_listings().map_err(|e| CliError::failed(&e))?;
+    for listing in &listings {
         for entry in listing.entries.values() {
-            for a in entry.addresses.iter().filter(|a| domain_allowed(config, a)) {
-                rec.store()
-                    .observe_present(a, now)
-                    .map_err(|e| CliError::failed(&e))?;
-            }
-            if let crate::source::Origin::Spool { file } = &entry.origin {
-                spool.ack(file).map_err(|e| CliError::failed(&e))?;
+            for address in &entry.addresses {
+                let event = SourceEvent::Present {
+                    address: address.clone(),
+                    origin: entry.origin.clone(),
+                };
+                for work in admit(event, &config.domains) {
+                    admit_once(&rec, &sources, work, now)?;
+                }
             }
         }
     }
@@ -177,6 +153,36 @@ async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> 
         return Err(CliError::Failed(format!(
             "{failed} mailbox(es) failed; see `status`"
         )));
+    }
+    Ok(())
+}
+
+/// Records one admitted address for `--once`; an ignored spool request is removed, since it can
+/// never be served.
+fn admit_once(
+    rec: &wiring::LiveReconciler,
+    sources: &Sources,
+    work: Admitted,
+    now: time::OffsetDateTime,
+) -> Result<(), CliError> {
+    match work {
+        Admitted::Present(a) => {
+            rec.store()
+                .observe_present(&a, now)
+                .map_err(|e| CliError::failed(&e))?;
+        }
+        Admitted::Requested { address, file } => {
+            rec.store()
+                .observe_present(&address, now)
+                .map_err(|e| CliError::failed(&e))?;
+            sources.spool.ack(&file).map_err(|e| CliError::failed(&e))?;
+        }
+        Admitted::Ignored {
+            origin: Origin::Spool { file },
+            ..
+        } => sources.spool.ack(&file).map_err(|e| CliError::failed(&e))?,
+        // Removals are the daemon's (see `once`); other ignored addresses need nothing.
+        Admitted::Gone(_) | Admitted::Ignored { .. } => {}
     }
     Ok(())
 }

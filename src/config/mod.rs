@@ -83,8 +83,8 @@ fn config_dir(path: &Path) -> PathBuf {
 pub struct HookSettings {
     /// Where requests are written.
     pub spool_dir: PathBuf,
-    /// `domains.allow`, normalised; empty = every domain.
-    pub allow: Vec<String>,
+    /// `domains.allow`, normalised; empty = every domain. No overrides: the hook orders nothing.
+    pub domains: crate::mailbox::DomainPolicy,
 }
 
 /// The hook's settings from the config file at `path`, without validating the rest or loading
@@ -109,24 +109,20 @@ pub fn hook_settings(path: &Path) -> Result<HookSettings, ConfigError> {
             .as_deref()
             .unwrap_or(validate::DEFAULT_SPOOL_DIR),
     );
-    let mut allow = Vec::new();
-    let mut problems = Vec::new();
-    for (i, d) in raw.domains.allow.iter().flatten().enumerate() {
-        match crate::mailbox::normalize_domain(d) {
-            Ok(n) => allow.push(n),
-            Err(e) => problems.push(Problem {
-                key: format!("domains.allow[{i}]"),
-                message: format!("{d:?}: {e}"),
-            }),
-        }
-    }
+    let (allow, problems) = validate::allow_list(&raw.domains);
     if !problems.is_empty() {
         return Err(ConfigError {
             path: path.to_path_buf(),
             problems,
         });
     }
-    Ok(HookSettings { spool_dir, allow })
+    Ok(HookSettings {
+        spool_dir,
+        domains: crate::mailbox::DomainPolicy {
+            allow,
+            ..Default::default()
+        },
+    })
 }
 
 impl Config {

@@ -1,7 +1,6 @@
 //! Owns the typed, validated configuration that the rest of the program reads. Every value here
 //! has passed `validate.rs`: paths are absolute or resolved, secrets are loaded, enums are known.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +10,22 @@ use url::Url;
 use crate::mailbox::Address;
 use crate::secret::Secret;
 
+// The config validates straight into the domain types: nothing downstream parses a config
+// spelling again. The old config names stay as aliases for callers that still use them.
+pub use crate::autodns::Wire;
+pub use crate::crypto::{KeyType, Pkcs12Profile};
+pub use crate::mailbox::{DomainOverride, DomainPolicy};
+pub use crate::source::ldif::KeyAttr;
+
+/// `keys.type`: the `crypto` module's key type (config spellings `rsa-2048` … `ec-p384`).
+pub type KeyAlgorithm = KeyType;
+/// `keys.pkcs12_profile`: the `crypto` module's PKCS#12 profile (`modern`, `compat`).
+pub type BundleProfile = Pkcs12Profile;
+/// `sources.ldif.key`: the LDIF source's entry key (`entryUUID`, `dn`).
+pub type LdifKey = KeyAttr;
+/// `[domains]`: the allow-list and per-domain overrides, normalised (IDNA, lower-case).
+pub type DomainsConfig = DomainPolicy;
+
 /// The validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -19,7 +34,7 @@ pub struct Config {
     pub autodns: AutodnsConfig,
     pub simulator: SimulatorSettings,
     pub keys: KeysConfig,
-    pub domains: DomainsConfig,
+    pub domains: DomainPolicy,
     pub sources: SourcesConfig,
     pub delivery: DeliveryConfig,
     pub renewal: RenewalConfig,
@@ -35,15 +50,6 @@ pub enum Endpoint {
     Simulator,
     /// A real (or separately started simulator) API base URL.
     Remote(Url),
-}
-
-/// The AutoDNS wire format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wire {
-    /// JSON API (`https://api.autodns.com/v1`).
-    Json,
-    /// XML gateway (`https://gateway.autodns.com`).
-    Xml,
 }
 
 /// `[autodns]`.
@@ -99,74 +105,13 @@ pub struct SimulatorSettings {
     pub state_dir: PathBuf,
 }
 
-/// Key algorithm, spelt as in the config file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyAlgorithm {
-    Rsa2048,
-    Rsa3072,
-    Rsa4096,
-    EcP256,
-    EcP384,
-}
-
-impl KeyAlgorithm {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyAlgorithm::Rsa2048 => "rsa-2048",
-            KeyAlgorithm::Rsa3072 => "rsa-3072",
-            KeyAlgorithm::Rsa4096 => "rsa-4096",
-            KeyAlgorithm::EcP256 => "ec-p256",
-            KeyAlgorithm::EcP384 => "ec-p384",
-        }
-    }
-}
-
-/// PKCS#12 encoding profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BundleProfile {
-    /// PBES2/PBKDF2/AES-256-CBC, HMAC-SHA-256 MAC.
-    Modern,
-    /// 3DES for both bags, SHA-1 MAC, for older clients; never RC2.
-    Compat,
-}
-
-impl BundleProfile {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BundleProfile::Modern => "modern",
-            BundleProfile::Compat => "compat",
-        }
-    }
-}
-
 /// `[keys]`.
 #[derive(Debug, Clone)]
 pub struct KeysConfig {
-    pub key_type: KeyAlgorithm,
-    pub pkcs12_profile: BundleProfile,
+    pub key_type: KeyType,
+    pub pkcs12_profile: Pkcs12Profile,
     /// Keep private keys (encrypted) after delivery, for redelivery and old mail.
     pub archive: bool,
-}
-
-/// `[domains]`.
-#[derive(Debug, Clone, Default)]
-pub struct DomainsConfig {
-    /// Normalised (IDNA, lower-case) domains; empty = every domain.
-    pub allow: Vec<String>,
-    /// Per-domain overrides, keyed by normalised domain.
-    pub overrides: BTreeMap<String, DomainOverride>,
-}
-
-/// `[domains.override."DOMAIN"]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DomainOverride {
-    pub product: Option<String>,
-    pub lifetime_months: Option<u32>,
-    pub organization_unit: Option<String>,
-    pub admin_contact_id: Option<i64>,
-    pub technical_contact_id: Option<i64>,
 }
 
 /// `[sources]`.
@@ -187,20 +132,13 @@ pub struct MaildirConfig {
     pub layout: String,
 }
 
-/// Which LDIF value identifies an entry across exports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LdifKey {
-    EntryUuid,
-    Dn,
-}
-
 /// `[sources.ldif]`, when enabled.
 #[derive(Debug, Clone)]
 pub struct LdifConfig {
     pub path: PathBuf,
     pub attributes: Vec<String>,
     pub object_class: Option<String>,
-    pub key: LdifKey,
+    pub key: KeyAttr,
 }
 
 /// `[delivery]`.

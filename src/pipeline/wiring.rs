@@ -1,7 +1,8 @@
 //! Owns the assembly of the live pipeline from a validated config: the state store, the key
 //! store, the AutoDNS client (or the bundled simulator started in-process for
 //! `autodns.endpoint = "simulator"`), the mailer, and the reconciler over them. The `run` daemon
-//! and the one-off verbs all build the same thing here, so they behave alike.
+//! and the one-off verbs all build the same thing here, so they behave alike. The mailbox sources
+//! are built here too ([`Sources::from_config`]), once for the daemon and `run --once`.
 
 use std::sync::Arc;
 
@@ -12,10 +13,14 @@ use super::metrics::Metrics;
 use super::ports::PortError;
 use super::reconcile::{Reconciler, Settings};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Endpoint};
-use crate::mailbox::Address;
+use crate::config::{Config, Endpoint, SourcesConfig};
+use crate::delivery::Mailer;
 use crate::secret::Secret;
 use crate::simulator::SimulatorHandle;
+use crate::source::ldif::{LdifSettings, LdifSource};
+use crate::source::maildir::{Layout, MaildirSettings, MaildirSource};
+use crate::source::spool::SpoolSource;
+use crate::source::{GuardPolicy, Listing, SourceError};
 use crate::store::{Store, StoreError};
 
 /// The reconciler over the real modules.
@@ -65,15 +70,10 @@ impl Wiring {
     }
 }
 
-/// Whether the config's domain allow list lets `address` have a certificate.
-pub fn domain_allowed(config: &Config, address: &Address) -> bool {
-    config.domains.allow.is_empty() || config.domains.allow.iter().any(|d| d == address.domain())
-}
-
 /// Assembles the pipeline on the system clock. Must run inside the tokio runtime (the SMTP
 /// pool and the simulator need it).
 pub async fn build(config: &Config) -> Result<Wiring, WiringError> {
-    build_with_clock(config, Arc::new(SystemClock)).await
+    Builder::new(config).build().await
 }
 
 /// Assembles the pipeline with time from `clock`: every part that reads the time (planner,
@@ -84,73 +84,210 @@ pub async fn build_with_clock(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> Result<Wiring, WiringError> {
-    let store = Arc::new(Store::open(&config.state_dir)?);
-    let keys = CryptoKeys::from_config(
-        &config.keys,
-        &config.state_dir.join(KEYS_DIR),
-        Box::new(rand::rngs::StdRng::from_os_rng()),
-    )
-    .map_err(part("the key store"))?;
-    let courier = MailCourier::from_config(config, clock.clone()).map_err(part("mail delivery"))?;
+    Builder::new(config).clock(clock).build().await
+}
 
-    let wire = match config.autodns.wire {
-        crate::config::Wire::Json => crate::autodns::Wire::Json,
-        crate::config::Wire::Xml => crate::autodns::Wire::Xml,
-    };
-    let (endpoint, user, password, simulator) = match &config.autodns.endpoint {
-        Endpoint::Remote(url) => {
-            let password = config
-                .autodns
-                .password
-                .clone()
-                .ok_or_else(|| WiringError::Part {
+/// The one place that reads [`Config`] to assemble the live pipeline. `run`, the verbs and the
+/// end-to-end tests all go through it; tests replace the handles (clock, mailer, randomness,
+/// reconciler settings, request pace) and keep the rest of the wiring as shipped.
+pub struct Builder<'a> {
+    config: &'a Config,
+    clock: Arc<dyn Clock>,
+    mailer: Option<Arc<dyn Mailer>>,
+    seed: Option<u64>,
+    settings: Option<Settings>,
+    requests_per_second: Option<f64>,
+}
+
+impl std::fmt::Debug for Builder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("seed", &self.seed)
+            .field("requests_per_second", &self.requests_per_second)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the AutoDNS client connects, and as whom.
+struct Api {
+    url: url::Url,
+    user: String,
+    password: Secret<String>,
+}
+
+impl<'a> Builder<'a> {
+    /// The wiring of `config` on the system clock, the configured mail transport and
+    /// randomness from the operating system.
+    pub fn new(config: &'a Config) -> Self {
+        Builder {
+            config,
+            clock: Arc::new(SystemClock),
+            mailer: None,
+            seed: None,
+            settings: None,
+            requests_per_second: None,
+        }
+    }
+
+    /// Time for every part (and for the in-process simulator).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Mail leaves through `mailer` instead of the configured transport.
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Deterministic randomness: the key store, the AutoDNS port, the reconciler and the
+    /// simulator credentials draw from generators seeded `seed`, `seed + 1`, `seed + 2`,
+    /// `seed + 3`.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Reconciler settings instead of those mapped from the config.
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// The AutoDNS client's pace instead of `autodns.requests_per_second`.
+    pub fn requests_per_second(mut self, rps: f64) -> Self {
+        self.requests_per_second = Some(rps);
+        self
+    }
+
+    fn rng(&self, n: u64) -> Box<dyn rand::RngCore + Send> {
+        match self.seed {
+            Some(s) => Box::new(rand::rngs::StdRng::seed_from_u64(s.wrapping_add(n))),
+            None => Box::new(rand::rngs::StdRng::from_os_rng()),
+        }
+    }
+
+    /// Assembles the pipeline, starting the bundled simulator for `autodns.endpoint =
+    /// "simulator"`. Must run inside the tokio runtime (the SMTP pool and the simulator need it).
+    pub async fn build(self) -> Result<Wiring, WiringError> {
+        let local = self.local_parts()?;
+        let (api, simulator) = match &self.config.autodns.endpoint {
+            Endpoint::Remote(url) => (self.remote_api(url)?, None),
+            Endpoint::Simulator => {
+                let (handle, api) = self.start_simulator().await?;
+                (api, Some(handle))
+            }
+        };
+        Ok(Wiring {
+            reconciler: Arc::new(self.assemble(local, api)?),
+            simulator,
+        })
+    }
+
+    /// The reconciler for a config whose AutoDNS endpoint is a URL (a real API or a simulator
+    /// started elsewhere); no runtime work is needed, so this is not async.
+    pub fn build_remote(self) -> Result<LiveReconciler, WiringError> {
+        let local = self.local_parts()?;
+        let api = match &self.config.autodns.endpoint {
+            Endpoint::Remote(url) => self.remote_api(url)?,
+            Endpoint::Simulator => {
+                return Err(WiringError::Part {
                     part: "the AutoDNS client",
-                    text: "no AutoDNS password configured (autodns.password_file or password_env)"
-                        .into(),
-                })?;
-            (url.clone(), config.autodns.user.clone(), password, None)
-        }
-        Endpoint::Simulator => {
-            let (handle, password) = start_simulator(config, clock.clone()).await?;
-            let url = match wire {
-                crate::autodns::Wire::Json => handle.json_url(),
-                crate::autodns::Wire::Xml => handle.xml_url(),
-            };
-            let url = url::Url::parse(&url).map_err(|e| WiringError::Part {
-                part: "the simulator",
-                text: e.to_string(),
+                    text: "the bundled simulator is started by `build`, not `build_remote`".into(),
+                })
+            }
+        };
+        self.assemble(local, api)
+    }
+
+    /// The state store, the key store and the mailer, in that order.
+    fn local_parts(&self) -> Result<(Arc<Store>, CryptoKeys, MailCourier), WiringError> {
+        let config = self.config;
+        let store = Arc::new(Store::open(&config.state_dir)?);
+        let keys =
+            CryptoKeys::from_config(&config.keys, &config.state_dir.join(KEYS_DIR), self.rng(0))
+                .map_err(part("the key store"))?;
+        let courier =
+            MailCourier::from_config_with_mailer(config, self.mailer.clone(), self.clock.clone())
+                .map_err(part("mail delivery"))?;
+        Ok((store, keys, courier))
+    }
+
+    fn remote_api(&self, url: &url::Url) -> Result<Api, WiringError> {
+        let password = self
+            .config
+            .autodns
+            .password
+            .clone()
+            .ok_or_else(|| WiringError::Part {
+                part: "the AutoDNS client",
+                text: "no AutoDNS password configured (autodns.password_file or password_env)"
+                    .into(),
             })?;
-            (url, "simulator".to_string(), password, Some(handle))
-        }
-    };
-    let mut settings = crate::autodns::ClientSettings::new(endpoint, wire, user, password);
-    settings.context = config.autodns.context;
-    settings.timeout = config.autodns.timeout;
-    settings.requests_per_second = config.autodns.requests_per_second;
-    let client = crate::autodns::Client::new(settings).map_err(|e| WiringError::Part {
-        part: "the AutoDNS client",
-        text: e.to_string(),
-    })?;
-    let autodns = AutodnsPort::new(
-        client,
-        &config.autodns,
-        &config.domains,
-        Box::new(rand::rngs::StdRng::from_os_rng()),
-    );
-    let reconciler = Reconciler::new(
-        store,
-        autodns,
-        keys,
-        courier,
-        clock,
-        Settings::from_config(config),
-        Box::new(rand::rngs::StdRng::from_os_rng()),
-        Arc::new(Metrics::default()),
-    );
-    Ok(Wiring {
-        reconciler: Arc::new(reconciler),
-        simulator,
-    })
+        Ok(Api {
+            url: url.clone(),
+            user: self.config.autodns.user.clone(),
+            password,
+        })
+    }
+
+    async fn start_simulator(&self) -> Result<(SimulatorHandle, Api), WiringError> {
+        let (handle, password) =
+            start_simulator(self.config, self.clock.clone(), self.rng(3)).await?;
+        let url = match self.config.autodns.wire {
+            crate::autodns::Wire::Json => handle.json_url(),
+            crate::autodns::Wire::Xml => handle.xml_url(),
+        };
+        let url = url::Url::parse(&url).map_err(|e| WiringError::Part {
+            part: "the simulator",
+            text: e.to_string(),
+        })?;
+        let api = Api {
+            url,
+            user: "simulator".to_string(),
+            password,
+        };
+        Ok((handle, api))
+    }
+
+    fn assemble(
+        mut self,
+        (store, keys, courier): (Arc<Store>, CryptoKeys, MailCourier),
+        api: Api,
+    ) -> Result<LiveReconciler, WiringError> {
+        let config = self.config;
+        let rec_settings = self
+            .settings
+            .take()
+            .unwrap_or_else(|| Settings::from_config(config));
+        let mut settings = crate::autodns::ClientSettings::new(
+            api.url,
+            config.autodns.wire,
+            api.user,
+            api.password,
+        );
+        settings.context = config.autodns.context;
+        settings.timeout = config.autodns.timeout;
+        settings.requests_per_second = self
+            .requests_per_second
+            .unwrap_or(config.autodns.requests_per_second);
+        let client = crate::autodns::Client::new(settings).map_err(|e| WiringError::Part {
+            part: "the AutoDNS client",
+            text: e.to_string(),
+        })?;
+        let autodns = AutodnsPort::new(client, &config.autodns, &config.domains, self.rng(1));
+        Ok(Reconciler::new(
+            store,
+            autodns,
+            keys,
+            courier,
+            self.clock.clone(),
+            rec_settings,
+            self.rng(2),
+            Arc::new(Metrics::default()),
+        ))
+    }
 }
 
 /// Starts the bundled simulator on a loopback port with throwaway credentials, on the
@@ -158,15 +295,13 @@ pub async fn build_with_clock(
 async fn start_simulator(
     config: &Config,
     clock: Arc<dyn Clock>,
+    mut rng: Box<dyn rand::RngCore + Send>,
 ) -> Result<(SimulatorHandle, Secret<String>), WiringError> {
     let sim_err = |text: String| WiringError::Part {
         part: "the simulator",
         text,
     };
-    let password = {
-        let mut rng = rand::rngs::StdRng::from_os_rng();
-        crate::crypto::generate_download_password(&mut rng)
-    };
+    let password = crate::crypto::generate_download_password(&mut rng);
     let mut cfg = crate::simulator::SimulatorConfig::new("simulator", password.expose().clone());
     cfg.issuance_delay = config.simulator.issuance_delay;
     cfg.state_dir = Some(config.simulator.state_dir.clone());
@@ -178,4 +313,90 @@ async fn start_simulator(
         crate::simulator::Simulator::start(cfg, listener).map_err(|e| sim_err(e.to_string()))?;
     tracing::info!(url = %handle.json_url(), "bundled AutoDNS simulator started (no money is spent)");
     Ok((handle, password))
+}
+
+/// Why a source could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the {source_name} source: {text}")]
+pub struct SourceStartError {
+    /// `maildir`, `ldif` or `spool`.
+    pub source_name: &'static str,
+    /// Why.
+    pub text: String,
+}
+
+/// The configured mailbox sources, built once from `[sources]`: the daemon starts watchers from
+/// them (`daemon::start_sources`), `run --once` takes their full listings.
+#[derive(Debug)]
+pub struct Sources {
+    /// The maildir tree, when `sources.maildir.enabled`.
+    pub maildir: Option<MaildirSettings>,
+    /// The LDIF export, when `sources.ldif.enabled`.
+    pub ldif: Option<LdifSettings>,
+    /// The enqueue spool, always present.
+    pub spool: SpoolSource,
+    /// The mass-removal guard every watcher applies (`sources.max_removal_share`).
+    pub guard: GuardPolicy,
+}
+
+impl Sources {
+    /// The sources `[sources]` configures. Creates the spool directory if missing.
+    pub fn from_config(cfg: &SourcesConfig) -> Result<Sources, SourceStartError> {
+        let maildir = match &cfg.maildir {
+            Some(m) => Some(MaildirSettings {
+                root: m.root.clone(),
+                layout: Layout::parse(&m.layout).map_err(|e| SourceStartError {
+                    source_name: "maildir",
+                    text: e.to_string(),
+                })?,
+                rescan_interval: cfg.rescan_interval,
+            }),
+            None => None,
+        };
+        let ldif = cfg.ldif.as_ref().map(|l| LdifSettings {
+            path: l.path.clone(),
+            attributes: l.attributes.clone(),
+            object_class: l.object_class.clone(),
+            key: l.key,
+        });
+        let spool = SpoolSource::new(&cfg.spool_dir).map_err(|e| SourceStartError {
+            source_name: "spool",
+            text: e.to_string(),
+        })?;
+        let guard = GuardPolicy {
+            max_removal_share: cfg.max_removal_share,
+            ..GuardPolicy::default()
+        };
+        Ok(Sources {
+            maildir,
+            ldif,
+            spool,
+            guard,
+        })
+    }
+
+    /// A fresh maildir watcher with the guard, if configured.
+    pub fn maildir_source(&self) -> Option<MaildirSource> {
+        let settings = self.maildir.clone()?;
+        Some(MaildirSource::new(settings).with_guard(self.guard))
+    }
+
+    /// A fresh LDIF watcher with the guard, if configured.
+    pub fn ldif_source(&self) -> Option<LdifSource> {
+        let settings = self.ldif.clone()?;
+        Some(LdifSource::new(settings).with_guard(self.guard))
+    }
+
+    /// What every source lists now: maildir, LDIF, spool, in that order (blocking IO).
+    pub fn full_listings(&self) -> Result<Vec<Listing>, SourceError> {
+        let mut listings = Vec::new();
+        if let Some(m) = self.maildir_source() {
+            listings.push(m.full_listing()?);
+        }
+        if let Some(l) = self.ldif_source() {
+            listings.push(l.full_listing()?);
+        }
+        listings.push(self.spool.full_listing()?);
+        Ok(listings)
+    }
 }

@@ -10,6 +10,7 @@
 //! [`diff`] function, and removals pass [`guard::check_removals`] first, so an empty or truncated
 //! feed is never a mass offboarding.
 
+pub mod admission;
 pub mod guard;
 pub mod ldif;
 pub mod maildir;
@@ -20,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
+pub use admission::{admit, Admitted, Refusal};
 pub use guard::{GuardPolicy, MassRemovalRefused};
 
 /// Which source saw a mailbox, and under which source-specific key.

@@ -8,15 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::SeedableRng;
 use smime_provisioner::clock::{Clock, SystemClock};
 use smime_provisioner::config::Config;
 use smime_provisioner::delivery::Mailer;
 use smime_provisioner::pipeline::adapters::{AutodnsPort, CryptoKeys, MailCourier};
-use smime_provisioner::pipeline::metrics::Metrics;
+use smime_provisioner::pipeline::wiring::Builder;
 use smime_provisioner::pipeline::{Reconciler, Settings};
 use smime_provisioner::simulator::{Faults, Simulator, SimulatorConfig, SimulatorHandle};
-use smime_provisioner::store::Store;
 
 pub const SIM_USER: &str = "e2e-user";
 pub const SIM_PASSWORD: &str = "e2e-password-123";
@@ -161,57 +159,17 @@ pub fn live_reconciler_clocked(
     settings: Settings,
     clock: Arc<dyn Clock>,
 ) -> LiveReconciler {
-    let store = Arc::new(Store::open(&config.state_dir).unwrap());
-    let keys = CryptoKeys::from_config(
-        &config.keys,
-        &config.state_dir.join("keys"),
-        Box::new(rand::rngs::StdRng::seed_from_u64(3)),
-    )
-    .unwrap();
-    let courier = match mailer {
-        None => MailCourier::from_config(config, clock.clone()).unwrap(),
-        Some(m) => {
-            let settings =
-                smime_provisioner::delivery::setup::message_settings(&config.delivery).unwrap();
-            let channel =
-                smime_provisioner::delivery::setup::password_channel(&config.delivery.password)
-                    .unwrap();
-            MailCourier::new(m, settings, channel, "modern", clock.clone())
-        }
-    };
-    let wire = match config.autodns.wire {
-        smime_provisioner::config::Wire::Json => smime_provisioner::autodns::Wire::Json,
-        smime_provisioner::config::Wire::Xml => smime_provisioner::autodns::Wire::Xml,
-    };
-    let url = match &config.autodns.endpoint {
-        smime_provisioner::config::Endpoint::Remote(u) => u.clone(),
-        other => panic!("not a remote endpoint: {other:?}"),
-    };
-    let mut cs = smime_provisioner::autodns::ClientSettings::new(
-        url,
-        wire,
-        SIM_USER,
-        config.autodns.password.clone().unwrap(),
-    );
-    cs.requests_per_second = rps;
-    cs.timeout = config.autodns.timeout;
-    let client = smime_provisioner::autodns::Client::new(cs).unwrap();
-    let autodns = AutodnsPort::new(
-        client,
-        &config.autodns,
-        &config.domains,
-        Box::new(rand::rngs::StdRng::seed_from_u64(4)),
-    );
-    Reconciler::new(
-        store,
-        autodns,
-        keys,
-        courier,
-        clock,
-        settings,
-        Box::new(rand::rngs::StdRng::seed_from_u64(5)),
-        Arc::new(Metrics::default()),
-    )
+    // The same wiring `run` uses; seeds 3, 4, 5 for the key store, the AutoDNS port and the
+    // reconciler.
+    let mut b = Builder::new(config)
+        .clock(clock)
+        .seed(3)
+        .settings(settings)
+        .requests_per_second(rps);
+    if let Some(m) = mailer {
+        b = b.mailer(m);
+    }
+    b.build_remote().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The password file written for `address`.

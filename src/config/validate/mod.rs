@@ -1,0 +1,570 @@
+//! Owns validation: raw config → typed [`Config`], collecting every problem with its key path
+//! rather than stopping at the first. Defaults are applied here, in one place, and documented in
+//! `config.example.toml` (a test checks the example parses and matches these defaults).
+//!
+//! This file holds the checker and the small sections; `autodns.rs` validates `[autodns]` and its
+//! contact, `delivery.rs` validates `[delivery]` and its SMTP and password channel.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod autodns;
+mod delivery;
+
+use super::raw::*;
+use super::types::*;
+use super::Problem;
+use crate::mailbox::{normalize_domain, Address};
+use crate::secret::Secret;
+use autodns::{autodns, check_lifetime, check_product};
+use delivery::delivery;
+
+/// Where state lives when `state.dir` is not set (systemd's `StateDirectory=`).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/smime-provisioner";
+
+/// Where the enqueue spool lives when `sources.spool.dir` is not set: outside the 0700 state
+/// directory, so the hook's group can reach it.
+pub const DEFAULT_SPOOL_DIR: &str = "/var/spool/smime-provisioner";
+
+/// Reads environment variables; tests pass a map instead of the process environment.
+pub trait Env {
+    /// The variable's value, if set.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Env for BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// AutoDNS documents lifetimes in months; PersonalSign is sold for 1–3 years.
+pub(super) const LIFETIMES: [u32; 3] = [12, 24, 36];
+/// AutoDNS allows at most 3 requests per second per source IP (XML and JSON API basics).
+pub(super) const MAX_RPS: f64 = 3.0;
+
+pub(super) struct Checker<'a> {
+    base: &'a Path,
+    env: &'a dyn Env,
+    pub(super) problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    pub(super) fn problem(&mut self, key: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    pub(super) fn path(&self, value: &str) -> PathBuf {
+        resolve(self.base, value)
+    }
+
+    pub(super) fn required<T: Clone>(&mut self, key: &str, value: &Option<T>) -> Option<T> {
+        if value.is_none() {
+            self.problem(key, "is required");
+        }
+        value.clone()
+    }
+
+    pub(super) fn one_of<T: Copy>(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        default: T,
+        choices: &[(&str, T)],
+    ) -> T {
+        let Some(v) = value else { return default };
+        if let Some((_, t)) = choices.iter().find(|(name, _)| *name == v) {
+            return *t;
+        }
+        let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+        self.problem(key, format!("{v:?} is not one of: {}", names.join(", ")));
+        default
+    }
+
+    pub(super) fn range_i64(
+        &mut self,
+        key: &str,
+        value: Option<i64>,
+        default: i64,
+        lo: i64,
+        hi: i64,
+    ) -> i64 {
+        match value {
+            None => default,
+            Some(v) if (lo..=hi).contains(&v) => v,
+            Some(v) => {
+                self.problem(key, format!("{v} is out of range {lo}..={hi}"));
+                default
+            }
+        }
+    }
+
+    pub(super) fn secs(
+        &mut self,
+        key: &str,
+        value: Option<u64>,
+        default: u64,
+        min: u64,
+    ) -> Duration {
+        match value {
+            Some(v) if v < min => {
+                self.problem(key, format!("{v} is below the minimum of {min}"));
+                Duration::from_secs(default)
+            }
+            Some(v) => Duration::from_secs(v),
+            None => Duration::from_secs(default),
+        }
+    }
+
+    pub(super) fn address(&mut self, key: &str, value: &str) -> Option<Address> {
+        match Address::parse(value) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                self.problem(key, e.to_string());
+                None
+            }
+        }
+    }
+
+    pub(super) fn mailbox(&mut self, key: &str, value: &str) {
+        if let Err(e) = value.parse::<lettre::message::Mailbox>() {
+            self.problem(
+                key,
+                format!("{value:?} is not a mailbox like \"Name <addr@example.com>\": {e}"),
+            );
+        }
+    }
+
+    pub(super) fn existing_file(&mut self, key: &str, value: &Option<String>) -> Option<PathBuf> {
+        let path = self.path(value.as_deref()?);
+        if let Err(e) = std::fs::metadata(&path) {
+            self.problem(key, format!("cannot read {}: {e}", path.display()));
+        }
+        Some(path)
+    }
+
+    /// A secret from `<prefix>_file` or `<prefix>_env`, exactly one of them.
+    pub(super) fn secret(
+        &mut self,
+        prefix: &str,
+        file: &Option<String>,
+        env: &Option<String>,
+        required: bool,
+    ) -> Option<Secret<String>> {
+        match (file, env) {
+            (Some(_), Some(_)) => {
+                self.problem(
+                    &format!("{prefix}_file"),
+                    format!("give either {prefix}_file or {prefix}_env, not both"),
+                );
+                None
+            }
+            (Some(f), None) => self.secret_file(&format!("{prefix}_file"), f),
+            (None, Some(name)) => match self.env.var(name) {
+                Some(v) if !v.is_empty() => Some(Secret::new(v)),
+                _ => {
+                    self.problem(
+                        &format!("{prefix}_env"),
+                        format!("environment variable {name} is not set or empty"),
+                    );
+                    None
+                }
+            },
+            (None, None) => {
+                if required {
+                    self.problem(
+                        &format!("{prefix}_file"),
+                        format!(
+                            "a secret is required: set {prefix}_file (a file readable only by \
+                             this service) or {prefix}_env"
+                        ),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    pub(super) fn secret_file(&mut self, key: &str, value: &str) -> Option<Secret<String>> {
+        let path = self.path(value);
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.problem(
+                    key,
+                    format!("cannot read secret file {}: {e}", path.display()),
+                );
+                return None;
+            }
+        };
+        if meta.permissions().mode() & 0o004 != 0 {
+            self.problem(
+                key,
+                format!(
+                    "secret file {} is readable by every user; run `chmod o-rwx` on it",
+                    path.display()
+                ),
+            );
+            return None;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(s) => {
+                let s = s.trim_end_matches(['\r', '\n']).to_string();
+                if s.is_empty() {
+                    self.problem(key, format!("secret file {} is empty", path.display()));
+                    None
+                } else {
+                    Some(Secret::new(s))
+                }
+            }
+            Err(e) => {
+                self.problem(
+                    key,
+                    format!("cannot read secret file {}: {e}", path.display()),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// `value` as an absolute path, or relative to `base`, without `.` components (so messages
+/// show `var/mail`, not `././var/mail`).
+pub fn resolve(base: &Path, value: &str) -> PathBuf {
+    let p = Path::new(value);
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    let clean: PathBuf = joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    if clean.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        clean
+    }
+}
+
+pub(super) fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+/// Validates a raw config. Relative paths resolve against `base`.
+pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Vec<Problem>> {
+    let mut c = Checker {
+        base,
+        env,
+        problems: Vec::new(),
+    };
+    let state_dir = c.path(
+        raw.state
+            .dir
+            .as_deref()
+            .unwrap_or("/var/lib/smime-provisioner"),
+    );
+    let autodns = autodns(&mut c, &raw.autodns);
+    let simulator = SimulatorSettings {
+        issuance_delay: Duration::from_millis(raw.simulator.issuance_delay_ms.unwrap_or(2000)),
+        state_dir: raw
+            .simulator
+            .state_dir
+            .as_deref()
+            .map(|p| c.path(p))
+            .unwrap_or_else(|| state_dir.join("simulator")),
+    };
+    let keys = keys(&mut c, &raw.keys);
+    let domains = domains(&mut c, &raw.domains);
+    let sources = sources(&mut c, &raw.sources);
+    let delivery = delivery(&mut c, &raw.delivery, &state_dir);
+    let (renewal, removal, pipeline) = schedule(&mut c, &raw);
+    let http = http(&mut c, &raw.http);
+    if c.problems.is_empty() {
+        Ok(Config {
+            state_dir,
+            autodns,
+            simulator,
+            keys,
+            domains,
+            sources,
+            delivery,
+            renewal,
+            removal,
+            pipeline,
+            http,
+        })
+    } else {
+        Err(c.problems)
+    }
+}
+
+fn keys(c: &mut Checker<'_>, r: &RawKeys) -> KeysConfig {
+    KeysConfig {
+        key_type: c.one_of(
+            "keys.type",
+            r.key_type.as_deref(),
+            KeyType::Rsa3072,
+            &[
+                ("rsa-2048", KeyType::Rsa2048),
+                ("rsa-3072", KeyType::Rsa3072),
+                ("rsa-4096", KeyType::Rsa4096),
+                ("ec-p256", KeyType::EcP256),
+                ("ec-p384", KeyType::EcP384),
+            ],
+        ),
+        pkcs12_profile: c.one_of(
+            "keys.pkcs12_profile",
+            r.pkcs12_profile.as_deref(),
+            Pkcs12Profile::Modern,
+            &[
+                ("modern", Pkcs12Profile::Modern),
+                ("compat", Pkcs12Profile::Compat),
+            ],
+        ),
+        archive: r.archive.unwrap_or(true),
+    }
+}
+
+/// `[renewal]`, `[removal]` and `[pipeline]`: the timing of the work.
+fn schedule(
+    c: &mut Checker<'_>,
+    raw: &RawConfig,
+) -> (RenewalConfig, RemovalConfig, PipelineConfig) {
+    let renewal = RenewalConfig {
+        margin: Duration::from_secs(
+            86_400 * c.range_i64("renewal.margin_days", raw.renewal.margin_days, 30, 1, 365) as u64,
+        ),
+    };
+    let removal = RemovalConfig {
+        policy: c.one_of(
+            "removal.policy",
+            raw.removal.policy.as_deref(),
+            RemovalPolicy::Keep,
+            &[
+                ("keep", RemovalPolicy::Keep),
+                ("revoke", RemovalPolicy::Revoke),
+            ],
+        ),
+        grace: Duration::from_secs(
+            86_400 * c.range_i64("removal.grace_days", raw.removal.grace_days, 7, 0, 3650) as u64,
+        ),
+    };
+    let p = &raw.pipeline;
+    let backoff_base = c.secs("pipeline.backoff_base_secs", p.backoff_base_secs, 30, 1);
+    let backoff_max = c.secs("pipeline.backoff_max_secs", p.backoff_max_secs, 21_600, 1);
+    if backoff_max < backoff_base {
+        c.problem(
+            "pipeline.backoff_max_secs",
+            "must not be below pipeline.backoff_base_secs",
+        );
+    }
+    let pipeline = PipelineConfig {
+        concurrency: c.range_i64("pipeline.concurrency", p.concurrency, 4, 1, 64) as usize,
+        backoff_base,
+        backoff_max,
+        max_attempts: c.range_i64("pipeline.max_attempts", p.max_attempts, 8, 1, 1000) as u32,
+    };
+    (renewal, removal, pipeline)
+}
+
+/// `domains.allow`, normalised (IDNA, lower-case), with a problem for each entry that is not a
+/// domain. Shared with [`super::hook_settings`], which reads only this part of the file.
+pub(super) fn allow_list(r: &RawDomains) -> (Vec<String>, Vec<Problem>) {
+    let mut allow = Vec::new();
+    let mut problems = Vec::new();
+    for (i, d) in r.allow.iter().flatten().enumerate() {
+        match normalize_domain(d) {
+            Ok(n) => allow.push(n),
+            Err(e) => problems.push(Problem {
+                key: format!("domains.allow[{i}]"),
+                message: format!("{d:?}: {e}"),
+            }),
+        }
+    }
+    (allow, problems)
+}
+
+fn domains(c: &mut Checker<'_>, r: &RawDomains) -> DomainPolicy {
+    let (allow, problems) = allow_list(r);
+    c.problems.extend(problems);
+    let mut overrides = BTreeMap::new();
+    for (d, o) in &r.overrides {
+        let key = format!("domains.override.{d:?}");
+        let Ok(n) = normalize_domain(d) else {
+            c.problem(&key, "is not a valid domain");
+            continue;
+        };
+        if !allow.is_empty() && !allow.contains(&n) {
+            c.problem(&key, "overrides a domain that domains.allow does not allow");
+        }
+        if let Some(p) = &o.product {
+            check_product(c, &format!("{key}.product"), p);
+        }
+        let lifetime = o.lifetime_months.map(|m| {
+            let m = u32::try_from(m).unwrap_or(0);
+            check_lifetime(c, &format!("{key}.lifetime_months"), m);
+            m
+        });
+        overrides.insert(
+            n,
+            DomainOverride {
+                product: o.product.clone(),
+                lifetime_months: lifetime,
+                organization_unit: o.organization_unit.clone(),
+                admin_contact_id: o.admin_contact_id,
+                technical_contact_id: o.technical_contact_id,
+            },
+        );
+    }
+    DomainPolicy { allow, overrides }
+}
+
+fn sources(c: &mut Checker<'_>, r: &RawSources) -> SourcesConfig {
+    let share = r.max_removal_share.unwrap_or(0.10);
+    if !(share > 0.0 && share <= 1.0) {
+        c.problem(
+            "sources.max_removal_share",
+            format!("{share} must be above 0 and at most 1"),
+        );
+    }
+    let maildir = if r.maildir.enabled.unwrap_or(false) {
+        let root = c
+            .required("sources.maildir.root", &r.maildir.root)
+            .map(|p| c.path(&p));
+        let layout = r
+            .maildir
+            .layout
+            .clone()
+            .unwrap_or_else(|| "{domain}/{local}".into());
+        check_layout(c, &layout);
+        root.map(|root| MaildirConfig { root, layout })
+    } else {
+        None
+    };
+    let ldif = if r.ldif.enabled.unwrap_or(false) {
+        let path = c
+            .required("sources.ldif.path", &r.ldif.path)
+            .map(|p| c.path(&p));
+        let attributes = r
+            .ldif
+            .attributes
+            .clone()
+            .unwrap_or_else(|| vec!["mail".into()]);
+        if attributes.is_empty() {
+            c.problem(
+                "sources.ldif.attributes",
+                "needs at least one attribute, e.g. [\"mail\"]",
+            );
+        }
+        for (i, a) in attributes.iter().enumerate() {
+            if a.is_empty()
+                || !a
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == ';')
+            {
+                c.problem(
+                    &format!("sources.ldif.attributes[{i}]"),
+                    format!("{a:?} is not an attribute name"),
+                );
+            }
+        }
+        let key = c.one_of(
+            "sources.ldif.key",
+            r.ldif.key.as_deref(),
+            KeyAttr::EntryUuid,
+            &[("entryUUID", KeyAttr::EntryUuid), ("dn", KeyAttr::Dn)],
+        );
+        path.map(|path| LdifConfig {
+            path,
+            attributes,
+            object_class: r.ldif.object_class.clone(),
+            key,
+        })
+    } else {
+        None
+    };
+    SourcesConfig {
+        max_removal_share: share,
+        rescan_interval: c.secs(
+            "sources.rescan_interval_secs",
+            r.rescan_interval_secs,
+            300,
+            1,
+        ),
+        maildir,
+        ldif,
+        spool_dir: c.path(r.spool.dir.as_deref().unwrap_or(DEFAULT_SPOOL_DIR)),
+    }
+}
+
+fn check_layout(c: &mut Checker<'_>, layout: &str) {
+    let key = "sources.maildir.layout";
+    for var in ["{domain}", "{local}"] {
+        if layout.matches(var).count() != 1 {
+            c.problem(key, format!("{layout:?} must contain {var} exactly once"));
+        }
+    }
+    if layout.starts_with('/')
+        || layout
+            .split('/')
+            .any(|s| s == ".." || s == "." || s.is_empty())
+    {
+        c.problem(
+            key,
+            format!("{layout:?} must be a relative pattern without '.', '..' or '//'"),
+        );
+    }
+}
+
+fn http(c: &mut Checker<'_>, r: &RawHttp) -> HttpConfig {
+    let listen = r
+        .listen
+        .as_deref()
+        .and_then(|s| match s.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                c.problem(
+                    "http.listen",
+                    format!("{s:?} is not an address like 127.0.0.1:8089: {e}"),
+                );
+                None
+            }
+        });
+    let push_token = c.secret(
+        "http.push_token",
+        &r.push_token_file,
+        &r.push_token_env,
+        listen.is_some(),
+    );
+    if let Some(t) = &push_token {
+        if t.expose().len() < 16 {
+            c.problem(
+                "http.push_token_file",
+                "the push token must be at least 16 characters",
+            );
+        }
+    }
+    HttpConfig { listen, push_token }
+}
