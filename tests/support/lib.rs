@@ -1,0 +1,17 @@
+//! Test support shared by every integration test binary (`tests/<area>/main.rs`), as a crate
+//! the binaries take as the dev-dependency `support`:
+//!
+//! - [`ca`]: a test CA (root → intermediate → leaf) and the keys the crypto tests share.
+//! - [`mail`]: real PKCS#12 bundles, Python's `email` parser as an outside judge of messages,
+//!   and a real SMTP server (aiosmtpd) with its TLS certificates.
+//! - [`simulator`]: the bundled simulator on port 0 and hand-written JSON and XML callers.
+//! - [`live`]: the whole pipeline over the real modules against the simulator.
+//! - [`proxy`]: a recording HTTP proxy between the pipeline and the simulator.
+//! - [`fakes`]: in-memory fakes of the pipeline's ports and a reconciler rig over them.
+
+pub mod ca;
+pub mod fakes;
+pub mod live;
+pub mod mail;
+pub mod proxy;
+pub mod simulator;
