@@ -8,7 +8,6 @@
 //! job history, and searches read every page.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -23,6 +22,7 @@ use smime_provisioner::crypto::key::{KeyType, PrivateKey};
 use smime_provisioner::mailbox::Address;
 use smime_provisioner::secret::Secret;
 use smime_provisioner::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
+use support::tools::{openssl, run_ok};
 
 const USER: &str = "reseller";
 const PASSWORD: &str = "sim-Passw0rd";
@@ -91,24 +91,16 @@ fn openssl_verify(dir: &Path, leaf: &str, chain: &[String]) -> Result<String> {
     std::fs::write(&leaf_path, leaf)?;
     std::fs::write(&inter_path, &chain[0])?;
     std::fs::write(&root_path, &chain[chain.len() - 1])?;
-    let out = Command::new("openssl")
-        .arg("verify")
-        .arg("-purpose")
-        .arg("smimesign")
-        .arg("-CAfile")
-        .arg(&root_path)
-        .arg("-untrusted")
-        .arg(&inter_path)
-        .arg(&leaf_path)
-        .output()
-        .context("running `openssl verify` (install the Debian package `openssl`)")?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    ensure!(out.status.success(), "openssl verify failed: {text}");
-    Ok(text)
+    run_ok(
+        openssl()
+            .args(["verify", "-purpose", "smimesign", "-CAfile"])
+            .arg(&root_path)
+            .arg("-untrusted")
+            .arg(&inter_path)
+            .arg(&leaf_path),
+        None,
+    )
+    .context("openssl verify")
 }
 
 async fn order_and_fetch(wire: Wire, address: &str) -> Result<()> {

@@ -16,7 +16,8 @@ use smime_provisioner::crypto::{
     verify_pkcs12, Password, Pkcs12Profile, PrivateKey,
 };
 use smime_provisioner::mailbox::Address;
-use support::ca::{ec_key, require_tool, rsa_key, run, run_ok, write_private, LeafSpec, TestCa};
+use support::ca::{ec_key, rsa_key, LeafSpec, TestCa};
+use support::tools::{require_tool, run, run_ok, write_private};
 use time::OffsetDateTime;
 
 /// Everything one bundle test needs: the CA, the bundle bytes, its password, a temp dir.

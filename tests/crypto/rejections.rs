@@ -19,10 +19,8 @@ use smime_provisioner::crypto::{
 };
 use smime_provisioner::mailbox::Address;
 use smime_provisioner::secret::Secret;
-use support::ca::{
-    ec_key, other_rsa_key, require_tool, rsa_key, run_ok, write_private, CaSpec, Eku, Ku, LeafSpec,
-    TestCa,
-};
+use support::ca::{ec_key, other_rsa_key, rsa_key, CaSpec, Eku, Ku, LeafSpec, TestCa};
+use support::tools::{require_tool, run_ok, write_private};
 use time::{Duration, OffsetDateTime};
 
 fn addr(s: &str) -> Address {

@@ -11,6 +11,7 @@ use smime_provisioner::delivery::{
     PasswordReceipt, Security, SmtpAuth, SmtpMailer, SmtpSettings,
 };
 use smime_provisioner::secret::Secret;
+use support::ca::TestCa;
 use support::mail::*;
 
 fn settings() -> MessageSettings {
@@ -246,7 +247,7 @@ async fn a_server_that_accepts_but_never_answers_times_out_as_transient() -> Res
 #[tokio::test]
 async fn starttls_with_a_test_ca_delivers_over_an_encrypted_channel() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let pki = make_test_pki(dir.path())?;
+    let pki = TestCa::quick().tls_server(dir.path())?;
     let cert = pki.server_cert.to_string_lossy().to_string();
     let key = pki.server_key.to_string_lossy().to_string();
     let server = SmtpServer::start(dir.path(), 0, &["--starttls", &cert, &key])?;
@@ -280,7 +281,7 @@ async fn starttls_with_a_test_ca_delivers_over_an_encrypted_channel() -> Result<
 #[tokio::test]
 async fn smtp_login_over_starttls_works_and_a_wrong_password_is_a_config_error() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let pki = make_test_pki(dir.path())?;
+    let pki = TestCa::quick().tls_server(dir.path())?;
     let cert = pki.server_cert.to_string_lossy().to_string();
     let key = pki.server_key.to_string_lossy().to_string();
     let server = SmtpServer::start(
@@ -324,7 +325,7 @@ async fn smtp_login_over_starttls_works_and_a_wrong_password_is_a_config_error()
 #[tokio::test]
 async fn starttls_without_trusting_the_servers_ca_is_a_tls_config_error() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let pki = make_test_pki(dir.path())?;
+    let pki = TestCa::quick().tls_server(dir.path())?;
     let cert = pki.server_cert.to_string_lossy().to_string();
     let key = pki.server_key.to_string_lossy().to_string();
     let server = SmtpServer::start(dir.path(), 0, &["--starttls", &cert, &key])?;
@@ -371,7 +372,7 @@ async fn starttls_required_but_not_offered_sends_nothing() -> Result<()> {
 #[tokio::test]
 async fn implicit_tls_delivers() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let pki = make_test_pki(dir.path())?;
+    let pki = TestCa::quick().tls_server(dir.path())?;
     let cert = pki.server_cert.to_string_lossy().to_string();
     let key = pki.server_key.to_string_lossy().to_string();
     let server = SmtpServer::start(dir.path(), 0, &["--implicit-tls", &cert, &key])?;

@@ -90,7 +90,7 @@ fn redeliver_reprovision_and_revoke_do_what_they_say() {
     let opened: Vec<String> = got
         .iter()
         .filter(|b| {
-            std::process::Command::new("/usr/bin/openssl")
+            support::tools::openssl()
                 .args(["pkcs12", "-noout", "-passin"])
                 .arg(format!("pass:{new_password}"))
                 .stderr(std::process::Stdio::null())

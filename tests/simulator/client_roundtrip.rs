@@ -9,7 +9,9 @@ use anyhow::{bail, ensure, Context, Result};
 use openssl::x509::X509;
 use smime_provisioner::autodns::{CertificateOrder, Client, ClientSettings, SslContact, Wire};
 use smime_provisioner::secret::Secret;
+use support::ca::{csr_for, p256_pkey};
 use support::simulator::*;
+use support::tools::{openssl, run};
 
 fn client(url: &str, wire: Wire) -> Result<Client> {
     let mut s = ClientSettings::new(url.parse()?, wire, USER, Secret::new(PASSWORD.to_string()));
@@ -42,7 +44,7 @@ async fn round_trip(wire: Wire) -> Result<()> {
     let contact_id = contact.id.context("contact create returned no id")?;
 
     let who = "roundtrip@example.com";
-    let key = p256_key();
+    let key = p256_pkey();
     let order = CertificateOrder::new(
         who,
         csr_for(&key, who),
@@ -109,18 +111,18 @@ async fn round_trip(wire: Wire) -> Result<()> {
     std::fs::write(dir.path().join("leaf.pem"), &pem)?;
     std::fs::write(dir.path().join("intermediate.pem"), &chain[0])?;
     std::fs::write(dir.path().join("root.pem"), &chain[1])?;
-    let out = run_tool(
-        "openssl",
-        "openssl",
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "intermediate.pem",
-            "leaf.pem",
-        ],
-        dir.path(),
+    let out = run(
+        openssl()
+            .args([
+                "verify",
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "intermediate.pem",
+                "leaf.pem",
+            ])
+            .current_dir(dir.path()),
+        None,
     )?;
     ensure!(
         out.status.success(),

@@ -10,6 +10,7 @@ use anyhow::{bail, Result};
 use axum::http::HeaderMap;
 use smime_provisioner::secret::Secret;
 use smime_provisioner::simulator::{PushFormat, PushTarget};
+use support::ca::{csr_for, p256_pkey};
 use support::simulator::*;
 
 #[tokio::test]
@@ -99,7 +100,7 @@ async fn a_timeout_share_of_one_processes_the_order_but_never_answers() -> Resul
     );
     // The contact was created although the client never heard so: an order naming the first
     // contact id the simulator hands out (37801) is accepted, not refused with EF03014.
-    let csr = csr_for(&p256_key(), "a@example.com");
+    let csr = csr_for(&p256_pkey(), "a@example.com");
     let order = quick
         .call(
             "POST",
@@ -149,7 +150,7 @@ async fn jobs_for_listed_names_fail_with_ef400139_and_leave_no_certificate() -> 
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
     let contact = make_contact(&api).await?;
-    let key = p256_key();
+    let key = p256_pkey();
     for who in ["doomed@example.com", "fine@example.com"] {
         api.call(
             "POST",
@@ -463,7 +464,7 @@ async fn a_dropped_create_answer_leaves_a_running_job_that_only_the_job_list_sho
             Some(order_body(
                 "lou@example.com",
                 contact,
-                &csr_for(&p256_key(), "lou@example.com"),
+                &csr_for(&p256_pkey(), "lou@example.com"),
             )),
             Some("lou-1"),
         )

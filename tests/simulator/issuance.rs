@@ -8,7 +8,9 @@ use anyhow::{ensure, Result};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use serde_json::json;
+use support::ca::{csr_for, p256_pkey, rsa_pkey};
 use support::simulator::*;
+use support::tools::{openssl, run};
 
 /// Orders a certificate for `who` with `key` over JSON and returns (leaf PEM, chain PEMs).
 async fn issue(
@@ -44,11 +46,11 @@ async fn issue(
 }
 
 fn openssl_text(dir: &Path, file: &str) -> Result<String> {
-    let out = run_tool(
-        "openssl",
-        "openssl",
-        &["x509", "-in", file, "-noout", "-text"],
-        dir,
+    let out = run(
+        openssl()
+            .args(["x509", "-in", file, "-noout", "-text"])
+            .current_dir(dir),
+        None,
     )?;
     ensure!(
         out.status.success(),
@@ -59,20 +61,20 @@ fn openssl_text(dir: &Path, file: &str) -> Result<String> {
 }
 
 fn openssl_verify(dir: &Path) -> Result<String> {
-    let out = run_tool(
-        "openssl",
-        "openssl",
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "intermediate.pem",
-            "-purpose",
-            "smimesign",
-            "leaf.pem",
-        ],
-        dir,
+    let out = run(
+        openssl()
+            .args([
+                "verify",
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "intermediate.pem",
+                "-purpose",
+                "smimesign",
+                "leaf.pem",
+            ])
+            .current_dir(dir),
+        None,
     )?;
     let text = format!(
         "{}{}",
@@ -104,7 +106,7 @@ async fn an_rsa_csr_yields_a_verifiable_smime_certificate_for_signing_and_encryp
     let (cfg, clock) = manual_config();
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
-    let key = rsa_key();
+    let key = rsa_pkey();
     let (leaf, chain) = issue(&api, &clock, "Alice.Smith@example.com", &key, 12).await?;
     assert_eq!(chain, sim.ca_chain_pem());
     let dir = tempfile::tempdir()?;
@@ -147,7 +149,7 @@ async fn a_p256_csr_gets_key_agreement_instead_of_key_encipherment_and_36_months
     let (cfg, clock) = manual_config();
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
-    let key = p256_key();
+    let key = p256_pkey();
     let (leaf, chain) = issue(&api, &clock, "bob@xn--bcher-kva.example", &key, 36).await?;
     let dir = tempfile::tempdir()?;
     write_all(dir.path(), &leaf, &chain)?;
@@ -170,7 +172,7 @@ async fn the_chain_is_a_ca_pair_and_a_foreign_root_does_not_verify_the_leaf() ->
     let (cfg, clock) = manual_config();
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
-    let (leaf, chain) = issue(&api, &clock, "carol@example.com", &p256_key(), 12).await?;
+    let (leaf, chain) = issue(&api, &clock, "carol@example.com", &p256_pkey(), 12).await?;
     let dir = tempfile::tempdir()?;
     write_all(dir.path(), &leaf, &chain)?;
     let inter = openssl_text(dir.path(), "intermediate.pem")?;

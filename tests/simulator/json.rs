@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use serde_json::json;
+use support::ca::{csr_for, p256_pkey, rsa_pkey};
 use support::simulator::*;
 
 #[tokio::test]
@@ -169,7 +170,7 @@ async fn contacts_with_missing_or_malformed_fields_are_refused_with_ef_codes() -
 async fn prepare_order_parses_the_csr_under_both_spellings() -> Result<()> {
     let sim = start(config()).await?;
     let api = Json::new(&sim);
-    let csr = csr_for(&p256_key(), "alice@example.com");
+    let csr = csr_for(&p256_pkey(), "alice@example.com");
     for path in ["/certificate/_prepareOrder", "/certificate/prepareOrder"] {
         let a = api
             .call(
@@ -204,7 +205,7 @@ async fn an_order_runs_as_a_job_then_fifo_poll_info_and_confirm_deliver_its_mess
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
     let contact = make_contact(&api).await?;
-    let csr = csr_for(&p256_key(), "alice@example.com");
+    let csr = csr_for(&p256_pkey(), "alice@example.com");
 
     let a = api
         .call_ctid(
@@ -243,7 +244,7 @@ async fn an_order_runs_as_a_job_then_fifo_poll_info_and_confirm_deliver_its_mess
     assert!(p.body.get("data").is_none());
 
     // A second order so the queue holds two messages.
-    let csr_b = csr_for(&p256_key(), "bob@example.com");
+    let csr_b = csr_for(&p256_pkey(), "bob@example.com");
     api.call(
         "POST",
         "/certificate",
@@ -322,7 +323,7 @@ async fn jobs_finish_on_their_own_after_the_issuance_delay() -> Result<()> {
     let sim = start(config()).await?;
     let api = Json::new(&sim);
     let contact = make_contact(&api).await?;
-    let csr = csr_for(&p256_key(), "carol@example.com");
+    let csr = csr_for(&p256_pkey(), "carol@example.com");
     let a = api
         .call(
             "POST",
@@ -343,7 +344,7 @@ async fn orders_that_do_not_fit_the_product_or_the_csr_are_refused_and_logged_as
     let sim = start(config()).await?;
     let api = Json::new(&sim);
     let contact = make_contact(&api).await?;
-    let key = p256_key();
+    let key = p256_pkey();
     let csr_other = csr_for(&key, "mallory@example.com");
     let csr = csr_for(&key, "dave@example.com");
 
@@ -451,7 +452,7 @@ async fn certificate_search_filters_by_name_with_like_and_pages() -> Result<()> 
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
     let contact = make_contact(&api).await?;
-    let key = p256_key();
+    let key = p256_pkey();
     for who in ["ann@one.example", "ben@one.example", "cat@two.example"] {
         let a = api
             .call(
@@ -524,7 +525,7 @@ async fn renew_and_reissue_issue_new_serials_and_keep_the_old_ones_in_the_histor
     api.call(
         "POST",
         "/certificate",
-        Some(order_body(who, contact, &csr_for(&p256_key(), who))),
+        Some(order_body(who, contact, &csr_for(&p256_pkey(), who))),
     )
     .await?;
     clock.advance(time::Duration::seconds(1));
@@ -538,7 +539,7 @@ async fn renew_and_reissue_issue_new_serials_and_keep_the_old_ones_in_the_histor
         .data0()["serialNumber"]
         .clone();
 
-    let new_csr = csr_for(&p256_key(), who);
+    let new_csr = csr_for(&p256_pkey(), who);
     let a = api
         .call(
             "PUT",
@@ -571,7 +572,7 @@ async fn renew_and_reissue_issue_new_serials_and_keep_the_old_ones_in_the_histor
         .call(
             "PUT",
             &format!("/certificate/{cert_id}"),
-            Some(json!({"csr": csr_for(&rsa_key(), who)})),
+            Some(json!({"csr": csr_for(&rsa_pkey(), who)})),
         )
         .await?;
     assert_eq!(a.code(), "N400102");
@@ -584,7 +585,7 @@ async fn renew_and_reissue_issue_new_serials_and_keep_the_old_ones_in_the_histor
         .call(
             "PUT",
             &format!("/certificate/{cert_id}/_reissue"),
-            Some(json!({"csr": csr_for(&p256_key(), "x@example.com")})),
+            Some(json!({"csr": csr_for(&p256_pkey(), "x@example.com")})),
         )
         .await?;
     assert_eq!(wrong.first_ef(), "EF4001102");
@@ -617,7 +618,7 @@ async fn delete_cancels_the_certificate_revoke_is_refused_and_unknown_ids_are_40
     api.call(
         "POST",
         "/certificate",
-        Some(order_body(who, contact, &csr_for(&p256_key(), who))),
+        Some(order_body(who, contact, &csr_for(&p256_pkey(), who))),
     )
     .await?;
     clock.advance(time::Duration::seconds(1));
@@ -739,7 +740,7 @@ async fn running_jobs_are_searched_by_name_status_and_page_and_move_to_the_histo
     let sim = start(cfg).await?;
     let api = Json::new(&sim);
     let contact = make_contact(&api).await?;
-    let key = p256_key();
+    let key = p256_pkey();
     let mut jobs = Vec::new();
     for (who, ctid) in [
         ("ann@one.example", "c-ann"),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use smime_provisioner::simulator::{PushFormat, SimulatorError, SimulatorOptions};
+use support::ca::{csr_for, p256_pkey};
 use support::simulator::*;
 
 #[tokio::test]
@@ -27,7 +28,7 @@ async fn a_restarted_simulator_keeps_orders_certificates_queue_jobs_and_ca() -> 
         Some(order_body(
             "kept@example.com",
             contact,
-            &csr_for(&p256_key(), "kept@example.com"),
+            &csr_for(&p256_pkey(), "kept@example.com"),
         )),
     )
     .await?;
@@ -45,7 +46,7 @@ async fn a_restarted_simulator_keeps_orders_certificates_queue_jobs_and_ca() -> 
             Some(order_body(
                 "later@example.com",
                 contact,
-                &csr_for(&p256_key(), "later@example.com"),
+                &csr_for(&p256_pkey(), "later@example.com"),
             )),
         )
         .await?;

@@ -2,6 +2,7 @@
 //! order → poll → confirm → info flow, authentication failures and hostile documents.
 
 use anyhow::Result;
+use support::ca::{csr_for, p256_pkey, rsa_pkey};
 use support::simulator::*;
 
 const R: &str = "response";
@@ -121,7 +122,7 @@ async fn an_xml_order_with_a_csr_flows_through_poll_confirm_and_info_with_the_ch
     let xml = Xml::new(&sim);
     let contact = create_contact(&xml).await?;
     let who = "dora@example.com";
-    let csr = csr_for(&p256_key(), who);
+    let csr = csr_for(&p256_pkey(), who);
     let (_, doc) = xml
         .task(&format!(
             "<code>400101</code><ctid>xml-ctid-7</ctid><certificate><certificate_type>MAIL</certificate_type>\
@@ -379,7 +380,7 @@ async fn xml_contact_update_delete_and_prepare_order_work_like_json() -> Result<
         .await?;
     assert_eq!(status_code(&del), "S400203");
 
-    let csr = csr_for(&rsa_key(), "eve@example.com");
+    let csr = csr_for(&rsa_pkey(), "eve@example.com");
     let (_, prep) = xml
         .task(&format!("<code>400110</code><certificate_request><product>GLOBALSIGN_PERSONALSIGN_1</product><plain><![CDATA[{csr}]]></plain></certificate_request>"))
         .await?;
@@ -420,7 +421,7 @@ async fn xml_renew_reissue_revoke_and_delete_act_on_an_issued_certificate() -> R
     let order = |code: &str, extra: String| {
         format!("<code>{code}</code><certificate>{extra}<password>Download1234</password><admin><id>{contact}</id></admin></certificate>")
     };
-    let csr = csr_for(&p256_key(), who);
+    let csr = csr_for(&p256_pkey(), who);
     let (_, doc) = xml
         .task(&order(
             "400101",
@@ -459,7 +460,7 @@ async fn xml_renew_reissue_revoke_and_delete_act_on_an_issued_certificate() -> R
     let first = serial(&info(xml.clone(), cert_id.clone()).await?.1)?;
 
     let (_, r) = xml
-        .task(&format!("<code>400106</code><certificate><id>{cert_id}</id><csr><![CDATA[{}]]></csr></certificate>", csr_for(&p256_key(), who)))
+        .task(&format!("<code>400106</code><certificate><id>{cert_id}</id><csr><![CDATA[{}]]></csr></certificate>", csr_for(&p256_pkey(), who)))
         .await?;
     assert_eq!(status_code(&r), "N400106", "{r}");
     clock.advance(time::Duration::seconds(1));
@@ -481,7 +482,7 @@ async fn xml_renew_reissue_revoke_and_delete_act_on_an_issued_certificate() -> R
     );
 
     let (_, r) = xml
-        .task(&format!("<code>400102</code><certificate><id>{cert_id}</id><csr><![CDATA[{}]]></csr></certificate>", csr_for(&rsa_key(), who)))
+        .task(&format!("<code>400102</code><certificate><id>{cert_id}</id><csr><![CDATA[{}]]></csr></certificate>", csr_for(&rsa_pkey(), who)))
         .await?;
     assert_eq!(status_code(&r), "N400102", "{r}");
     clock.advance(time::Duration::seconds(1));
@@ -544,7 +545,7 @@ async fn the_xml_job_list_and_history_tasks_filter_page_and_name_the_ctid() -> R
     let sim = start(cfg).await?;
     let xml = Xml::new(&sim);
     let contact = create_contact(&xml).await?;
-    let key = p256_key();
+    let key = p256_pkey();
     let mut jobs = Vec::new();
     for (who, ctid) in [("eva@example.com", "x-eva"), ("fin@example.com", "x-fin")] {
         let csr = csr_for(&key, who);

@@ -8,7 +8,6 @@
 //! path length) so tests can show that the product refuses exactly that.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
@@ -19,11 +18,12 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
+use openssl::stack::Stack;
 use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
     SubjectKeyIdentifier,
 };
-use openssl::x509::{X509Name, X509Req, X509};
+use openssl::x509::{X509Name, X509NameBuilder, X509Req, X509ReqBuilder, X509};
 use smime_provisioner::crypto::{KeyType, PrivateKey};
 use time::OffsetDateTime;
 
@@ -232,9 +232,37 @@ fn ca_cert(
     Ok(b.build())
 }
 
-fn p256_pkey() -> Result<PKey<Private>> {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
-    Ok(PKey::from_ec_key(EcKey::generate(&group)?)?)
+/// A fresh P-256 key as an `openssl` crate key (for CSRs made without the product's code).
+pub fn p256_pkey() -> PKey<Private> {
+    let g = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
+    PKey::from_ec_key(EcKey::generate(&g).expect("ec")).expect("pkey")
+}
+
+/// A fresh RSA-2048 key as an `openssl` crate key.
+pub fn rsa_pkey() -> PKey<Private> {
+    PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("pkey")
+}
+
+/// A CSR as the product builds one, made here without its code: CN and emailAddress = the
+/// address, SAN rfc822Name.
+pub fn csr_for(key: &PKey<Private>, address: &str) -> String {
+    let mut n = X509NameBuilder::new().expect("name");
+    n.append_entry_by_nid(Nid::COMMONNAME, address).expect("cn");
+    n.append_entry_by_nid(Nid::PKCS9_EMAILADDRESS, address)
+        .expect("email");
+    let name = n.build();
+    let mut b = X509ReqBuilder::new().expect("req");
+    b.set_subject_name(&name).expect("subject");
+    b.set_pubkey(key).expect("pubkey");
+    let mut exts = Stack::new().expect("stack");
+    let san = SubjectAlternativeName::new()
+        .email(address)
+        .build(&b.x509v3_context(None))
+        .expect("san");
+    exts.push(san).expect("push");
+    b.add_extensions(&exts).expect("exts");
+    b.sign(key, MessageDigest::sha256()).expect("sign");
+    String::from_utf8(b.build().to_pem().expect("pem")).expect("utf8")
 }
 
 fn nb_unix(t: &Asn1Time) -> Result<i64> {
@@ -247,6 +275,13 @@ impl TestCa {
     pub fn shared() -> &'static TestCa {
         static CA: OnceLock<TestCa> = OnceLock::new();
         CA.get_or_init(|| TestCa::new("Test").expect("test CA"))
+    }
+
+    /// One CA pair per test binary with P-256 keys, named "Quick": for tests that need a CA but
+    /// not an RSA one (mail bundles, TLS servers).
+    pub fn quick() -> &'static TestCa {
+        static CA: OnceLock<TestCa> = OnceLock::new();
+        CA.get_or_init(|| TestCa::with_spec("Quick", &CaSpec::default()).expect("test CA"))
     }
 
     /// A fresh CA pair named after `label`.
@@ -276,14 +311,14 @@ impl TestCa {
     /// which algorithm the CA uses is not what these tests are about). Two CAs with the same
     /// label have the same names but different keys.
     pub fn with_spec(label: &str, spec: &CaSpec) -> Result<TestCa> {
-        let root_key = p256_pkey()?;
+        let root_key = p256_pkey();
         let root = ca_cert(
             &name(&format!("{label} Root CA"))?,
             &root_key,
             None,
             &CaCertSpec::conventional(spec.root_pathlen),
         )?;
-        let inter_key = p256_pkey()?;
+        let inter_key = p256_pkey();
         let inter = ca_cert(
             &name(&format!("{label} Email CA"))?,
             &inter_key,
@@ -422,62 +457,51 @@ impl TestCa {
         b.sign(&self.inter_key, MessageDigest::sha256())?;
         Ok(String::from_utf8(b.build().to_pem()?)?)
     }
-}
 
-/// Fails the test, naming the Debian package to install, when `tool` is not on PATH.
-pub fn require_tool(tool: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join(tool);
-        if candidate.is_file() {
-            return candidate;
-        }
+    /// A TLS server certificate for 127.0.0.1 and localhost (extended key usage serverAuth),
+    /// written under `dir` with its key and this CA's root as the trust anchor.
+    pub fn tls_server(&self, dir: &Path) -> Result<TestPki> {
+        let key = p256_pkey();
+        let mut b = X509::builder()?;
+        b.set_version(2)?;
+        let s = serial()?;
+        b.set_serial_number(&s)?;
+        let subject = name("localhost")?;
+        b.set_subject_name(&subject)?;
+        b.set_issuer_name(self.inter.subject_name())?;
+        b.set_pubkey(&key)?;
+        let nb = Asn1Time::from_unix(OffsetDateTime::now_utc().unix_timestamp() - 3600)?;
+        b.set_not_before(&nb)?;
+        let na = Asn1Time::days_from_now(2)?;
+        b.set_not_after(&na)?;
+        b.append_extension(BasicConstraints::new().critical().build()?)?;
+        b.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
+        let san = SubjectAlternativeName::new()
+            .ip("127.0.0.1")
+            .dns("localhost")
+            .build(&b.x509v3_context(Some(&self.inter), None))?;
+        b.append_extension(san)?;
+        b.sign(&self.inter_key, MessageDigest::sha256())?;
+        let leaf = b.build().to_pem()?;
+        let ca_cert = dir.join("ca.pem");
+        std::fs::write(&ca_cert, self.root_pem())?;
+        let server_cert = dir.join("server.pem");
+        std::fs::write(&server_cert, [leaf, self.inter.to_pem()?].concat())?;
+        let server_key = dir.join("server.key");
+        std::fs::write(&server_key, key.private_key_to_pem_pkcs8()?)?;
+        Ok(TestPki {
+            ca_cert,
+            server_cert,
+            server_key,
+        })
     }
-    panic!("`{tool}` is not installed: this test needs it; install the Debian package `{package}`");
 }
 
-/// Runs a command with optional stdin, returning its output (it may have failed).
-pub fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Result<Output> {
-    use std::io::Write;
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("spawning {cmd:?}"))?;
-    if let Some(input) = stdin {
-        child.stdin.take().context("stdin")?.write_all(input)?;
-    }
-    Ok(child.wait_with_output()?)
-}
-
-/// Runs a command that must succeed; returns stdout and stderr together.
-pub fn run_ok(cmd: &mut Command, stdin: Option<&[u8]>) -> Result<String> {
-    let desc = format!("{cmd:?}");
-    let out = run(cmd, stdin)?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() {
-        bail!("{desc} failed ({}):\n{text}", out.status);
-    }
-    Ok(text)
-}
-
-/// Writes `bytes` to `dir/name` with mode 0600 and returns the path.
-pub fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join(name);
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&path)?;
-    std::io::Write::write_all(&mut f, bytes)?;
-    Ok(path)
+/// A TLS server's files: its certificate (with the intermediate), its key, and the root that
+/// clients trust.
+#[derive(Debug)]
+pub struct TestPki {
+    pub ca_cert: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
 }

@@ -3,7 +3,7 @@
 //! assembled from the real modules (typed AutoDNS client, crypto, delivery).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +16,8 @@ use smime_provisioner::pipeline::metrics::Metrics;
 use smime_provisioner::pipeline::{Reconciler, Settings};
 use smime_provisioner::simulator::{Faults, Simulator, SimulatorConfig, SimulatorHandle};
 use smime_provisioner::store::Store;
+
+use crate::tools;
 
 pub const SIM_USER: &str = "e2e-user";
 pub const SIM_PASSWORD: &str = "e2e-password-123";
@@ -209,42 +211,15 @@ pub fn password_of(dir: &Path, address: &str) -> String {
 /// `openssl pkcs12` opens `der` with `password`: returns the SHA-256 fingerprint (lower-case
 /// hex, no colons) of the certificate inside and whether a private key came out.
 pub fn open_pkcs12(dir: &Path, der: &[u8], password: &str) -> (String, bool) {
-    use std::process::{Command, Stdio};
-    assert!(
-        Path::new("/usr/bin/openssl").exists(),
-        "/usr/bin/openssl is missing: install the Debian package `openssl`"
-    );
     let f = dir.join(format!("check-{}.p12", rand::random::<u64>()));
     std::fs::write(&f, der).unwrap();
-    let out = Command::new("/usr/bin/openssl")
-        .args(["pkcs12", "-nodes", "-passin"])
-        .arg(format!("pass:{password}"))
-        .arg("-in")
-        .arg(&f)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl pkcs12 refused the bundle: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let pass = format!("pass:{password}");
+    let file = f.display().to_string();
+    let pem = openssl(&["pkcs12", "-nodes", "-passin", &pass, "-in", &file], b"");
+    let fp = openssl(
+        &["x509", "-noout", "-fingerprint", "-sha256"],
+        pem.as_bytes(),
     );
-    let pem = String::from_utf8(out.stdout).unwrap();
-    let mut child = Command::new("/usr/bin/openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(pem.as_bytes())
-            .unwrap();
-    }
-    let fp = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
     let fp = fp
         .trim()
         .split_once('=')
@@ -271,17 +246,12 @@ pub fn outbox_bundles(outbox: &Path) -> BTreeMap<String, Vec<Vec<u8>>> {
 /// package, as a mail client would), or `None` for a mail without one.
 pub fn bundle_of(raw: &[u8]) -> Option<(String, Vec<u8>)> {
     use base64::Engine;
-    let py = "/usr/bin/python3";
-    assert!(
-        Path::new(py).exists(),
-        "{py} is missing: install the Debian package `python3`"
-    );
+    let py = tools::require_tool("/usr/bin/python3", "python3");
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("m.eml");
     std::fs::write(&f, raw).unwrap();
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/delivery/mime_dump.py");
-    let out = std::process::Command::new(py)
+    let script = tools::fixture("delivery/mime_dump.py");
+    let out = std::process::Command::new(&py)
         .arg(script)
         .arg(&f)
         .output()
@@ -329,27 +299,9 @@ pub async fn start_simulator_with(cfg: SimulatorConfig) -> SimulatorHandle {
 /// Runs `openssl` with `args` on `input`, and returns stdout; fails the test with openssl's
 /// stderr when it refuses.
 fn openssl(args: &[&str], input: &[u8]) -> String {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    assert!(
-        Path::new("/usr/bin/openssl").exists(),
-        "/usr/bin/openssl is missing: install the Debian package `openssl`"
-    );
-    let mut child = Command::new("/usr/bin/openssl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let out = tools::run_stdout(tools::openssl().args(args), Some(input))
+        .unwrap_or_else(|e| panic!("{e}"));
+    String::from_utf8(out).unwrap()
 }
 
 /// What `openssl pkcs12` finds in a bundle.
@@ -409,13 +361,8 @@ pub struct OutboxMail {
 /// Every `.eml` file in `outbox`, parsed.
 pub fn outbox_mails(outbox: &Path) -> Vec<OutboxMail> {
     use base64::Engine;
-    let py = "/usr/bin/python3";
-    assert!(
-        Path::new(py).exists(),
-        "{py} is missing: install the Debian package `python3`"
-    );
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/delivery/mime_dump.py");
+    let py = tools::require_tool("/usr/bin/python3", "python3");
+    let script = tools::fixture("delivery/mime_dump.py");
     let Ok(entries) = std::fs::read_dir(outbox) else {
         return Vec::new();
     };
@@ -425,7 +372,7 @@ pub fn outbox_mails(outbox: &Path) -> Vec<OutboxMail> {
         if p.extension().is_none_or(|x| x != "eml") {
             continue;
         }
-        let run = std::process::Command::new(py)
+        let run = std::process::Command::new(&py)
             .arg(&script)
             .arg(&p)
             .output()

@@ -1,36 +1,23 @@
-//! Shared helpers for the `delivery_*` integration tests: real PKCS#12 bundles made with the
-//! `openssl` CLI, a real SMTP server (aiosmtpd, started per test on 127.0.0.1 port 0 and stopped
-//! when dropped), a test CA for STARTTLS, and Python's `email` parser as an outside judge of the
+//! Helpers for the delivery tests: real PKCS#12 bundles (a key and certificate from the test CA,
+//! exported by the `openssl` CLI), a real SMTP server (aiosmtpd, started per test on 127.0.0.1
+//! port 0 and stopped when dropped), and Python's `email` parser as an outside judge of the
 //! messages.
-//!
-//! Each test binary uses a subset of these helpers.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use rand::Rng;
 use smime_provisioner::delivery::Bundle;
 use smime_provisioner::mailbox::Address;
 use smime_provisioner::secret::Secret;
 use time::OffsetDateTime;
 
+use crate::ca::{csr_for, p256_pkey, LeafSpec, TestCa};
+use crate::tools::{fixture, openssl, require_tool, run_stdout};
+
 const SYSTEM_PYTHON: &str = "/usr/bin/python3";
-
-pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/delivery")
-        .join(name)
-}
-
-/// Fails the test, naming the Debian package, when a tool is missing.
-pub fn require_tool(path: &str, package: &str) {
-    assert!(
-        Path::new(path).exists(),
-        "{path} is missing: install the Debian package `{package}` (apt-get install -y {package})"
-    );
-}
 
 fn require_aiosmtpd() {
     require_tool(SYSTEM_PYTHON, "python3");
@@ -43,24 +30,6 @@ fn require_aiosmtpd() {
         ok,
         "{SYSTEM_PYTHON} cannot import aiosmtpd: install the Debian package `python3-aiosmtpd`"
     );
-}
-
-/// Runs a command, failing with its stderr when it exits non-zero.
-pub fn run(cmd: &mut Command) -> Result<Vec<u8>> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(out.stdout)
-}
-
-fn openssl() -> Command {
-    require_tool("/usr/bin/openssl", "openssl");
-    Command::new("/usr/bin/openssl")
 }
 
 /// A password like the crypto module makes: four groups of five from an unambiguous alphabet
@@ -78,8 +47,8 @@ pub fn random_password() -> Secret<String> {
     Secret::new(groups.join("-"))
 }
 
-/// A real PKCS#12 for `address`: a P-256 key and a self-signed S/MIME-shaped certificate made by
-/// the openssl CLI, exported with `password` (OpenSSL 3 defaults: AES-256-CBC, SHA-256 MAC).
+/// A real PKCS#12 for `address`: a P-256 key and an S/MIME certificate from the test CA, exported
+/// by the openssl CLI with `password` (OpenSSL 3 defaults: AES-256-CBC, SHA-256 MAC).
 pub fn make_bundle(
     dir: &Path,
     address: &str,
@@ -89,48 +58,43 @@ pub fn make_bundle(
     let key = dir.join("key.pem");
     let cert = dir.join("cert.pem");
     let p12 = dir.join("bundle.p12");
-    run(openssl()
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            &format!("/CN={address}/emailAddress={address}"),
-            "-addext",
-            &format!("subjectAltName=email:{address}"),
-            "-addext",
-            "extendedKeyUsage=emailProtection",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert))?;
-    run(openssl()
-        .args(["pkcs12", "-export", "-name", address, "-passout"])
-        .arg(format!("pass:{}", password.expose()))
-        .arg("-inkey")
-        .arg(&key)
-        .arg("-in")
-        .arg(&cert)
-        .arg("-out")
-        .arg(&p12))?;
-    let fp = String::from_utf8(run(openssl()
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(&cert))?)?;
+    let pkey = p256_pkey();
+    std::fs::write(&key, pkey.private_key_to_pem_pkcs8()?)?;
+    let mut spec = LeafSpec::valid_now();
+    spec.not_after = now() + time::Duration::days(30);
+    std::fs::write(
+        &cert,
+        TestCa::quick().issue(&csr_for(&pkey, address), &spec)?,
+    )?;
+    run_stdout(
+        openssl()
+            .args(["pkcs12", "-export", "-name", address, "-passout"])
+            .arg(format!("pass:{}", password.expose()))
+            .arg("-inkey")
+            .arg(&key)
+            .arg("-in")
+            .arg(&cert)
+            .arg("-out")
+            .arg(&p12),
+        None,
+    )?;
+    let fp = String::from_utf8(run_stdout(
+        openssl()
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(&cert),
+        None,
+    )?)?;
     let fingerprint = fp
         .trim()
         .split_once('=')
         .map(|(_, v)| v.to_string())
         .ok_or_else(|| anyhow!("unexpected fingerprint output {fp:?}"))?;
-    let end = String::from_utf8(run(openssl()
-        .args(["x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in"])
-        .arg(&cert))?)?;
+    let end = String::from_utf8(run_stdout(
+        openssl()
+            .args(["x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in"])
+            .arg(&cert),
+        None,
+    )?)?;
     let end = end.trim().trim_start_matches("notAfter=").to_string();
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
     let expires = time::PrimitiveDateTime::parse(&end, &fmt)
@@ -188,7 +152,10 @@ pub fn nss_imports(dir: &Path, der: &[u8], password: &str) -> Result<bool> {
     let f = dir.join(format!("nss-{n}.p12"));
     std::fs::write(&f, der)?;
     let dbarg = format!("sql:{}", db.display());
-    run(Command::new("/usr/bin/certutil").args(["-N", "-d", &dbarg, "--empty-password"]))?;
+    run_stdout(
+        Command::new("/usr/bin/certutil").args(["-N", "-d", &dbarg, "--empty-password"]),
+        None,
+    )?;
     let status = Command::new("/usr/bin/pk12util")
         .args(["-d", &dbarg, "-W", password, "-i"])
         .arg(&f)
@@ -198,7 +165,10 @@ pub fn nss_imports(dir: &Path, der: &[u8], password: &str) -> Result<bool> {
     if !status.success() {
         return Ok(false);
     }
-    let keys = run(Command::new("/usr/bin/certutil").args(["-K", "-d", &dbarg]))?;
+    let keys = run_stdout(
+        Command::new("/usr/bin/certutil").args(["-K", "-d", &dbarg]),
+        None,
+    )?;
     Ok(!keys.is_empty())
 }
 
@@ -212,9 +182,12 @@ pub fn mime_dump(dir: &Path, raw: &[u8]) -> Result<serde_json::Value> {
     require_tool(SYSTEM_PYTHON, "python3");
     let f = dir.join(format!("dump-{}.eml", rand::rng().random::<u32>()));
     std::fs::write(&f, raw)?;
-    let out = run(Command::new(SYSTEM_PYTHON)
-        .arg(fixture("mime_dump.py"))
-        .arg(&f))?;
+    let out = run_stdout(
+        Command::new(SYSTEM_PYTHON)
+            .arg(fixture("delivery/mime_dump.py"))
+            .arg(&f),
+        None,
+    )?;
     Ok(serde_json::from_slice(&out)?)
 }
 
@@ -228,81 +201,6 @@ pub fn parts_of<'a>(dump: &'a serde_json::Value, content_type: &str) -> Vec<&'a 
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// A CA and a server certificate for 127.0.0.1 / localhost, made with the openssl CLI.
-pub struct TestPki {
-    pub ca_cert: PathBuf,
-    pub server_cert: PathBuf,
-    pub server_key: PathBuf,
-}
-
-pub fn make_test_pki(dir: &Path) -> Result<TestPki> {
-    let ca_key = dir.join("ca.key");
-    let ca_cert = dir.join("ca.pem");
-    let server_key = dir.join("server.key");
-    let csr = dir.join("server.csr");
-    let server_cert = dir.join("server.pem");
-    let ext = dir.join("server.ext");
-    run(openssl()
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=delivery test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-            "-keyout",
-        ])
-        .arg(&ca_key)
-        .arg("-out")
-        .arg(&ca_cert))?;
-    run(openssl()
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-        ])
-        .arg(&server_key)
-        .arg("-out")
-        .arg(&csr))?;
-    std::fs::write(
-        &ext,
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
-    )?;
-    run(openssl()
-        .args(["x509", "-req", "-days", "2", "-in"])
-        .arg(&csr)
-        .arg("-CA")
-        .arg(&ca_cert)
-        .arg("-CAkey")
-        .arg(&ca_key)
-        .arg("-CAcreateserial")
-        .arg("-extfile")
-        .arg(&ext)
-        .arg("-out")
-        .arg(&server_cert))?;
-    Ok(TestPki {
-        ca_cert,
-        server_cert,
-        server_key,
-    })
 }
 
 /// One message the test SMTP server accepted.
@@ -327,7 +225,7 @@ impl SmtpServer {
         require_aiosmtpd();
         let maildir = dir.join(format!("received-{}", rand::rng().random::<u32>()));
         let mut child = Command::new(SYSTEM_PYTHON)
-            .arg(fixture("smtp_server.py"))
+            .arg(fixture("delivery/smtp_server.py"))
             .arg("--maildir")
             .arg(&maildir)
             .arg("--port")

@@ -1,23 +1,16 @@
 //! Shared helpers for the simulator's integration tests: start a simulator on port 0, talk to it
-//! with hand-written JSON and XML requests over reqwest (not our AutoDNS client), build CSRs, read
-//! XML replies, and run the real `openssl` CLI.
+//! with hand-written JSON and XML requests over reqwest (not our AutoDNS client), and read XML
+//! replies.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::{PKey, Private};
-use openssl::rsa::Rsa;
-use openssl::stack::Stack;
-use openssl::x509::extension::SubjectAlternativeName;
-use openssl::x509::{X509NameBuilder, X509ReqBuilder};
 use serde_json::{json, Value};
 use smime_provisioner::clock::ManualClock;
 use smime_provisioner::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
+
+use crate::ca::{csr_for, p256_pkey};
 
 pub const USER: &str = "tester";
 pub const PASSWORD: &str = "correct-horse-battery";
@@ -235,36 +228,6 @@ pub fn xml_text(doc: &str, path: &[&str]) -> Result<String> {
         .ok_or_else(|| anyhow!("no {} in {doc}", path.join("/")))
 }
 
-pub fn rsa_key() -> PKey<Private> {
-    PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("pkey")
-}
-
-pub fn p256_key() -> PKey<Private> {
-    let g = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
-    PKey::from_ec_key(EcKey::generate(&g).expect("ec")).expect("pkey")
-}
-
-/// A CSR as our product would build it: CN and emailAddress = the address, SAN rfc822Name.
-pub fn csr_for(key: &PKey<Private>, address: &str) -> String {
-    let mut n = X509NameBuilder::new().expect("name");
-    n.append_entry_by_nid(Nid::COMMONNAME, address).expect("cn");
-    n.append_entry_by_nid(Nid::PKCS9_EMAILADDRESS, address)
-        .expect("email");
-    let name = n.build();
-    let mut b = X509ReqBuilder::new().expect("req");
-    b.set_subject_name(&name).expect("subject");
-    b.set_pubkey(key).expect("pubkey");
-    let mut exts = Stack::new().expect("stack");
-    let san = SubjectAlternativeName::new()
-        .email(address)
-        .build(&b.x509v3_context(None))
-        .expect("san");
-    exts.push(san).expect("push");
-    b.add_extensions(&exts).expect("exts");
-    b.sign(key, MessageDigest::sha256()).expect("sign");
-    String::from_utf8(b.build().to_pem().expect("pem")).expect("utf8")
-}
-
 /// Creates an SSL contact over JSON and returns its id.
 pub async fn make_contact(api: &Json) -> Result<i64> {
     let a = api
@@ -295,7 +258,7 @@ pub fn order_body(address: &str, contact: i64, csr: &str) -> Value {
 
 /// Sends CertificateCreate over JSON for `address`, with a CSR of a fresh P-256 key.
 pub async fn order_p256(api: &Json, address: &str, contact: i64) -> Result<Answer> {
-    let csr = csr_for(&p256_key(), address);
+    let csr = csr_for(&p256_pkey(), address);
     api.call(
         "POST",
         "/certificate",
@@ -314,24 +277,4 @@ pub async fn wait_for_message(api: &Json) -> Result<Answer> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("no poll message arrived within 15 s")
-}
-
-/// Runs a real tool; fails naming the Debian package when it is missing.
-pub fn run_tool(
-    tool: &str,
-    package: &str,
-    args: &[&str],
-    dir: &Path,
-) -> Result<std::process::Output> {
-    match std::process::Command::new(tool)
-        .args(args)
-        .current_dir(dir)
-        .output()
-    {
-        Ok(o) => Ok(o),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("{tool} is not installed: apt-get install -y {package}")
-        }
-        Err(e) => Err(e.into()),
-    }
 }
