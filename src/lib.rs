@@ -24,6 +24,7 @@
 //! - [`delivery`]: message composition and transports, password channels.
 //! - [`store`]: SQLite state and migrations; [`pipeline`]: states, planner, reconciler.
 //! - [`secret`], [`clock`]: redacting wrapper and injected time.
+//! - `testkit` (feature `testkit`, for tests only): fakes of the pipeline's ports.
 
 pub mod autodns;
 pub mod cli;
@@ -38,3 +39,5 @@ pub mod secret;
 pub mod simulator;
 pub mod source;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use smime_provisioner::pipeline::{Settings, Stage};
 use smime_provisioner::store::Store;
-use support::fakes::*;
+use smime_provisioner::testkit::*;
+use support::rig::*;
 use time::Duration;
 
 const DEAD_OWNER: &str = "4194304999:1";

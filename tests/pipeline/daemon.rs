@@ -8,7 +8,8 @@ use smime_provisioner::daemon::{Daemon, DaemonSettings, PushParser, Seen};
 use smime_provisioner::pipeline::ports::{Notice, NoticeOutcome};
 use smime_provisioner::pipeline::{Settings, Stage};
 use smime_provisioner::secret::Secret;
-use support::fakes::*;
+use smime_provisioner::testkit::*;
+use support::rig::*;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

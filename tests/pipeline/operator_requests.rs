@@ -5,7 +5,8 @@
 //! without re-running the failed check in a loop against AutoDNS.
 
 use smime_provisioner::pipeline::{Outcome, ReconcileError, Request, Settings, Stage};
-use support::fakes::*;
+use smime_provisioner::testkit::*;
+use support::rig::*;
 use time::Duration;
 
 async fn delivered(rig: &Rig, a: &smime_provisioner::mailbox::Address) {

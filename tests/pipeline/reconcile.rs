@@ -11,7 +11,8 @@ use smime_provisioner::pipeline::{
     ErrorClass, ForeignMessages, PollRound, RemovalPolicy, Request, Settings, Stage,
 };
 use smime_provisioner::store::Store;
-use support::fakes::*;
+use smime_provisioner::testkit::*;
+use support::rig::*;
 use time::Duration;
 
 fn settings() -> Settings {

@@ -8,12 +8,12 @@
 //! - [`simulator`]: the bundled simulator on port 0 and hand-written JSON and XML callers.
 //! - [`live`]: the whole pipeline over the real modules against the simulator.
 //! - [`proxy`]: a recording HTTP proxy between the pipeline and the simulator.
-//! - [`fakes`]: in-memory fakes of the pipeline's ports and a reconciler rig over them.
+//! - [`rig`]: a reconciler over the port fakes of `smime_provisioner::testkit`.
 
 pub mod ca;
-pub mod fakes;
 pub mod live;
 pub mod mail;
 pub mod proxy;
+pub mod rig;
 pub mod simulator;
 pub mod tools;
