@@ -153,14 +153,14 @@ async fn order_and_fetch(wire: Wire, address: &str) -> Result<()> {
         "the confirmed message is gone"
     );
 
-    // The simulator puts the certificate id into the message (`object.data.id`, §3.2), in XML
+    // The simulator puts the certificate id into the message (`object.data.id`), in XML
     // wrapped in `<data><certificate>`: the accessor must find it in both.
     let certificate_id = message
         .certificate_id()
         .context("no certificate id in the job's poll message")?;
     let job_info = client.job_info(job_id).await;
     if let Err(e) = &job_info {
-        // A finished job may have left the active queue (§1.10): that is "not found", nothing else.
+        // A finished job may have left the active queue: that is "not found", nothing else.
         assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     }
 

@@ -1018,7 +1018,7 @@ fn json_requests_carry_the_search_columns_and_the_documented_routes() -> Result<
         body,
         json!({"filters": [{"key": "name", "value": "a@example.org", "operator": "EQUAL"}]})
     );
-    // The older spellings are still understood when reading requests (§2.2).
+    // The older spellings are still understood when reading requests.
     assert!(matches!(
         json::decode_request(Method::Post, "certificate/prepareOrder", b"{}"),
         Ok(Task::CertificatePrepareOrder(_))
@@ -1079,7 +1079,7 @@ fn a_certificate_id_wrapped_in_a_certificate_block_is_found_too() -> Result<()> 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Job list (400115 / 400135, `POST /job/_search`, reference §2.12)
+// Job list (400115 / 400135, `POST /job/_search`)
 // ---------------------------------------------------------------------------------------------
 
 #[test]

@@ -819,7 +819,7 @@ async fn an_order_to_an_endpoint_nobody_listens_on_is_transient_and_known_not_se
 }
 
 // ---------------------------------------------------------------------------------------------
-// Searches read every page (`view.limit/offset`, reference §1.12) and never a truncated list
+// Searches read every page (`view.limit/offset`) and never a truncated list
 // ---------------------------------------------------------------------------------------------
 
 fn unpaced_client(mock: &Mock, wire: Wire) -> Result<Client> {

@@ -4,7 +4,7 @@
 //! with the imported key — by `openssl smime -sign`, by NSS `cmsutil` and by `gpgsm --sign` from
 //! their own key stores — that `openssl smime -verify` accepts against the chain.
 //!
-//! Certificates come from a test CA (tests/crypto_support) that signs the CSR `build_csr` made.
+//! Certificates come from a test CA (`support::ca`) that signs the CSR `build_csr` made.
 
 use std::process::Command;
 

@@ -1,6 +1,6 @@
 //! The admin failure notice for a mailbox whose orders keep failing, whichever way the failed
 //! job's completion arrives: through the poll consumer, or pushed by AutoDNS to the daemon's
-//! HTTP endpoint (`autodns-api.md` §3.5). Both paths go through `Reconciler::handle_notice`;
+//! HTTP endpoint. Both paths go through `Reconciler::handle_notice`;
 //! these tests prove each path on its own, with the pipeline built by the live wiring, the
 //! bundled simulator failing the jobs of chosen mailboxes over real HTTP, and every job message
 //! sent twice (so each push and poll message has a duplicate). The file outbox receives exactly

@@ -4,7 +4,7 @@
 //! reopened store file finishes the work. Each run must end with every mailbox delivered, exactly
 //! one order per mailbox, and the password delivered opening every bundle delivered.
 //! (The same property through a real `run` process and SIGKILL needs the simulator; see
-//! `pipeline_e2e.rs`.)
+//! `sigkill.rs`.)
 
 use std::sync::Arc;
 

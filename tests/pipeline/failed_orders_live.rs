@@ -1,6 +1,6 @@
 //! A failed order whose completion message was missed, against the real AutoDNS adapter and
-//! the bundled simulator over HTTP (review finding 2). The simulator removes a refused order's
-//! certificate, as the reference describes, so only the job history can tell "the CA refused
+//! the bundled simulator over HTTP. The simulator removes a refused order's
+//! certificate, as AutoDNS does, so only the job history can tell "the CA refused
 //! it" from "the order vanished".
 
 use std::sync::Arc;

@@ -8,8 +8,8 @@
 //! new bundle that `openssl pkcs12` opens and that holds the new certificate; the previous key
 //! stays in the key archive; `status ADDRESS` shows the renewal. Outside the margin nothing is
 //! ordered. Removal: with `revoke`, after the grace period exactly one CertificateDelete of the
-//! right certificate reaches the simulator (CertificateRevoke is not offered for GlobalSign,
-//! `autodns-api.md` §2.10); with `keep` nothing is cancelled; a removed mailbox is not renewed;
+//! right certificate reaches the simulator (AutoDNS does not offer CertificateRevoke for
+//! GlobalSign); with `keep` nothing is cancelled; a removed mailbox is not renewed;
 //! a certificate AutoDNS no longer knows when the grace period ends counts as revoked.
 
 use std::path::{Path, PathBuf};

@@ -294,8 +294,8 @@ async fn a_failed_lookup_is_a_transient_error_never_not_found() {
     sim.shutdown().await;
 }
 
-/// A stand-in JSON API whose job list echoes no ctid (the reference cannot confirm that the
-/// real one does, §2.14): `jobs` answers `POST /job/_search`; the job history and the
+/// A stand-in JSON API whose job list echoes no ctid (AutoDNS does not promise that its job
+/// list does): `jobs` answers `POST /job/_search`; the job history and the
 /// certificate list are empty. Returns the base URL and the server task.
 async fn api_without_ctids(jobs: serde_json::Value) -> (String, tokio::task::JoinHandle<()>) {
     use axum::routing::post;

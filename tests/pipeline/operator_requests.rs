@@ -1,4 +1,4 @@
-//! Operator requests against the reconciler after the review (findings 1 and 2b): a request
+//! Operator requests against the reconciler over port fakes: a request
 //! belongs to the generation it was made for, so running `reprovision`/`renew` again while a
 //! replacement order is open is refused instead of buying a third certificate; and a record
 //! that gave up for good on an order (key check refused the certificate) can be reprovisioned
@@ -258,7 +258,7 @@ async fn addresses_that_differ_only_in_case_are_one_mailbox_and_one_order() {
     assert_eq!(rig.autodns.order_count(), 1);
 }
 
-/// Finding 3: an order whose answer was lost and which AutoDNS does not list yet is not
+/// An order whose answer was lost and which AutoDNS does not list yet is not
 /// re-sent after one empty lookup; it is looked up again a job-check interval later.
 #[tokio::test]
 async fn an_order_not_listed_yet_after_a_lost_answer_is_looked_up_again_not_reordered() {

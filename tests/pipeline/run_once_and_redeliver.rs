@@ -1,6 +1,5 @@
-//! Verbs through the real binary after the review: `run --once` lists the LDIF export as the
-//! daemon does (finding 6), and `redeliver` with `keys.archive = false` refuses instead of
-//! breaking a delivered mailbox (finding 5).
+//! Verbs through the real binary: `run --once` lists the LDIF export as the daemon does, and
+//! `redeliver` with `keys.archive = false` refuses instead of breaking a delivered mailbox.
 
 use std::path::Path;
 

@@ -1,5 +1,4 @@
-//! The state store does not keep a delivered bundle's PKCS#12 password on disk (review
-//! finding 4): once the record stops holding it, neither the database file nor its WAL
+//! The state store does not keep a delivered bundle's PKCS#12 password on disk: once the record stops holding it, neither the database file nor its WAL
 //! contains the password's bytes.
 
 use smime_provisioner::mailbox::Address;

@@ -28,7 +28,7 @@ async fn round_trip(wire: Wire) -> Result<()> {
     };
     let c = client(&url, wire)?;
     if wire == Wire::Json {
-        c.hello().await?; // the XML gateway has no hello task (§1.1)
+        c.hello().await?; // the XML gateway has no hello task
     }
     let contact = c
         .ssl_contact_create(&SslContact {
@@ -70,9 +70,9 @@ async fn round_trip(wire: Wire) -> Result<()> {
         msg.job_id() == Some(job_id),
         "message for another job: {msg:?}"
     );
-    // JSON messages carry the id in `object.data.id` (§3.2). The XML message shape is inferred
+    // JSON messages carry the id in `object.data.id`. The XML message shape is inferred
     // on both sides and they differ (the simulator nests `object/data/certificate/id`); the
-    // client then falls back to CertificateList by name, as §3.2 prescribes.
+    // client then falls back to CertificateList by name, as AutoDNS documents for poll messages.
     let cert_id = match (msg.certificate_id(), wire) {
         (Some(id), _) => id,
         (None, Wire::Xml) => {

@@ -59,7 +59,7 @@ async fn wrong_password_unknown_user_wrong_or_missing_context_are_refused_with_4
         ..good.clone()
     };
     assert_eq!(four.call("GET", "/hello", None).await?.status, 200);
-    // No User-Agent: the JSON API requires one (§1.2), whatever the credentials.
+    // No User-Agent: the JSON API requires one, whatever the credentials.
     let bare = reqwest::Client::new();
     let r = bare
         .get(format!("{}/hello", good.base))
@@ -759,7 +759,7 @@ async fn running_jobs_are_searched_by_name_status_and_page_and_move_to_the_histo
         jobs.push(a.data0()["id"].as_i64().unwrap_or_default());
     }
 
-    // Every running job, two per page; `summary` is the total (§1.12, §2.12).
+    // Every running job, two per page; `summary` is the total.
     let page = |offset: i64| json!({"view": {"limit": 2, "offset": offset}});
     let first = api
         .call(

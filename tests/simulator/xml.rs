@@ -1,5 +1,6 @@
-//! The simulator's XML gateway over real HTTP: the reference's own sample requests, the full
-//! order → poll → confirm → info flow, authentication failures and hostile documents.
+//! The simulator's XML gateway over real HTTP: AutoDNS's documented sample requests (kept in
+//! `tests/fixtures/simulator/`), the full order → poll → confirm → info flow, authentication
+//! failures and hostile documents.
 
 use anyhow::Result;
 use support::ca::{csr_for, p256_pkey, rsa_pkey};
@@ -566,7 +567,7 @@ async fn the_xml_job_list_and_history_tasks_filter_page_and_name_the_ctid() -> R
     let job = [R, "result", "data", "certificate_job", "job"];
     let at = |leaf: &'static str| [job[0], job[1], job[2], job[3], job[4], leaf];
 
-    // One job per page, the total in `<summary>` (§2.12's reply shape).
+    // One job per page, the total in `<summary>` (the job list's reply shape).
     let (http, p1) = xml
         .task("<code>400115</code><view><limit>1</limit><offset>0</offset></view>")
         .await?;
@@ -593,7 +594,7 @@ async fn the_xml_job_list_and_history_tasks_filter_page_and_name_the_ctid() -> R
     assert_eq!(xml_text(&fin, &at("type"))?, "ssl");
     assert_eq!(xml_text(&fin, &at("ctid"))?, "x-fin");
 
-    // An unknown key is an error document (HTTP 200, §1.10), not an empty list.
+    // An unknown key is an error document (HTTP 200, as AutoDNS answers one), not an empty list.
     let (http, bad) = xml
         .task("<code>400115</code><where><key>ctid</key><operator>eq</operator><value>x-fin</value></where>")
         .await?;

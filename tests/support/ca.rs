@@ -1,6 +1,7 @@
-//! Test-only support for the `crypto_*` tests: a two-level test CA (root → intermediate → leaf)
-//! that signs the CSRs `crypto::build_csr` makes, keys shared within one test binary (RSA
-//! generation is slow), and helpers that run the real consumer tools.
+//! The one test CA of the test suite: a two-level CA (root → intermediate → leaf) that signs the
+//! CSRs `crypto::build_csr` makes (and [`csr_for`] makes without the product's code), S/MIME
+//! leaves for mail bundles and a TLS leaf for the SMTP server; plus keys shared within one test
+//! binary (RSA generation is slow).
 //!
 //! The CA is built here with the `openssl` crate on purpose: it stands in for GlobalSign, it is
 //! not product code, and the product must accept what a conventional CA issues. [`LeafSpec`] and

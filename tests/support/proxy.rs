@@ -34,9 +34,9 @@ pub enum Call {
 }
 
 impl Forwarded {
-    /// Decodes the task: JSON by route (`autodns-api.md` §2.1: `DELETE /certificate/{id}`,
+    /// Decodes the task: JSON by route (`DELETE /certificate/{id}`,
     /// `POST|DELETE /certificate/{id}/_revoke`), XML by `request/task/code` and the certificate
-    /// id under the task (§1.7, §2.9, §2.10).
+    /// id under the task.
     pub fn call(&self) -> Call {
         if let Some(rest) = self.path.strip_prefix("/v1/certificate/") {
             let parts: Vec<&str> = rest.split('/').collect();
