@@ -18,19 +18,16 @@
 //! Keys are RSA-2048 throughout (the keygen benchmark has the other types). Run:
 //! `cargo bench --bench pipeline`.
 
-#[path = "../tests/pipeline_support/live.rs"]
-mod live;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use live::*;
 use smime_provisioner::crypto::{generate_keys_parallel, KeyType};
 use smime_provisioner::daemon::{start_sources, Daemon, DaemonSettings, Seen};
 use smime_provisioner::mailbox::Address;
 use smime_provisioner::pipeline::{ForeignMessages, Stage};
 use smime_provisioner::simulator::Faults;
+use support::live::*;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::SubscriberExt;

@@ -27,6 +27,7 @@
 //! - [`store`]: SQLite state and migrations; [`pipeline`]: planner, transitions, reconciler.
 //! - [`secret`], [`clock`], [`xmltree`]: redacting wrapper, injected time, safe XML tree reader;
 //!   [`fsutil`]: the atomic 0600 file writer.
+//! - `testkit` (feature `testkit`, for tests only): fakes of the pipeline's ports.
 
 pub mod autodns;
 pub mod cli;
@@ -43,4 +44,6 @@ pub mod secret;
 pub mod simulator;
 pub mod source;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod xmltree;
