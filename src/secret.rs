@@ -68,6 +68,28 @@ pub mod exposed {
     }
 }
 
+/// [`exposed`] for an optional secret: `None` is written as `null`.
+pub mod exposed_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Secret;
+
+    /// Writes the value as `Option` of its inner type.
+    pub fn serialize<T: Serialize, S: Serializer>(
+        v: &Option<Secret<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        v.as_ref().map(Secret::expose).serialize(s)
+    }
+
+    /// Reads `Option` of the inner type and wraps the value.
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Secret<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(|v| v.map(Secret::new))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +118,29 @@ mod tests {
         let back: Option<Stored> = serde_json::from_str(&json).ok();
         assert_eq!(back.as_ref(), Some(&s));
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct MaybeStored {
+        #[serde(with = "super::exposed_option", default)]
+        password: Option<Secret<String>>,
+    }
+
+    #[test]
+    fn an_optional_secret_round_trips_both_ways_and_hides_in_debug() {
+        for (v, json) in [
+            (Some("hunter2hunter2"), r#"{"password":"hunter2hunter2"}"#),
+            (None, r#"{"password":null}"#),
+        ] {
+            let s = MaybeStored {
+                password: v.map(|p| Secret::new(p.to_string())),
+            };
+            assert_eq!(serde_json::to_string(&s).unwrap_or_default(), json);
+            let back: Option<MaybeStored> = serde_json::from_str(json).ok();
+            assert_eq!(back.as_ref(), Some(&s));
+            assert!(!format!("{s:?}").contains("hunter2"));
+        }
+        let missing: Option<MaybeStored> = serde_json::from_str("{}").ok();
+        assert_eq!(missing, Some(MaybeStored { password: None }));
     }
 }

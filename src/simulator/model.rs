@@ -6,31 +6,19 @@
 //! id into an `i32` fails here as it would against the real API (`autodns-api.md` §2.14 "Job").
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use time::{Date, Month, OffsetDateTime, UtcOffset, Weekday};
 
 use super::SimulatorError;
+use crate::secret::Secret;
 
 /// Owner of an object: the API user and the context the request came in with.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct Owner {
     pub user: String,
     pub context: u32,
-}
-
-/// A string that must not be printed by `Debug` (the certificate download password).
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub(crate) struct Redacted(pub String);
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
 }
 
 /// An SSL contact (`SslContact`, `autodns-api.md` §2.14).
@@ -78,7 +66,9 @@ pub(crate) struct Certificate {
     pub technical_id: Option<i64>,
     pub has_csr: bool,
     pub csr: Option<String>,
-    pub password: Option<Redacted>,
+    /// The certificate download password; hidden from `Debug`, kept in the state file.
+    #[serde(with = "crate::secret::exposed_option", default)]
+    pub password: Option<Secret<String>>,
     pub firstname: Option<String>,
     pub lastname: Option<String>,
     pub organization_unit_name: Option<String>,
@@ -393,23 +383,27 @@ pub(crate) fn make_private_dir(dir: &Path) -> Result<(), SimulatorError> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)
 }
 
-/// Writes `bytes` to `path` with mode 0600 by write-then-rename, so a crash leaves the old file or
-/// the new one, never half of either.
+/// Writes `bytes` to `path` with mode 0600 by write-then-rename (through [`crate::fsutil`]), so a
+/// crash leaves the old file or the new one, never half of either. The directory is not fsynced:
+/// the simulator saves on every request and a lost rename only loses test state.
 pub(crate) fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimulatorError> {
-    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let io = |source| SimulatorError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| SimulatorError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"),
+        })?;
+    crate::fsutil::AtomicWriter::new()
+        .prefix(".tmp")
+        .without_dir_sync()
+        .write(dir, name, bytes)
+        .map(|_| ())
+        .map_err(|e| SimulatorError::Io {
+            path: path.to_path_buf(),
+            source: e.source,
+        })
 }
 
 // ---- dates -------------------------------------------------------------------------------------
@@ -513,14 +507,6 @@ mod tests {
         assert_eq!(
             xml_date(datetime!(2017-12-31 22:59:59 UTC)),
             "2017-12-31 23:59:59"
-        );
-    }
-
-    #[test]
-    fn redacted_passwords_do_not_print() {
-        assert_eq!(
-            format!("{:?}", Redacted("hunter2hunter2".into())),
-            "<redacted>"
         );
     }
 }

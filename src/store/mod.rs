@@ -141,7 +141,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // Deleted content is overwritten with zeros, so a PKCS#12 password cleared after
         // delivery does not stay in a free page of the file (https://sqlite.org/pragma.html
-        // #pragma_secure_delete; `tests/pipeline_store_secrets.rs`). The old page images in the WAL are removed
+        // #pragma_secure_delete; `tests/pipeline/store_secrets.rs`). The old page images in the WAL are removed
         // by the checkpoint `commit` runs when it clears a password.
         conn.pragma_update(None, "secure_delete", "ON")?;
         Self::finish_open(conn, Some(path))

@@ -1,7 +1,7 @@
 //! Owns telling the administrator about mailboxes that gave up for good: once right after the
 //! give-up is committed, and the daemon's sweep of notices still owed (a process that died
 //! before telling, a mail server that was down). Which notices are owed is
-//! [`crate::pipeline::transition::notice`]'s decision; `tests/pipeline_admin_notice.rs` checks
+//! [`crate::pipeline::transition::notice`]'s decision; `tests/pipeline/admin_notice.rs` checks
 //! that each give-up is told once and a failed notice is retried up to its bound.
 
 use time::Duration;

@@ -9,7 +9,7 @@
 //! - `admin_notice`: telling the administrator about a give-up, and the sweep of owed notices;
 //! - `schedule`: which records have work now, for the daemon's scheduler.
 //!
-//! Safety rules, each enforced here and tested in `tests/pipeline_reconcile.rs`:
+//! Safety rules, each enforced here and tested in `tests/pipeline/reconcile.rs`:
 //! - a step with an outside effect first *claims* the record (lease, one transaction), so two
 //!   processes never act on one record at once;
 //! - an order's intent (ctid, budget count) is that claim: written before CertificateCreate is

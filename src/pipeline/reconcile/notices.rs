@@ -52,7 +52,7 @@ pub enum PollRound {
 
 impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     /// The one handler for completion notices, whichever way they arrive: the poll consumer
-    /// ([`Reconciler::poll_once`]) and the push endpoint (`daemon.rs`) both call this, so what
+    /// ([`Reconciler::poll_once`]) and the push endpoint (`daemon/http.rs`) both call this, so what
     /// a completion does cannot drift between the two paths (AutoDNS sends the same message
     /// both ways). It stores the job's result on the matching record, then, when that result
     /// is a failed job that made the record give up for good, tells the administrator once

@@ -5,7 +5,7 @@
 //! A key is persisted (its id on the record) before a CSR is built from it; the password is
 //! held on the record from "bundled" until the password mail is out, so a crash between the two
 //! mails resends the password that opens the bundle already delivered
-//! (`tests/pipeline_crash.rs`).
+//! (`tests/pipeline/crash_points.rs`).
 
 use time::{Duration, OffsetDateTime};
 

@@ -2,9 +2,9 @@
 //! which admin notices are owed after a give-up.
 //!
 //! A notice only completes an order that is still open; a repeat of one already applied is a
-//! duplicate and changes nothing (`tests/pipeline_reconcile.rs`). An admin notice is owed by a
+//! duplicate and changes nothing (`tests/pipeline/reconcile.rs`). An admin notice is owed by a
 //! `gave-up` not told yet, or by a notice that failed fewer than [`MAX_NOTICE_ATTEMPTS`] times
-//! in a row (`tests/pipeline_admin_notice.rs`).
+//! in a row (`tests/pipeline/admin_notice.rs`).
 
 use time::{Duration, OffsetDateTime};
 

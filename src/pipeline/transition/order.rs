@@ -5,7 +5,7 @@
 //! ctid and counts against the day's budget, committed before the order is sent; an answer that
 //! is not a certain refusal leaves the record in `ordering` ([`answered`]); only a lookup
 //! ([`looked_up`]) leaves `ordering`, and a lookup finding nothing re-opens ordering only after
-//! the listing grace. `tests/pipeline_lost_order.rs` and `tests/pipeline_crash.rs` check it.
+//! the listing grace. `tests/pipeline/lost_order.rs` and `tests/pipeline/crash_points.rs` check it.
 
 use time::{Date, OffsetDateTime};
 
@@ -139,7 +139,7 @@ pub fn looked_up(
             // Not listed (yet): AutoDNS may list a new order's certificate only when its job
             // runs, or with a delay. Re-ordering on one empty lookup right after sending could
             // buy twice, so the order stays unresolved until a lookup a job-check interval later
-            // still finds nothing (`tests/pipeline_lost_order.rs`).
+            // still finds nothing (`tests/pipeline/lost_order.rs`).
             let mut r = rec;
             r.next_attempt_at = Some(since + settings.listing_grace());
             let detail = format!(

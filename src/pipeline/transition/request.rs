@@ -5,7 +5,7 @@
 //! A request belongs to the generation it was made for: `reprovision`/`renew` start a new order
 //! only when the current generation's money question is settled, and a request on a record
 //! with an open order waits for that order instead of abandoning it (either would buy twice;
-//! the request tests in `tests/pipeline_review_requests.rs` check it).
+//! the request tests in `tests/pipeline/operator_requests.rs` check it).
 
 use time::OffsetDateTime;
 

@@ -12,10 +12,9 @@ use super::{
     Query, Reply, Transport,
 };
 use crate::mailbox::Address;
+use crate::secret::Secret;
 use crate::simulator::ca::{inspect_csr, CsrInfo, CsrProblem, KeyKind};
-use crate::simulator::model::{
-    xml_date, Certificate, Job, JobAction, OrderRecord, Owner, Redacted, State,
-};
+use crate::simulator::model::{xml_date, Certificate, Job, JobAction, OrderRecord, Owner, State};
 
 /// Products this simulator sells: GlobalSign's S/MIME range (`autodns-api.md` §2.14 "Enums").
 const MAIL_PRODUCTS: &[&str] = &[
@@ -88,10 +87,10 @@ impl Engine {
         Ok(info)
     }
 
-    fn check_password(task: &str, p: &Redacted) -> Result<(), ApiError> {
+    fn check_password(task: &str, p: &Secret<String>) -> Result<(), ApiError> {
         // 8-32 ASCII letters and digits (the generated models of InterNetX/php-domainrobot-sdk,
         // `src/Model/Certificate.php`).
-        let s = &p.0;
+        let s = p.expose();
         if (8..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
             Ok(())
         } else {

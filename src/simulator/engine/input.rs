@@ -1,7 +1,7 @@
 //! The transport-neutral requests: what the JSON and XML layers parse a request into before an
 //! engine task sees it.
 
-use crate::simulator::model::Redacted;
+use crate::secret::Secret;
 
 /// Certificate fields a request may carry (JSON `Certificate`, XML `<certificate>`).
 #[derive(Debug, Clone, Default)]
@@ -13,7 +13,7 @@ pub(crate) struct CertInput {
     pub software: Option<String>,
     pub csr: Option<String>,
     pub has_csr: Option<bool>,
-    pub password: Option<Redacted>,
+    pub password: Option<Secret<String>>,
     pub firstname: Option<String>,
     pub lastname: Option<String>,
     pub organization_unit_name: Option<String>,

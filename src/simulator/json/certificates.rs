@@ -13,8 +13,9 @@ use super::queries::query;
 use super::{
     body_json, get_bool, get_contact_id, get_int, get_str, handle, owner, parse_id, put_opt, Sh,
 };
+use crate::secret::Secret;
 use crate::simulator::engine::{ApiError, CertData, CertInput, CertView};
-use crate::simulator::model::{json_date, Certificate, JobAction, Redacted};
+use crate::simulator::model::{json_date, Certificate, JobAction};
 
 pub(super) async fn cert_create(State(sh): Sh, h: HeaderMap, body: Bytes) -> Response {
     handle(&sh, &h, "400101", |ctx| {
@@ -162,7 +163,7 @@ pub(super) fn cert_input(task: &str, v: &Value) -> Result<CertInput, ApiError> {
         software: get_str(task, v, "software")?,
         csr: get_str(task, v, "csr")?,
         has_csr: get_bool(task, v, "hasCsr")?,
-        password: get_str(task, v, "password")?.map(Redacted),
+        password: get_str(task, v, "password")?.map(Secret::new),
         firstname: get_str(task, v, "firstname")?,
         lastname: get_str(task, v, "lastname")?,
         organization_unit_name: get_str(task, v, "organizationUnitName")?,
@@ -214,7 +215,7 @@ pub(super) fn certificate(v: &CertView) -> Value {
     m.insert("histories".into(), histories(c));
     m.insert("certificationAuthority".into(), chain(v));
     if let Some(p) = &c.password {
-        m.insert("password".into(), json!(p.0));
+        m.insert("password".into(), json!(p.expose()));
     }
     put_opt(&mut m, "firstname", &c.firstname);
     put_opt(&mut m, "lastname", &c.lastname);

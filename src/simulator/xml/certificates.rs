@@ -2,10 +2,11 @@
 //! (with its CA chain) and prepareOrder's `CertificateData` written out.
 
 use super::contacts::contact_fields;
-use super::tree::Node;
 use super::{bool_of, int_of, Out};
+use crate::secret::Secret;
 use crate::simulator::engine::{ApiError, CertData, CertInput, CertView};
-use crate::simulator::model::{xml_date, Certificate, Redacted};
+use crate::simulator::model::{xml_date, Certificate};
+use crate::xmltree::Element as Node;
 
 pub(super) fn cert_input(task: &str, c: &Node) -> Result<CertInput, ApiError> {
     let nested_id = |name: &str| -> Result<Option<i64>, ApiError> {
@@ -24,14 +25,14 @@ pub(super) fn cert_input(task: &str, c: &Node) -> Result<CertInput, ApiError> {
         has_csr: bool_of(task, c, "has_csr")?,
         password: c
             .child("password")
-            .map(|p| Redacted(p.text.trim().to_string())),
+            .map(|p| Secret::new(p.text.trim().to_string())),
         firstname: c.text_of("firstname"),
         lastname: c.text_of("lastname"),
         organization_unit_name: c.text_of("organization_unit_name"),
         admin_id: nested_id("admin")?,
         technical_id: nested_id("technical")?,
         approver_emails: c
-            .all("approver_email")
+            .children_named("approver_email")
             .map(|a| a.text.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect(),
@@ -86,7 +87,7 @@ pub(super) fn certificate(o: &mut Out, v: &CertView) {
     o.leaf("sha", "SHA2");
     o.opt("expire", &c.expire.map(xml_date));
     if let Some(p) = &c.password {
-        o.leaf("password", &p.0);
+        o.leaf("password", p.expose());
     }
     o.opt("firstname", &c.firstname);
     o.opt("lastname", &c.lastname);

@@ -1,14 +1,14 @@
 //! SSL contacts on the XML gateway: `<contact>` read into a [`ContactInput`], a contact written
 //! as its fields.
 
-use super::tree::Node;
 use super::Out;
 use crate::simulator::engine::{ApiError, ContactInput};
 use crate::simulator::model::{xml_date, Contact};
+use crate::xmltree::Element as Node;
 
 pub(super) fn contact_input(_task: &str, c: &Node) -> Result<ContactInput, ApiError> {
     let address: Vec<String> = c
-        .all("address")
+        .children_named("address")
         .map(|a| a.text.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();

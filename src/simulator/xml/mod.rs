@@ -1,6 +1,7 @@
-//! The XML gateway at `POST /` and `/gateway` (`autodns-api.md` §1.2, §1.7, §1.10, §2): its own
-//! small document reader on quick-xml (no DTDs, no entities beyond the five predefined ones and
-//! character references), dispatch on `<task><code>`, and rendering of
+//! The XML gateway at `POST /` and `/gateway` (`autodns-api.md` §1.2, §1.7, §1.10, §2): requests
+//! read with the shared [`crate::xmltree`] reader (no DTDs, no entities beyond the five
+//! predefined ones and character references; depth and element count bounded), dispatch on
+//! `<task><code>`, and rendering of
 //! `<response><result><data/><msg/><status/></result><stid/></response>`.
 //!
 //! Decisions where the sources are silent (all inferred):
@@ -19,14 +20,13 @@
 //!
 //! Layout, the same as `json/`: this file holds the gateway (authentication, dispatch on the task
 //! code), the writer and the envelope; `contacts`, `certificates`, `jobs`, `poll` and `queries`
-//! read and write their area's elements; `tree` is the document reader.
+//! read and write their area's elements.
 
 mod certificates;
 mod contacts;
 mod jobs;
 mod poll;
 mod queries;
-mod tree;
 
 use std::sync::Arc;
 
@@ -39,12 +39,24 @@ use super::engine::{ApiError, Ctx, Item, ObjKind, ObjRef, Reply, Transport};
 use super::json::auth_status;
 use super::model::{ApiMsg, JobAction, Owner};
 use super::Shared;
+use crate::xmltree::{self, Element as Node, Limits};
 use certificates::{cert_data, cert_input, certificate};
 use contacts::{contact_fields, contact_input};
 use jobs::job;
 use poll::poll_message;
 use queries::query;
-use tree::{parse, Node};
+
+/// The gateway's bounds on a request document: deeper than any real AutoDNS request, and far
+/// more elements than a task carries.
+const LIMITS: Limits = Limits {
+    max_depth: 32,
+    max_elements: 20_000,
+};
+
+/// Reads a request into a tree with the shared safe reader (no DTDs, no entity expansion).
+fn parse(doc: &str) -> Result<Node, String> {
+    xmltree::parse(doc, LIMITS).map_err(|e| format!("the XML request is refused: {e}"))
+}
 
 /// `POST /` and `POST /gateway`.
 pub(crate) async fn gateway(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -442,5 +454,32 @@ mod tests {
         );
         let back = parse(&format!("<r>{}</r>", o.0)).unwrap();
         assert_eq!(back.text_of("b").unwrap(), "x]]>y");
+    }
+
+    #[test]
+    fn cdata_and_predefined_entities_become_text() {
+        let n = parse("<request><a><![CDATA[x<y]]></a><b>a &amp; b &#65;</b></request>").unwrap();
+        assert_eq!(n.text_of("a").unwrap(), "x<y");
+        assert_eq!(n.text_of("b").unwrap(), "a & b A");
+    }
+
+    #[test]
+    fn doctype_custom_entities_and_depth_are_refused() {
+        let bomb =
+            "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"aaaa\">]><request>&a;</request>";
+        assert!(parse(bomb).unwrap_err().contains("DOCTYPE"));
+        assert!(parse("<request>&a;</request>")
+            .unwrap_err()
+            .contains("undeclared entity"));
+        let deep = format!("{}{}", "<a>".repeat(33), "</a>".repeat(33));
+        assert!(parse(&deep).unwrap_err().contains("nested deeper than 32"));
+    }
+
+    #[test]
+    fn broken_documents_are_refused() {
+        assert!(parse("<request><task>").is_err());
+        assert!(parse("").is_err());
+        assert!(parse("<a></b>").is_err());
+        assert!(parse("<a/><b/>").is_err());
     }
 }

@@ -2,8 +2,8 @@
 //! [`Query`].
 
 use super::int_of;
-use super::tree::Node;
 use crate::simulator::engine::{ApiError, Filter, Query};
+use crate::xmltree::Element as Node;
 
 /// `<where><key/><operator/><value/><and>…</and><or>…</or></where>`, `<view>`, `<order>`, `<key>`.
 pub(super) fn condition(n: &Node, path: &str) -> Option<Filter> {
@@ -67,7 +67,7 @@ pub(super) fn query(task: &str, t: &Node) -> Result<Query, ApiError> {
             .map(|o| usize::try_from(o.max(0)).unwrap_or(0))
             .unwrap_or(0);
     }
-    for o in t.all("order") {
+    for o in t.children_named("order") {
         if let Some(k) = o.text_of("key") {
             let desc = o
                 .text_of("mode")
@@ -76,7 +76,7 @@ pub(super) fn query(task: &str, t: &Node) -> Result<Query, ApiError> {
         }
     }
     q.keys = t
-        .all("key")
+        .children_named("key")
         .map(|k| k.text.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
