@@ -1,6 +1,6 @@
 //! smime-provisioner: gives every mailbox on a mail server a publicly trusted S/MIME certificate.
 //!
-//! Map of the modules, in data-flow order:
+//! Map of the modules, in data-flow order (`docs/ARCHITECTURE.md` tells the same at length):
 //!
 //! ```text
 //!  source/ ──events──▶ pipeline/ ──▶ crypto/ (key, CSR)      store/ (SQLite: records, events)
@@ -16,15 +16,18 @@
 //!
 //! - [`mailbox`]: the validated address type.
 //! - [`config`]: TOML config, raw serde structs validated into typed values.
-//! - [`cli`]: one file per verb; [`daemon`]: the `run` verb's boot order and shutdown.
+//! - [`cli`]: one file per verb; [`daemon`]: the `run` verb's boot order, loops, work queue,
+//!   HTTP endpoint and shutdown.
 //! - [`autodns`]: typed AutoDNS model, JSON and XML codecs, HTTP transport, errors.
 //! - [`simulator`]: the bundled AutoDNS stand-in (both transports, jobs, poll, push, a test CA).
 //! - [`crypto`]: keys, CSRs, PKCS#12 profiles, passwords, at-rest encryption. The only OpenSSL user.
-//! - [`source`]: where mailboxes come from (maildir tree, LDIF export, enqueue spool).
+//! - [`source`]: where mailboxes come from (maildir tree, LDIF export, enqueue spool), the
+//!   pure admission of their events and the mass-removal guard.
 //! - [`delivery`]: message composition and transports, password channels.
 //! - [`lifecycle`]: the vocabulary below store and pipeline (stages, requests, error classes,
 //!   event kinds, removal policy).
-//! - [`store`]: SQLite state and migrations; [`pipeline`]: planner, transitions, reconciler.
+//! - [`store`]: SQLite state and migrations; [`pipeline`]: planner, transitions, reconciler,
+//!   ports and their adapters, and the wiring every verb and the daemon build from config.
 //! - [`secret`], [`clock`], [`xmltree`]: redacting wrapper, injected time, safe XML tree reader;
 //!   [`fsutil`]: the atomic 0600 file writer.
 //! - `testkit` (feature `testkit`, for tests only): fakes of the pipeline's ports.

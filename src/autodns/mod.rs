@@ -13,7 +13,7 @@
 //! - [`client`]: [`Client`]: HTTP, auth, headers, bounded retries of reads, one typed method
 //!   per task.
 //!
-//! Facts come from `reference/autodns-api.md` (cited by section, e.g. §2.4) and the seed page
+//! Facts come from `docs/autodns-api.md` (cited by section, e.g. §2.4) and the seed page
 //! on ordering S/MIME certificates; choices the sources do not confirm are marked [INFER].
 
 pub mod client;

@@ -4,7 +4,7 @@
 //! X.509 S/MIME certificates from a throwaway CA, injects faults on request, and can persist its
 //! state so a restart keeps orders and CA.
 //!
-//! It is written from `/work/shared/reference/autodns-api.md` (section numbers cited in comments),
+//! It is written from `docs/autodns-api.md` (section numbers cited in comments),
 //! the seed page and the samples, not from our client: it has its own request parsing
 //! (`json`, `xml`) and one transport-neutral `engine`. Where the sources are silent the
 //! behaviour is an inference and the comment says so.

@@ -2,7 +2,7 @@
 //!
 //! Field names follow InterNetX's OpenAPI file (`InterNetX/domainrobot-api`, `src/domainrobot.json`,
 //! definitions `Certificate`, `SslContact`, `CertificateData`, `Job`, `ObjectJob`, `PollMessage`,
-//! `JsonResponseData`), see `reference/autodns-api.md` §1.6 and §2.14. The serde attributes here
+//! `JsonResponseData`), see `docs/autodns-api.md` §1.6 and §2.14. The serde attributes here
 //! *are* the JSON codec's field mapping; the XML codec (`xml.rs`) maps the same structs by hand
 //! because the gateway's element names differ (snake_case, `admin` for `adminContact`, ...).
 //!

@@ -129,7 +129,7 @@ pub enum Task {
         id: i64,
     },
     /// `GET /job/history/{id}` (JSON only): a job that has left the active queue, which
-    /// `JobInfo` answers with `EF300101` (reference/autodns-api.md, job info).
+    /// `JobInfo` answers with `EF300101` (docs/autodns-api.md, job info).
     JobHistory {
         /// Job id.
         id: i64,
