@@ -14,6 +14,7 @@ use crate::secret::Secret;
 // spelling again. The old config names stay as aliases for callers that still use them.
 pub use crate::autodns::Wire;
 pub use crate::crypto::{KeyType, Pkcs12Profile};
+pub use crate::lifecycle::RemovalPolicy;
 pub use crate::mailbox::{DomainOverride, DomainPolicy};
 pub use crate::source::ldif::KeyAttr;
 
@@ -217,20 +218,11 @@ pub struct RenewalConfig {
     pub margin: Duration,
 }
 
-/// What happens when a mailbox disappears from every source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RemovalPolicy {
-    /// Keep the certificate; mark the mailbox removed.
-    Keep,
-    /// Revoke the certificate after the grace period.
-    Revoke,
-}
-
-/// `[removal]`.
+/// `[removal]`: `policy` and `grace_days` validate into one [`RemovalPolicy`] (the grace rides
+/// inside `Revoke`; `grace_days` with `keep` is accepted and has nothing to act on).
 #[derive(Debug, Clone)]
 pub struct RemovalConfig {
     pub policy: RemovalPolicy,
-    pub grace: Duration,
 }
 
 /// `[pipeline]`.

@@ -4,7 +4,7 @@
 use time::Duration;
 
 use super::backoff::BackoffPolicy;
-use super::plan::{Policy, RemovalPolicy};
+use super::plan::Policy;
 
 /// The reconciler's knobs (from the validated config).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,17 +34,11 @@ impl Default for Settings {
 impl Settings {
     /// The settings a validated config asks for.
     pub fn from_config(c: &crate::config::Config) -> Self {
-        use crate::config::RemovalPolicy as Removal;
         let d = |d: std::time::Duration| Duration::try_from(d).unwrap_or(Duration::MAX);
         Settings {
             policy: Policy {
                 renew_before: d(c.renewal.margin),
-                removal: match c.removal.policy {
-                    Removal::Keep => RemovalPolicy::Keep,
-                    Removal::Revoke => RemovalPolicy::Revoke {
-                        grace: d(c.removal.grace),
-                    },
-                },
+                removal: c.removal.policy,
                 job_check_after: d(c.autodns.job_silence_timeout),
                 backoff: BackoffPolicy {
                     base: d(c.pipeline.backoff_base),

@@ -85,6 +85,18 @@ fn defaults_are_the_documented_ones() {
 }
 
 #[test]
+fn removal_policy_and_grace_validate_into_one_policy() {
+    let text = format!("{MINIMAL}\n[removal]\npolicy = \"revoke\"\ngrace_days = 3\n");
+    let c = parse(&text, Path::new("/x")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.removal.policy,
+        RemovalPolicy::Revoke {
+            grace: time::Duration::days(3)
+        }
+    );
+}
+
+#[test]
 fn every_problem_is_reported_at_once_with_its_key() {
     let text = r#"
 [autodns]

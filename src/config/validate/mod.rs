@@ -357,6 +357,8 @@ fn schedule(
             86_400 * c.range_i64("renewal.margin_days", raw.renewal.margin_days, 30, 1, 365) as u64,
         ),
     };
+    let grace_days = c.range_i64("removal.grace_days", raw.removal.grace_days, 7, 0, 3650);
+    let grace = time::Duration::days(grace_days);
     let removal = RemovalConfig {
         policy: c.one_of(
             "removal.policy",
@@ -364,11 +366,8 @@ fn schedule(
             RemovalPolicy::Keep,
             &[
                 ("keep", RemovalPolicy::Keep),
-                ("revoke", RemovalPolicy::Revoke),
+                ("revoke", RemovalPolicy::Revoke { grace }),
             ],
-        ),
-        grace: Duration::from_secs(
-            86_400 * c.range_i64("removal.grace_days", raw.removal.grace_days, 7, 0, 3650) as u64,
         ),
     };
     let p = &raw.pipeline;
