@@ -1,4 +1,4 @@
-//! autodns: the typed client for the InterNetX AutoDNS reseller API (issue 3, client half).
+//! autodns: the typed client for the InterNetX AutoDNS reseller API.
 //!
 //! Layers, each in its own file, so the wire format stays apart from the transport and from the
 //! model the rest of the program uses:

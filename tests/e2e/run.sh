@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/e2e/run.sh — the end-to-end proof on a real mail stack (issue 8).
+# tests/e2e/run.sh — the end-to-end proof on a real mail stack.
 #
 # On a fresh Debian machine (as root) it installs what is missing, starts Postfix, Dovecot and
 # OpenLDAP slapd on 127.0.0.1 only, on ports chosen at run time, without systemd, with every

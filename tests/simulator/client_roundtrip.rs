@@ -1,7 +1,7 @@
 //! Our AutoDNS client against the simulator over real HTTP on port 0, both wires: contact create,
 //! certificate create with a CSR, poll until the job message, confirm, info; the certificate's
 //! key matches the CSR and `openssl verify` accepts it against the simulator's chain. The other
-//! simulator tests use hand-written requests; this one proves the two halves of issue 3 agree.
+//! simulator tests use hand-written requests; this one proves our client and the simulator agree.
 
 use std::time::Duration;
 

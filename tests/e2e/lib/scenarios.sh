@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# tests/e2e/lib/scenarios.sh — the scenarios of issue 8, driving the real smime-provisioner daemon
+# tests/e2e/lib/scenarios.sh — the end-to-end scenarios, driving the real smime-provisioner daemon
 # against the bundled simulator (a separate process), delivering through the run's Postfix:
 #   A maildir: a first mail creates a new mailbox's maildir → the daemon orders, bundles, delivers →
 #     bundle and password arrive over IMAP → NSS imports the modern bundle, gpgsm the compat (RSA)
