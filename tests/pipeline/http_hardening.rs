@@ -106,7 +106,10 @@ fn start_daemon() -> Running {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("the daemon's /healthz did not answer within 60 s\n{}", running.log_tail());
+    panic!(
+        "the daemon's /healthz did not answer within 60 s\n{}",
+        running.log_tail()
+    );
 }
 
 /// One `GET /healthz` on a new connection; the whole response, or `None` if the connection
