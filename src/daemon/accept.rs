@@ -99,6 +99,7 @@ pub(super) async fn serve(
             drop(permit);
         });
     }
+    drop(listener);
     conns.close();
     let _ = tokio::time::timeout(CLOSE_GRACE, conns.wait()).await;
 }

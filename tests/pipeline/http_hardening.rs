@@ -1,7 +1,7 @@
 //! The daemon's HTTP endpoint under a flood, through the real binary (`run`, the bundled
 //! simulator in-process): ~1,100 idle connections do not exhaust the daemon's file descriptors
 //! (a new mailbox still gets its key, order and bundle), and clients that never finish their
-//! headers or their body are disconnected.
+//! headers or their body, or keep an answered connection idle, are disconnected.
 //!
 //! The daemon runs with the soft `RLIMIT_NOFILE` of 1024 that systemd gives a service without
 //! `LimitNOFILE=` (set through `sh -c 'ulimit -n 1024'`), which is what the flood exhausted.
@@ -266,6 +266,10 @@ fn clients_that_never_finish_their_headers_or_body_are_disconnected() {
          Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n{{\"job\":"
     );
     slow_body.write_all(head.as_bytes()).unwrap();
+    // A keep-alive client that never sends its next request.
+    let mut idle = TcpStream::connect(daemon.addr).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
 
     let headers = read_until_closed(&mut slow_headers);
     assert!(
@@ -277,6 +281,12 @@ fn clients_that_never_finish_their_headers_or_body_are_disconnected() {
     assert!(
         body.is_ok(),
         "a client stuck in its body was not disconnected: {body:?}\n{}",
+        daemon.log_tail()
+    );
+    let kept = read_until_closed(&mut idle);
+    assert!(
+        kept.as_ref().is_ok_and(|r| r.starts_with("HTTP/1.1 200")),
+        "an idle keep-alive client was not disconnected after its answer: {kept:?}\n{}",
         daemon.log_tail()
     );
     // The endpoint still serves new clients.
