@@ -386,9 +386,9 @@ impl SpoolSource {
         }
     }
 
-    /// Lists the spool (which sets invalid request files aside as `*.rejected`), and sends a `Present`
-    /// for every request that is new or due again. A failed listing is logged and retried on
-    /// the next event or rescan.
+    /// Lists the spool (which sets invalid request files aside as `*.rejected`) and sends a
+    /// `Present` for every request that is new or due again. A failed listing (the directory
+    /// itself unreadable) is logged and retried on the next event or rescan.
     async fn relist(&self, tx: &mpsc::Sender<SourceEvent>) -> Result<(), SourceError> {
         let me = self.clone();
         let listed = tokio::task::spawn_blocking(move || me.full_listing())
