@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CliError, Context};
 use crate::config::Config;
-use crate::daemon::{self, Daemon, DaemonSettings, PushParser};
+use crate::daemon::{self, Daemon, DaemonSettings, HttpLimits, PushParser};
 use crate::pipeline::adapters::parse_push_notice;
 use crate::pipeline::drive::drive;
 use crate::pipeline::wiring::{self, Sources};
@@ -89,6 +89,11 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
         foreign: foreign(config),
         push_token: config.http.push_token.clone(),
         shutdown_grace: Duration::from_secs(30),
+        http: HttpLimits {
+            max_connections: config.http.max_connections,
+            header_timeout: config.http.header_timeout,
+            body_timeout: config.http.body_timeout,
+        },
     };
     let parser: PushParser = Arc::new(parse_push_notice);
     Daemon::new(rec, settings, Some(parser))

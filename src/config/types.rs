@@ -241,4 +241,10 @@ pub struct HttpConfig {
     pub listen: Option<SocketAddr>,
     /// Required when `listen` is set: pushes must carry it.
     pub push_token: Option<Secret<String>>,
+    /// Connections served at once; more are closed unserved.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers.
+    pub header_timeout: Duration,
+    /// Time a client has to send a request's body.
+    pub body_timeout: Duration,
 }

@@ -1,5 +1,6 @@
 //! Owns the daemon's HTTP endpoint: `/healthz`, the `/metrics` page and the AutoDNS `/push`
-//! route with its token check, and binding the listener.
+//! route with its token check, and binding the listener. Connections are served by
+//! `accept.rs` (connection limit, header and body read timeouts).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +17,8 @@ use crate::pipeline::ports::{Autodns, Courier, Keys};
 use crate::pipeline::reconcile::NoticeHandled;
 use crate::pipeline::Stage;
 
-/// Serves the endpoint on `listener` until `stop` fires.
+/// Serves the endpoint on `listener` until `stop` fires, within the configured connection
+/// limits ([`super::HttpLimits`]).
 pub(super) async fn serve<A, K, C>(
     listener: TcpListener,
     sh: Arc<Shared<A, K, C>>,
@@ -26,11 +28,8 @@ pub(super) async fn serve<A, K, C>(
     K: Keys + 'static,
     C: Courier + 'static,
 {
-    let serve = axum::serve(listener, router(sh))
-        .with_graceful_shutdown(async move { stop.cancelled().await });
-    if let Err(e) = serve.await {
-        tracing::error!("HTTP endpoint stopped: {e}");
-    }
+    let (limits, metrics) = (sh.settings.http, sh.rec.metrics().clone());
+    super::accept::serve(listener, router(sh), limits, metrics, stop).await;
 }
 
 fn router<A, K, C>(sh: Arc<Shared<A, K, C>>) -> Router

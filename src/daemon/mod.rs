@@ -15,9 +15,11 @@
 //! intent in the store, and the next boot resolves it (an order by lookup, never by re-sending).
 //!
 //! Files: this one boots and stops the daemon; `tasks.rs` holds the loops (event intake,
-//! workers, scheduler, notice sweeper, poller), `http.rs` the endpoint, `sources.rs` the source
+//! workers, scheduler, notice sweeper, poller), `http.rs` the endpoint and `accept.rs` its
+//! connection limits and timeouts, `sources.rs` the source
 //! watchers and their admission, `queue.rs` the work queue, `tests.rs` the unit tests.
 
+mod accept;
 mod http;
 mod queue;
 mod sources;
@@ -38,6 +40,7 @@ use crate::pipeline::ports::{Autodns, Courier, Keys, Notice};
 use crate::pipeline::{ForeignMessages, Reconciler};
 use crate::secret::Secret;
 
+pub use accept::HttpLimits;
 pub use http::bind;
 pub use sources::{start_sources, SourceStartError};
 
@@ -71,6 +74,8 @@ pub struct DaemonSettings {
     pub push_token: Option<Secret<String>>,
     /// How long shutdown waits for in-flight steps.
     pub shutdown_grace: Duration,
+    /// The HTTP endpoint's connection limit and read timeouts.
+    pub http: HttpLimits,
 }
 
 impl Default for DaemonSettings {
@@ -82,6 +87,7 @@ impl Default for DaemonSettings {
             foreign: ForeignMessages::Confirm,
             push_token: None,
             shutdown_grace: Duration::from_secs(30),
+            http: HttpLimits::default(),
         }
     }
 }

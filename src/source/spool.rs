@@ -202,6 +202,30 @@ fn read_request(path: &Path) -> Result<Result<Address, String>, io::Error> {
     Ok(Address::parse(&a).map_err(|e| e.to_string()))
 }
 
+/// Reads one listed request file; `Ok(Err(reason))` when it is not a valid request.
+fn examine(entry: &fs::DirEntry) -> Result<Result<Address, String>, io::Error> {
+    // A symlink planted in a group-writable directory must not make us read elsewhere.
+    let ft = entry.file_type()?;
+    if ft.is_symlink() {
+        Ok(Err("a symbolic link, not a request file".to_string()))
+    } else if !ft.is_file() {
+        Ok(Err("not a regular file".to_string()))
+    } else {
+        read_request(&entry.path())
+    }
+}
+
+/// Logs why `path` is not a request and renames it to `*.rejected`, out of the queue, for an
+/// admin to look at. A failed rename is logged; the file is then rejected again next time.
+fn set_aside(path: &Path, reason: String) -> Rejected {
+    let origin = path.to_string_lossy().into_owned();
+    tracing::warn!(origin = %origin, reason = %reason, "spool-request-rejected");
+    if let Err(e) = fs::rename(path, path.with_extension(REJECTED_EXT)) {
+        tracing::warn!(origin = %origin, error = %e, "spool-reject-rename-failed");
+    }
+    Rejected { origin, reason }
+}
+
 /// The spool as a mailbox source. Cheap to clone: clones share the record of which requests
 /// were sent, so the pipeline can hold one clone for [`SpoolSource::ack`] while another runs
 /// [`SpoolSource::watch`].
@@ -257,8 +281,13 @@ impl SpoolSource {
         &self.dir
     }
 
-    /// Every pending request, oldest first (keys are the request files). Files that are not
-    /// valid requests are listed in `rejected`; in-progress writes (dot-names) are skipped.
+    /// Every pending request, oldest first (keys are the request files); in-progress writes
+    /// (dot-names) are skipped. A file that is not a valid request, or that the daemon's user
+    /// cannot read (a hook wrote it mode 0600), is listed in `rejected`, logged with its reason
+    /// and set aside as `*.rejected` for an admin, on its own: the other requests are still
+    /// listed. A file that fails to read for a passing reason (out of descriptors, EIO) is
+    /// logged and left for the next listing. Only a spool directory that cannot be listed at all
+    /// fails the listing.
     pub fn full_listing(&self) -> Result<Listing, SourceError> {
         let mut listing = Listing::default();
         let mut entries = fs::read_dir(&self.dir)
@@ -273,24 +302,21 @@ impl SpoolSource {
             {
                 continue;
             }
-            // A symlink planted in a group-writable directory must not make us read elsewhere.
-            let ft = entry.file_type().map_err(io_err(&path))?;
-            let verdict = if ft.is_symlink() {
-                Ok(Err("a symbolic link, not a request file".to_string()))
-            } else if !ft.is_file() {
-                Ok(Err("not a regular file".to_string()))
-            } else {
-                read_request(&path)
-            };
-            match verdict {
+            match examine(&entry) {
                 Ok(Ok(address)) => listing.insert(Origin::Spool { file: path }, address),
-                Ok(Err(reason)) => listing.rejected.push(Rejected {
-                    origin: path.to_string_lossy().into_owned(),
-                    reason,
-                }),
+                Ok(Err(reason)) => listing.rejected.push(set_aside(&path, reason)),
                 // Acked (deleted) between listing and reading: not pending any more.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(&path)(e).into()),
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    let reason = format!(
+                        "the daemon's user cannot read it ({e}); hooks must write requests with \
+                         `smime-provisioner enqueue`, which makes them readable by the spool's \
+                         group (mode 0640)"
+                    );
+                    listing.rejected.push(set_aside(&path, reason));
+                }
+                Err(e) => tracing::warn!(file = %path.display(), error = %e,
+                    "spool-request-unreadable-for-now: left in place for the next listing"),
             }
         }
         Ok(listing)
@@ -360,9 +386,9 @@ impl SpoolSource {
         }
     }
 
-    /// Lists the spool, sets invalid request files aside as `*.rejected`, and sends a `Present`
-    /// for every request that is new or due again. A failed listing is logged and retried on
-    /// the next event or rescan.
+    /// Lists the spool (which sets invalid request files aside as `*.rejected`) and sends a
+    /// `Present` for every request that is new or due again. A failed listing (the directory
+    /// itself unreadable) is logged and retried on the next event or rescan.
     async fn relist(&self, tx: &mpsc::Sender<SourceEvent>) -> Result<(), SourceError> {
         let me = self.clone();
         let listed = tokio::task::spawn_blocking(move || me.full_listing())
@@ -377,13 +403,6 @@ impl SpoolSource {
                 return Ok(());
             }
         };
-        for r in &listing.rejected {
-            tracing::warn!(origin = %r.origin, reason = %r.reason, "spool-request-rejected");
-            let path = PathBuf::from(&r.origin);
-            if let Err(e) = fs::rename(&path, path.with_extension(REJECTED_EXT)) {
-                tracing::warn!(origin = %r.origin, error = %e, "spool-reject-rename-failed");
-            }
-        }
         let events = {
             let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
             due_events(&mut sent, &listing, Instant::now(), self.resend_after)

@@ -3,3 +3,4 @@
 
 mod config;
 mod enqueue;
+mod http_limits;

@@ -565,5 +565,15 @@ fn http(c: &mut Checker<'_>, r: &RawHttp) -> HttpConfig {
             );
         }
     }
-    HttpConfig { listen, push_token }
+    let max_connections = c.range_i64("http.max_connections", r.max_connections, 128, 1, 4096);
+    let secs = |c: &mut Checker<'_>, key: &str, v: Option<i64>, default: i64| {
+        Duration::from_secs(c.range_i64(key, v, default, 1, 300) as u64)
+    };
+    HttpConfig {
+        listen,
+        push_token,
+        max_connections: max_connections as usize,
+        header_timeout: secs(c, "http.header_timeout_secs", r.header_timeout_secs, 10),
+        body_timeout: secs(c, "http.body_timeout_secs", r.body_timeout_secs, 30),
+    }
 }

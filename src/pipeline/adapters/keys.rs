@@ -188,3 +188,25 @@ impl Keys for CryptoKeys {
             .map_err(keystore_err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::ErrorClass;
+
+    /// Out of descriptors or space while creating the key file passes; the step is retried.
+    #[test]
+    fn failing_to_create_the_key_file_is_transient() {
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOSPC, libc::EDQUOT] {
+            let e = KeyStoreError::Io {
+                op: "creating a temporary file",
+                path: "/var/lib/smime-provisioner/keys/.entry-x".into(),
+                source: std::io::Error::from_raw_os_error(errno),
+            };
+            let p = keystore_err(e);
+            assert_eq!(p.class, ErrorClass::Transient, "errno {errno}: {}", p.text);
+            assert_eq!(p.code, "keystore-io");
+            assert!(p.not_performed);
+        }
+    }
+}
