@@ -89,6 +89,7 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
         foreign: foreign(config),
         push_token: config.http.push_token.clone(),
         shutdown_grace: Duration::from_secs(30),
+        ..DaemonSettings::default()
     };
     let parser: PushParser = Arc::new(parse_push_notice);
     Daemon::new(rec, settings, Some(parser))

@@ -71,6 +71,9 @@ pub struct DaemonSettings {
     pub push_token: Option<Secret<String>>,
     /// How long shutdown waits for in-flight steps.
     pub shutdown_grace: Duration,
+    /// How long a worker that panicked stays down before it is started again (a pause against
+    /// a panic loop; `/healthz` answers 503 meanwhile).
+    pub worker_restart_delay: Duration,
 }
 
 impl Default for DaemonSettings {
@@ -82,6 +85,7 @@ impl Default for DaemonSettings {
             foreign: ForeignMessages::Confirm,
             push_token: None,
             shutdown_grace: Duration::from_secs(30),
+            worker_restart_delay: Duration::from_secs(1),
         }
     }
 }

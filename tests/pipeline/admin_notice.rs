@@ -110,6 +110,7 @@ async fn one_admin_notice_per_give_up(path: Path, wire: &str, seed: u64) {
         foreign: ForeignMessages::Confirm,
         push_token: Some(Secret::new(TOKEN.into())),
         shutdown_grace: Duration::from_secs(30),
+        ..DaemonSettings::default()
     };
     let parser: PushParser = Arc::new(parse_push_notice);
     let (tx, rx) = mpsc::channel(16);

@@ -93,6 +93,7 @@ impl Lifecycle {
             foreign: ForeignMessages::Confirm,
             push_token: None,
             shutdown_grace: Duration::from_secs(30),
+            ..DaemonSettings::default()
         };
         let parser: PushParser = Arc::new(parse_push_notice);
         let (tx, rx) = mpsc::channel(64);
