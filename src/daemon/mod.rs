@@ -15,12 +15,14 @@
 //! intent in the store, and the next boot resolves it (an order by lookup, never by re-sending).
 //!
 //! Files: this one boots and stops the daemon; `tasks.rs` holds the loops (event intake,
-//! workers, scheduler, notice sweeper, poller), `http.rs` the endpoint, `sources.rs` the source
+//! workers, scheduler, notice sweeper, poller), `supervise.rs` starts a worker that panicked
+//! again and marks its mailbox failed, `http.rs` the endpoint, `sources.rs` the source
 //! watchers and their admission, `queue.rs` the work queue, `tests.rs` the unit tests.
 
 mod http;
 mod queue;
 mod sources;
+mod supervise;
 mod tasks;
 #[cfg(test)]
 mod tests;
@@ -40,9 +42,11 @@ use crate::secret::Secret;
 
 pub use http::bind;
 pub use sources::{start_sources, SourceStartError};
+pub use supervise::PANIC_CODE;
 
 use queue::Queue;
-use tasks::{intake, notice_sweeper, poller, scheduler, send_owed_notices, worker};
+use supervise::{supervise_workers, Health};
+use tasks::{intake, notice_sweeper, poller, scheduler, send_owed_notices};
 
 /// What the sources report, after their mass-removal guard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +111,7 @@ struct Shared<A, K, C> {
     kick: Notify,
     settings: DaemonSettings,
     push_parser: Option<PushParser>,
+    health: Health,
 }
 
 /// The daemon: a reconciler plus the tasks that feed it.
@@ -141,6 +146,7 @@ where
                 kick: Notify::new(),
                 settings,
                 push_parser,
+                health: Health::default(),
             }),
         }
     }
@@ -162,12 +168,12 @@ where
             let (sh, stop) = (sh.clone(), shutdown.clone());
             tasks.spawn(async move { intake(sh, events, stop).await });
         }
-        let workers = TaskTracker::new();
-        for _ in 0..sh.settings.concurrency.max(1) {
+        // Workers are supervised: one that panics is started again (`supervise.rs`).
+        let workers = {
             let (sh, stop) = (sh.clone(), shutdown.clone());
-            workers.spawn(async move { worker(sh, stop).await });
-        }
-        workers.close();
+            let n = sh.settings.concurrency.max(1);
+            tokio::spawn(async move { supervise_workers(sh, n, stop).await })
+        };
         {
             let (sh, stop) = (sh.clone(), shutdown.clone());
             tasks.spawn(async move { scheduler(sh, stop).await });
@@ -191,10 +197,8 @@ where
 
         shutdown.cancelled().await;
         tracing::info!("shutting down: finishing in-flight steps");
-        if tokio::time::timeout(sh.settings.shutdown_grace, workers.wait())
-            .await
-            .is_err()
-        {
+        // The supervisor gives the steps in flight the grace period; false when it ran out.
+        if !workers.await.unwrap_or(false) {
             tracing::warn!(
                 "steps still running after the grace period are abandoned; their intent is \
                  stored and the next start resolves them"

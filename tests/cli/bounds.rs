@@ -52,8 +52,7 @@ fn example_with(dir: &Path, v: impl Fn(&str) -> String) -> PathBuf {
                 v("pipeline.backoff_max_secs")
             ),
             1,
-        )
-        ;
+        );
     let path = dir.join("config.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -147,7 +146,12 @@ fn the_maxima_themselves_run_without_overflow() {
     let config = example_with(dir.path(), |key| match key {
         // Issuance at once, so the third pass reaches delivery.
         "simulator.issuance_delay_ms" => "0".into(),
-        _ => MAXIMA.iter().find(|(k, _)| *k == key).unwrap().1.to_string(),
+        _ => MAXIMA
+            .iter()
+            .find(|(k, _)| *k == key)
+            .unwrap()
+            .1
+            .to_string(),
     });
     let out = bin().arg("check-config").arg(&config).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -171,5 +175,8 @@ fn the_maxima_themselves_run_without_overflow() {
         .unwrap();
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
-    assert!(all.contains("bundled"), "the bundle went out, the password waits: {all}");
+    assert!(
+        all.contains("bundled"),
+        "the bundle went out, the password waits: {all}"
+    );
 }

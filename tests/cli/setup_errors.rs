@@ -59,11 +59,17 @@ fn check_config_and_run_both_refuse_an_outbox_other_users_can_read() {
     let (code, text) = run(&config, &["check-config"]);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("delivery.file.dir"), "{text}");
-    assert!(text.contains(&format!("chmod 700 {}", outbox.display())), "{text}");
+    assert!(
+        text.contains(&format!("chmod 700 {}", outbox.display())),
+        "{text}"
+    );
     let (code, text) = run(&config, &["run", "--once"]);
     assert_eq!(code, Some(2), "a setup error, like a config error: {text}");
     assert!(text.contains("delivery.file.dir"), "{text}");
-    assert!(!dir.path().join("state").exists(), "nothing started: {text}");
+    assert!(
+        !dir.path().join("state").exists(),
+        "nothing started: {text}"
+    );
 }
 
 #[test]
@@ -71,7 +77,11 @@ fn a_state_directory_other_users_can_write_is_refused_with_the_chmod() {
     let (dir, config) = setup();
     let state = dir.path().join("state");
     mkdir_mode(&state, 0o777);
-    for args in [&["check-config"][..], &["run", "--once"], &["provision", "a@example.com"]] {
+    for args in [
+        &["check-config"][..],
+        &["run", "--once"],
+        &["provision", "a@example.com"],
+    ] {
         let (code, text) = run(&config, args);
         assert_eq!(code, Some(2), "{args:?}: {text}");
         assert!(text.contains("state.dir"), "{args:?}: {text}");
@@ -82,7 +92,11 @@ fn a_state_directory_other_users_can_write_is_refused_with_the_chmod() {
     }
     let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o777, "refused, not changed behind the admin's back");
-    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        std::fs::read_dir(&state).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }
 
 #[test]
@@ -107,7 +121,10 @@ fn status_before_any_state_exists_exits_0_saying_no_state_yet() {
     assert!(!dir.path().join("state").exists(), "status creates nothing");
     let (code, text) = run(&config, &["status", "--json"]);
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.trim_start().starts_with("[]"), "scripts get an empty list: {text}");
+    assert!(
+        text.trim_start().starts_with("[]"),
+        "scripts get an empty list: {text}"
+    );
 }
 
 #[test]
@@ -129,5 +146,9 @@ fn renew_of_a_revoked_mailbox_is_refused_at_once_and_leaves_no_request() {
     assert!(text.contains("reprovision rev@example.com"), "{text}");
     let store = Store::open(&dir.path().join("state")).unwrap();
     let r = store.get(&a).unwrap().unwrap();
-    assert_eq!((r.stage, r.request), (Stage::Revoked, None), "nothing left waiting");
+    assert_eq!(
+        (r.stage, r.request),
+        (Stage::Revoked, None),
+        "nothing left waiting"
+    );
 }

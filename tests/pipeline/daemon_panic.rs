@@ -91,10 +91,23 @@ async fn panicking_workers_are_restarted_and_their_mailboxes_marked_failed_with_
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let store = Arc::new(Store::open(&state).unwrap());
-    let rig = Rig::on_store(store.clone(), FakeAutodns::instant(), Settings::default(), 7);
-    let bugs: Vec<Address> = (0..4).map(|i| addr(&format!("bug{i}@example.com"))).collect();
-    let good: Vec<Address> = (0..10).map(|i| addr(&format!("ok{i}@example.com"))).collect();
-    rig.keys.panic_on.lock().unwrap().extend(bugs.iter().cloned());
+    let rig = Rig::on_store(
+        store.clone(),
+        FakeAutodns::instant(),
+        Settings::default(),
+        7,
+    );
+    let bugs: Vec<Address> = (0..4)
+        .map(|i| addr(&format!("bug{i}@example.com")))
+        .collect();
+    let good: Vec<Address> = (0..10)
+        .map(|i| addr(&format!("ok{i}@example.com")))
+        .collect();
+    rig.keys
+        .panic_on
+        .lock()
+        .unwrap()
+        .extend(bugs.iter().cloned());
     let metrics = rig.rec.metrics().clone();
     let daemon = Daemon::new(Arc::new(rig.rec), settings(Duration::from_millis(10)), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -124,7 +137,10 @@ async fn panicking_workers_are_restarted_and_their_mailboxes_marked_failed_with_
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(healthy, "/healthz is ok again once the workers are restarted");
+    assert!(
+        healthy,
+        "/healthz is ok again once the workers are restarted"
+    );
     stop.cancel();
     run.await.unwrap().unwrap();
 
@@ -135,14 +151,23 @@ async fn panicking_workers_are_restarted_and_their_mailboxes_marked_failed_with_
             text.contains(&format!("injected fault: key generation for {a} panics")),
             "{a}: {text}"
         );
-        assert_eq!(r.lease_owner, None, "{a}: the dead worker's claim is released");
+        assert_eq!(
+            r.lease_owner, None,
+            "{a}: the dead worker's claim is released"
+        );
         assert_eq!(r.stage, Stage::Discovered, "{a}: nothing was bought");
     }
     assert_eq!(rig.autodns.order_count(), good.len());
     let (code, out, err) = status(dir.path(), &state, &["bug0@example.com"]);
-    assert_eq!(code, 1, "a failed mailbox makes `status` exit 1\n{out}\n{err}");
+    assert_eq!(
+        code, 1,
+        "a failed mailbox makes `status` exit 1\n{out}\n{err}"
+    );
     assert!(out.contains("panic"), "{out}");
-    assert!(out.contains("key generation for bug0@example.com panics"), "{out}");
+    assert!(
+        out.contains("key generation for bug0@example.com panics"),
+        "{out}"
+    );
     let (code, out, err) = status(dir.path(), &state, &[]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("4 mailbox(es) failed"), "{err}");
@@ -153,7 +178,9 @@ async fn healthz_is_unhealthy_while_a_panicked_worker_is_down() {
     let rig = Rig::new(FakeAutodns::instant(), Settings::default());
     let store = rig.store.clone();
     let bug = addr("bug@example.com");
-    let good: Vec<Address> = (0..3).map(|i| addr(&format!("ok{i}@example.com"))).collect();
+    let good: Vec<Address> = (0..3)
+        .map(|i| addr(&format!("ok{i}@example.com")))
+        .collect();
     rig.keys.panic_on.lock().unwrap().push(bug.clone());
     // The panicked worker stays down for the whole test: the window is held open, not timed.
     let daemon = Daemon::new(Arc::new(rig.rec), settings(Duration::from_secs(3600)), None);
