@@ -51,6 +51,10 @@ pub fn preflight(config: &Config) -> Preflight {
     if let Some(m) = dir_problem(&keys, PRIVATE_FORBIDDEN) {
         problem("state.dir", m);
     }
+    let kek = keys.join(crate::crypto::keystore::KEK_FILE);
+    if let Some(m) = file_problem(&kek) {
+        problem("state.dir", m);
+    }
     match &config.delivery.transport {
         DeliveryTransport::File { dir } => {
             if let Some(m) = dir_problem(dir, PRIVATE_FORBIDDEN) {
@@ -111,6 +115,20 @@ fn dir_problem_of(dir: &Path, meta: std::fs::Metadata, forbidden: u32) -> Option
         dir.display(),
         dir.display()
     ))
+}
+
+/// Why the existing private file `path` (the key-encryption key) cannot be used: group or
+/// others can access it. `None` when it is private or does not exist yet.
+fn file_problem(path: &Path) -> Option<String> {
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & PRIVATE_FORBIDDEN != 0).then(|| {
+        format!(
+            "{} has mode {mode:04o}, so other users could read the key that unlocks every \
+             private key; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        )
+    })
 }
 
 /// The enabled sources whose root or export is not there (yet).
