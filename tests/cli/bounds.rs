@@ -137,6 +137,25 @@ fn smtp_timeout_and_one_past_each_maximum_are_refused() {
     );
 }
 
+#[test]
+fn a_renewal_margin_as_long_as_the_lifetime_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("margin.toml");
+    let body = smime_provisioner::config::EXAMPLE.replacen(
+        "# margin_days = 30\n",
+        "margin_days = 365\n",
+        1,
+    );
+    std::fs::write(&path, body).unwrap();
+    let out = bin().arg("check-config").arg(&path).output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("renewal.margin_days: 365 is not below the shortest certificate lifetime"),
+        "{all}"
+    );
+}
+
 /// Every maximum at once is accepted and runs: three passes of `run --once` order (pass 1),
 /// take in the completion from the poll queue (pass 1 or 2), fetch and deliver the bundle (the
 /// password waits its day), computing every deadline on the way without overflow.

@@ -348,6 +348,7 @@ pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Ve
     let sources = sources(&mut c, &raw.sources);
     let delivery = delivery(&mut c, &raw.delivery, &state_dir);
     let (renewal, removal, pipeline) = schedule(&mut c, &raw);
+    check_margin(&mut c, &renewal, &autodns, &domains);
     let http = http(&mut c, &raw.http);
     if c.problems.is_empty() {
         Ok(Config {
@@ -447,6 +448,37 @@ fn schedule(
         max_attempts: c.range_i64("pipeline.max_attempts", p.max_attempts, 8, 1, 1000) as u32,
     };
     (renewal, removal, pipeline)
+}
+
+/// `renewal.margin_days` must be below the shortest certificate lifetime configured, counted in
+/// short (28-day) months: a margin as long as the lifetime would renew — and pay for — every
+/// certificate as soon as it is issued, again and again up to the daily budget.
+fn check_margin(
+    c: &mut Checker<'_>,
+    renewal: &RenewalConfig,
+    autodns: &AutodnsConfig,
+    domains: &DomainPolicy,
+) {
+    let shortest = domains
+        .overrides
+        .values()
+        .filter_map(|o| o.lifetime_months)
+        .chain([autodns.lifetime_months])
+        .filter(|m| *m > 0)
+        .min()
+        .unwrap_or(12);
+    let lifetime_days = u64::from(shortest) * 28;
+    let margin_days = renewal.margin.as_secs() / 86_400;
+    if margin_days >= lifetime_days {
+        c.problem(
+            "renewal.margin_days",
+            format!(
+                "{margin_days} is not below the shortest certificate lifetime ({shortest} \
+                 months, at least {lifetime_days} days): every certificate would be renewed, \
+                 and paid for, as soon as it is issued"
+            ),
+        );
+    }
 }
 
 /// `domains.allow`, normalised (IDNA, lower-case), with a problem for each entry that is not a
