@@ -1,8 +1,10 @@
 //! The `check-config` verb: validates a config file and reports every problem at once, each with
-//! its key. Exit 0 when valid, 2 when not.
+//! its key, and checks the paths and modes it names exactly as `run` does before it starts.
+//! Exit 0 when valid, 2 when not.
 
 use std::path::PathBuf;
 
+use super::startup::{checked_config, Start};
 use super::{CliError, Context};
 use crate::config::{Config, DeliveryTransport, Endpoint};
 
@@ -13,23 +15,18 @@ pub struct Args {
     pub path: Option<PathBuf>,
 }
 
-/// Runs the verb.
+/// Runs the verb: the checks `run` runs before it starts ([`checked_config`]), nothing more and
+/// nothing less. A mailbox source that is not there yet is a warning (the daemon waits for it).
 pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
     let path = args.path.unwrap_or_else(|| ctx.config_path.clone());
-    let config = Config::load(&path)?;
-    // Templates are parsed now, so a misspelt {variable} is a config error today rather than a
-    // failed delivery later.
-    crate::delivery::setup::message_settings(&config.delivery).map_err(|e| {
-        CliError::Config(crate::config::ConfigError {
-            path: path.clone(),
-            problems: vec![crate::config::Problem {
-                key: "delivery (templates)".into(),
-                message: e.to_string(),
-            }],
-        })
-    })?;
+    let checked = checked_config(&path, Start::Daemon)?;
     println!("{}: valid", path.display());
-    println!("  {}", summary(&config));
+    println!("  {}", summary(&checked.config));
+    for w in &checked.warnings {
+        eprintln!(
+            "warning: {w} (the daemon starts this source when it appears; `run --once` refuses)"
+        );
+    }
     Ok(())
 }
 

@@ -5,7 +5,8 @@
 //! It reads only the spool location from the config file (no secrets are loaded, so the hook's
 //! user needs read access to the config file only, never to the secret files it names).
 //! All addresses are checked before anything is written (form, and `domains.allow`): one
-//! refused address enqueues nothing and exits 2.
+//! refused address enqueues nothing and exits 2; so does a spool that is missing or not writable
+//! (a setup error).
 
 use std::path::PathBuf;
 
@@ -65,7 +66,15 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
             refused.join("; ")
         )));
     }
-    let written = spool::enqueue(&dir, &addresses).map_err(|e| CliError::failed(&e))?;
+    // A missing or unwritable spool is a setup error (exit 2); an I/O failure (a full disk)
+    // may pass, so it is a failure (exit 1) the hook can retry.
+    let written = spool::enqueue(&dir, &addresses).map_err(|e| {
+        if e.is_transient() {
+            CliError::failed(&e)
+        } else {
+            CliError::Setup(e.to_string())
+        }
+    })?;
     for (addr, path) in addresses.iter().zip(&written) {
         println!("queued {addr} ({})", path.display());
     }

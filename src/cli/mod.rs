@@ -1,5 +1,6 @@
 //! Owns the command line: the verbs, global flags, logging set-up, and the mapping from a verb's
-//! outcome to the process exit code (0 success, 1 a mailbox failed, 2 usage or config error).
+//! outcome to the process exit code (0 success, 1 a mailbox failed, 2 usage, config or setup
+//! error: something an admin must fix before a retry can help).
 //!
 //! One file per verb; each exports a clap `Args` struct and an `async fn run(args, &Context)`.
 
@@ -16,6 +17,7 @@ pub mod reprovision;
 pub mod revoke;
 pub mod run;
 pub mod simulator;
+pub mod startup;
 pub mod status;
 
 /// Where the config file is read from when `--config` is not given.
@@ -98,6 +100,10 @@ pub enum CliError {
     /// The config file has problems: exit 2. Each line names its key.
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
+    /// The installation does not match the config (a missing or unwritable directory, an
+    /// unsafe mode): exit 2, like a config error — retrying cannot help until an admin fixes it.
+    #[error("{0}")]
+    Setup(String),
     /// A mailbox (or the run as a whole) failed: exit 1.
     #[error("{0}")]
     Failed(String),
@@ -107,7 +113,7 @@ impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Usage(_) | CliError::Config(_) => 2,
+            CliError::Usage(_) | CliError::Config(_) | CliError::Setup(_) => 2,
             CliError::Failed(_) => 1,
         }
     }

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use super::startup::{checked_config, Start};
 use super::{CliError, Context};
 use crate::config::Config;
 use crate::mailbox::Address;
@@ -62,7 +63,7 @@ pub(crate) async fn request_verb(
     wait: WaitArgs,
     done: impl Fn(&MailboxRecord, &Option<MailboxRecord>) -> bool,
 ) -> Result<(), CliError> {
-    let config = Config::load(&ctx.config_path)?;
+    let config = checked_config(&ctx.config_path, Start::Verb)?.config;
     let address = parse_address(address, &config)?;
     let wiring = wiring::build(&config)
         .await

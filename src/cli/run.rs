@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::startup::{checked_config, Start};
 use super::{CliError, Context};
 use crate::config::Config;
 use crate::daemon::{self, Daemon, DaemonSettings, HttpLimits, PushParser};
@@ -36,7 +37,16 @@ fn foreign(config: &Config) -> ForeignMessages {
 
 /// Runs the verb.
 pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
-    let config = Config::load(&ctx.config_path)?;
+    let start = if args.once {
+        Start::Once
+    } else {
+        Start::Daemon
+    };
+    let checked = checked_config(&ctx.config_path, start)?;
+    for w in &checked.warnings {
+        tracing::warn!("{w}; the source is started when it appears");
+    }
+    let config = checked.config;
     let wiring = wiring::build(&config)
         .await
         .map_err(|e| CliError::failed(&e))?;
@@ -94,6 +104,7 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
             header_timeout: config.http.header_timeout,
             body_timeout: config.http.body_timeout,
         },
+        ..DaemonSettings::default()
     };
     let parser: PushParser = Arc::new(parse_push_notice);
     Daemon::new(rec, settings, Some(parser))

@@ -2,7 +2,8 @@
 //! error), one mailbox with its audit trail, or either as JSON for scripts (`--json`).
 //!
 //! Reads the state store directly (WAL lets it read while the daemon writes). Exits 1 when a
-//! mailbox shown has failed and waits for an operator, so monitoring can run `status` as a check.
+//! mailbox shown has failed and waits for an operator, so monitoring can run `status` as a check;
+//! before any store exists (a fresh install) it says "no state yet" and exits 0.
 
 use super::{CliError, Context};
 use crate::config::Config;
@@ -24,11 +25,7 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
     let config = Config::load(&ctx.config_path)?;
     if !config.state_dir.join(DB_FILE).exists() {
-        return Err(CliError::Failed(format!(
-            "no state store in {} yet: nothing has been provisioned (start `run`, or \
-             `provision ADDRESS`)",
-            config.state_dir.display()
-        )));
+        return no_state_yet(&args, &config);
     }
     let store = Store::open(&config.state_dir).map_err(|e| CliError::failed(&e))?;
     let failed = match args.address {
@@ -64,6 +61,27 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
             "{failed} mailbox(es) failed and wait for an operator (see LAST ERROR; \
              `provision ADDRESS` retries)"
         )));
+    }
+    Ok(())
+}
+
+/// A fresh install: nothing recorded yet is not a failure (exit 0), except for a named address,
+/// which is unknown like any address the store does not hold. Creates nothing.
+fn no_state_yet(args: &Args, config: &Config) -> Result<(), CliError> {
+    let note = format!(
+        "no state yet in {}: no mailbox has been recorded (start `run`, or `provision ADDRESS`)",
+        config.state_dir.display()
+    );
+    if let Some(a) = &args.address {
+        return Err(CliError::Failed(format!(
+            "{a} is not a known mailbox; {note}"
+        )));
+    }
+    if args.json {
+        println!("[]");
+        eprintln!("{note}");
+    } else {
+        println!("{note}");
     }
     Ok(())
 }

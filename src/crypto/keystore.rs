@@ -34,7 +34,8 @@ use super::{CryptoError, PrivateKey};
 use crate::fsutil::{AtomicWriter, Placement, Step, WriteError};
 use crate::secret::Secret;
 
-const KEK_FILE: &str = "kek";
+/// The key-encryption key's file name inside the key store directory.
+pub const KEK_FILE: &str = "kek";
 const KEK_LEN: usize = 32;
 const SUFFIX: &str = ".sealed";
 const MAGIC: &[u8; 4] = b"SPKS";

@@ -46,12 +46,19 @@ where
         .with_state(sh)
 }
 
+/// 503 while a worker that panicked is not running again, or the store cannot be read.
 async fn healthz<A: Autodns, K: Keys, C: Courier>(
     State(sh): State<Arc<Shared<A, K, C>>>,
-) -> (StatusCode, &'static str) {
+) -> (StatusCode, String) {
+    if let Some(problem) = sh.health.problem() {
+        return (StatusCode::SERVICE_UNAVAILABLE, problem);
+    }
     match sh.rec.store().schema_version() {
-        Ok(_) => (StatusCode::OK, "ok\n"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "state store unavailable\n"),
+        Ok(_) => (StatusCode::OK, "ok\n".into()),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "state store unavailable\n".into(),
+        ),
     }
 }
 

@@ -15,14 +15,16 @@
 //! intent in the store, and the next boot resolves it (an order by lookup, never by re-sending).
 //!
 //! Files: this one boots and stops the daemon; `tasks.rs` holds the loops (event intake,
-//! workers, scheduler, notice sweeper, poller), `http.rs` the endpoint and `accept.rs` its
-//! connection limits and timeouts, `sources.rs` the source
+//! workers, scheduler, notice sweeper, poller), `supervise.rs` starts a worker that panicked
+//! again and marks its mailbox failed, `http.rs` the endpoint and `accept.rs` its connection
+//! limits and timeouts, `sources.rs` the source
 //! watchers and their admission, `queue.rs` the work queue, `tests.rs` the unit tests.
 
 mod accept;
 mod http;
 mod queue;
 mod sources;
+mod supervise;
 mod tasks;
 #[cfg(test)]
 mod tests;
@@ -43,9 +45,11 @@ use crate::secret::Secret;
 pub use accept::HttpLimits;
 pub use http::bind;
 pub use sources::{start_sources, SourceStartError};
+pub use supervise::PANIC_CODE;
 
 use queue::Queue;
-use tasks::{intake, notice_sweeper, poller, scheduler, send_owed_notices, worker};
+use supervise::{supervise_workers, Health};
+use tasks::{intake, notice_sweeper, poller, scheduler, send_owed_notices};
 
 /// What the sources report, after their mass-removal guard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +80,9 @@ pub struct DaemonSettings {
     pub shutdown_grace: Duration,
     /// The HTTP endpoint's connection limit and read timeouts.
     pub http: HttpLimits,
+    /// How long a worker that panicked stays down before it is started again (a pause against
+    /// a panic loop; `/healthz` answers 503 meanwhile).
+    pub worker_restart_delay: Duration,
 }
 
 impl Default for DaemonSettings {
@@ -88,6 +95,7 @@ impl Default for DaemonSettings {
             push_token: None,
             shutdown_grace: Duration::from_secs(30),
             http: HttpLimits::default(),
+            worker_restart_delay: Duration::from_secs(1),
         }
     }
 }
@@ -109,6 +117,7 @@ struct Shared<A, K, C> {
     kick: Notify,
     settings: DaemonSettings,
     push_parser: Option<PushParser>,
+    health: Health,
 }
 
 /// The daemon: a reconciler plus the tasks that feed it.
@@ -143,6 +152,7 @@ where
                 kick: Notify::new(),
                 settings,
                 push_parser,
+                health: Health::default(),
             }),
         }
     }
@@ -164,12 +174,12 @@ where
             let (sh, stop) = (sh.clone(), shutdown.clone());
             tasks.spawn(async move { intake(sh, events, stop).await });
         }
-        let workers = TaskTracker::new();
-        for _ in 0..sh.settings.concurrency.max(1) {
+        // Workers are supervised: one that panics is started again (`supervise.rs`).
+        let workers = {
             let (sh, stop) = (sh.clone(), shutdown.clone());
-            workers.spawn(async move { worker(sh, stop).await });
-        }
-        workers.close();
+            let n = sh.settings.concurrency.max(1);
+            tokio::spawn(async move { supervise_workers(sh, n, stop).await })
+        };
         {
             let (sh, stop) = (sh.clone(), shutdown.clone());
             tasks.spawn(async move { scheduler(sh, stop).await });
@@ -193,10 +203,8 @@ where
 
         shutdown.cancelled().await;
         tracing::info!("shutting down: finishing in-flight steps");
-        if tokio::time::timeout(sh.settings.shutdown_grace, workers.wait())
-            .await
-            .is_err()
-        {
+        // The supervisor gives the steps in flight the grace period; false when it ran out.
+        if !workers.await.unwrap_or(false) {
             tracing::warn!(
                 "steps still running after the grace period are abandoned; their intent is \
                  stored and the next start resolves them"

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use tokio::sync::mpsc;
 
+use super::supervise::Slot;
 use super::{Seen, Shared};
 use crate::pipeline::ports::{Autodns, Courier, Keys};
 use crate::pipeline::reconcile::{NoticeHandled, NOTICE_RETRY_AFTER};
@@ -54,10 +55,12 @@ pub(super) async fn intake<A: Autodns, K: Keys, C: Courier>(
 }
 
 /// Takes addresses off the queue and reconciles them one step at a time, so shutdown can stop
-/// between steps.
+/// between steps. `slot` names the address being worked on, so the supervisor knows which
+/// mailbox a panic hit (`supervise.rs`).
 pub(super) async fn worker<A: Autodns, K: Keys, C: Courier>(
     sh: Arc<Shared<A, K, C>>,
     stop: CancellationToken,
+    slot: Slot,
 ) {
     loop {
         let Some(addr) = sh.queue.take() else {
@@ -68,6 +71,7 @@ pub(super) async fn worker<A: Autodns, K: Keys, C: Courier>(
                 _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
             }
         };
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(addr.clone());
         for _ in 0..16 {
             if stop.is_cancelled() {
                 break;
@@ -87,6 +91,7 @@ pub(super) async fn worker<A: Autodns, K: Keys, C: Courier>(
             }
         }
         sh.queue.done(&addr);
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
         // Let the queue refill before a worker takes the next address.
         if sh.queue.len() > 0 {
             sh.queue.ready.notify_one();

@@ -49,7 +49,7 @@ impl Settings {
             },
             daily_order_budget: c.autodns.daily_order_budget,
             // A claim must outlast the slowest call (the client's timeout, with its retries).
-            lease: d(c.autodns.timeout * 4).max(Duration::minutes(2)),
+            lease: d(c.autodns.timeout.saturating_mul(4)).max(Duration::minutes(2)),
             password_delay: match &c.delivery.password {
                 crate::config::PasswordChannelConfig::SeparateMail { delay } => d(*delay),
                 _ => Duration::ZERO,

@@ -19,6 +19,9 @@ pub struct FakeKeys {
     pub passwords: Arc<Mutex<u32>>,
     pub clock: Arc<ManualClock>,
     pub lifetime: Duration,
+    /// Addresses whose key generation panics (a bug injected for the daemon's worker
+    /// supervision tests); the panic message names the address.
+    pub panic_on: Arc<Mutex<Vec<Address>>>,
 }
 
 impl FakeKeys {
@@ -28,12 +31,16 @@ impl FakeKeys {
             passwords: Arc::default(),
             clock,
             lifetime: Duration::days(365),
+            panic_on: Arc::default(),
         }
     }
 }
 
 impl Keys for FakeKeys {
     async fn generate(&self, address: &Address, generation: u32) -> Result<String, PortError> {
+        if self.panic_on.lock().unwrap().contains(address) {
+            panic!("injected fault: key generation for {address} panics");
+        }
         let mut g = self.generated.lock().unwrap();
         let key = format!("key:{address}:{generation}:{}", g.len());
         g.push(key.clone());

@@ -83,7 +83,7 @@ fn one_invalid_address_enqueues_nothing_and_exits_2() {
 }
 
 #[test]
-fn a_missing_spool_is_a_failure_that_says_how_to_create_it() {
+fn a_missing_spool_is_a_setup_error_that_says_how_to_create_it() {
     let (_dir, spool, config) = setup();
     std::fs::remove_dir(&spool).unwrap();
     let out = Command::new(BIN)
@@ -92,7 +92,8 @@ fn a_missing_spool_is_a_failure_that_says_how_to_create_it() {
         .args(["enqueue", "bob@example.com"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // Exit 2, like a config error: retrying will not help until an admin creates it.
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("install -d -m 2770"));
 }
 

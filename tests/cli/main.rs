@@ -1,6 +1,9 @@
 //! Integration tests of the command line and its configuration: the config file validated with
-//! every problem reported at once, the shipped example config, and the `enqueue` verb.
+//! every problem reported at once, the shipped example config, upper bounds on every duration,
+//! setup errors (paths, modes) and their exit codes, and the `enqueue` verb.
 
+mod bounds;
 mod config;
 mod enqueue;
 mod http_limits;
+mod setup_errors;

@@ -5,6 +5,7 @@
 mod admin_notice;
 mod crash_points;
 mod daemon;
+mod daemon_panic;
 mod delivery_retry;
 mod end_to_end;
 mod failed_orders_live;

@@ -91,7 +91,7 @@ fn password_channel(
 ) -> PasswordChannelConfig {
     match p.channel.as_deref().unwrap_or("separate-mail") {
         "separate-mail" => PasswordChannelConfig::SeparateMail {
-            delay: c.secs("delivery.password.delay_secs", p.delay_secs, 300, 0),
+            delay: c.secs("delivery.password.delay_secs", p.delay_secs, 300, 0, 86_400),
         },
         "admin-mail" => {
             let to = c
@@ -206,7 +206,7 @@ fn smtp(c: &mut Checker<'_>, r: &RawSmtp) -> SmtpConfig {
         security,
         user: r.user.clone(),
         password,
-        timeout: c.secs("delivery.smtp.timeout_secs", r.timeout_secs, 30, 1),
+        timeout: c.secs("delivery.smtp.timeout_secs", r.timeout_secs, 30, 1, 3_600),
         ca_file: c.existing_file("delivery.smtp.ca_file", &r.ca_file),
     }
 }

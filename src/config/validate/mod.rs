@@ -13,6 +13,7 @@ use std::time::Duration;
 
 mod autodns;
 mod delivery;
+mod preflight;
 
 use super::raw::*;
 use super::types::*;
@@ -21,6 +22,7 @@ use crate::mailbox::{normalize_domain, Address};
 use crate::secret::Secret;
 use autodns::{autodns, check_lifetime, check_product};
 use delivery::delivery;
+pub use preflight::{preflight, Preflight};
 
 /// Where state lives when `state.dir` is not set (systemd's `StateDirectory=`).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/smime-provisioner";
@@ -115,20 +117,47 @@ impl Checker<'_> {
         }
     }
 
+    /// A duration in seconds within `min..=max`: every duration has an upper bound, so no
+    /// accepted value can overflow a deadline computed from it (`now + value`, `value * 4`).
     pub(super) fn secs(
         &mut self,
         key: &str,
         value: Option<u64>,
         default: u64,
         min: u64,
+        max: u64,
     ) -> Duration {
+        Duration::from_secs(self.bounded(key, value, default, min, max, "s"))
+    }
+
+    /// `value` (default `default`) within `min..=max`; a problem naming the key, the value and
+    /// the limit otherwise. `unit` ("s", "ms") shows the maximum in words too.
+    pub(super) fn bounded(
+        &mut self,
+        key: &str,
+        value: Option<u64>,
+        default: u64,
+        min: u64,
+        max: u64,
+        unit: &str,
+    ) -> u64 {
         match value {
             Some(v) if v < min => {
                 self.problem(key, format!("{v} is below the minimum of {min}"));
-                Duration::from_secs(default)
+                default
             }
-            Some(v) => Duration::from_secs(v),
-            None => Duration::from_secs(default),
+            Some(v) if v > max => {
+                self.problem(
+                    key,
+                    format!(
+                        "{v} is above the maximum of {max} ({})",
+                        in_words(max, unit)
+                    ),
+                );
+                default
+            }
+            Some(v) => v,
+            None => default,
         }
     }
 
@@ -264,6 +293,18 @@ pub fn resolve(base: &Path, value: &str) -> PathBuf {
     }
 }
 
+/// A limit in words: `3600` seconds is "1 hour", `604800` is "7 days".
+fn in_words(n: u64, unit: &str) -> String {
+    let secs = if unit == "ms" { n / 1000 } else { n };
+    let (count, name) = match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s >= 3_600 && s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{count} {name}{}", if count == 1 { "" } else { "s" })
+}
+
 pub(super) fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost")
@@ -287,7 +328,14 @@ pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Ve
     );
     let autodns = autodns(&mut c, &raw.autodns);
     let simulator = SimulatorSettings {
-        issuance_delay: Duration::from_millis(raw.simulator.issuance_delay_ms.unwrap_or(2000)),
+        issuance_delay: Duration::from_millis(c.bounded(
+            "simulator.issuance_delay_ms",
+            raw.simulator.issuance_delay_ms,
+            2000,
+            0,
+            3_600_000,
+            "ms",
+        )),
         state_dir: raw
             .simulator
             .state_dir
@@ -300,6 +348,7 @@ pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Ve
     let sources = sources(&mut c, &raw.sources);
     let delivery = delivery(&mut c, &raw.delivery, &state_dir);
     let (renewal, removal, pipeline) = schedule(&mut c, &raw);
+    check_margin(&mut c, &renewal, &autodns, &domains);
     let http = http(&mut c, &raw.http);
     if c.problems.is_empty() {
         Ok(Config {
@@ -371,8 +420,20 @@ fn schedule(
         ),
     };
     let p = &raw.pipeline;
-    let backoff_base = c.secs("pipeline.backoff_base_secs", p.backoff_base_secs, 30, 1);
-    let backoff_max = c.secs("pipeline.backoff_max_secs", p.backoff_max_secs, 21_600, 1);
+    let backoff_base = c.secs(
+        "pipeline.backoff_base_secs",
+        p.backoff_base_secs,
+        30,
+        1,
+        86_400,
+    );
+    let backoff_max = c.secs(
+        "pipeline.backoff_max_secs",
+        p.backoff_max_secs,
+        21_600,
+        1,
+        604_800,
+    );
     if backoff_max < backoff_base {
         c.problem(
             "pipeline.backoff_max_secs",
@@ -386,6 +447,37 @@ fn schedule(
         max_attempts: c.range_i64("pipeline.max_attempts", p.max_attempts, 8, 1, 1000) as u32,
     };
     (renewal, removal, pipeline)
+}
+
+/// `renewal.margin_days` must be below the shortest certificate lifetime configured, counted in
+/// short (28-day) months: a margin as long as the lifetime would renew — and pay for — every
+/// certificate as soon as it is issued, again and again up to the daily budget.
+fn check_margin(
+    c: &mut Checker<'_>,
+    renewal: &RenewalConfig,
+    autodns: &AutodnsConfig,
+    domains: &DomainPolicy,
+) {
+    let shortest = domains
+        .overrides
+        .values()
+        .filter_map(|o| o.lifetime_months)
+        .chain([autodns.lifetime_months])
+        .filter(|m| *m > 0)
+        .min()
+        .unwrap_or(12);
+    let lifetime_days = u64::from(shortest) * 28;
+    let margin_days = renewal.margin.as_secs() / 86_400;
+    if margin_days >= lifetime_days {
+        c.problem(
+            "renewal.margin_days",
+            format!(
+                "{margin_days} is not below the shortest certificate lifetime ({shortest} \
+                 months, at least {lifetime_days} days): every certificate would be renewed, \
+                 and paid for, as soon as it is issued"
+            ),
+        );
+    }
 }
 
 /// `domains.allow`, normalised (IDNA, lower-case), with a problem for each entry that is not a
@@ -511,6 +603,7 @@ fn sources(c: &mut Checker<'_>, r: &RawSources) -> SourcesConfig {
             r.rescan_interval_secs,
             300,
             1,
+            86_400,
         ),
         maildir,
         ldif,

@@ -171,6 +171,11 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         &self.clock
     }
 
+    /// The claim-owner token this reconciler writes on the records it works on.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     /// Overrides the claim-owner token (tests that play two processes in one).
     pub fn with_owner(mut self, owner: &str) -> Self {
         self.owner = owner.to_string();

@@ -26,6 +26,13 @@ pub fn refusal(r: &MailboxRecord, q: Request) -> Option<String> {
     let address = &r.address;
     let progress = format!("`status {address}` shows progress; the daemon continues");
     match r.stage {
+        // Renewing continues a certificate; a revoked one has nothing to continue, and the
+        // planner never acts on a renew request there: it would wait for ever.
+        Stage::Revoked if q == Request::Renew => Some(format!(
+            "the certificate of generation {} was revoked, so there is nothing to renew; use \
+             `reprovision {address}` for a new key and certificate",
+            r.generation
+        )),
         Stage::Delivered | Stage::Revoked => None,
         Stage::Ordering => Some(format!(
             "the order of generation {} is open and its outcome not yet known; {progress}",

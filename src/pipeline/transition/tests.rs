@@ -488,6 +488,14 @@ fn a_renew_or_reprovision_is_refused_while_an_order_is_open() {
 }
 
 #[test]
+fn a_renew_of_a_revoked_certificate_is_refused_pointing_to_reprovision() {
+    let r = rec(Stage::Revoked);
+    let why = request::refusal(&r, Request::Renew).unwrap();
+    assert!(why.contains(&format!("reprovision {}", r.address)), "{why}");
+    assert!(request::refusal(&r, Request::Reprovision).is_none());
+}
+
+#[test]
 fn a_redeliver_of_an_expired_certificate_is_refused_and_one_with_a_key_asks_the_key_store() {
     let mut r = issued();
     r.not_after = Some(NOW);
