@@ -50,6 +50,12 @@ where
 async fn healthz<A: Autodns, K: Keys, C: Courier>(
     State(sh): State<Arc<Shared<A, K, C>>>,
 ) -> (StatusCode, &'static str) {
+    if sh.intake.failing().is_some() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot record source events (retrying; see the log)\n",
+        );
+    }
     match sh.rec.store().schema_version() {
         Ok(_) => (StatusCode::OK, "ok\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "state store unavailable\n"),
@@ -82,6 +88,16 @@ async fn metrics<A: Autodns, K: Keys, C: Courier>(
         "mailboxes_failed",
         "any",
         records.iter().filter(|r| r.failure.gave_up).count() as u64,
+    ));
+    gauges.push((
+        "removals_held",
+        "any",
+        sh.rec.store().held_removals().map_or(0, |h| h.len() as u64),
+    ));
+    gauges.push((
+        "source_writes_failing",
+        "any",
+        u64::from(sh.intake.failing().is_some()),
     ));
     (StatusCode::OK, sh.rec.metrics().render(&gauges))
 }

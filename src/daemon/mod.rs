@@ -39,7 +39,7 @@ use crate::pipeline::{ForeignMessages, Reconciler};
 use crate::secret::Secret;
 
 pub use http::bind;
-pub use sources::{start_sources, SourceStartError};
+pub use sources::{reconcile_listing, start_sources, IntakeHealth, SourceStartError};
 
 use queue::Queue;
 use tasks::{intake, notice_sweeper, poller, scheduler, send_owed_notices, worker};
@@ -51,6 +51,8 @@ pub enum Seen {
     Present(Address),
     /// The mailbox no longer exists.
     Gone(Address),
+    /// Already recorded by the source intake (a listing applied to the store): reconcile it.
+    Recorded(Address),
 }
 
 /// Turns a push request body into a completion notice (the AutoDNS codec behind it).
@@ -103,6 +105,8 @@ struct Shared<A, K, C> {
     kick: Notify,
     settings: DaemonSettings,
     push_parser: Option<PushParser>,
+    /// Whether source events can be recorded (see [`IntakeHealth`]); read by `/healthz`.
+    intake: Arc<IntakeHealth>,
 }
 
 /// The daemon: a reconciler plus the tasks that feed it.
@@ -137,8 +141,18 @@ where
                 kick: Notify::new(),
                 settings,
                 push_parser,
+                intake: Arc::default(),
             }),
         }
+    }
+
+    /// Reports the source intake's store writes through `/healthz` and `/metrics` (pass the
+    /// handle given to [`start_sources`]).
+    pub fn with_intake_health(mut self, health: Arc<IntakeHealth>) -> Self {
+        if let Some(sh) = Arc::get_mut(&mut self.shared) {
+            sh.intake = health;
+        }
+        self
     }
 
     /// Runs until `shutdown` is cancelled (or `events` closes and `until_idle` says so).

@@ -78,6 +78,15 @@ pub enum SourceEvent {
         to: Address,
         origin: Origin,
     },
+    /// What the source lists now, for a consumer that keeps the per-source presence itself
+    /// (the daemon's store; see [`maildir::MaildirSource::reporting_listings`]). `complete` when the
+    /// listing covers the whole source (a full scan, a full export): only then may vanished
+    /// mailboxes be removed; a partial rescan only adds.
+    Listing {
+        source: &'static str,
+        complete: bool,
+        listing: Listing,
+    },
 }
 
 /// Something a source saw that looked like a mailbox but is not one it can certify, reported
@@ -320,6 +329,18 @@ pub(crate) struct Tracker {
     policy: GuardPolicy,
     source: &'static str,
     health: tokio::sync::watch::Sender<SourceHealth>,
+    /// Report whole listings ([`SourceEvent::Listing`]) instead of differences.
+    listings: bool,
+}
+
+/// What a watcher should do with a fresh listing (see [`Tracker::report`]).
+#[derive(Debug)]
+pub(crate) enum Report {
+    /// Send these events.
+    Send(Vec<SourceEvent>),
+    /// A partial rescan saw mailboxes vanish: rescan the whole source, because only a
+    /// complete listing may remove anything.
+    RescanAll,
 }
 
 impl Tracker {
@@ -331,7 +352,39 @@ impl Tracker {
             policy,
             source,
             health,
+            listings: false,
         }
+    }
+
+    /// Switches to reporting whole listings; the consumer judges removals, so the tracker's own
+    /// guard stands aside.
+    pub(crate) fn reporting_listings(mut self) -> Self {
+        self.listings = true;
+        self.policy = GuardPolicy::lenient();
+        self
+    }
+
+    /// Turns a fresh listing into what to send: the differences (with the guard in front of
+    /// removals), or, when reporting listings, the listing itself.
+    pub(crate) fn report(
+        &mut self,
+        fresh: Listing,
+        complete: bool,
+        in_scope: impl Fn(&str) -> bool,
+    ) -> Report {
+        if !self.listings {
+            return Report::Send(self.update(fresh, in_scope));
+        }
+        let listing = fresh.clone();
+        let events = self.update(fresh, in_scope);
+        if !complete && events.iter().any(|e| matches!(e, SourceEvent::Gone { .. })) {
+            return Report::RescanAll;
+        }
+        Report::Send(vec![SourceEvent::Listing {
+            source: self.source,
+            complete,
+            listing,
+        }])
     }
 
     pub(crate) fn health(&self) -> tokio::sync::watch::Receiver<SourceHealth> {
@@ -538,7 +591,11 @@ mod tests {
 
     #[test]
     fn a_refused_removal_of_one_of_an_entrys_addresses_is_judged_again_next_time() {
-        let mut t = Tracker::new("ldif", GuardPolicy::default());
+        let strict = GuardPolicy {
+            removals_always_allowed: 0,
+            ..GuardPolicy::default()
+        };
+        let mut t = Tracker::new("ldif", strict);
         let both = ldif_listing(&[("u1", &["a@example.org", "b@example.org"])]);
         assert_eq!(t.update(both, |_| true).len(), 2);
         let only_a = ldif_listing(&[("u1", &["a@example.org"])]);

@@ -111,13 +111,13 @@ pub(super) fn map_read_error(e: rusqlite::Error) -> StoreError {
 
 pub(super) fn insert_record(conn: &Connection, r: &MailboxRecord) -> Result<(), rusqlite::Error> {
     let t = |v: Option<OffsetDateTime>| v.map(to_nanos);
-    conn.execute(
-        &format!(
+    // Cached: a first scan records tens of thousands of mailboxes in one transaction.
+    conn.prepare_cached(&format!(
             "INSERT INTO mailbox ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
              ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, \
              ?27, ?28, ?29, ?30, ?31, ?32)"
-        ),
-        params![
+    ))?
+    .execute(params![
             r.address.as_str(),
             r.stage.as_str(),
             r.generation,
@@ -148,10 +148,9 @@ pub(super) fn insert_record(conn: &Connection, r: &MailboxRecord) -> Result<(), 
             r.failure.code,
             r.failure.text,
             r.failure.gave_up,
-            to_nanos(r.created_at),
-            to_nanos(r.updated_at),
-        ],
-    )?;
+        to_nanos(r.created_at),
+        to_nanos(r.updated_at),
+    ])?;
     Ok(())
 }
 
@@ -162,15 +161,15 @@ pub(super) fn append_event(
     generation: u32,
     ev: &NewEvent,
 ) -> Result<(), rusqlite::Error> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO event (address, at, generation, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            address.as_str(),
-            to_nanos(at),
-            generation,
-            ev.kind.as_str(),
-            ev.detail
-        ],
-    )?;
+    )?
+    .execute(params![
+        address.as_str(),
+        to_nanos(at),
+        generation,
+        ev.kind.as_str(),
+        ev.detail
+    ])?;
     Ok(())
 }

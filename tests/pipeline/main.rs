@@ -12,6 +12,7 @@ mod faults_live;
 mod lifecycle;
 mod lost_order;
 mod operator_requests;
+mod presence;
 mod reconcile;
 mod run_once_and_redeliver;
 mod sigkill;
