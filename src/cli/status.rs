@@ -58,10 +58,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
                 let text = detail(&record, &events);
                 // The sources go above the audit trail.
                 let (head, trail) = text.split_once("  events:\n").unwrap_or((&text, ""));
-                print!(
-                    "{head}{}  events:\n{trail}",
-                    sources_lines(&sources, &held)
-                );
+                print!("{head}{}  events:\n{trail}", sources_lines(&sources, &held));
             }
             usize::from(record.failure.gave_up)
         }

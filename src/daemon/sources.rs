@@ -12,13 +12,13 @@ use tokio_util::task::TaskTracker;
 
 use super::Seen;
 use crate::mailbox::{Address, DomainPolicy};
-use crate::source::GuardPolicy;
-use crate::store::{StoreError, ListingApplied};
 use crate::pipeline::wiring::Sources;
 use crate::source::ldif::LdifSource;
 use crate::source::maildir::MaildirSource;
 use crate::source::spool::SpoolSource;
+use crate::source::GuardPolicy;
 use crate::source::{admit, Admitted, Origin, SourceEvent};
+use crate::store::{ListingApplied, StoreError};
 
 /// Runs a source's watch loop, starting it again with backoff (1 s doubling up to `max_wait`)
 /// whenever it fails, until `cancel` fires. The failure is logged each time with the wait.
@@ -69,7 +69,10 @@ pub struct IntakeHealth {
 impl IntakeHealth {
     /// The error while a source event cannot be recorded, `None` when writes succeed.
     pub fn failing(&self) -> Option<String> {
-        self.failing.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Failed writes of source events since start.
@@ -212,7 +215,9 @@ impl Intake {
                 }
                 Err(e) => {
                     self.health.failed(&e);
-                    tracing::error!("cannot record a source event ({what}): {e}; retrying in {wait:?}");
+                    tracing::error!(
+                        "cannot record a source event ({what}): {e}; retrying in {wait:?}"
+                    );
                 }
             }
             tokio::select! {
@@ -245,7 +250,9 @@ impl Intake {
                         s.apply_listing(source, &addresses, complete, now, &guard)
                     })
                     .await;
-                applied.map(|a| reconcile_listing(source, a)).unwrap_or_default()
+                applied
+                    .map(|a| reconcile_listing(source, a))
+                    .unwrap_or_default()
             }
             Admitted::Requested { address, file } => {
                 // Persist first, then acknowledge the request file.
@@ -289,7 +296,11 @@ pub fn reconcile_listing(source: &str, applied: ListingApplied) -> Vec<Seen> {
         );
     }
     if !applied.removed.is_empty() {
-        tracing::info!(source, removed = applied.removed.len(), "mailboxes no source reports any more");
+        tracing::info!(
+            source,
+            removed = applied.removed.len(),
+            "mailboxes no source reports any more"
+        );
     }
     let changed: BTreeSet<Address> = applied.added.into_iter().chain(applied.removed).collect();
     changed.into_iter().map(Seen::Recorded).collect()

@@ -217,7 +217,10 @@ mod tests {
         let p = GuardPolicy::default();
         assert_eq!(check_window(5, 0, 1, &p), Ok(()));
         assert_eq!(check_window(4, 1, 1, &p), Ok(()));
-        assert!(check_window(3, 2, 1, &p).is_err(), "a third removal in the window");
+        assert!(
+            check_window(3, 2, 1, &p).is_err(),
+            "a third removal in the window"
+        );
         assert!(check_window(2, 0, 2, &p).is_err(), "an empty source");
         let all = GuardPolicy {
             max_removal_share: 1.0,

@@ -151,8 +151,10 @@ fn add_row(
     source: &str,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    tx.prepare_cached("INSERT OR IGNORE INTO presence (address, source, since) VALUES (?1, ?2, ?3)")?
-        .execute(params![address.as_str(), source, to_nanos(now)])?;
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO presence (address, source, since) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![address.as_str(), source, to_nanos(now)])?;
     tx.prepare_cached("DELETE FROM presence WHERE address = ?1 AND source = ?2")?
         .execute(params![address.as_str(), LEGACY_SOURCE])?;
     Ok(())
@@ -297,7 +299,10 @@ mod tests {
             .unwrap();
         assert!(applied.removed.is_empty(), "{applied:?}");
         assert!(present(&store, "bob@example.com"));
-        assert_eq!(store.sources_of(&a("bob@example.com")).unwrap(), ["maildir"]);
+        assert_eq!(
+            store.sources_of(&a("bob@example.com")).unwrap(),
+            ["maildir"]
+        );
 
         let applied = store
             .apply_listing("maildir", &only_alice, true, T0, &all)
@@ -337,12 +342,16 @@ mod tests {
         let mut listed: BTreeSet<Address> = (0..100)
             .map(|i| a(&format!("u{i:03}@example.com")))
             .collect();
-        store.apply_listing("maildir", &listed, true, T0, &g).unwrap();
+        store
+            .apply_listing("maildir", &listed, true, T0, &g)
+            .unwrap();
         let mut removed = 0;
         for i in 0..60 {
             listed.remove(&a(&format!("u{i:03}@example.com")));
             let at = T0 + time::Duration::seconds(i);
-            let applied = store.apply_listing("maildir", &listed, true, at, &g).unwrap();
+            let applied = store
+                .apply_listing("maildir", &listed, true, at, &g)
+                .unwrap();
             removed += applied.removed.len();
         }
         assert_eq!(removed, 10, "10% of 100 within the window");
@@ -352,7 +361,9 @@ mod tests {
 
         // One that comes back is no longer held.
         listed.insert(a("u059@example.com"));
-        store.apply_listing("maildir", &listed, true, T0, &g).unwrap();
+        store
+            .apply_listing("maildir", &listed, true, T0, &g)
+            .unwrap();
         assert_eq!(store.held_removals().unwrap().len(), 49);
 
         let (released, gone) = store.confirm_removals(T0).unwrap();
@@ -364,7 +375,9 @@ mod tests {
         // After the window, removals are judged afresh.
         let later = T0 + time::Duration::hours(2);
         listed.remove(&a("u060@example.com"));
-        let applied = store.apply_listing("maildir", &listed, true, later, &g).unwrap();
+        let applied = store
+            .apply_listing("maildir", &listed, true, later, &g)
+            .unwrap();
         assert_eq!(applied.removed, vec![a("u060@example.com")]);
     }
 
@@ -393,6 +406,9 @@ mod tests {
             .unwrap();
         assert!(applied.removed.is_empty());
         assert!(present(&store, "hook@example.com"), "never reported: kept");
-        assert_eq!(store.sources_of(&a("old@example.com")).unwrap(), ["maildir"]);
+        assert_eq!(
+            store.sources_of(&a("old@example.com")).unwrap(),
+            ["maildir"]
+        );
     }
 }

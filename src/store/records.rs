@@ -380,6 +380,12 @@ pub(super) fn observe_gone_in(
          updated_at = ?2 WHERE address = ?1",
     )?
     .execute(params![address.as_str(), to_nanos(now)])?;
-    append_event(tx, address, now, generation, &NewEvent::new(EventKind::Gone, why))?;
+    append_event(
+        tx,
+        address,
+        now,
+        generation,
+        &NewEvent::new(EventKind::Gone, why),
+    )?;
     Ok(true)
 }

@@ -174,7 +174,9 @@ fn a_mailbox_dropped_by_one_source_but_reported_by_another_stays_present() {
         daemon.log()
     );
     assert!(
-        !trail.iter().any(|e| e.kind == "gone" || e.kind == "revoked"),
+        !trail
+            .iter()
+            .any(|e| e.kind == "gone" || e.kind == "revoked"),
         "{trail:#?}"
     );
     assert_eq!(bob.stage, Stage::Delivered);
@@ -191,10 +193,9 @@ fn a_mailbox_dropped_by_one_source_but_reported_by_another_stays_present() {
     );
     let (_, out, _) = run_verb(&config, &["status", "alice@example.com"]);
     assert!(
-        out.lines()
-            .any(|l| l.trim_start().starts_with("sources")
-                && l.contains("maildir")
-                && l.contains("ldif")),
+        out.lines().any(|l| l.trim_start().starts_with("sources")
+            && l.contains("maildir")
+            && l.contains("ldif")),
         "{out}"
     );
 }
@@ -265,7 +266,9 @@ fn a_gradual_removal_of_sixty_percent_trips_the_guard_and_confirm_removals_relea
     let dir = tmp.path();
     let config = setup(dir, "");
     with_share(&config, "0.1");
-    let boxes: Vec<PathBuf> = (0..100).map(|i| mailbox(dir, &format!("m{i:03}"))).collect();
+    let boxes: Vec<PathBuf> = (0..100)
+        .map(|i| mailbox(dir, &format!("m{i:03}")))
+        .collect();
     let daemon = Daemon::start(&config, &dir.join("daemon.log"));
     wait_for("100 mailboxes recorded", || records(dir).len() == 100);
 
@@ -274,7 +277,9 @@ fn a_gradual_removal_of_sixty_percent_trips_the_guard_and_confirm_removals_relea
         std::thread::sleep(Duration::from_millis(300));
     }
     let gone = || records(dir).iter().filter(|r| !r.present).count();
-    wait_for("all 60 removals judged", || gone() + held_back(&config) >= 60);
+    wait_for("all 60 removals judged", || {
+        gone() + held_back(&config) >= 60
+    });
     let (g, h) = (gone(), held_back(&config));
     assert!(
         g <= 10,
@@ -341,7 +346,21 @@ fn a_mailbox_seen_while_the_disk_is_full_is_recorded_once_space_is_free() {
         return;
     }
     let _mount = Mount(state.clone());
-    let config = setup(dir, "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let token = dir.join("push.token");
+    std::fs::write(&token, "a-push-token-of-some-length").unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let config = setup(
+        dir,
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:{port}\"\npush_token_file = \"{}\"\n",
+            token.display()
+        ),
+    );
     mailbox(dir, "first");
     let daemon = Daemon::start(&config, &dir.join("daemon.log"));
     wait_for("the first mailbox delivered", || {
@@ -353,6 +372,11 @@ fn a_mailbox_seen_while_the_disk_is_full_is_recorded_once_space_is_free() {
     wait_for("the failed write logged", || {
         daemon.log().contains("cannot record a source event")
     });
+    assert_eq!(
+        healthz(port),
+        503,
+        "/healthz must report the failing writes"
+    );
     std::fs::remove_file(&filler).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while record(dir, "zoe@example.com").is_none() {
@@ -363,4 +387,22 @@ fn a_mailbox_seen_while_the_disk_is_full_is_recorded_once_space_is_free() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    wait_for("/healthz ok again", || healthz(port) == 200);
+}
+
+/// The status code of `GET /healthz` on the daemon's endpoint (0 if it cannot be reached).
+fn healthz(port: u16) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = s.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }

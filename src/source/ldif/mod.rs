@@ -54,8 +54,11 @@ impl LdifSource {
     /// Makes the watcher send the whole export as a [`super::SourceEvent::Listing`] after every
     /// successful read, instead of differences (see `MaildirSource::reporting_listings`).
     pub fn reporting_listings(mut self) -> Self {
-        self.tracker = std::mem::replace(&mut self.tracker, Tracker::new("ldif", GuardPolicy::default()))
-            .reporting_listings();
+        self.tracker = std::mem::replace(
+            &mut self.tracker,
+            Tracker::new("ldif", GuardPolicy::default()),
+        )
+        .reporting_listings();
         self
     }
 

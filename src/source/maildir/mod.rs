@@ -245,8 +245,11 @@ impl MaildirSource {
     /// differences, for a consumer that keeps the presence itself and judges removals (the
     /// daemon's store). A partial rescan that sees a mailbox vanish becomes a full rescan.
     pub fn reporting_listings(mut self) -> Self {
-        self.tracker = std::mem::replace(&mut self.tracker, Tracker::new("maildir", GuardPolicy::default()))
-            .reporting_listings();
+        self.tracker = std::mem::replace(
+            &mut self.tracker,
+            Tracker::new("maildir", GuardPolicy::default()),
+        )
+        .reporting_listings();
         self
     }
 
