@@ -9,6 +9,12 @@
 //! every update (an inotify burst, a rescan, a replaced export) is turned into events by the one
 //! [`diff`] function, and removals pass [`guard::check_removals`] first, so an empty or truncated
 //! feed is never a mass offboarding.
+//!
+//! The daemon runs the maildir and LDIF watchers `reporting_listings()`: they send whole
+//! listings ([`SourceEvent::Listing`], marked complete or partial) and the store keeps the
+//! presence per source and judges removals over the guard's window (`store::presence`), so
+//! nothing counts as known before the store committed it and the first listing after a start is
+//! compared with what was stored before.
 
 pub mod admission;
 pub mod guard;

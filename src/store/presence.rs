@@ -78,13 +78,15 @@ impl Store {
         }
         let mut vanished: Vec<String> = stored.difference(&still).cloned().collect();
         vanished.sort();
-        tx.prepare_cached("DELETE FROM held_removal WHERE source = ?1 AND address = ?2")
-            .and_then(|mut del| {
-                for a in &still {
-                    del.execute(params![source, a])?;
-                }
-                Ok(())
-            })?;
+        // A held-back removal whose mailbox is listed again is no longer held.
+        let held: Vec<String> = tx
+            .prepare_cached("SELECT address FROM held_removal WHERE source = ?1")?
+            .query_map([source], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for a in held.iter().filter(|a| still.contains(*a)) {
+            tx.prepare_cached("DELETE FROM held_removal WHERE source = ?1 AND address = ?2")?
+                .execute(params![source, a])?;
+        }
         if complete && !vanished.is_empty() {
             remove_or_hold(&tx, source, &stored, vanished, now, guard, &mut out)?;
         }
