@@ -679,4 +679,39 @@ mod tests {
         );
         assert!(health.borrow().refused.is_none());
     }
+
+    #[test]
+    fn a_tracker_reporting_listings_sends_them_and_widens_a_partial_rescan_that_removes() {
+        let mut t = Tracker::new("ldif", GuardPolicy::default()).reporting_listings();
+        let both = ldif_listing(&[("u1", &["a@example.org"]), ("u2", &["b@example.org"])]);
+        let Report::Send(events) = t.report(both.clone(), true, |_| true) else {
+            panic!("a complete listing is sent");
+        };
+        assert_eq!(
+            events,
+            vec![SourceEvent::Listing {
+                source: "ldif",
+                complete: true,
+                listing: both
+            }]
+        );
+        // A partial rescan of u2 finding it empty: only a complete listing may remove.
+        let none = ldif_listing(&[]);
+        assert!(matches!(
+            t.report(none, false, |k| k == "u2"),
+            Report::RescanAll
+        ));
+        // A partial rescan that only adds is sent as it is.
+        let more = ldif_listing(&[("u3", &["c@example.org"])]);
+        let Report::Send(events) = t.report(more, false, |k| k == "u3") else {
+            panic!("an addition is sent");
+        };
+        assert!(matches!(
+            &events[..],
+            [SourceEvent::Listing {
+                complete: false,
+                ..
+            }]
+        ));
+    }
 }

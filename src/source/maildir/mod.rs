@@ -385,10 +385,7 @@ impl MaildirSource {
     ) -> Result<(), SourceError> {
         let mut attempt = 0;
         loop {
-            let prefixes: Vec<PathBuf> = scopes
-                .iter()
-                .map(|s| s.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
-                .collect();
+            let prefixes = prefixes_of(root, &scopes);
             let in_scope = |p: &Path| prefixes.iter().any(|prefix| p.starts_with(prefix));
             attempt += 1;
             let (r, l, s) = (
@@ -445,16 +442,24 @@ impl MaildirSource {
             if added && attempt == 1 {
                 continue;
             }
-            let complete = scopes.iter().any(|s| s.is_empty());
+            let (complete, fresh) = (scopes.iter().any(|s| s.is_empty()), scanned.listing);
             match self
                 .tracker
-                .report(scanned.listing, complete, |k| in_scope(Path::new(k)))
+                .report(fresh, complete, |k| in_scope(Path::new(k)))
             {
                 super::Report::Send(events) => return send_all(tx, events).await,
                 super::Report::RescanAll => scopes = vec![Vec::new()],
             }
         }
     }
+}
+
+/// The directories the scopes name below `root`.
+fn prefixes_of(root: &Path, scopes: &[Vec<OsString>]) -> Vec<PathBuf> {
+    scopes
+        .iter()
+        .map(|s| s.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+        .collect()
 }
 
 /// Drops scopes that another scope contains, and duplicates.
