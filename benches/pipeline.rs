@@ -144,6 +144,7 @@ async fn mkdir_latency(n: usize, spacing: Duration) -> Vec<Duration> {
         rec.clock().clone(),
         tx,
         stop.clone(),
+        Default::default(),
     )
     .expect("sources");
     let settings = DaemonSettings {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod check_config;
+pub mod confirm_removals;
 pub mod enqueue;
 pub mod provision;
 pub mod redeliver;
@@ -78,6 +79,8 @@ pub enum Command {
     Revoke(revoke::Args),
     /// Show mailboxes: state, expiry, last error.
     Status(status::Args),
+    /// Release the removals the mass-removal guard holds back (see `status`).
+    ConfirmRemovals(confirm_removals::Args),
     /// Validate the config file and report every problem at once.
     CheckConfig(check_config::Args),
     /// Run the bundled AutoDNS simulator (trials without an account, and tests).
@@ -197,6 +200,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> Result<(), CliError> {
         Command::Renew(a) => renew::run(a, ctx).await,
         Command::Revoke(a) => revoke::run(a, ctx).await,
         Command::Status(a) => status::run(a, ctx).await,
+        Command::ConfirmRemovals(a) => confirm_removals::run(a, ctx).await,
         Command::CheckConfig(a) => check_config::run(a, ctx).await,
         Command::Simulator(a) => simulator::run(*a, ctx).await,
     }

@@ -84,12 +84,14 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
         }
     }
     let (tx, rx) = mpsc::channel(4096);
+    let intake = Arc::new(daemon::IntakeHealth::default());
     let sources = daemon::start_sources(
         config,
         rec.store().clone(),
         rec.clock().clone(),
         tx,
         shutdown.clone(),
+        intake.clone(),
     )
     .map_err(|e| CliError::failed(&e))?;
     let settings = DaemonSettings {
@@ -108,6 +110,7 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
     };
     let parser: PushParser = Arc::new(parse_push_notice);
     Daemon::new(rec, settings, Some(parser))
+        .with_intake_health(intake)
         .run(rx, listener, shutdown.clone())
         .await
         .map_err(|e| CliError::failed(&e))?;
@@ -116,26 +119,29 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
     Ok(())
 }
 
-/// One pass: every mailbox the sources list now is recorded; then every record with work is
-/// stepped until it waits, and the poll queue is drained. Exit 1 if a mailbox has failed.
-/// Removals are left to the daemon: one listing without the previous one cannot be passed
-/// through the mass-removal guard, so `--once` never marks a mailbox gone.
+/// One pass: every source's complete listing is applied to the stored per-source presence
+/// (new mailboxes recorded; mailboxes a source no longer lists removed from it, through the
+/// mass-removal guard over its window, so deletions made since the last run are seen); spool
+/// requests are recorded; then every record with work is stepped until it waits, and the poll
+/// queue is drained. Exit 1 if a mailbox has failed.
 async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> {
     let rec = wiring.reconciler.clone();
     let now = rec.clock().now();
     let sources = Sources::from_config(&config.sources).map_err(|e| CliError::failed(&e))?;
     let listings = sources.full_listings().map_err(|e| CliError::failed(&e))?;
-    for listing in &listings {
-        for entry in listing.entries.values() {
-            for address in &entry.addresses {
-                let event = SourceEvent::Present {
-                    address: address.clone(),
-                    origin: entry.origin.clone(),
-                };
-                for work in admit(event, &config.domains) {
-                    admit_once(&rec, &sources, work, now)?;
-                }
-            }
+    for (name, listing) in listings {
+        let event = if name == "spool" {
+            // Spool requests are consumed one by one (ack after persist), never a listing.
+            listing.present_events()
+        } else {
+            vec![SourceEvent::Listing {
+                source: name,
+                complete: true,
+                listing,
+            }]
+        };
+        for work in event.into_iter().flat_map(|e| admit(e, &config.domains)) {
+            admit_once(&rec, &sources, work, now)?;
         }
     }
     if let Err(e) = rec.ensure_contact().await {
@@ -197,7 +203,20 @@ fn admit_once(
             origin: Origin::Spool { file },
             ..
         } => sources.spool.ack(&file).map_err(|e| CliError::failed(&e))?,
-        // Removals are the daemon's (see `once`); other ignored addresses need nothing.
+        Admitted::Listing {
+            source,
+            complete,
+            addresses,
+            ..
+        } => {
+            let applied = rec
+                .store()
+                .apply_listing(source, &addresses, complete, now, &sources.guard)
+                .map_err(|e| CliError::failed(&e))?;
+            // The records to reconcile are found by `due` below; this logs the refusal.
+            let _ = daemon::reconcile_listing(source, applied);
+        }
+        // Listings carry removals; other ignored addresses need nothing.
         Admitted::Gone(_) | Admitted::Ignored { .. } => {}
     }
     Ok(())

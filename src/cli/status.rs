@@ -8,7 +8,7 @@
 use super::{CliError, Context};
 use crate::config::Config;
 use crate::mailbox::Address;
-use crate::pipeline::status::{detail, table, StatusRow};
+use crate::pipeline::status::{detail, held_footer, sources_lines, table, StatusRow};
 use crate::store::{Store, DB_FILE};
 
 /// Arguments of `status`.
@@ -36,12 +36,26 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
                 .map_err(|e| CliError::failed(&e))?
                 .ok_or_else(|| CliError::Failed(format!("{address} is not a known mailbox")))?;
             let events = store.events(&address).map_err(|e| CliError::failed(&e))?;
+            let sources = store
+                .sources_of(&record.address)
+                .map_err(|e| CliError::failed(&e))?;
+            let held: Vec<_> = store
+                .held_removals()
+                .map_err(|e| CliError::failed(&e))?
+                .into_iter()
+                .filter(|h| h.address == record.address)
+                .collect();
             if args.json {
                 let mut row = StatusRow::of(&record);
                 row.events = Some(events);
+                row.sources = Some(sources);
+                row.held_removals = Some(held);
                 print_json(&row)?;
             } else {
-                print!("{}", detail(&record, &events));
+                let text = detail(&record, &events);
+                // The sources go above the audit trail.
+                let (head, trail) = text.split_once("  events:\n").unwrap_or((&text, ""));
+                print!("{head}{}  events:\n{trail}", sources_lines(&sources, &held));
             }
             usize::from(record.failure.gave_up)
         }
@@ -51,7 +65,8 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
                 let rows: Vec<StatusRow> = records.iter().map(StatusRow::of).collect();
                 print_json(&rows)?;
             } else {
-                print!("{}", table(&records));
+                let held = store.held_removals().map_err(|e| CliError::failed(&e))?;
+                print!("{}{}", table(&records), held_footer(&held));
             }
             records.iter().filter(|r| r.failure.gave_up).count()
         }

@@ -116,6 +116,8 @@ pub struct RawDomainOverride {
 #[serde(default)]
 pub struct RawSources {
     pub max_removal_share: Option<f64>,
+    pub removals_always_allowed: Option<i64>,
+    pub removal_window_secs: Option<i64>,
     pub rescan_interval_secs: Option<u64>,
     pub maildir: RawMaildir,
     pub ldif: RawLdif,

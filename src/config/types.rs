@@ -119,6 +119,10 @@ pub struct KeysConfig {
 #[derive(Debug, Clone)]
 pub struct SourcesConfig {
     pub max_removal_share: f64,
+    /// Removals within the window that pass whatever the share (`removals_always_allowed`).
+    pub removals_always_allowed: usize,
+    /// How far back the mass-removal guard counts removals (`removal_window_secs`).
+    pub removal_window: Duration,
     pub rescan_interval: Duration,
     pub maildir: Option<MaildirConfig>,
     pub ldif: Option<LdifConfig>,

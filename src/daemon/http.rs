@@ -46,12 +46,19 @@ where
         .with_state(sh)
 }
 
-/// 503 while a worker that panicked is not running again, or the store cannot be read.
+/// 503 while a worker that panicked is not running again, while source events cannot be
+/// recorded, or when the store cannot be read.
 async fn healthz<A: Autodns, K: Keys, C: Courier>(
     State(sh): State<Arc<Shared<A, K, C>>>,
 ) -> (StatusCode, String) {
     if let Some(problem) = sh.health.problem() {
         return (StatusCode::SERVICE_UNAVAILABLE, problem);
+    }
+    if sh.intake.failing().is_some() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot record source events (retrying; see the log)\n".into(),
+        );
     }
     match sh.rec.store().schema_version() {
         Ok(_) => (StatusCode::OK, "ok\n".into()),
@@ -88,6 +95,16 @@ async fn metrics<A: Autodns, K: Keys, C: Courier>(
         "mailboxes_failed",
         "any",
         records.iter().filter(|r| r.failure.gave_up).count() as u64,
+    ));
+    gauges.push((
+        "removals_held",
+        "any",
+        sh.rec.store().held_removals().map_or(0, |h| h.len() as u64),
+    ));
+    gauges.push((
+        "source_writes_failing",
+        "any",
+        u64::from(sh.intake.failing().is_some()),
     ));
     (StatusCode::OK, sh.rec.metrics().render(&gauges))
 }

@@ -44,7 +44,7 @@ use crate::secret::Secret;
 
 pub use accept::HttpLimits;
 pub use http::bind;
-pub use sources::{start_sources, SourceStartError};
+pub use sources::{reconcile_listing, start_sources, IntakeHealth, SourceStartError};
 pub use supervise::PANIC_CODE;
 
 use queue::Queue;
@@ -58,6 +58,8 @@ pub enum Seen {
     Present(Address),
     /// The mailbox no longer exists.
     Gone(Address),
+    /// Already recorded by the source intake (a listing applied to the store): reconcile it.
+    Recorded(Address),
 }
 
 /// Turns a push request body into a completion notice (the AutoDNS codec behind it).
@@ -118,6 +120,8 @@ struct Shared<A, K, C> {
     settings: DaemonSettings,
     push_parser: Option<PushParser>,
     health: Health,
+    /// Whether source events can be recorded (see [`IntakeHealth`]); read by `/healthz`.
+    intake: Arc<IntakeHealth>,
 }
 
 /// The daemon: a reconciler plus the tasks that feed it.
@@ -153,8 +157,18 @@ where
                 settings,
                 push_parser,
                 health: Health::default(),
+                intake: Arc::default(),
             }),
         }
+    }
+
+    /// Reports the source intake's store writes through `/healthz` and `/metrics` (pass the
+    /// handle given to [`start_sources`]).
+    pub fn with_intake_health(mut self, health: Arc<IntakeHealth>) -> Self {
+        if let Some(sh) = Arc::get_mut(&mut self.shared) {
+            sh.intake = health;
+        }
+        self
     }
 
     /// Runs until `shutdown` is cancelled (or `events` closes and `until_idle` says so).

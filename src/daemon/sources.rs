@@ -1,7 +1,9 @@
 //! Owns starting the configured sources for the daemon: each watcher supervised (restarted with
 //! backoff when it fails), and their events admitted into [`Seen`] for the daemon.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -9,12 +11,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Seen;
-use crate::mailbox::DomainPolicy;
+use crate::mailbox::{Address, DomainPolicy};
 use crate::pipeline::wiring::Sources;
 use crate::source::ldif::LdifSource;
 use crate::source::maildir::MaildirSource;
 use crate::source::spool::SpoolSource;
+use crate::source::GuardPolicy;
 use crate::source::{admit, Admitted, Origin, SourceEvent};
+use crate::store::{ListingApplied, StoreError};
 
 /// Runs a source's watch loop, starting it again with backoff (1 s doubling up to `max_wait`)
 /// whenever it fails, until `cancel` fires. The failure is logged each time with the wait.
@@ -52,18 +56,57 @@ fn supervise<F, Fut>(
 
 pub use crate::pipeline::wiring::SourceStartError;
 
+/// Whether the source intake can write to the store: a failed write (a full disk, a locked or
+/// broken database) is retried with backoff, and until it succeeds `/healthz` reports it.
+#[derive(Debug, Default)]
+pub struct IntakeHealth {
+    /// The error of the write being retried, while one is.
+    failing: Mutex<Option<String>>,
+    /// Failed writes since start (a metric).
+    failures: AtomicU64,
+}
+
+impl IntakeHealth {
+    /// The error while a source event cannot be recorded, `None` when writes succeed.
+    pub fn failing(&self) -> Option<String> {
+        self.failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Failed writes of source events since start.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self, e: &StoreError) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+    }
+
+    fn recovered(&self) {
+        *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 /// Starts every configured source (maildir tree, LDIF export, enqueue spool), each supervised,
 /// and turns their events into [`Seen`] for the daemon through [`admit`]: addresses outside
-/// `domains.allow` are dropped with a log line; a spool request is acknowledged only after the
-/// store has recorded its mailbox (ack-after-persist), so a crash in between re-reads the
-/// request instead of losing it; a rename (`Changed`) is the new address present and the old
-/// one gone. Spool files never report a mailbox gone: a request is consumed, not withdrawn.
+/// `domains.allow` are dropped; the maildir tree and the LDIF export report whole listings,
+/// which the store applies per source ([`crate::store::Store::apply_listing`]: present while
+/// any source reports a mailbox, removals only from complete listings and through the guard
+/// over its window — the first listing after start is compared with the stored presence, so
+/// deletions made while the daemon was down are seen). A spool request is acknowledged only
+/// after the store has recorded its mailbox (ack-after-persist). A failed write is retried
+/// with backoff (reported through `health`) until it succeeds, so no event is lost; nothing
+/// counts as known before the store committed it.
 pub fn start_sources(
     config: &crate::config::Config,
     store: Arc<crate::store::Store>,
     clock: Arc<dyn crate::clock::Clock>,
     out: mpsc::Sender<Seen>,
     cancel: CancellationToken,
+    health: Arc<IntakeHealth>,
 ) -> Result<TaskTracker, SourceStartError> {
     let sources = Sources::from_config(&config.sources)?;
     let tasks = TaskTracker::new();
@@ -74,18 +117,18 @@ pub fn start_sources(
     let retry_max = config.sources.rescan_interval.min(Duration::from_secs(60));
     // Each restart watches with a fresh source (fresh listing and guard state).
     if let Some(settings) = sources.maildir.clone() {
-        let (guard, tx, c) = (sources.guard, tx.clone(), cancel.clone());
+        let (tx, c) = (tx.clone(), cancel.clone());
         supervise(&tasks, "maildir", cancel.clone(), retry_max, move || {
             MaildirSource::new(settings.clone())
-                .with_guard(guard)
+                .reporting_listings()
                 .watch(tx.clone(), c.clone())
         });
     }
     if let Some(settings) = sources.ldif.clone() {
-        let (guard, tx, c) = (sources.guard, tx.clone(), cancel.clone());
+        let (tx, c) = (tx.clone(), cancel.clone());
         supervise(&tasks, "LDIF", cancel.clone(), retry_max, move || {
             LdifSource::new(settings.clone())
-                .with_guard(guard)
+                .reporting_listings()
                 .watch(tx.clone(), c.clone())
         });
     }
@@ -104,9 +147,11 @@ pub fn start_sources(
     let intake = Intake {
         domains: config.domains.clone(),
         spool: sources.spool.clone(),
+        guard: sources.guard,
         store,
         clock,
         out,
+        health,
     };
     tasks.spawn(intake.run(rx, cancel));
     tasks.close();
@@ -117,10 +162,15 @@ pub fn start_sources(
 struct Intake {
     domains: DomainPolicy,
     spool: SpoolSource,
+    guard: GuardPolicy,
     store: Arc<crate::store::Store>,
     clock: Arc<dyn crate::clock::Clock>,
     out: mpsc::Sender<Seen>,
+    health: Arc<IntakeHealth>,
 }
+
+/// Longest wait between two tries of a failed write.
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 impl Intake {
     async fn run(self, mut rx: mpsc::Receiver<SourceEvent>, cancel: CancellationToken) {
@@ -131,32 +181,92 @@ impl Intake {
             };
             let Some(ev) = ev else { break };
             for work in admit(ev, &self.domains) {
-                let Some(seen) = self.apply(work) else {
-                    continue;
-                };
-                if self.out.send(seen).await.is_err() {
-                    return;
+                for seen in self.apply(work, &cancel).await {
+                    if self.out.send(seen).await.is_err() {
+                        return;
+                    }
                 }
             }
         }
     }
 
-    /// Does the admitted work's own IO (recording a request, removing its file) and says what
-    /// the daemon should reconcile, if anything.
-    fn apply(&self, work: Admitted) -> Option<Seen> {
+    /// Runs the store write `op` until it succeeds, waiting 1 s doubling up to [`RETRY_MAX`]
+    /// between tries; `None` only when shutdown comes first.
+    async fn persist<T: Send + 'static>(
+        &self,
+        what: &str,
+        cancel: &CancellationToken,
+        op: impl Fn(&crate::store::Store) -> Result<T, StoreError> + Send + Sync + 'static,
+    ) -> Option<T> {
+        let op = Arc::new(op);
+        let mut wait = Duration::from_secs(1);
+        loop {
+            let (store, op2) = (self.store.clone(), op.clone());
+            let result = tokio::task::spawn_blocking(move || op2(&store))
+                .await
+                .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("the write panicked: {e}"))));
+            match result {
+                Ok(v) => {
+                    if self.health.failing().is_some() {
+                        tracing::info!("source events are recorded again");
+                    }
+                    self.health.recovered();
+                    return Some(v);
+                }
+                Err(e) => {
+                    self.health.failed(&e);
+                    tracing::error!(
+                        "cannot record a source event ({what}): {e}; retrying in {wait:?}"
+                    );
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return None,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(RETRY_MAX);
+        }
+    }
+
+    /// Does the admitted work's own IO (recording a listing or a request, removing a request
+    /// file) and says what the daemon should reconcile.
+    async fn apply(&self, work: Admitted, cancel: &CancellationToken) -> Vec<Seen> {
         match work {
-            Admitted::Present(address) => Some(Seen::Present(address)),
-            Admitted::Gone(address) => Some(Seen::Gone(address)),
+            Admitted::Present(address) => vec![Seen::Present(address)],
+            Admitted::Gone(address) => vec![Seen::Gone(address)],
+            Admitted::Listing {
+                source,
+                complete,
+                addresses,
+                ignored,
+            } => {
+                if ignored > 0 {
+                    tracing::debug!(source, ignored, "addresses outside domains.allow ignored");
+                }
+                let (now, guard) = (self.clock.now(), self.guard);
+                let what = format!("the {source} listing");
+                let applied = self
+                    .persist(&what, cancel, move |s| {
+                        s.apply_listing(source, &addresses, complete, now, &guard)
+                    })
+                    .await;
+                applied
+                    .map(|a| reconcile_listing(source, a))
+                    .unwrap_or_default()
+            }
             Admitted::Requested { address, file } => {
                 // Persist first, then acknowledge the request file.
-                if let Err(e) = self.store.observe_present(&address, self.clock.now()) {
-                    tracing::error!(%address, "cannot record the request: {e}");
-                    return None;
-                }
-                if let Err(e) = self.spool.ack(&file) {
-                    tracing::warn!(%address, "cannot remove the spool request: {e}");
-                }
-                Some(Seen::Present(address))
+                let (a, now) = (address.clone(), self.clock.now());
+                let what = format!("the request for {address}");
+                self.persist(&what, cancel, move |s| s.observe_present(&a, now))
+                    .await
+                    .map(|_| {
+                        if let Err(e) = self.spool.ack(&file) {
+                            tracing::warn!(%address, "cannot remove the spool request: {e}");
+                        }
+                        vec![Seen::Present(address)]
+                    })
+                    .unwrap_or_default()
             }
             Admitted::Ignored {
                 address,
@@ -167,8 +277,31 @@ impl Intake {
                 if let Origin::Spool { file } = &origin {
                     let _ = self.spool.ack(file);
                 }
-                None
+                Vec::new()
             }
         }
     }
+}
+
+/// Logs what applying a listing did and lists the mailboxes to reconcile.
+pub fn reconcile_listing(source: &str, applied: ListingApplied) -> Vec<Seen> {
+    if let Some((refusal, held)) = &applied.refused {
+        tracing::error!(
+            source,
+            held = held.len(),
+            known = refusal.known,
+            would_remove = refusal.would_remove,
+            recently_removed = refusal.recently_removed,
+            "mass-removal-refused: the {source} source: {refusal}"
+        );
+    }
+    if !applied.removed.is_empty() {
+        tracing::info!(
+            source,
+            removed = applied.removed.len(),
+            "mailboxes no source reports any more"
+        );
+    }
+    let changed: BTreeSet<Address> = applied.added.into_iter().chain(applied.removed).collect();
+    changed.into_iter().map(Seen::Recorded).collect()
 }

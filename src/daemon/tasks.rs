@@ -41,6 +41,7 @@ pub(super) async fn intake<A: Autodns, K: Keys, C: Courier>(
                 let r = store.observe_gone(&a, now).map(|_| true);
                 (a, r)
             }
+            Seen::Recorded(a) => (a, Ok(true)),
         };
         match res {
             Ok(true) => sh.queue.push(addr),

@@ -6,7 +6,9 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::store::{Event, MailboxRecord};
+use crate::source::guard::RELEASE_VERB;
+use crate::store::presence::LEGACY_SOURCE;
+use crate::store::{Event, HeldRemoval, MailboxRecord};
 
 /// One mailbox as `status --json` prints it. Field names are a script-facing contract.
 #[derive(Debug, Serialize)]
@@ -44,6 +46,13 @@ pub struct StatusRow {
     /// The audit trail (single-address view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<Event>>,
+    /// The sources that report the mailbox now (single-address view only; `*`: recorded
+    /// before per-source tracking).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<String>>,
+    /// Removals of the mailbox the mass-removal guard holds back (single-address view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_removals: Option<Vec<HeldRemoval>>,
 }
 
 /// The last error of a record.
@@ -86,8 +95,53 @@ impl StatusRow {
                 text: f.text.clone(),
             }),
             events: None,
+            sources: None,
+            held_removals: None,
         }
     }
+}
+
+/// The `sources:` line of the detail view, and a line per held-back removal.
+pub fn sources_lines(sources: &[String], held: &[HeldRemoval]) -> String {
+    let names: Vec<&str> = sources
+        .iter()
+        .map(|s| match s.as_str() {
+            LEGACY_SOURCE => "(recorded before per-source tracking)",
+            other => other,
+        })
+        .collect();
+    let mut out = if names.is_empty() {
+        "  sources:      none (requested through the spool or a verb, or gone)\n".to_string()
+    } else {
+        format!("  sources:      {}\n", names.join(", "))
+    };
+    for h in held {
+        out.push_str(&format!(
+            "  held back:    removal by {} since {} (the mass-removal guard; `{RELEASE_VERB}` \
+             releases it)\n",
+            h.source,
+            fmt_time(Some(h.since))
+        ));
+    }
+    out
+}
+
+/// The line under the table when the guard holds removals back (empty when it holds none).
+pub fn held_footer(held: &[HeldRemoval]) -> String {
+    if held.is_empty() {
+        return String::new();
+    }
+    let mut by_source: std::collections::BTreeMap<&str, usize> = Default::default();
+    for h in held {
+        *by_source.entry(h.source.as_str()).or_default() += 1;
+    }
+    let parts: Vec<String> = by_source.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+    format!(
+        "{} removal(s) held back by the mass-removal guard ({}); if they are real, \
+         `smime-provisioner {RELEASE_VERB}` releases them\n",
+        held.len(),
+        parts.join(", ")
+    )
 }
 
 fn date(t: Option<OffsetDateTime>) -> String {

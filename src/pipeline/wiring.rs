@@ -335,7 +335,8 @@ pub struct Sources {
     pub ldif: Option<LdifSettings>,
     /// The enqueue spool, always present.
     pub spool: SpoolSource,
-    /// The mass-removal guard every watcher applies (`sources.max_removal_share`).
+    /// The mass-removal guard the store applies to every source's removals
+    /// (`sources.max_removal_share`, `removals_always_allowed`, `removal_window_secs`).
     pub guard: GuardPolicy,
 }
 
@@ -365,7 +366,8 @@ impl Sources {
         })?;
         let guard = GuardPolicy {
             max_removal_share: cfg.max_removal_share,
-            ..GuardPolicy::default()
+            removals_always_allowed: cfg.removals_always_allowed,
+            window: cfg.removal_window,
         };
         Ok(Sources {
             maildir,
@@ -387,16 +389,17 @@ impl Sources {
         Some(LdifSource::new(settings).with_guard(self.guard))
     }
 
-    /// What every source lists now: maildir, LDIF, spool, in that order (blocking IO).
-    pub fn full_listings(&self) -> Result<Vec<Listing>, SourceError> {
+    /// What every source lists now, by source name: maildir, LDIF, spool, in that order
+    /// (blocking IO).
+    pub fn full_listings(&self) -> Result<Vec<(&'static str, Listing)>, SourceError> {
         let mut listings = Vec::new();
         if let Some(m) = self.maildir_source() {
-            listings.push(m.full_listing()?);
+            listings.push(("maildir", m.full_listing()?));
         }
         if let Some(l) = self.ldif_source() {
-            listings.push(l.full_listing()?);
+            listings.push(("ldif", l.full_listing()?));
         }
-        listings.push(self.spool.full_listing()?);
+        listings.push(("spool", self.spool.full_listing()?));
         Ok(listings)
     }
 }

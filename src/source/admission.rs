@@ -9,6 +9,7 @@
 //! - A spool file never reports a mailbox gone: a request is consumed, not withdrawn.
 //! - A rename is the old address gone and the new one present (if its domain is allowed).
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -24,6 +25,14 @@ pub enum Admitted {
     Requested { address: Address, file: PathBuf },
     /// The mailbox is no longer listed: record that and reconcile it.
     Gone(Address),
+    /// What a source lists now, reduced to the allowed domains: the store records it per
+    /// source (see `Store::apply_listing`). `ignored` counts the addresses left out.
+    Listing {
+        source: &'static str,
+        complete: bool,
+        addresses: BTreeSet<Address>,
+        ignored: usize,
+    },
     /// Not work for the pipeline. A spool request `origin` is removed all the same.
     Ignored {
         address: Address,
@@ -67,6 +76,22 @@ pub fn admit(event: SourceEvent, policy: &DomainPolicy) -> Vec<Admitted> {
             ..
         } => Vec::new(),
         SourceEvent::Gone { address, .. } => vec![Admitted::Gone(address)],
+        SourceEvent::Listing {
+            source,
+            complete,
+            listing,
+        } => {
+            let all = listing.addresses();
+            let total = all.len();
+            let addresses: BTreeSet<Address> =
+                all.into_iter().filter(|a| policy.permits(a)).collect();
+            vec![Admitted::Listing {
+                source,
+                complete,
+                ignored: total - addresses.len(),
+                addresses,
+            }]
+        }
         SourceEvent::Changed { from, to, .. } => {
             let mut work = vec![Admitted::Gone(from)];
             if policy.permits(&to) {
@@ -178,6 +203,32 @@ mod tests {
             origin: spool(),
         };
         assert_eq!(admit(consumed, &only_example_com()), vec![]);
+    }
+
+    #[test]
+    fn a_listing_keeps_only_the_allowed_domains() {
+        let mut listing = super::super::Listing::default();
+        listing.insert(maildir(), addr("anna@example.com"));
+        listing.insert(
+            Origin::Maildir {
+                path: "/var/mail/example.org/eve".into(),
+            },
+            addr("eve@example.org"),
+        );
+        let ev = SourceEvent::Listing {
+            source: "maildir",
+            complete: true,
+            listing,
+        };
+        assert_eq!(
+            admit(ev, &only_example_com()),
+            vec![Admitted::Listing {
+                source: "maildir",
+                complete: true,
+                addresses: [addr("anna@example.com")].into(),
+                ignored: 1,
+            }]
+        );
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! every update (an inotify burst, a rescan, a replaced export) is turned into events by the one
 //! [`diff`] function, and removals pass [`guard::check_removals`] first, so an empty or truncated
 //! feed is never a mass offboarding.
+//!
+//! The daemon runs the maildir and LDIF watchers `reporting_listings()`: they send whole
+//! listings ([`SourceEvent::Listing`], marked complete or partial) and the store keeps the
+//! presence per source and judges removals over the guard's window (`store::presence`), so
+//! nothing counts as known before the store committed it and the first listing after a start is
+//! compared with what was stored before.
 
 pub mod admission;
 pub mod guard;
@@ -77,6 +83,15 @@ pub enum SourceEvent {
         from: Address,
         to: Address,
         origin: Origin,
+    },
+    /// What the source lists now, for a consumer that keeps the per-source presence itself
+    /// (the daemon's store; see [`maildir::MaildirSource::reporting_listings`]). `complete` when the
+    /// listing covers the whole source (a full scan, a full export): only then may vanished
+    /// mailboxes be removed; a partial rescan only adds.
+    Listing {
+        source: &'static str,
+        complete: bool,
+        listing: Listing,
     },
 }
 
@@ -320,6 +335,18 @@ pub(crate) struct Tracker {
     policy: GuardPolicy,
     source: &'static str,
     health: tokio::sync::watch::Sender<SourceHealth>,
+    /// Report whole listings ([`SourceEvent::Listing`]) instead of differences.
+    listings: bool,
+}
+
+/// What a watcher should do with a fresh listing (see [`Tracker::report`]).
+#[derive(Debug)]
+pub(crate) enum Report {
+    /// Send these events.
+    Send(Vec<SourceEvent>),
+    /// A partial rescan saw mailboxes vanish: rescan the whole source, because only a
+    /// complete listing may remove anything.
+    RescanAll,
 }
 
 impl Tracker {
@@ -331,7 +358,39 @@ impl Tracker {
             policy,
             source,
             health,
+            listings: false,
         }
+    }
+
+    /// Switches to reporting whole listings; the consumer judges removals, so the tracker's own
+    /// guard stands aside.
+    pub(crate) fn reporting_listings(mut self) -> Self {
+        self.listings = true;
+        self.policy = GuardPolicy::lenient();
+        self
+    }
+
+    /// Turns a fresh listing into what to send: the differences (with the guard in front of
+    /// removals), or, when reporting listings, the listing itself.
+    pub(crate) fn report(
+        &mut self,
+        fresh: Listing,
+        complete: bool,
+        in_scope: impl Fn(&str) -> bool,
+    ) -> Report {
+        if !self.listings {
+            return Report::Send(self.update(fresh, in_scope));
+        }
+        let listing = fresh.clone();
+        let events = self.update(fresh, in_scope);
+        if !complete && events.iter().any(|e| matches!(e, SourceEvent::Gone { .. })) {
+            return Report::RescanAll;
+        }
+        Report::Send(vec![SourceEvent::Listing {
+            source: self.source,
+            complete,
+            listing,
+        }])
     }
 
     pub(crate) fn health(&self) -> tokio::sync::watch::Receiver<SourceHealth> {
@@ -538,7 +597,11 @@ mod tests {
 
     #[test]
     fn a_refused_removal_of_one_of_an_entrys_addresses_is_judged_again_next_time() {
-        let mut t = Tracker::new("ldif", GuardPolicy::default());
+        let strict = GuardPolicy {
+            removals_always_allowed: 0,
+            ..GuardPolicy::default()
+        };
+        let mut t = Tracker::new("ldif", strict);
         let both = ldif_listing(&[("u1", &["a@example.org", "b@example.org"])]);
         assert_eq!(t.update(both, |_| true).len(), 2);
         let only_a = ldif_listing(&[("u1", &["a@example.org"])]);
@@ -615,5 +678,40 @@ mod tests {
             }]
         );
         assert!(health.borrow().refused.is_none());
+    }
+
+    #[test]
+    fn a_tracker_reporting_listings_sends_them_and_widens_a_partial_rescan_that_removes() {
+        let mut t = Tracker::new("ldif", GuardPolicy::default()).reporting_listings();
+        let both = ldif_listing(&[("u1", &["a@example.org"]), ("u2", &["b@example.org"])]);
+        let Report::Send(events) = t.report(both.clone(), true, |_| true) else {
+            panic!("a complete listing is sent");
+        };
+        assert_eq!(
+            events,
+            vec![SourceEvent::Listing {
+                source: "ldif",
+                complete: true,
+                listing: both
+            }]
+        );
+        // A partial rescan of u2 finding it empty: only a complete listing may remove.
+        let none = ldif_listing(&[]);
+        assert!(matches!(
+            t.report(none, false, |k| k == "u2"),
+            Report::RescanAll
+        ));
+        // A partial rescan that only adds is sent as it is.
+        let more = ldif_listing(&[("u3", &["c@example.org"])]);
+        let Report::Send(events) = t.report(more, false, |k| k == "u3") else {
+            panic!("an addition is sent");
+        };
+        assert!(matches!(
+            &events[..],
+            [SourceEvent::Listing {
+                complete: false,
+                ..
+            }]
+        ));
     }
 }

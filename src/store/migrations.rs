@@ -71,4 +71,34 @@ pub const MIGRATIONS: &[&str] = &[
         value  TEXT NOT NULL
     );
     "#,
+    // 2: per-source presence (issue #12): which source reports which mailbox, the removals the
+    // mass-removal guard holds back, and the removals it let through (its sliding window).
+    // Mailboxes present before this migration get a `*` row ("reported before per-source
+    // tracking"): it never makes a mailbox gone, and goes away once a source reports the
+    // mailbox itself. The expression index serves the case-variant lookup of every new mailbox.
+    r#"
+    CREATE TABLE presence (
+        address  TEXT NOT NULL,
+        source   TEXT NOT NULL,
+        since    INTEGER NOT NULL,
+        PRIMARY KEY (address, source)
+    ) WITHOUT ROWID;
+    CREATE INDEX presence_source ON presence(source, address);
+    CREATE TABLE held_removal (
+        source   TEXT NOT NULL,
+        address  TEXT NOT NULL,
+        since    INTEGER NOT NULL,
+        PRIMARY KEY (source, address)
+    ) WITHOUT ROWID;
+    CREATE TABLE removal_log (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        source  TEXT NOT NULL,
+        at      INTEGER NOT NULL,
+        count   INTEGER NOT NULL
+    );
+    CREATE INDEX removal_log_source ON removal_log(source, at);
+    CREATE INDEX mailbox_lower ON mailbox(lower(address));
+    INSERT INTO presence (address, source, since)
+        SELECT address, '*', created_at FROM mailbox WHERE present = 1;
+    "#,
 ];

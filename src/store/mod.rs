@@ -11,6 +11,7 @@
 pub mod events;
 pub mod ledger;
 pub mod migrations;
+pub mod presence;
 pub mod record;
 pub mod records;
 mod rows;
@@ -28,6 +29,7 @@ use crate::mailbox::Address;
 
 pub use crate::lifecycle::EventKind;
 pub use ledger::PollEntry;
+pub use presence::{HeldRemoval, ListingApplied};
 pub use record::{Event, Failure, MailboxRecord, NewEvent};
 pub use records::{Observed, Transition, Update, UPDATE_TRIES};
 

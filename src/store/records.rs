@@ -140,72 +140,7 @@ impl Store {
     ) -> Result<Observed, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current: Option<(bool, u32)> = tx
-            .query_row(
-                "SELECT present, generation FROM mailbox WHERE address = ?1",
-                [address.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        // SQLite's lower() folds ASCII only, which is the folding wanted here: Postfix and
-        // Dovecot fold the ASCII case of an address and nothing else.
-        let variant: Option<(String, u32)> = match current {
-            Some(_) => None,
-            None => tx
-                .query_row(
-                    "SELECT address, generation FROM mailbox WHERE lower(address) = lower(?1) \
-                     ORDER BY created_at LIMIT 1",
-                    [address.as_str()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?,
-        };
-        let outcome = match current {
-            None if variant.is_some() => {
-                if let Some((existing, generation)) = variant {
-                    let detail = format!(
-                        "{address} differs only in case from this mailbox; treated as the same \
-                         mailbox (no second certificate)"
-                    );
-                    let seen: bool = tx.query_row(
-                        "SELECT EXISTS(SELECT 1 FROM event WHERE address = ?1 \
-                         AND kind = ?3 AND detail = ?2)",
-                        params![existing, detail, EventKind::CaseVariant.as_str()],
-                        |r| r.get(0),
-                    )?;
-                    if !seen {
-                        let existing = Address::parse(&existing)
-                            .map_err(|e| StoreError::Corrupt(format!("stored address: {e}")))?;
-                        let ev = NewEvent::new(EventKind::CaseVariant, detail);
-                        append_event(&tx, &existing, now, generation, &ev)?;
-                    }
-                }
-                Observed::CaseVariant
-            }
-            None => {
-                let rec = MailboxRecord::discovered(address.clone(), now);
-                insert_record(&tx, &rec)?;
-                append_event(
-                    &tx,
-                    address,
-                    now,
-                    1,
-                    &NewEvent::new(EventKind::Discovered, "seen by a source"),
-                )?;
-                Observed::Created
-            }
-            Some((false, generation)) => {
-                tx.execute(
-                    "UPDATE mailbox SET present = 1, gone_since = NULL, version = version + 1, \
-                     updated_at = ?2 WHERE address = ?1",
-                    params![address.as_str(), to_nanos(now)],
-                )?;
-                let ev = NewEvent::new(EventKind::Returned, "reported by a source again");
-                append_event(&tx, address, now, generation, &ev)?;
-                Observed::Returned
-            }
-            Some((true, _)) => Observed::Unchanged,
-        };
+        let (outcome, _) = observe_present_in(&tx, address, now)?;
         tx.commit()?;
         Ok(outcome)
     }
@@ -215,30 +150,9 @@ impl Store {
     pub fn observe_gone(&self, address: &Address, now: OffsetDateTime) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let generation: Option<u32> = tx
-            .query_row(
-                "SELECT generation FROM mailbox WHERE address = ?1 AND present = 1",
-                [address.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(generation) = generation else {
-            return Ok(false);
-        };
-        tx.execute(
-            "UPDATE mailbox SET present = 0, gone_since = ?2, version = version + 1, \
-             updated_at = ?2 WHERE address = ?1",
-            params![address.as_str(), to_nanos(now)],
-        )?;
-        append_event(
-            &tx,
-            address,
-            now,
-            generation,
-            &NewEvent::new(EventKind::Gone, "no source reports it"),
-        )?;
+        let changed = observe_gone_in(&tx, address, now, "no source reports it")?;
         tx.commit()?;
-        Ok(true)
+        Ok(changed)
     }
 
     /// Writes a transition in one transaction: checks the version read, counts the order against
@@ -370,4 +284,108 @@ impl Store {
         }
         .into())
     }
+}
+
+/// [`Store::observe_present`] inside the caller's transaction. Also returns the address the
+/// mailbox is recorded under: `address` itself, or the known spelling it differs from only in
+/// case.
+pub(super) fn observe_present_in(
+    tx: &rusqlite::Connection,
+    address: &Address,
+    now: OffsetDateTime,
+) -> Result<(Observed, Address), StoreError> {
+    let current: Option<(bool, u32)> = tx
+        .prepare_cached("SELECT present, generation FROM mailbox WHERE address = ?1")?
+        .query_row([address.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let outcome = match current {
+        Some((true, _)) => Observed::Unchanged,
+        Some((false, generation)) => {
+            tx.prepare_cached(
+                "UPDATE mailbox SET present = 1, gone_since = NULL, version = version + 1, \
+                 updated_at = ?2 WHERE address = ?1",
+            )?
+            .execute(params![address.as_str(), to_nanos(now)])?;
+            let ev = NewEvent::new(EventKind::Returned, "reported by a source again");
+            append_event(tx, address, now, generation, &ev)?;
+            Observed::Returned
+        }
+        None => {
+            if let Some(existing) = case_variant_of(tx, address, now)? {
+                return Ok((Observed::CaseVariant, existing));
+            }
+            let rec = MailboxRecord::discovered(address.clone(), now);
+            insert_record(tx, &rec)?;
+            let ev = NewEvent::new(EventKind::Discovered, "seen by a source");
+            append_event(tx, address, now, 1, &ev)?;
+            Observed::Created
+        }
+    };
+    Ok((outcome, address.clone()))
+}
+
+/// The known mailbox `address` differs from only in ASCII case, if any; notes the spelling on
+/// it once (a `case-variant` event). SQLite's lower() folds ASCII only, which is the folding
+/// wanted here: Postfix and Dovecot fold the ASCII case of an address and nothing else (the
+/// `mailbox_lower` index serves the lookup).
+fn case_variant_of(
+    tx: &rusqlite::Connection,
+    address: &Address,
+    now: OffsetDateTime,
+) -> Result<Option<Address>, StoreError> {
+    let variant: Option<(String, u32)> = tx
+        .prepare_cached(
+            "SELECT address, generation FROM mailbox WHERE lower(address) = lower(?1) \
+             ORDER BY created_at LIMIT 1",
+        )?
+        .query_row([address.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((existing, generation)) = variant else {
+        return Ok(None);
+    };
+    let detail = format!(
+        "{address} differs only in case from this mailbox; treated as the same mailbox (no \
+         second certificate)"
+    );
+    let seen: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM event WHERE address = ?1 AND kind = ?3 AND detail = ?2)",
+        params![existing, detail, EventKind::CaseVariant.as_str()],
+        |r| r.get(0),
+    )?;
+    let existing = Address::parse(&existing)
+        .map_err(|e| StoreError::Corrupt(format!("stored address: {e}")))?;
+    if !seen {
+        let ev = NewEvent::new(EventKind::CaseVariant, detail);
+        append_event(tx, &existing, now, generation, &ev)?;
+    }
+    Ok(Some(existing))
+}
+
+/// [`Store::observe_gone`] inside the caller's transaction, with `why` in the `gone` event.
+pub(super) fn observe_gone_in(
+    tx: &rusqlite::Connection,
+    address: &Address,
+    now: OffsetDateTime,
+    why: &str,
+) -> Result<bool, StoreError> {
+    let generation: Option<u32> = tx
+        .prepare_cached("SELECT generation FROM mailbox WHERE address = ?1 AND present = 1")?
+        .query_row([address.as_str()], |r| r.get(0))
+        .optional()?;
+    let Some(generation) = generation else {
+        return Ok(false);
+    };
+    tx.prepare_cached(
+        "UPDATE mailbox SET present = 0, gone_since = ?2, version = version + 1, \
+         updated_at = ?2 WHERE address = ?1",
+    )?
+    .execute(params![address.as_str(), to_nanos(now)])?;
+    append_event(
+        tx,
+        address,
+        now,
+        generation,
+        &NewEvent::new(EventKind::Gone, why),
+    )?;
+    Ok(true)
 }

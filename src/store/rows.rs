@@ -111,47 +111,46 @@ pub(super) fn map_read_error(e: rusqlite::Error) -> StoreError {
 
 pub(super) fn insert_record(conn: &Connection, r: &MailboxRecord) -> Result<(), rusqlite::Error> {
     let t = |v: Option<OffsetDateTime>| v.map(to_nanos);
-    conn.execute(
-        &format!(
-            "INSERT INTO mailbox ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+    // Cached: a first scan records tens of thousands of mailboxes in one transaction.
+    conn.prepare_cached(&format!(
+        "INSERT INTO mailbox ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
              ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, \
              ?27, ?28, ?29, ?30, ?31, ?32)"
-        ),
-        params![
-            r.address.as_str(),
-            r.stage.as_str(),
-            r.generation,
-            r.version,
-            r.present,
-            t(r.gone_since),
-            r.request.map(|q| q.as_str()),
-            r.key_ref,
-            r.contact_id,
-            r.ctid,
-            r.job_id,
-            r.certificate_id,
-            r.renew_of,
-            r.certificate_pem,
-            r.chain_pem,
-            t(r.not_after),
-            r.serial,
-            r.fingerprint,
-            t(r.ordering_since),
-            r.lease_owner,
-            t(r.lease_until),
-            r.bundle_password.as_ref().map(|s| s.expose().as_str()),
-            t(r.bundle_sent_at),
-            t(r.delivered_at),
-            t(r.next_attempt_at),
-            r.failure.attempts,
-            r.failure.class.map(|c| c.as_str()),
-            r.failure.code,
-            r.failure.text,
-            r.failure.gave_up,
-            to_nanos(r.created_at),
-            to_nanos(r.updated_at),
-        ],
-    )?;
+    ))?
+    .execute(params![
+        r.address.as_str(),
+        r.stage.as_str(),
+        r.generation,
+        r.version,
+        r.present,
+        t(r.gone_since),
+        r.request.map(|q| q.as_str()),
+        r.key_ref,
+        r.contact_id,
+        r.ctid,
+        r.job_id,
+        r.certificate_id,
+        r.renew_of,
+        r.certificate_pem,
+        r.chain_pem,
+        t(r.not_after),
+        r.serial,
+        r.fingerprint,
+        t(r.ordering_since),
+        r.lease_owner,
+        t(r.lease_until),
+        r.bundle_password.as_ref().map(|s| s.expose().as_str()),
+        t(r.bundle_sent_at),
+        t(r.delivered_at),
+        t(r.next_attempt_at),
+        r.failure.attempts,
+        r.failure.class.map(|c| c.as_str()),
+        r.failure.code,
+        r.failure.text,
+        r.failure.gave_up,
+        to_nanos(r.created_at),
+        to_nanos(r.updated_at),
+    ])?;
     Ok(())
 }
 
@@ -162,15 +161,15 @@ pub(super) fn append_event(
     generation: u32,
     ev: &NewEvent,
 ) -> Result<(), rusqlite::Error> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO event (address, at, generation, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            address.as_str(),
-            to_nanos(at),
-            generation,
-            ev.kind.as_str(),
-            ev.detail
-        ],
-    )?;
+    )?
+    .execute(params![
+        address.as_str(),
+        to_nanos(at),
+        generation,
+        ev.kind.as_str(),
+        ev.detail
+    ])?;
     Ok(())
 }

@@ -14,6 +14,7 @@ mod http_hardening;
 mod lifecycle;
 mod lost_order;
 mod operator_requests;
+mod presence;
 mod reconcile;
 mod run_once_and_redeliver;
 mod sigkill;

@@ -156,6 +156,7 @@ fn diffing_two_real_exports_sees_a_rename_as_a_change() -> Result<()> {
                 SourceEvent::Changed { from, to, .. } => format!("changed {from} -> {to}"),
                 SourceEvent::Present { address, .. } => format!("present {address}"),
                 SourceEvent::Gone { address, .. } => format!("gone {address}"),
+                SourceEvent::Listing { source, .. } => format!("listing {source}"),
             })
             .collect();
         assert_eq!(
@@ -193,6 +194,7 @@ fn diff_summary(before: &Path, after: &Path, key: KeyAttr) -> Result<Vec<String>
             SourceEvent::Changed { from, to, .. } => format!("changed {from} -> {to}"),
             SourceEvent::Present { address, .. } => format!("present {address}"),
             SourceEvent::Gone { address, .. } => format!("gone {address}"),
+            SourceEvent::Listing { source, .. } => format!("listing {source}"),
         })
         .collect())
 }

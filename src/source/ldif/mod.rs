@@ -51,6 +51,17 @@ impl LdifSource {
         self
     }
 
+    /// Makes the watcher send the whole export as a [`super::SourceEvent::Listing`] after every
+    /// successful read, instead of differences (see `MaildirSource::reporting_listings`).
+    pub fn reporting_listings(mut self) -> Self {
+        self.tracker = std::mem::replace(
+            &mut self.tracker,
+            Tracker::new("ldif", GuardPolicy::default()),
+        )
+        .reporting_listings();
+        self
+    }
+
     /// The watcher's health, updated after every re-read.
     pub fn health(&self) -> tokio::sync::watch::Receiver<super::SourceHealth> {
         self.tracker.health()
@@ -145,8 +156,10 @@ impl LdifSource {
         match listed {
             Ok(listing) => {
                 *last_id = id;
-                let events = self.tracker.update(listing, |_| true);
-                send_all(tx, events).await
+                match self.tracker.report(listing, true, |_| true) {
+                    super::Report::Send(events) => send_all(tx, events).await,
+                    super::Report::RescanAll => Ok(()),
+                }
             }
             Err(e) => {
                 // Remember the identity anyway so the recheck does not spin on a bad file; an

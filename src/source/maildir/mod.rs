@@ -241,6 +241,18 @@ impl MaildirSource {
         self
     }
 
+    /// Makes the watcher send whole listings ([`SourceEvent::Listing`]) instead of
+    /// differences, for a consumer that keeps the presence itself and judges removals (the
+    /// daemon's store). A partial rescan that sees a mailbox vanish becomes a full rescan.
+    pub fn reporting_listings(mut self) -> Self {
+        self.tracker = std::mem::replace(
+            &mut self.tracker,
+            Tracker::new("maildir", GuardPolicy::default()),
+        )
+        .reporting_listings();
+        self
+    }
+
     /// The watcher's health, updated after every scan.
     pub fn health(&self) -> tokio::sync::watch::Receiver<super::SourceHealth> {
         self.tracker.health()
@@ -366,18 +378,15 @@ impl MaildirSource {
     async fn rescan(
         &mut self,
         root: &Path,
-        scopes: Vec<Vec<OsString>>,
+        mut scopes: Vec<Vec<OsString>>,
         watcher: &mut notify::RecommendedWatcher,
         watched: &mut BTreeSet<PathBuf>,
         tx: &mpsc::Sender<SourceEvent>,
     ) -> Result<(), SourceError> {
-        let prefixes: Vec<PathBuf> = scopes
-            .iter()
-            .map(|s| s.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
-            .collect();
-        let in_scope = |p: &Path| prefixes.iter().any(|prefix| p.starts_with(prefix));
         let mut attempt = 0;
         loop {
+            let prefixes = prefixes_of(root, &scopes);
+            let in_scope = |p: &Path| prefixes.iter().any(|prefix| p.starts_with(prefix));
             attempt += 1;
             let (r, l, s) = (
                 root.to_path_buf(),
@@ -433,12 +442,24 @@ impl MaildirSource {
             if added && attempt == 1 {
                 continue;
             }
-            let events = self
+            let (complete, fresh) = (scopes.iter().any(|s| s.is_empty()), scanned.listing);
+            match self
                 .tracker
-                .update(scanned.listing, |k| in_scope(Path::new(k)));
-            return send_all(tx, events).await;
+                .report(fresh, complete, |k| in_scope(Path::new(k)))
+            {
+                super::Report::Send(events) => return send_all(tx, events).await,
+                super::Report::RescanAll => scopes = vec![Vec::new()],
+            }
         }
     }
+}
+
+/// The directories the scopes name below `root`.
+fn prefixes_of(root: &Path, scopes: &[Vec<OsString>]) -> Vec<PathBuf> {
+    scopes
+        .iter()
+        .map(|s| s.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+        .collect()
 }
 
 /// Drops scopes that another scope contains, and duplicates.
