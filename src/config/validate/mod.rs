@@ -554,7 +554,41 @@ fn sources(c: &mut Checker<'_>, r: &RawSources) -> SourcesConfig {
     } else {
         None
     };
-    let ldif = if r.ldif.enabled.unwrap_or(false) {
+    let ldif = ldif_source(c, r);
+    let always = c.range_i64(
+        "sources.removals_always_allowed",
+        r.removals_always_allowed,
+        crate::source::guard::DEFAULT_ALWAYS_ALLOWED as i64,
+        0,
+        1_000_000,
+    );
+    let window = c.range_i64(
+        "sources.removal_window_secs",
+        r.removal_window_secs,
+        3600,
+        0,
+        30 * 86_400,
+    );
+    SourcesConfig {
+        max_removal_share: share,
+        removals_always_allowed: usize::try_from(always).unwrap_or(0),
+        removal_window: Duration::from_secs(u64::try_from(window).unwrap_or(0)),
+        rescan_interval: c.secs(
+            "sources.rescan_interval_secs",
+            r.rescan_interval_secs,
+            300,
+            1,
+            86_400,
+        ),
+        maildir,
+        ldif,
+        spool_dir: c.path(r.spool.dir.as_deref().unwrap_or(DEFAULT_SPOOL_DIR)),
+    }
+}
+
+/// `[sources.ldif]`, when enabled.
+fn ldif_source(c: &mut Checker<'_>, r: &RawSources) -> Option<LdifConfig> {
+    if r.ldif.enabled.unwrap_or(false) {
         let path = c
             .required("sources.ldif.path", &r.ldif.path)
             .map(|p| c.path(&p));
@@ -595,35 +629,6 @@ fn sources(c: &mut Checker<'_>, r: &RawSources) -> SourcesConfig {
         })
     } else {
         None
-    };
-    let always = c.range_i64(
-        "sources.removals_always_allowed",
-        r.removals_always_allowed,
-        crate::source::guard::DEFAULT_ALWAYS_ALLOWED as i64,
-        0,
-        1_000_000,
-    );
-    let window = c.range_i64(
-        "sources.removal_window_secs",
-        r.removal_window_secs,
-        3600,
-        0,
-        30 * 86_400,
-    );
-    SourcesConfig {
-        max_removal_share: share,
-        removals_always_allowed: usize::try_from(always).unwrap_or(0),
-        removal_window: Duration::from_secs(u64::try_from(window).unwrap_or(0)),
-        rescan_interval: c.secs(
-            "sources.rescan_interval_secs",
-            r.rescan_interval_secs,
-            300,
-            1,
-            86_400,
-        ),
-        maildir,
-        ldif,
-        spool_dir: c.path(r.spool.dir.as_deref().unwrap_or(DEFAULT_SPOOL_DIR)),
     }
 }
 
