@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 use super::{DaemonError, Shared};
 use crate::pipeline::ports::{Autodns, Courier, Keys};
 use crate::pipeline::reconcile::NoticeHandled;
+use crate::lifecycle::ErrorClass;
+use crate::pipeline::metrics::budget_gauges;
 use crate::pipeline::Stage;
 
 /// Serves the endpoint on `listener` until `stop` fires.
@@ -83,6 +85,16 @@ async fn metrics<A: Autodns, K: Keys, C: Courier>(
         "any",
         records.iter().filter(|r| r.failure.gave_up).count() as u64,
     ));
+    let today = sh.rec.clock().now().date();
+    let held_back = records
+        .iter()
+        .filter(|r| r.failure.class == Some(ErrorClass::Budget))
+        .count();
+    gauges.extend(budget_gauges(
+        sh.rec.store().orders_on(today).unwrap_or(0),
+        sh.rec.settings().daily_order_budget,
+        held_back,
+    ));
     (StatusCode::OK, sh.rec.metrics().render(&gauges))
 }
 
@@ -150,7 +162,7 @@ async fn handle_push<A: Autodns, K: Keys, C: Courier>(
         Ok(h) => {
             sh.rec.metrics().inc("push", h.name());
             if let NoticeHandled::Applied(a) = h {
-                sh.queue.push(a);
+                sh.queue.push_paid(a);
             }
             (StatusCode::OK, "ok\n")
         }
