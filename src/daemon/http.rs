@@ -12,10 +12,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use super::{DaemonError, Shared};
-use crate::pipeline::ports::{Autodns, Courier, Keys};
-use crate::pipeline::reconcile::NoticeHandled;
 use crate::lifecycle::ErrorClass;
 use crate::pipeline::metrics::budget_gauges;
+use crate::pipeline::ports::{Autodns, Courier, Keys};
+use crate::pipeline::reconcile::NoticeHandled;
 use crate::pipeline::Stage;
 
 /// Serves the endpoint on `listener` until `stop` fires.

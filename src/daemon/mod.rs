@@ -218,7 +218,10 @@ async fn boot<A: Autodns, K: Keys, C: Courier>(
     }
     let waiting = sh.rec.release_budget_waits()?;
     if waiting > 0 {
-        tracing::info!(waiting, "the order budget has room: mailboxes it held back are due now");
+        tracing::info!(
+            waiting,
+            "the order budget has room: mailboxes it held back are due now"
+        );
     }
     // A give-up whose admin notice a stopped process never sent is announced now, before
     // any worker of ours could be sending it.

@@ -93,7 +93,10 @@ mod tests {
         let mut gauges = vec![("mailboxes", "delivered", 3)];
         gauges.extend(budget_gauges(5, 5, 995));
         let text = m.render(&gauges);
-        assert!(text.contains("smime_provisioner_orders_today 5\n"), "{text}");
+        assert!(
+            text.contains("smime_provisioner_orders_today 5\n"),
+            "{text}"
+        );
         assert!(text.contains("smime_provisioner_mailboxes_held_back_by_budget 995\n"));
         assert!(
             text.contains("smime_provisioner_steps_total{kind=\"order\"} 2\n"),

@@ -5,9 +5,9 @@
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use time::{Date, OffsetDateTime};
 
+use super::ledger::{count_order, reserve_order};
 use super::record::{MailboxRecord, NewEvent};
 use super::rows::{append_event, insert_record, map_read_error, read_record, to_nanos, COLUMNS};
-use super::ledger::{count_order, reserve_order};
 use super::{Store, StoreError};
 use crate::lifecycle::EventKind;
 use crate::mailbox::Address;

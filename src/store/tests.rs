@@ -473,7 +473,10 @@ fn a_key_claim_reserves_an_order_counting_keys_waiting_and_keys_being_made() {
     // Two orders a day: one key under way and one key waiting fill it.
     let a = claim_for_key(&store, "a@example.com", NOW, 2).unwrap();
     let err = claim_for_key(&store, "c@example.com", NOW, 1).unwrap_err();
-    assert!(matches!(err, StoreError::BudgetExhausted { limit: 1, .. }), "a key being made counts");
+    assert!(
+        matches!(err, StoreError::BudgetExhausted { limit: 1, .. }),
+        "a key being made counts"
+    );
     let mut a = a;
     a.stage = Stage::KeyReady;
     a.lease_owner = None;
@@ -481,7 +484,10 @@ fn a_key_claim_reserves_an_order_counting_keys_waiting_and_keys_being_made() {
     let a = store.commit(Transition::new(a)).unwrap();
     claim_for_key(&store, "b@example.com", NOW, 2).unwrap();
     let err = claim_for_key(&store, "c@example.com", NOW, 2).unwrap_err();
-    assert!(matches!(err, StoreError::BudgetExhausted { limit: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::BudgetExhausted { limit: 2, .. }),
+        "{err:?}"
+    );
     // An expired claim of a dead process, a removed mailbox and one that gave up wait for no order.
     let later = NOW + time::Duration::minutes(11);
     let mut a = a;
@@ -496,12 +502,23 @@ fn a_key_claim_reserves_an_order_counting_keys_waiting_and_keys_being_made() {
     intent.counts_order = Some(10);
     store.commit(intent).unwrap();
     let err = claim_for_key(&store, "d@example.com", later, 2).unwrap_err();
-    assert!(matches!(err, StoreError::BudgetExhausted { limit: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::BudgetExhausted { limit: 2, .. }),
+        "{err:?}"
+    );
     claim_for_key(&store, "d@example.com", later, 3).unwrap();
     let err = claim_for_key(&store, "e@example.com", later, 0).unwrap_err();
     assert!(matches!(err, StoreError::BudgetExhausted { limit: 0, .. }));
-    assert!(err.to_string().contains("`autodns.daily_order_budget = 0`"), "{err}");
-    assert!(store.get(&addr("e@example.com")).unwrap().unwrap().lease_owner.is_none());
+    assert!(
+        err.to_string().contains("`autodns.daily_order_budget = 0`"),
+        "{err}"
+    );
+    assert!(store
+        .get(&addr("e@example.com"))
+        .unwrap()
+        .unwrap()
+        .lease_owner
+        .is_none());
 }
 
 #[test]

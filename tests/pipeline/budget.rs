@@ -69,7 +69,9 @@ async fn seed_paid_work(dir: &Path, sim: &SimulatorHandle) -> Vec<Address> {
     let config = parse_config(&std::fs::read_to_string(config_path).unwrap(), dir);
     let rec = live_reconciler(&config, None);
     let now = rec.clock().now();
-    let paid: Vec<Address> = (0..PAID).map(|i| Address::parse(&paid_name(i)).unwrap()).collect();
+    let paid: Vec<Address> = (0..PAID)
+        .map(|i| Address::parse(&paid_name(i)).unwrap())
+        .collect();
     for a in &paid {
         std::fs::create_dir_all(dir.join("mail/example.com").join(a.local())).unwrap();
         rec.store().observe_present(a, now).unwrap();
@@ -94,7 +96,10 @@ async fn seed_paid_work(dir: &Path, sim: &SimulatorHandle) -> Vec<Address> {
         assert!(r.certificate_id.is_some(), "{a}: the completion was read");
     }
     for a in &paid[..2] {
-        assert_eq!(rec.step(a).await.unwrap(), Outcome::Done(Step::FetchCertificate));
+        assert_eq!(
+            rec.step(a).await.unwrap(),
+            Outcome::Done(Step::FetchCertificate)
+        );
         assert_eq!(rec.store().get(a).unwrap().unwrap().stage, Stage::Issued);
     }
     assert_eq!(rec.store().orders_on(now.date()).unwrap(), PAID as u32);
@@ -121,7 +126,13 @@ fn start_daemon(config: &Path, log: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
         .arg("--config")
         .arg(config)
-        .args(["--log-format", "json", "--log", "smime_provisioner=info", "run"])
+        .args([
+            "--log-format",
+            "json",
+            "--log",
+            "smime_provisioner=info",
+            "run",
+        ])
         .env("SIM_PASSWORD", SIM_PASSWORD)
         .stdout(Stdio::null())
         .stderr(log)
@@ -135,7 +146,10 @@ async fn stop_daemon(mut child: Child) {
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     for _ in 0..1200 {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "the daemon did not exit cleanly: {status:?}");
+            assert!(
+                status.success(),
+                "the daemon did not exit cleanly: {status:?}"
+            );
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -171,7 +185,9 @@ fn settled(records: &[MailboxRecord], paid: &[Address]) -> bool {
 /// Waits (bounded) until the daemon has settled; fails with the stages and the log tail if not.
 async fn wait_settled(child: &mut Child, state: &Path, log: &Path, paid: &[Address]) {
     for _ in 0..WAIT_SECS * 4 {
-        let records = Store::open(state).and_then(|s| s.list()).unwrap_or_default();
+        let records = Store::open(state)
+            .and_then(|s| s.list())
+            .unwrap_or_default();
         if settled(&records, paid) {
             return;
         }
@@ -181,12 +197,17 @@ async fn wait_settled(child: &mut Child, state: &Path, log: &Path, paid: &[Addre
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let _ = child.kill();
-    let records = Store::open(state).and_then(|s| s.list()).unwrap_or_default();
+    let records = Store::open(state)
+        .and_then(|s| s.list())
+        .unwrap_or_default();
     let mut stages = std::collections::BTreeMap::<String, usize>::new();
     for r in &records {
         *stages.entry(r.status_label()).or_default() += 1;
     }
-    panic!("not settled within {WAIT_SECS} s: {stages:?}\n{}", tail(log));
+    panic!(
+        "not settled within {WAIT_SECS} s: {stages:?}\n{}",
+        tail(log)
+    );
 }
 
 fn tail(log: &Path) -> String {
@@ -240,8 +261,14 @@ fn trail(store: &Store, paid: &[Address]) -> Trail {
         first_new_work: None,
     };
     for a in paid {
-        let delivered = store.events(a).unwrap().into_iter().find(|e| e.kind == "delivered");
-        let id = delivered.unwrap_or_else(|| panic!("{a} was not delivered")).id;
+        let delivered = store
+            .events(a)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.kind == "delivered");
+        let id = delivered
+            .unwrap_or_else(|| panic!("{a} was not delivered"))
+            .id;
         t.last_paid_delivery = t.last_paid_delivery.max(id);
     }
     for i in 0..NEW {
@@ -272,7 +299,7 @@ fn key_files(state: &Path) -> usize {
 
 /// Runs the scenario with `budget` orders a day (five of them spent by the earlier run) and
 /// `workers` workers; checks keys, orders, the one alert, the metrics and that paid work went
-/// first. Returns the daemon's log for scenario-specific checks.
+/// first. Returns the alert line for scenario-specific checks.
 async fn scenario(budget: u32, workers: usize) -> String {
     let dir = tempfile::tempdir().unwrap();
     let sim = start_simulator(Faults::default(), Duration::from_millis(100), 61).await;
@@ -286,52 +313,80 @@ async fn scenario(budget: u32, workers: usize) -> String {
     let page = metrics(&log).await;
     stop_daemon(child).await;
 
-    let can_order = budget.saturating_sub(PAID as u32) as usize;
-    let store = Store::open(&state).unwrap();
-    let t = trail(&store, &paid);
-    // Every check is collected, so one run shows each way the daemon falls short.
+    let run = Run {
+        budget,
+        can_order: budget.saturating_sub(PAID as u32) as usize,
+        state,
+        warnings: budget_warnings(&log),
+        orders: sim.orders().len(),
+        page,
+    };
+    let mut problems = key_problems(&run, &paid);
+    problems.extend(alert_problems(&run));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n- {}\n/metrics:\n{}",
+        problems.len(),
+        problems.join("\n- "),
+        run.page
+    );
+    sim.shutdown().await;
+    run.warnings[0].clone()
+}
+
+/// What a scenario's daemon left behind.
+struct Run {
+    budget: u32,
+    can_order: usize,
+    state: PathBuf,
+    /// Budget lines at WARN or ERROR in its log.
+    warnings: Vec<String>,
+    /// Orders the simulator received (the earlier run's included).
+    orders: usize,
+    /// Its `/metrics` page.
+    page: String,
+}
+
+/// Every check is collected, so one run shows each way the daemon falls short: keys, orders,
+/// held-back mailboxes, and the order of paid and new work.
+fn key_problems(run: &Run, paid: &[Address]) -> Vec<String> {
+    let can_order = run.can_order;
+    let store = Store::open(&run.state).unwrap();
+    let t = trail(&store, paid);
     let mut problems = Vec::new();
     let mut check = |ok: bool, what: String| {
         if !ok {
             problems.push(what);
         }
     };
+    let keys = t.new_keys;
     check(
-        t.new_keys == can_order,
-        format!("{} keys generated for new mailboxes, {can_order} orders left", t.new_keys),
+        keys == can_order,
+        format!("{keys} keys generated for new mailboxes, {can_order} orders left"),
     );
     // The paid mailboxes' keys may be kept (`keys.archive`); no other key may exist.
-    let files = key_files(&state);
+    let files = key_files(&run.state);
     check(
         files <= PAID + can_order,
         format!("{files} key files for {PAID} orders placed and {can_order} left"),
     );
-    let orders = sim.orders().len();
-    check(orders == PAID + can_order, format!("{orders} orders at AutoDNS"));
+    let orders = run.orders;
+    check(
+        orders == PAID + can_order,
+        format!("{orders} orders at AutoDNS"),
+    );
     let held: Vec<_> = store
         .list()
         .unwrap()
         .into_iter()
         .filter(|r| r.failure.class == Some(ErrorClass::Budget))
         .collect();
-    check(held.len() == NEW - can_order, format!("{} mailboxes held back", held.len()));
+    let n = held.len();
+    check(n == NEW - can_order, format!("{n} mailboxes held back"));
     let keyed = held.iter().filter(|r| r.key_ref.is_some()).count();
-    check(keyed == 0, format!("{keyed} mailboxes held back after their key was made"));
-    let warnings = budget_warnings(&log);
     check(
-        warnings.len() == 1,
-        format!(
-            "{} budget warnings or alerts in the log, the first:\n{}",
-            warnings.len(),
-            warnings.iter().take(3).cloned().collect::<Vec<_>>().join("\n")
-        ),
-    );
-    let alert = warnings.first().cloned().unwrap_or_default();
-    check(
-        alert.contains("ALERT")
-            && alert.contains("\"ERROR\"")
-            && alert.contains("autodns.daily_order_budget"),
-        format!("the alert is not an ERROR naming autodns.daily_order_budget: {alert}"),
+        keyed == 0,
+        format!("{keyed} mailboxes held back after their key was made"),
     );
     if let Some(first) = t.first_new_work {
         check(
@@ -343,22 +398,45 @@ async fn scenario(budget: u32, workers: usize) -> String {
             ),
         );
     }
+    problems
+}
+
+/// The one alert in the log and the budget's metrics.
+fn alert_problems(run: &Run) -> Vec<String> {
+    let mut problems = Vec::new();
+    let w = &run.warnings;
+    if w.len() != 1 {
+        let first: Vec<_> = w.iter().take(3).cloned().collect();
+        problems.push(format!(
+            "{} budget warnings or alerts in the log, the first:\n{}",
+            w.len(),
+            first.join("\n")
+        ));
+    }
+    let alert = w.first().cloned().unwrap_or_default();
+    if !(alert.contains("ALERT")
+        && alert.contains("\"ERROR\"")
+        && alert.contains("autodns.daily_order_budget"))
+    {
+        problems.push(format!(
+            "the alert is not an ERROR naming autodns.daily_order_budget: {alert}"
+        ));
+    }
+    let (budget, can_order) = (run.budget, run.can_order);
     for line in [
         "smime_provisioner_alerts_total{kind=\"budget-exhausted\"} 1\n".to_string(),
         format!("smime_provisioner_daily_order_budget {budget}\n"),
         format!("smime_provisioner_orders_today {}\n", PAID + can_order),
-        format!("smime_provisioner_mailboxes_held_back_by_budget {}\n", NEW - can_order),
+        format!(
+            "smime_provisioner_mailboxes_held_back_by_budget {}\n",
+            NEW - can_order
+        ),
     ] {
-        check(page.contains(&line), format!("no {line:?} in /metrics"));
+        if !run.page.contains(&line) {
+            problems.push(format!("no {line:?} in /metrics"));
+        }
     }
-    assert!(
-        problems.is_empty(),
-        "{} problems:\n- {}\n/metrics:\n{page}",
-        problems.len(),
-        problems.join("\n- ")
-    );
-    sim.shutdown().await;
-    alert
+    problems
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,15 +471,19 @@ mod over_fakes {
     use support::rig::*;
 
     fn rig(budget: u32) -> Rig {
-        let mut s = Settings::default();
-        s.daily_order_budget = budget;
+        let s = Settings {
+            daily_order_budget: budget,
+            ..Settings::default()
+        };
         Rig::new(FakeAutodns::instant(), s)
     }
 
     #[tokio::test]
     async fn a_spent_budget_is_one_alert_a_day_and_holds_mailboxes_back_until_the_next_day() {
         let rig = rig(2);
-        let names: Vec<_> = (0..40).map(|i| addr(&format!("u{i:02}@example.com"))).collect();
+        let names: Vec<_> = (0..40)
+            .map(|i| addr(&format!("u{i:02}@example.com")))
+            .collect();
         for a in &names {
             rig.add(a);
             rig.settle(a).await;
@@ -409,10 +491,19 @@ mod over_fakes {
         assert_eq!(rig.keys.generated.lock().unwrap().len(), 2);
         assert_eq!(rig.autodns.order_count(), 2);
         assert_eq!(rig.rec.metrics().get("alerts", "budget-exhausted"), 1);
-        assert_eq!(rig.rec.metrics().get("budget_held_back", "generate-key"), 38);
+        assert_eq!(
+            rig.rec.metrics().get("budget_held_back", "generate-key"),
+            38
+        );
         let held = rig.record(&names[39]);
-        assert_eq!((held.stage, held.failure.class), (Stage::Discovered, Some(ErrorClass::Budget)));
-        assert_eq!(held.failure.attempts, 0, "being held back is not a failed attempt");
+        assert_eq!(
+            (held.stage, held.failure.class),
+            (Stage::Discovered, Some(ErrorClass::Budget))
+        );
+        assert_eq!(
+            held.failure.attempts, 0,
+            "being held back is not a failed attempt"
+        );
         // The next day: two more orders, and one more alert.
         rig.clock.set(time::macros::datetime!(2026-03-03 00:00 UTC));
         for a in &names {
@@ -431,12 +522,24 @@ mod over_fakes {
             off.add(a);
             off.settle(a).await;
         }
-        assert!(off.keys.generated.lock().unwrap().is_empty(), "ordering disabled: no keys");
-        assert_eq!(off.rec.release_budget_waits().unwrap(), 0, "a budget of 0 has no room");
-        assert!(off.rec.due().unwrap().0.is_empty(), "held back until the next day");
+        assert!(
+            off.keys.generated.lock().unwrap().is_empty(),
+            "ordering disabled: no keys"
+        );
+        assert_eq!(
+            off.rec.release_budget_waits().unwrap(),
+            0,
+            "a budget of 0 has no room"
+        );
+        assert!(
+            off.rec.due().unwrap().0.is_empty(),
+            "held back until the next day"
+        );
         // The administrator sets a budget of 3 and restarts: three are ordered today.
-        let mut s = Settings::default();
-        s.daily_order_budget = 3;
+        let s = Settings {
+            daily_order_budget: 3,
+            ..Settings::default()
+        };
         let on = Rig::with_parts(
             Arc::clone(&off.store),
             off.autodns.clone(),
@@ -452,7 +555,9 @@ mod over_fakes {
         }
         assert_eq!(on.autodns.order_count(), 3);
         assert_eq!(on.keys.generated.lock().unwrap().len(), 3);
-        let delivered = names.iter().filter(|a| on.record(a).stage == Stage::Delivered);
+        let delivered = names
+            .iter()
+            .filter(|a| on.record(a).stage == Stage::Delivered);
         assert_eq!(delivered.count(), 3);
         // The day's alert was raised already (by the first process): not again.
         assert_eq!(on.rec.metrics().get("alerts", "budget-exhausted"), 0);

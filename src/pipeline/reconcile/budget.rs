@@ -103,7 +103,8 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             return Ok(0);
         }
         let held = |r: &MailboxRecord| {
-            r.failure.class == Some(ErrorClass::Budget) && r.next_attempt_at.is_some_and(|t| t > now)
+            r.failure.class == Some(ErrorClass::Budget)
+                && r.next_attempt_at.is_some_and(|t| t > now)
         };
         let mut released = 0;
         for r in self.store.list()?.into_iter().filter(held) {

@@ -44,8 +44,8 @@ use crate::store::{MailboxRecord, Store, StoreError, Transition, Update};
 pub use super::settings::Settings;
 pub use super::status::fmt_time;
 pub use super::transition::notice::{MAX_NOTICE_ATTEMPTS, NOTICE_RETRY_AFTER};
-pub use notices::{ForeignMessages, NoticeHandled, PollRound};
 pub use budget::BUDGET_ALERT_SETTING;
+pub use notices::{ForeignMessages, NoticeHandled, PollRound};
 pub use schedule::Due;
 
 /// The setting key under which the AutoDNS SSL contact id is kept.
