@@ -8,13 +8,13 @@
 //! pass over the store is the truth (cert-manager's trigger controller).
 //!
 //! Boot order: (config → store, done by the caller) → dead claims released (and mailboxes held
-//! back by a budget that has room again) → admin notices a
-//! stopped process owed → AutoDNS contact ensured → work due in the store queued (paid work in
-//! its own lane, ahead of new orders) → source events → workers, scheduler, poller, notice
-//! sweeper → HTTP. Shutdown: stop taking work,
-//! let each worker finish the step it is in (every step persists its own result), give up on
-//! steps still running after the grace period — a step abandoned mid-call leaves its claim and
-//! intent in the store, and the next boot resolves it (an order by lookup, never by re-sending).
+//! back by a budget that has room again) → admin notices a stopped process owed → AutoDNS
+//! contact ensured → work due in the store queued (paid work in its own lane, ahead of new
+//! orders) → source events → workers, scheduler, poller, notice sweeper → HTTP. Shutdown: stop
+//! taking work, let each worker finish the step it is in (every step persists its own result),
+//! give up on steps still running after the grace period — a step abandoned mid-call leaves its
+//! claim and intent in the store, and the next boot resolves it (an order by lookup, never by
+//! re-sending).
 //!
 //! Files: this one boots and stops the daemon; `tasks.rs` holds the loops (event intake,
 //! workers, scheduler, notice sweeper, poller), `http.rs` the endpoint, `sources.rs` the source
