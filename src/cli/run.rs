@@ -149,6 +149,9 @@ async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> 
             "cannot ensure the AutoDNS contact: {e}"
         )));
     }
+    rec.release_budget_waits()
+        .map_err(|e| CliError::failed(&e))?;
+    // Paid work first (`due` lists it ahead of new orders).
     let (ready, _) = rec.due().map_err(|e| CliError::failed(&e))?;
     for a in &ready {
         // One pass: step until the record waits (issuance, backoff); the next pass continues.

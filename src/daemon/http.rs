@@ -13,6 +13,8 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use super::{DaemonError, Shared};
+use crate::lifecycle::ErrorClass;
+use crate::pipeline::metrics::budget_gauges;
 use crate::pipeline::ports::{Autodns, Courier, Keys};
 use crate::pipeline::reconcile::NoticeHandled;
 use crate::pipeline::Stage;
@@ -106,6 +108,16 @@ async fn metrics<A: Autodns, K: Keys, C: Courier>(
         "any",
         u64::from(sh.intake.failing().is_some()),
     ));
+    let today = sh.rec.clock().now().date();
+    let held_back = records
+        .iter()
+        .filter(|r| r.failure.class == Some(ErrorClass::Budget))
+        .count();
+    gauges.extend(budget_gauges(
+        sh.rec.store().orders_on(today).unwrap_or(0),
+        sh.rec.settings().daily_order_budget,
+        held_back,
+    ));
     (StatusCode::OK, sh.rec.metrics().render(&gauges))
 }
 
@@ -173,7 +185,7 @@ async fn handle_push<A: Autodns, K: Keys, C: Courier>(
         Ok(h) => {
             sh.rec.metrics().inc("push", h.name());
             if let NoticeHandled::Applied(a) = h {
-                sh.queue.push(a);
+                sh.queue.push_paid(a);
             }
             (StatusCode::OK, "ok\n")
         }

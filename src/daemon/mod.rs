@@ -7,12 +7,14 @@
 //! and drive the daemon in-process. Watch events only enqueue addresses; the scheduler's periodic
 //! pass over the store is the truth (cert-manager's trigger controller).
 //!
-//! Boot order: (config → store, done by the caller) → dead claims released → admin notices a
-//! stopped process owed → AutoDNS contact ensured → source events → workers, scheduler, poller,
-//! notice sweeper → HTTP. Shutdown: stop taking work,
-//! let each worker finish the step it is in (every step persists its own result), give up on
-//! steps still running after the grace period — a step abandoned mid-call leaves its claim and
-//! intent in the store, and the next boot resolves it (an order by lookup, never by re-sending).
+//! Boot order: (config → store, done by the caller) → dead claims released (and mailboxes held
+//! back by a budget that has room again) → admin notices a stopped process owed → AutoDNS
+//! contact ensured → work due in the store queued (paid work in its own lane, ahead of new
+//! orders) → source events → workers, scheduler, poller, notice sweeper → HTTP. Shutdown: stop
+//! taking work, let each worker finish the step it is in (every step persists its own result),
+//! give up on steps still running after the grace period — a step abandoned mid-call leaves its
+//! claim and intent in the store, and the next boot resolves it (an order by lookup, never by
+//! re-sending).
 //!
 //! Files: this one boots and stops the daemon; `tasks.rs` holds the loops (event intake,
 //! workers, scheduler, notice sweeper, poller), `supervise.rs` starts a worker that panicked
@@ -49,7 +51,7 @@ pub use supervise::PANIC_CODE;
 
 use queue::Queue;
 use supervise::{supervise_workers, Health};
-use tasks::{intake, notice_sweeper, poller, scheduler, send_owed_notices};
+use tasks::{intake, notice_sweeper, poller, queue_due, scheduler, send_owed_notices};
 
 /// What the sources report, after their mass-removal guard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +185,9 @@ where
         if !boot(&sh, &shutdown).await? {
             return Ok(());
         }
+        // Work already paid for in the store is queued before the first source event, so no
+        // new mailbox is ordered for ahead of it.
+        queue_due(&sh);
         let tasks = TaskTracker::new();
         {
             let (sh, stop) = (sh.clone(), shutdown.clone());
@@ -238,6 +243,13 @@ async fn boot<A: Autodns, K: Keys, C: Courier>(
     let released = sh.rec.release_dead_claims()?;
     if released > 0 {
         tracing::info!(released, "resumed records a stopped process was working on");
+    }
+    let waiting = sh.rec.release_budget_waits()?;
+    if waiting > 0 {
+        tracing::info!(
+            waiting,
+            "the order budget has room: mailboxes it held back are due now"
+        );
     }
     // A give-up whose admin notice a stopped process never sent is announced now, before
     // any worker of ours could be sending it.

@@ -13,7 +13,7 @@ use super::supervise::Slot;
 use super::{Seen, Shared};
 use crate::pipeline::ports::{Autodns, Courier, Keys};
 use crate::pipeline::reconcile::{NoticeHandled, NOTICE_RETRY_AFTER};
-use crate::pipeline::{Outcome, PollRound};
+use crate::pipeline::{Lane, Outcome, PollRound};
 
 /// Records what the sources saw and queues the address. A spelling that differs only in case
 /// from a known mailbox has no record of its own: nothing to reconcile under that name.
@@ -114,18 +114,10 @@ pub(super) async fn scheduler<A: Autodns, K: Keys, C: Courier>(
             Ok(n) => tracing::info!(released = n, "took over records of a stopped process"),
             Err(e) => tracing::error!("cannot read the state store: {e}"),
         }
-        match sh.rec.due() {
-            Ok((ready, next)) => {
-                for a in ready {
-                    sh.queue.push(a);
-                }
-                if let Some(t) = next {
-                    let wait = t - sh.rec.clock().now();
-                    let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
-                    sleep = sleep.min(wait.max(Duration::from_millis(50)));
-                }
-            }
-            Err(e) => tracing::error!("cannot read the state store: {e}"),
+        if let Some(t) = queue_due(&sh) {
+            let wait = t - sh.rec.clock().now();
+            let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
+            sleep = sleep.min(wait.max(Duration::from_millis(50)));
         }
         // Verbs in other processes (`renew --no-wait`, `redeliver`, …) commit to the same
         // store; a changed data version means one did, so re-plan now instead of at the
@@ -145,6 +137,29 @@ pub(super) async fn scheduler<A: Autodns, K: Keys, C: Courier>(
             if sh.rec.store().data_version().ok() != seen {
                 break;
             }
+        }
+    }
+}
+
+/// Queues every record with work now, each in its lane (paid work ahead of new orders); returns
+/// when the next record is due. The daemon calls it once at boot, before source events are
+/// taken in, so work already paid for is queued ahead of the first new mailbox.
+pub(super) fn queue_due<A: Autodns, K: Keys, C: Courier>(
+    sh: &Shared<A, K, C>,
+) -> Option<time::OffsetDateTime> {
+    match sh.rec.due_work() {
+        Ok(due) => {
+            for a in due.paid {
+                sh.queue.push_in(a, Lane::Paid);
+            }
+            for a in due.new {
+                sh.queue.push_in(a, Lane::New);
+            }
+            due.next
+        }
+        Err(e) => {
+            tracing::error!("cannot read the state store: {e}");
+            None
         }
     }
 }
@@ -197,7 +212,7 @@ pub(super) async fn poller<A: Autodns, K: Keys, C: Courier>(
                 match sh.rec.poll_once(sh.settings.foreign).await {
                     Ok(PollRound::Handled(h)) => {
                         if let NoticeHandled::Applied(a) = h {
-                            sh.queue.push(a);
+                            sh.queue.push_paid(a);
                         }
                     }
                     Ok(PollRound::Empty) => break,

@@ -34,7 +34,8 @@ impl Metrics {
             .sum()
     }
 
-    /// Renders every counter, plus the given gauges (e.g. mailboxes per stage), as Prometheus text.
+    /// Renders every counter, plus the given gauges (e.g. mailboxes per stage; a gauge with an
+    /// empty label value is rendered without a label), as Prometheus text.
     pub fn render(&self, gauges: &[(&str, &str, u64)]) -> String {
         let m = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
@@ -55,10 +56,28 @@ impl Metrics {
                 let _ = writeln!(out, "# TYPE smime_provisioner_{metric} gauge");
                 last = metric;
             }
-            let _ = writeln!(out, "smime_provisioner_{metric}{{stage=\"{label}\"}} {v}");
+            if label.is_empty() {
+                let _ = writeln!(out, "smime_provisioner_{metric} {v}");
+            } else {
+                let _ = writeln!(out, "smime_provisioner_{metric}{{stage=\"{label}\"}} {v}");
+            }
         }
         out
     }
+}
+
+/// The daily order budget's gauges for `/metrics`: orders counted against today's (UTC) budget,
+/// the budget, and the mailboxes held back by it (no key, no order until the budget has room).
+pub fn budget_gauges(
+    orders_today: u32,
+    daily_order_budget: u32,
+    held_back: usize,
+) -> [(&'static str, &'static str, u64); 3] {
+    [
+        ("orders_today", "", u64::from(orders_today)),
+        ("daily_order_budget", "", u64::from(daily_order_budget)),
+        ("mailboxes_held_back_by_budget", "", held_back as u64),
+    ]
 }
 
 #[cfg(test)]
@@ -71,7 +90,14 @@ mod tests {
         m.inc("steps", "order");
         m.inc("steps", "order");
         m.inc("failures", "http-503");
-        let text = m.render(&[("mailboxes", "delivered", 3)]);
+        let mut gauges = vec![("mailboxes", "delivered", 3)];
+        gauges.extend(budget_gauges(5, 5, 995));
+        let text = m.render(&gauges);
+        assert!(
+            text.contains("smime_provisioner_orders_today 5\n"),
+            "{text}"
+        );
+        assert!(text.contains("smime_provisioner_mailboxes_held_back_by_budget 995\n"));
         assert!(
             text.contains("smime_provisioner_steps_total{kind=\"order\"} 2\n"),
             "{text}"

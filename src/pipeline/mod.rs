@@ -22,7 +22,7 @@ pub mod transition;
 pub mod wiring;
 
 pub use crate::lifecycle::EventKind;
-pub use plan::{plan, Policy, RemovalPolicy, Step};
+pub use plan::{plan, Lane, Policy, RemovalPolicy, Step};
 pub use reconcile::{ForeignMessages, Outcome, PollRound, ReconcileError, Reconciler, Settings};
 pub use stage::{ErrorClass, Request, Stage};
 

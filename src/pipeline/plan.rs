@@ -73,7 +73,36 @@ pub enum Step {
     Revoke,
 }
 
+/// Which lane of the daemon's work queue a step waits in. Work already paid for (an order to
+/// resolve or check, a certificate to fetch, bundle and deliver, a revocation) and operator
+/// requests go ahead of work that leads to new spending (a key for a new order, the order, a
+/// renewal), so a spent budget or a burst of new mailboxes never holds up a certificate that is
+/// already bought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Lane {
+    /// Work towards a new order: taken only when no paid work waits.
+    New,
+    /// Work already paid for, and operator requests: taken first.
+    Paid,
+}
+
 impl Step {
+    /// The queue lane this step waits in (see [`Lane`]).
+    pub fn lane(&self) -> Lane {
+        match self {
+            Step::GenerateKey | Step::Order | Step::StartRenewal => Lane::New,
+            Step::Idle
+            | Step::WaitUntil(_)
+            | Step::ResolveOrder
+            | Step::CheckJob
+            | Step::FetchCertificate
+            | Step::Bundle
+            | Step::Deliver
+            | Step::ApplyRequest(_)
+            | Step::Revoke => Lane::Paid,
+        }
+    }
+
     /// The stable kebab-case name (logs, metrics).
     pub fn name(&self) -> &'static str {
         match self {
@@ -360,6 +389,25 @@ mod tests {
         let mut r = rec(Stage::KeyReady);
         r.request = Some(Request::Revoke);
         assert_eq!(plan(&r, NOW, &p), Step::ApplyRequest(Request::Revoke));
+    }
+
+    #[test]
+    fn paid_work_is_in_the_paid_lane_and_new_spending_in_the_new_lane() {
+        let p = Policy::default();
+        let mut ordered = rec(Stage::Ordered);
+        ordered.certificate_id = Some(5);
+        for r in [ordered, rec(Stage::Issued), rec(Stage::Bundled)] {
+            assert_eq!(plan(&r, NOW, &p).lane(), Lane::Paid, "{}", r.stage);
+        }
+        let mut unknown = rec(Stage::Ordering);
+        unknown.ctid = Some("ctid-1".into());
+        assert_eq!(plan(&unknown, NOW, &p).lane(), Lane::Paid);
+        for r in [rec(Stage::Discovered), rec(Stage::KeyReady)] {
+            assert_eq!(plan(&r, NOW, &p).lane(), Lane::New, "{}", r.stage);
+        }
+        let due = delivered(NOW + Duration::days(1));
+        assert_eq!(plan(&due, NOW, &p), Step::StartRenewal);
+        assert_eq!(plan(&due, NOW, &p).lane(), Lane::New);
     }
 
     #[test]

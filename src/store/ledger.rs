@@ -2,12 +2,87 @@
 //! ledger (what was done with each AutoDNS message before it is confirmed) and the settings
 //! (the AutoDNS contact id).
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Transaction};
 use time::{Date, OffsetDateTime};
 
 use super::rows::{from_nanos, map_read_error, to_nanos};
 use super::{Store, StoreError};
+use crate::lifecycle::{Request, Stage};
 use crate::mailbox::Address;
+
+/// Orders counted on `day`, inside a transaction.
+fn orders_in(tx: &Transaction<'_>, day: Date) -> Result<u32, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT orders FROM order_budget WHERE day = ?1",
+            [day.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Counts an order against `day`'s budget when `counts` carries the limit (refused when it is
+/// reached), and gives back the count of an order learned never placed (`refunds`, the day it
+/// was counted). Inside the commit's transaction (see [`super::Transition`]).
+pub(super) fn count_order(
+    tx: &Transaction<'_>,
+    counts: Option<u32>,
+    refunds: Option<Date>,
+    day: Date,
+) -> Result<(), StoreError> {
+    if let Some(limit) = counts {
+        if orders_in(tx, day)? >= limit {
+            return Err(StoreError::BudgetExhausted { limit, day });
+        }
+        tx.execute(
+            "INSERT INTO order_budget (day, orders) VALUES (?1, 1) \
+             ON CONFLICT(day) DO UPDATE SET orders = orders + 1",
+            [day.to_string()],
+        )?;
+    }
+    if let Some(day) = refunds {
+        tx.execute(
+            "UPDATE order_budget SET orders = orders - 1 WHERE day = ?1 AND orders > 0",
+            [day.to_string()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Refuses a key for `address` when the day's orders plus the orders already waiting (other
+/// present records that hold a key and have not ordered, or are generating one under a live
+/// claim; records that gave up or are being stopped are not waiting) reach `limit`. Inside the
+/// claim's transaction, so concurrent claims cannot both take the last order of the day.
+pub(super) fn reserve_order(
+    tx: &Transaction<'_>,
+    address: &Address,
+    now: OffsetDateTime,
+    limit: u32,
+) -> Result<(), StoreError> {
+    let day = now.date();
+    let used = orders_in(tx, day)?;
+    if used >= limit {
+        return Err(StoreError::BudgetExhausted { limit, day });
+    }
+    let waiting: u32 = tx.query_row(
+        "SELECT COUNT(*) FROM mailbox WHERE address != ?1 AND present = 1 AND gave_up = 0 \
+         AND (request IS NULL OR request != ?5) \
+         AND (stage = ?2 OR (stage = ?3 AND lease_owner IS NOT NULL AND lease_until > ?4))",
+        params![
+            address.as_str(),
+            Stage::KeyReady.as_str(),
+            Stage::Discovered.as_str(),
+            to_nanos(now),
+            Request::Revoke.as_str(),
+        ],
+        |r| r.get(0),
+    )?;
+    if used.saturating_add(waiting) >= limit {
+        return Err(StoreError::BudgetExhausted { limit, day });
+    }
+    Ok(())
+}
 
 /// One entry of the poll-message ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +171,19 @@ impl Store {
         )
         .optional()
         .map_err(map_read_error)
+    }
+
+    /// Records that the alert `key` was raised for `period` (e.g. a UTC day); true only for the
+    /// first call per period, across processes and restarts, so an alert is raised once.
+    pub fn first_alert(&self, key: &str, period: &str) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let n = conn.execute(
+            "INSERT INTO setting (key, value) VALUES (?1, ?2) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value \
+             WHERE setting.value != excluded.value",
+            [key, period],
+        )?;
+        Ok(n == 1)
     }
 
     /// A setting (e.g. `autodns.contact_id`).

@@ -70,11 +70,8 @@ pub enum StoreError {
         /// The mailbox.
         address: Address,
     },
-    /// The daily order budget is spent.
-    #[error(
-        "the daily order budget of {limit} certificate orders for {day} is spent; ordering \
-         resumes tomorrow (UTC), or raise `pipeline.daily_order_budget`"
-    )]
+    /// The daily order budget is spent (or it is 0: ordering is disabled).
+    #[error("{}", budget_text(*limit, day))]
     BudgetExhausted {
         /// The configured limit.
         limit: u32,
@@ -87,6 +84,20 @@ pub enum StoreError {
     /// SQLite reported an error.
     #[error("state store error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+}
+
+/// What a spent budget means for the operator, naming the config key that sets it.
+fn budget_text(limit: u32, day: &Date) -> String {
+    if limit == 0 {
+        "ordering is disabled (`autodns.daily_order_budget = 0`): no keys are generated and no \
+         certificates ordered; set `autodns.daily_order_budget` above 0 to order"
+            .to_string()
+    } else {
+        format!(
+            "the daily order budget of {limit} certificate orders for {day} is spent; ordering \
+             resumes tomorrow (UTC), or raise `autodns.daily_order_budget`"
+        )
+    }
 }
 
 impl StoreError {

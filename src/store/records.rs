@@ -5,6 +5,7 @@
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use time::{Date, OffsetDateTime};
 
+use super::ledger::{count_order, reserve_order};
 use super::record::{MailboxRecord, NewEvent};
 use super::rows::{append_event, insert_record, map_read_error, read_record, to_nanos, COLUMNS};
 use super::{Store, StoreError};
@@ -159,6 +160,27 @@ impl Store {
     /// the day's budget if asked, writes the record with `version + 1`, appends the events.
     /// Returns the record as stored.
     pub fn commit(&self, t: Transition) -> Result<MailboxRecord, StoreError> {
+        self.commit_with(t, None)
+    }
+
+    /// As [`Store::commit`], for the claim before a key is generated for an order not yet
+    /// counted: refused with [`StoreError::BudgetExhausted`], in the same transaction, when
+    /// today's orders plus the orders already waiting for their turn (a key ready, or a key being
+    /// generated under a live claim) reach `limit`. So no key is made for a mailbox that cannot
+    /// be ordered today, also with several workers or processes at once.
+    pub fn commit_reserving_order(
+        &self,
+        t: Transition,
+        limit: u32,
+    ) -> Result<MailboxRecord, StoreError> {
+        self.commit_with(t, Some(limit))
+    }
+
+    fn commit_with(
+        &self,
+        t: Transition,
+        reserve: Option<u32>,
+    ) -> Result<MailboxRecord, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut rec = t.record;
@@ -180,32 +202,10 @@ impl Store {
                 })
             }
         }
-        if let Some(limit) = t.counts_order {
-            let day = rec.updated_at.date();
-            let key = day.to_string();
-            let used: u32 = tx
-                .query_row(
-                    "SELECT orders FROM order_budget WHERE day = ?1",
-                    [&key],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .unwrap_or(0);
-            if used >= limit {
-                return Err(StoreError::BudgetExhausted { limit, day });
-            }
-            tx.execute(
-                "INSERT INTO order_budget (day, orders) VALUES (?1, 1) \
-                 ON CONFLICT(day) DO UPDATE SET orders = orders + 1",
-                [&key],
-            )?;
+        if let Some(limit) = reserve {
+            reserve_order(&tx, &rec.address, rec.updated_at, limit)?;
         }
-        if let Some(day) = t.refunds_order {
-            tx.execute(
-                "UPDATE order_budget SET orders = orders - 1 WHERE day = ?1 AND orders > 0",
-                [day.to_string()],
-            )?;
-        }
+        count_order(&tx, t.counts_order, t.refunds_order, rec.updated_at.date())?;
         rec.version += 1;
         if stored.is_some() {
             tx.execute(

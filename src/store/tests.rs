@@ -448,3 +448,96 @@ fn an_event_kind_this_program_does_not_know_is_read_back_as_its_text() {
     assert_eq!(events[0].kind, "teleported");
     assert_eq!(events[0].known_kind(), None);
 }
+
+/// Claims `name` (stage `discovered`) for key generation at `at`, reserving an order of `limit`.
+fn claim_for_key(
+    store: &Store,
+    name: &str,
+    at: OffsetDateTime,
+    limit: u32,
+) -> Result<MailboxRecord, StoreError> {
+    let a = addr(name);
+    if store.get(&a).unwrap().is_none() {
+        store.observe_present(&a, at).unwrap();
+    }
+    let mut r = store.get(&a).unwrap().unwrap();
+    r.lease_owner = Some("1:1".into());
+    r.lease_until = Some(at + time::Duration::minutes(10));
+    r.updated_at = at;
+    store.commit_reserving_order(Transition::new(r), limit)
+}
+
+#[test]
+fn a_key_claim_reserves_an_order_counting_keys_waiting_and_keys_being_made() {
+    let store = Store::open_in_memory().unwrap();
+    // Two orders a day: one key under way and one key waiting fill it.
+    let a = claim_for_key(&store, "a@example.com", NOW, 2).unwrap();
+    let err = claim_for_key(&store, "c@example.com", NOW, 1).unwrap_err();
+    assert!(
+        matches!(err, StoreError::BudgetExhausted { limit: 1, .. }),
+        "a key being made counts"
+    );
+    let mut a = a;
+    a.stage = Stage::KeyReady;
+    a.lease_owner = None;
+    a.lease_until = None;
+    let a = store.commit(Transition::new(a)).unwrap();
+    claim_for_key(&store, "b@example.com", NOW, 2).unwrap();
+    let err = claim_for_key(&store, "c@example.com", NOW, 2).unwrap_err();
+    assert!(
+        matches!(err, StoreError::BudgetExhausted { limit: 2, .. }),
+        "{err:?}"
+    );
+    // An expired claim of a dead process, a removed mailbox and one that gave up wait for no order.
+    let later = NOW + time::Duration::minutes(11);
+    let mut a = a;
+    a.present = false;
+    store.commit(Transition::new(a)).unwrap();
+    claim_for_key(&store, "c@example.com", later, 2).unwrap();
+    // Orders already counted today count too; none at all with a budget of 0.
+    let mut o = MailboxRecord::discovered(addr("o@example.com"), later);
+    o.stage = Stage::Ordering;
+    o.ctid = Some("ctid-o".into());
+    let mut intent = Transition::new(o);
+    intent.counts_order = Some(10);
+    store.commit(intent).unwrap();
+    let err = claim_for_key(&store, "d@example.com", later, 2).unwrap_err();
+    assert!(
+        matches!(err, StoreError::BudgetExhausted { limit: 2, .. }),
+        "{err:?}"
+    );
+    claim_for_key(&store, "d@example.com", later, 3).unwrap();
+    let err = claim_for_key(&store, "e@example.com", later, 0).unwrap_err();
+    assert!(matches!(err, StoreError::BudgetExhausted { limit: 0, .. }));
+    assert!(
+        err.to_string().contains("`autodns.daily_order_budget = 0`"),
+        "{err}"
+    );
+    assert!(store
+        .get(&addr("e@example.com"))
+        .unwrap()
+        .unwrap()
+        .lease_owner
+        .is_none());
+}
+
+#[test]
+fn an_alert_is_first_once_per_period() {
+    let store = Store::open_in_memory().unwrap();
+    assert!(store.first_alert("alert.x", "2026-03-01").unwrap());
+    assert!(!store.first_alert("alert.x", "2026-03-01").unwrap());
+    assert!(store.first_alert("alert.y", "2026-03-01").unwrap());
+    assert!(store.first_alert("alert.x", "2026-03-02").unwrap());
+    assert!(!store.first_alert("alert.x", "2026-03-02").unwrap());
+}
+
+#[test]
+fn the_budget_error_names_the_config_key() {
+    let e = StoreError::BudgetExhausted {
+        limit: 5,
+        day: NOW.date(),
+    };
+    let text = e.to_string();
+    assert!(text.contains("`autodns.daily_order_budget`"), "{text}");
+    assert!(!text.contains("pipeline.daily_order_budget"), "{text}");
+}

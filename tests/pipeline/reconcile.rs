@@ -163,7 +163,12 @@ async fn the_daily_budget_stops_ordering_until_the_next_utc_day() {
     }
     assert_eq!(rig.autodns.order_count(), 2);
     let c = rig.record(&names[2]);
-    assert_eq!(c.stage, Stage::KeyReady);
+    assert_eq!(
+        (c.stage, c.key_ref.as_deref()),
+        (Stage::Discovered, None),
+        "no key for a mailbox that cannot be ordered today"
+    );
+    assert_eq!(rig.keys.generated.lock().unwrap().len(), 2);
     assert_eq!(c.failure.class, Some(ErrorClass::Budget));
     let midnight = time::macros::datetime!(2026-03-03 00:00 UTC);
     assert_eq!(c.next_attempt_at, Some(midnight));

@@ -7,7 +7,8 @@
 //! - `requests`: the operator requests the verbs write and the reconciler carries out;
 //! - `notices`: completion notices, from the poll consumer and the push endpoint alike;
 //! - `admin_notice`: telling the administrator about a give-up, and the sweep of owed notices;
-//! - `schedule`: which records have work now, for the daemon's scheduler.
+//! - `schedule`: which records have work now, by queue lane, for the daemon's scheduler;
+//! - `budget`: the daily order budget: no key without an order left today, one alert a day.
 //!
 //! Safety rules, each enforced here and tested in `tests/pipeline/reconcile.rs`:
 //! - a step with an outside effect first *claims* the record (lease, one transaction), so two
@@ -20,6 +21,7 @@
 //! - a poll message is confirmed only after its result is committed.
 
 mod admin_notice;
+mod budget;
 mod notices;
 mod requests;
 mod schedule;
@@ -35,14 +37,16 @@ use super::plan::{plan, Step};
 use super::ports::{Autodns, Courier, Keys, PortError};
 use super::transition::{self, certificate, StepResult};
 use crate::clock::Clock;
-use crate::lifecycle::Request;
+use crate::lifecycle::{ErrorClass, Request};
 use crate::mailbox::Address;
 use crate::store::{MailboxRecord, Store, StoreError, Transition, Update};
 
 pub use super::settings::Settings;
 pub use super::status::fmt_time;
 pub use super::transition::notice::{MAX_NOTICE_ATTEMPTS, NOTICE_RETRY_AFTER};
+pub use budget::BUDGET_ALERT_SETTING;
 pub use notices::{ForeignMessages, NoticeHandled, PollRound};
+pub use schedule::Due;
 
 /// The setting key under which the AutoDNS SSL contact id is kept.
 pub const CONTACT_SETTING: &str = "autodns.contact_id";
@@ -244,6 +248,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             Step::ApplyRequest(q) => self.apply_request(rec, q, now)?,
             Step::StartRenewal => self.write(certificate::renewal_started(rec), step, now)?,
             Step::Order => self.order(rec, now).await?,
+            Step::GenerateKey => self.generate_key(rec, now).await?,
             _ => match self.claim(rec, now)? {
                 Some(claimed) => self.act(claimed, step, now).await?,
                 None => Outcome::Conflict(step),
@@ -251,6 +256,10 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         };
         self.metrics.inc("steps", step.name());
         match &outcome {
+            // Held back by the budget: the day's alert said so once; not a failure per mailbox.
+            Outcome::Failed(s, e) if e.class == ErrorClass::Budget => {
+                tracing::debug!(%address, step = s.name(), "held back: {}", e.text);
+            }
             Outcome::Failed(s, e) => {
                 self.metrics.inc("failures", &e.code);
                 tracing::warn!(%address, step = s.name(), code = %e.code, "step failed: {}", e.text);

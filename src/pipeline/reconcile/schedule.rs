@@ -1,27 +1,52 @@
-//! Owns the scheduler's view: the planner's verdict for every record at the current time.
+//! Owns the scheduler's view: the planner's verdict for every record at the current time, with
+//! the queue lane of each record that has work (paid work ahead of new orders).
 
 use time::OffsetDateTime;
 
 use super::Reconciler;
 use crate::mailbox::Address;
-use crate::pipeline::plan::{plan, Step};
+use crate::pipeline::plan::{plan, Lane, Step};
 use crate::pipeline::ports::{Autodns, Courier, Keys};
 use crate::store::StoreError;
 
+/// Every record with work now, and when the next one is due.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Due {
+    /// Addresses with work already paid for (or an operator request), in store order.
+    pub paid: Vec<Address>,
+    /// Addresses whose next step leads to a new order, in store order.
+    pub new: Vec<Address>,
+    /// The earliest future time something is due.
+    pub next: Option<OffsetDateTime>,
+}
+
 impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     /// The planner's verdict for every record at the current time, for the daemon's scheduler:
-    /// addresses with work now, and the earliest future time something is due.
-    pub fn due(&self) -> Result<(Vec<Address>, Option<OffsetDateTime>), StoreError> {
+    /// addresses with work now, by lane, and the earliest future time something is due.
+    pub fn due_work(&self) -> Result<Due, StoreError> {
         let now = self.clock.now();
-        let mut ready = Vec::new();
-        let mut next: Option<OffsetDateTime> = None;
+        let mut due = Due::default();
         for r in self.store.list()? {
             match plan(&r, now, &self.settings.policy) {
                 Step::Idle => {}
-                Step::WaitUntil(t) => next = Some(next.map_or(t, |n| n.min(t))),
-                _ => ready.push(r.address),
+                Step::WaitUntil(t) => due.next = Some(due.next.map_or(t, |n| n.min(t))),
+                step => match step.lane() {
+                    Lane::Paid => due.paid.push(r.address),
+                    Lane::New => due.new.push(r.address),
+                },
             }
         }
-        Ok((ready, next))
+        Ok(due)
+    }
+
+    /// As [`Reconciler::due_work`], as one list with paid work first (for `run --once`).
+    pub fn due(&self) -> Result<(Vec<Address>, Option<OffsetDateTime>), StoreError> {
+        let Due {
+            mut paid,
+            new,
+            next,
+        } = self.due_work()?;
+        paid.extend(new);
+        Ok((paid, next))
     }
 }

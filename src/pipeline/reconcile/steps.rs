@@ -38,13 +38,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             Ok(c) => c,
             Err(StoreError::Conflict { .. }) => return Ok(Outcome::Conflict(step)),
             Err(StoreError::BudgetExhausted { limit, day }) => {
-                tracing::error!(
-                    address = %rec.address, limit, %day,
-                    "ALERT: daily order budget spent; no more orders today"
-                );
-                self.metrics.inc("alerts", "budget-exhausted");
-                let e = order::budget_spent(limit, day);
-                return self.finish(step, StepResult::failed(rec, e), now);
+                return self.held_back(rec, step, limit, day, now);
             }
             Err(e) => return Err(e),
         };
@@ -90,6 +84,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         now: OffsetDateTime,
     ) -> Result<Outcome, StoreError> {
         let result = match step {
+            // Claimed with an order of the day reserved (`generate_key`).
             Step::GenerateKey => {
                 let key = self.keys.generate(&rec.address, rec.generation).await;
                 certificate::key_generated(rec, key)

@@ -60,12 +60,13 @@ pub fn intent(
     t
 }
 
-/// The failure recorded when the intent could not be written because the budget is spent.
+/// The failure recorded when the intent (or the claim to generate the key for it) could not be
+/// written because the budget is spent, or is 0.
 pub fn budget_spent(limit: u32, day: Date) -> PortError {
     PortError {
         class: ErrorClass::Budget,
         code: "budget-exhausted".into(),
-        text: format!("the daily order budget of {limit} orders for {day} is spent"),
+        text: crate::store::StoreError::BudgetExhausted { limit, day }.to_string(),
         not_performed: true,
     }
 }
