@@ -1,4 +1,4 @@
-//! Benchmark of admission at scale (`cargo bench --bench admission`, issue #12 item 7): the
+//! Benchmark of admission at scale (`cargo bench --bench admission`): the
 //! first scan of a 100,000-mailbox maildir tree recorded in a fresh SQLite state store (what the
 //! daemon's first full scan and `run --once` do), then one new mailbox admitted into it — by a
 //! full rescan (a periodic rescan, `run --once`) and by a partial listing (what an inotify event

@@ -71,7 +71,7 @@ pub const MIGRATIONS: &[&str] = &[
         value  TEXT NOT NULL
     );
     "#,
-    // 2: per-source presence (issue #12): which source reports which mailbox, the removals the
+    // 2: per-source presence: which source reports which mailbox, the removals the
     // mass-removal guard holds back, and the removals it let through (its sliding window).
     // Mailboxes present before this migration get a `*` row ("reported before per-source
     // tracking"): it never makes a mailbox gone, and goes away once a source reports the

@@ -2,7 +2,7 @@
 //! listings in one transaction per listing, the mass-removal guard over its sliding window, and
 //! the removals it holds back until an operator confirms them (`confirm-removals`).
 //!
-//! The merged view (issue #12): a mailbox is present while any source reports it; it is gone
+//! The merged view: a mailbox is present while any source reports it; it is gone
 //! only when every source that reported it has stopped reporting it in a *complete* listing (a
 //! full scan or a full export). A partial listing only adds. Mailboxes recorded before per-source
 //! tracking carry a `*` row that never makes them gone and is dropped once a source reports

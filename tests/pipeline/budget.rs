@@ -1,5 +1,5 @@
 //! The daily order budget through the real daemon (`smime-provisioner run`) against the bundled
-//! simulator, real SQLite and 1,000 new mailboxes in a maildir tree (issue #12, defect 6):
+//! simulator, real SQLite and 1,000 new mailboxes in a maildir tree:
 //! - no key is generated for a mailbox that cannot be ordered today (a budget with a few orders
 //!   left, a spent one, and 0 = ordering disabled), counted as `key-generated` events and key
 //!   files;
