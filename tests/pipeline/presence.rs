@@ -1,4 +1,4 @@
-//! The product's picture of which mailboxes exist, through the real binary
+//! The product's picture of which mailboxes exist, through the real binary:
 //! two sources merged (a mailbox is present while any source reports it), deletions made
 //! while the daemon was stopped noticed at the next start and by `run --once`, a gradual mass
 //! removal tripping the guard over its window (held back, shown by `status`, released by
