@@ -319,20 +319,22 @@ async fn the_pacer_keeps_a_busy_client_under_the_simulators_three_per_second_lim
             t.await?
                 .with_context(|| format!("{wire:?}: the simulator refused a paced request"))?;
         }
-        // The limiter is real: an unpaced burst from the same IP is refused.
-        let mut burst = 0;
-        for _ in 0..6 {
-            let r = reqwest::Client::new()
-                .get(format!("{}/hello", sim.json_url()))
+        // The limiter is real: an unpaced burst from the same IP is refused. The burst is sent
+        // at once (not one after another), so a slow machine cannot spread it over the window.
+        let http = reqwest::Client::new();
+        let sends = (0..12).map(|_| {
+            http.get(format!("{}/hello", sim.json_url()))
                 .basic_auth(USER, Some(PASSWORD))
                 .header("X-Domainrobot-Context", "9")
                 .send()
-                .await?;
-            if r.status().as_u16() == 429 {
+        });
+        let mut burst = 0;
+        for r in futures::future::join_all(sends).await {
+            if r?.status().as_u16() == 429 {
                 burst += 1;
             }
         }
-        assert!(burst > 0, "an unpaced burst of 6 was never refused");
+        assert!(burst > 0, "a simultaneous burst of 12 was never refused");
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     sim.shutdown().await;
