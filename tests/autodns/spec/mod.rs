@@ -5,6 +5,7 @@
 //! routes, methods, `keys[]` values, properties, types and enums the description names. A new
 //! task or field cannot land without passing here. The validator and its rules: `openapi.rs`.
 
+mod answers;
 mod openapi;
 mod recorder;
 
@@ -101,23 +102,71 @@ fn the_validator_refuses_what_the_description_does_not_name() -> Result<()> {
     // the tests above cannot pass by accident.
     let spec = Spec::load()?;
     let check = |m: &str, p: &str, q: &[(&str, &str)], b: Option<Value>| {
-        let q: Vec<(String, String)> = q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let q: Vec<(String, String)> = q
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         spec.check_request(m, p, &q, b.as_ref()).join("\n")
     };
-    let unknown = check("POST", "sslcontact", &[], Some(json!({"fname": "A", "nickname": "B"})));
+    let unknown = check(
+        "POST",
+        "sslcontact",
+        &[],
+        Some(json!({"fname": "A", "nickname": "B"})),
+    );
     assert!(unknown.contains("\"nickname\" is not named"), "{unknown}");
-    let nested = check("POST", "certificate", &[], Some(json!({"adminContact": {"idd": 1}})));
-    assert!(nested.contains("adminContact: property \"idd\""), "{nested}");
+    let nested = check(
+        "POST",
+        "certificate",
+        &[],
+        Some(json!({"adminContact": {"idd": 1}})),
+    );
+    assert!(
+        nested.contains("adminContact: property \"idd\""),
+        "{nested}"
+    );
     let ty = check("POST", "certificate", &[], Some(json!({"hasCsr": "true"})));
-    assert!(ty.contains("hasCsr: \"true\" is not of type boolean"), "{ty}");
-    let en = check("POST", "certificate", &[], Some(json!({"certificateType": "SMIME"})));
-    assert!(en.contains("certificateType: \"SMIME\" is not one of"), "{en}");
-    let arr = check("POST", "certificate", &[], Some(json!({"authentication": {"approverEmails": "a@b"}})));
-    assert!(arr.contains("approverEmails: \"a@b\" is not of type array"), "{arr}");
-    let key = check("POST", "job/_search", &[("keys[]", "name")], Some(json!({})));
+    assert!(
+        ty.contains("hasCsr: \"true\" is not of type boolean"),
+        "{ty}"
+    );
+    let en = check(
+        "POST",
+        "certificate",
+        &[],
+        Some(json!({"certificateType": "SMIME"})),
+    );
+    assert!(
+        en.contains("certificateType: \"SMIME\" is not one of"),
+        "{en}"
+    );
+    let arr = check(
+        "POST",
+        "certificate",
+        &[],
+        Some(json!({"authentication": {"approverEmails": "a@b"}})),
+    );
+    assert!(
+        arr.contains("approverEmails: \"a@b\" is not of type array"),
+        "{arr}"
+    );
+    let key = check(
+        "POST",
+        "job/_search",
+        &[("keys[]", "name")],
+        Some(json!({})),
+    );
     assert!(key.contains("keys[]=name is not one of"), "{key}");
-    let first_and_last = check("POST", "job/_search", &[("keys[]", "parent"), ("keys[]", "action")], None);
-    assert_eq!(first_and_last, "", "the braces of the file's enum spelling are stripped");
+    let first_and_last = check(
+        "POST",
+        "job/_search",
+        &[("keys[]", "parent"), ("keys[]", "action")],
+        None,
+    );
+    assert_eq!(
+        first_and_last, "",
+        "the braces of the file's enum spelling are stripped"
+    );
     let route = check("GET", "certificate/_searchx/1", &[], None);
     assert!(route.contains("no route"), "{route}");
     let method = check("PATCH", "certificate/1", &[], None);
@@ -128,10 +177,18 @@ fn the_validator_refuses_what_the_description_does_not_name() -> Result<()> {
     assert!(body.contains("declares no body"), "{body}");
     let null = check("POST", "sslcontact", &[], Some(json!({"fname": null})));
     assert!(null.contains("fname: null"), "{null}");
-    let int32 = check("POST", "job/_search", &[], Some(json!({"view": {"limit": 1u64 << 40}})));
+    let int32 = check(
+        "POST",
+        "job/_search",
+        &[],
+        Some(json!({"view": {"limit": 1u64 << 40}})),
+    );
     assert!(int32.contains("does not fit int32"), "{int32}");
     let answer = spec.check_answer("GET", "poll", &json!({"data": [{"id": 1, "jobb": {}}]}));
-    assert!(answer.join("\n").contains("\"jobb\" is not named"), "{answer:?}");
+    assert!(
+        answer.join("\n").contains("\"jobb\" is not named"),
+        "{answer:?}"
+    );
     Ok(())
 }
 
@@ -139,8 +196,8 @@ fn the_validator_refuses_what_the_description_does_not_name() -> Result<()> {
 // A whole session of the real client against the simulator, through a recorder
 // ---------------------------------------------------------------------------------------------
 
-const USER: &str = "reseller";
-const PASSWORD: &str = "sim-Passw0rd";
+pub(super) const USER: &str = "reseller";
+pub(super) const PASSWORD: &str = "sim-Passw0rd";
 
 async fn simulator() -> Result<SimulatorHandle> {
     let mut cfg = SimulatorConfig::new(USER, PASSWORD);
@@ -149,7 +206,7 @@ async fn simulator() -> Result<SimulatorHandle> {
     Ok(Simulator::start(cfg, listener)?)
 }
 
-fn client_via(rec: &Recorder) -> Result<Client> {
+pub(super) fn client_via(rec: &Recorder) -> Result<Client> {
     let mut settings = ClientSettings::new(
         rec.json_url().parse()?,
         Wire::Json,
@@ -160,7 +217,7 @@ fn client_via(rec: &Recorder) -> Result<Client> {
     Ok(Client::new(settings)?)
 }
 
-fn contact() -> SslContact {
+pub(super) fn contact() -> SslContact {
     SslContact {
         fname: Some("Hostmaster".into()),
         lname: Some("Example".into()),
@@ -178,7 +235,7 @@ fn contact() -> SslContact {
 }
 
 /// Polls until the message of `job_id` arrives (bounded: 100 polls), confirming it.
-async fn finish(client: &Client, job_id: i64) -> Result<PollMessage> {
+pub(super) async fn finish(client: &Client, job_id: i64) -> Result<PollMessage> {
     for _ in 0..100 {
         let info = client.poll_info().await?;
         if let Some(m) = info.message {
@@ -198,12 +255,18 @@ async fn finish(client: &Client, job_id: i64) -> Result<PollMessage> {
 /// (optional fields unset), revoke, delete.
 async fn session(client: &Client, address: &str) -> Result<()> {
     client.hello().await?;
-    let contact_id = client.ssl_contact_create(&contact()).await?.id.context("contact id")?;
+    let contact_id = client
+        .ssl_contact_create(&contact())
+        .await?
+        .id
+        .context("contact id")?;
     client.ssl_contact_list().await?;
     client.ssl_contact_info(contact_id).await?;
     let key = PrivateKey::generate(KeyType::EcP256)?;
     let csr = build_csr(&key, &Address::parse(address)?)?;
-    client.certificate_prepare_order(&csr, "GLOBALSIGN_PERSONALSIGN_1").await?;
+    client
+        .certificate_prepare_order(&csr, "GLOBALSIGN_PERSONALSIGN_1")
+        .await?;
     let password = || Secret::new("Dl0adPassw0rd".to_string());
     let mut order = CertificateOrder::new(address, csr.clone(), contact_id, password());
     order.technical_contact_id = Some(contact_id);
@@ -218,7 +281,9 @@ async fn session(client: &Client, address: &str) -> Result<()> {
     let message = finish(client, job_id).await?;
     let _ = client.job_history(job_id).await;
     client.job_search(&by_name, JobQueue::History).await?;
-    let id = message.certificate_id().context("certificate id in the message")?;
+    let id = message
+        .certificate_id()
+        .context("certificate id in the message")?;
     let cert = client.certificate_info(id).await?;
     client.certificate_list(Some(address)).await?;
     client.certificate_list(None).await?;
@@ -238,6 +303,12 @@ async fn session(client: &Client, address: &str) -> Result<()> {
 /// The problems of one recorded exchange: its request, and its answer when it is a success
 /// (error answers carry no `data`; their envelope is checked all the same).
 fn exchange_problems(spec: &Spec, x: &Exchange) -> Result<Vec<String>> {
+    ensure!(
+        x.status != recorder::NOT_FORWARDED,
+        "{} /{}: the recorder could not reach the simulator",
+        x.method,
+        x.path
+    );
     let body: Option<Value> = match x.request.is_empty() {
         true => None,
         false => Some(serde_json::from_slice(&x.request)?),
@@ -250,8 +321,8 @@ fn exchange_problems(spec: &Spec, x: &Exchange) -> Result<Vec<String>> {
 }
 
 #[tokio::test]
-async fn a_whole_session_of_the_client_against_the_simulator_matches_the_description(
-) -> Result<()> {
+async fn a_whole_session_of_the_client_against_the_simulator_matches_the_description() -> Result<()>
+{
     let spec = Spec::load()?;
     let sim = simulator().await?;
     let rec = Recorder::start(sim.addr()).await?;
@@ -287,7 +358,10 @@ async fn a_whole_session_of_the_client_against_the_simulator_matches_the_descrip
         "POST /certificate/{id}/_revoke",
         "DELETE /certificate/{id}",
     ] {
-        ensure!(routes.contains(route), "{route} was not exercised: {routes:?}");
+        ensure!(
+            routes.contains(route),
+            "{route} was not exercised: {routes:?}"
+        );
     }
     sim.shutdown().await;
     ensure!(

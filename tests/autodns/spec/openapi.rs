@@ -57,7 +57,9 @@ impl Spec {
     /// The operation for `method` on `path` (relative to the API base, e.g. `certificate/42`).
     pub fn operation(&self, method: &str, path: &str) -> Result<Operation<'_>, String> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let paths = self.doc["paths"].as_object().ok_or("no `paths` in the file")?;
+        let paths = self.doc["paths"]
+            .as_object()
+            .ok_or("no `paths` in the file")?;
         let best = paths
             .iter()
             .filter_map(|(t, item)| template_score(t, &segments).map(|s| (s, t, item)))
@@ -119,14 +121,6 @@ impl Spec {
         out
     }
 
-    /// The name of the definition a route's answer carries in `data[]` (`Certificate`, ...).
-    pub fn answer_data_type(&self, method: &str, path: &str) -> Option<String> {
-        let op = self.operation(method, path).ok()?;
-        let schema = self.resolve(op.op["responses"]["200"].get("schema")?).ok()?;
-        let r = schema["properties"]["data"]["items"]["$ref"].as_str()?;
-        Some(r.trim_start_matches("#/definitions/").to_string())
-    }
-
     fn check_path_params(&self, op: &Operation<'_>, segments: &[&str], out: &mut Vec<String>) {
         let names = op.template.trim_matches('/').split('/');
         for (t, seg) in names.zip(segments) {
@@ -185,14 +179,19 @@ impl Spec {
 
     /// Checks `v` against `schema`, pushing one line per problem, located by `at`.
     pub fn check(&self, schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
-        let definition = schema["$ref"].as_str().map(|r| r.trim_start_matches("#/definitions/"));
+        let definition = schema["$ref"]
+            .as_str()
+            .map(|r| r.trim_start_matches("#/definitions/"));
         let schema = match self.resolve(schema) {
             Ok(s) => s,
             Err(e) => return out.push(format!("{at}: {e}")),
         };
         let ty = schema.get("type").and_then(Value::as_str);
         if v.is_null() {
-            return out.push(format!("{at}: null where {} is expected", ty.unwrap_or("a value")));
+            return out.push(format!(
+                "{at}: null where {} is expected",
+                ty.unwrap_or("a value")
+            ));
         }
         let fits = match ty {
             Some("object") => v.is_object(),
@@ -201,7 +200,9 @@ impl Spec {
             Some("integer") => v.is_i64() || v.is_u64(),
             Some("number") => v.is_number(),
             Some("boolean") => v.is_boolean(),
-            Some(other) => return out.push(format!("{at}: the spec's type {other} is unknown here")),
+            Some(other) => {
+                return out.push(format!("{at}: the spec's type {other} is unknown here"))
+            }
             None => true,
         };
         if !fits {
@@ -212,11 +213,13 @@ impl Spec {
                 .iter()
                 .any(|(d, x)| Some(*d) == definition && v == *x);
             if !allowed.contains(v) && !extra {
-                out.push(format!("{at}: {v} is not one of {}", Value::from(allowed.clone())));
+                out.push(format!(
+                    "{at}: {v} is not one of {}",
+                    Value::from(allowed.clone())
+                ));
             }
         }
-        if schema["format"] == "int32" && v.as_i64().and_then(|n| i32::try_from(n).ok()).is_none()
-        {
+        if schema["format"] == "int32" && v.as_i64().and_then(|n| i32::try_from(n).ok()).is_none() {
             out.push(format!("{at}: {v} does not fit int32"));
         }
         if let (Some(items), Some(list)) = (schema.get("items"), v.as_array()) {
@@ -240,9 +243,7 @@ impl Spec {
         for (name, value) in obj {
             match props.get(name) {
                 Some(p) => self.check(p, value, &format!("{at}.{name}"), out),
-                None => out.push(format!(
-                    "{at}: property {name:?} is not named by the spec"
-                )),
+                None => out.push(format!("{at}: property {name:?} is not named by the spec")),
             }
         }
         let required = schema["required"].as_array().into_iter().flatten();

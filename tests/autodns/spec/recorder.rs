@@ -12,6 +12,9 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio_util::sync::CancellationToken;
 
+/// The status recorded when the simulator could not be reached at all.
+pub const NOT_FORWARDED: u16 = 599;
+
 /// One request and its answer.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -96,9 +99,12 @@ async fn forward(
     let (status, answer) = match req.send().await {
         Ok(r) => {
             let status = r.status().as_u16();
-            (status, r.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+            (
+                status,
+                r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+            )
         }
-        Err(e) => (599, format!("recorder: {e}").into_bytes()),
+        Err(e) => (NOT_FORWARDED, format!("recorder: {e}").into_bytes()),
     };
     let query = uri
         .query()
@@ -110,7 +116,11 @@ async fn forward(
         .unwrap_or_default();
     let exchange = Exchange {
         method: method.as_str().to_string(),
-        path: uri.path().trim_start_matches("/v1").trim_matches('/').to_string(),
+        path: uri
+            .path()
+            .trim_start_matches("/v1")
+            .trim_matches('/')
+            .to_string(),
         query,
         request: body.to_vec(),
         status,
