@@ -110,7 +110,36 @@ fn the_validator_refuses_what_the_description_does_not_name() -> Result<()> {
     // The validator itself: each kind of departure is caught, with a message naming it, so
     // the tests above cannot pass by accident. `Null` bodies stand for "no body".
     let spec = Spec::load()?;
-    let bad: Vec<Bad> = vec![
+    for (method, path, query, body, expected) in body_refusals().into_iter().chain(route_refusals())
+    {
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let body = Some(&body).filter(|b| !b.is_null());
+        let found = spec.check_request(method, path, &query, body).join("\n");
+        assert!(
+            found.contains(expected),
+            "{method} /{path}: wanted {expected:?}, got {found:?}"
+        );
+    }
+    // The file spells the first and last `keys` values with a brace; both are accepted.
+    let ends = [("keys[]", "parent"), ("keys[]", "action")].map(|(k, v)| (k.into(), v.into()));
+    assert_eq!(
+        spec.check_request("POST", "job/_search", &ends, None),
+        Vec::<String>::new()
+    );
+    let answer = spec.check_answer("GET", "poll", &json!({"data": [{"id": 1, "jobb": {}}]}));
+    assert!(
+        answer.join("\n").contains("\"jobb\" is not named"),
+        "{answer:?}"
+    );
+    Ok(())
+}
+
+/// Bodies the validator must refuse.
+fn body_refusals() -> Vec<Bad> {
+    vec![
         (
             "POST",
             "sslcontact",
@@ -174,6 +203,12 @@ fn the_validator_refuses_what_the_description_does_not_name() -> Result<()> {
             json!({"fname": null}),
             "fname: null",
         ),
+    ]
+}
+
+/// Routes, methods and parameters the validator must refuse.
+fn route_refusals() -> Vec<Bad> {
+    vec![
         (
             "GET",
             "certificate/_searchx/1",
@@ -190,31 +225,7 @@ fn the_validator_refuses_what_the_description_does_not_name() -> Result<()> {
             "is not an integer",
         ),
         ("GET", "poll", &[], json!({}), "declares no body"),
-    ];
-    for (method, path, query, body, expected) in bad {
-        let query: Vec<(String, String)> = query
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let body = Some(&body).filter(|b| !b.is_null());
-        let found = spec.check_request(method, path, &query, body).join("\n");
-        assert!(
-            found.contains(expected),
-            "{method} /{path}: wanted {expected:?}, got {found:?}"
-        );
-    }
-    // The file spells the first and last `keys` values with a brace; both are accepted.
-    let ends = [("keys[]", "parent"), ("keys[]", "action")].map(|(k, v)| (k.into(), v.into()));
-    assert_eq!(
-        spec.check_request("POST", "job/_search", &ends, None),
-        Vec::<String>::new()
-    );
-    let answer = spec.check_answer("GET", "poll", &json!({"data": [{"id": 1, "jobb": {}}]}));
-    assert!(
-        answer.join("\n").contains("\"jobb\" is not named"),
-        "{answer:?}"
-    );
-    Ok(())
+    ]
 }
 
 // ---------------------------------------------------------------------------------------------
