@@ -408,3 +408,33 @@ async fn a_whole_session_of_the_client_against_the_simulator_matches_the_descrip
     );
     Ok(())
 }
+
+/// InterNetX's own published answer samples (`tests/fixtures/autodns/`, copied from public
+/// InterNetX material) against the description: a check of the validator's strictness against
+/// the real server's output, not of our code.
+#[test]
+fn internetx_published_answer_samples_match_the_description() -> Result<()> {
+    let spec = Spec::load()?;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/autodns");
+    let mut problems = Vec::new();
+    for (file, method, path) in [
+        ("certificate-info.json", "GET", "certificate/1658471"),
+        ("poll-info.json", "GET", "poll"),
+        ("poll-confirm.json", "PUT", "poll/1005360985"),
+        ("sslcontact-list.json", "POST", "sslcontact/_search"),
+        (
+            "error-400-key-not-allowed.json",
+            "POST",
+            "certificate/_search",
+        ),
+    ] {
+        let body: Value = serde_json::from_slice(&std::fs::read(dir.join(file))?)?;
+        problems.extend(
+            spec.check_answer(method, path, &body)
+                .into_iter()
+                .map(|p| format!("{file}: {p}")),
+        );
+    }
+    ensure!(problems.is_empty(), "{}", problems.join("\n"));
+    Ok(())
+}
