@@ -56,24 +56,23 @@ fn assert_conforms(spec: &Spec, tasks: &[Task]) -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn every_task_with_every_optional_field_set_matches_the_description() -> Result<()> {
-    let spec = Spec::load()?;
+/// Every task with its optional fields set (the codec tests' full samples).
+fn full_tasks() -> Vec<Task> {
     let mut tasks = crate::codecs::all_tasks();
     tasks.push(Task::Hello);
-    assert_conforms(&spec, &tasks)
+    tasks.push(Task::JobHistory { id: 4309872209 });
+    tasks
 }
 
-#[test]
-fn every_task_with_every_optional_field_unset_matches_the_description() -> Result<()> {
-    let spec = Spec::load()?;
+/// Every task with its optional fields unset.
+fn bare_tasks() -> Vec<Task> {
     let bare = |id| {
         Box::new(Certificate {
             id: Some(id),
             ..Default::default()
         })
     };
-    let tasks = vec![
+    vec![
         Task::Hello,
         Task::SslContactCreate(SslContact::default()),
         Task::SslContactInfo { id: 1 },
@@ -92,8 +91,53 @@ fn every_task_with_every_optional_field_unset_matches_the_description() -> Resul
         Task::CertificateRevoke(bare(1)),
         Task::PollInfo,
         Task::PollConfirm { id: 1 },
-    ];
-    assert_conforms(&spec, &tasks)
+    ]
+}
+
+/// The number of `Task` variants, and each variant's number by an exhaustive match: a new
+/// variant does not compile here until it is numbered, and then
+/// `every_task_variant_has_a_sample_set_and_unset` fails until both lists carry a sample.
+const TASK_VARIANTS: usize = 18;
+fn ordinal(t: &Task) -> usize {
+    match t {
+        Task::Hello => 0,
+        Task::SslContactCreate(_) => 1,
+        Task::SslContactInfo { .. } => 2,
+        Task::SslContactList(_) => 3,
+        Task::CertificatePrepareOrder(_) => 4,
+        Task::CertificateCreate(_) => 5,
+        Task::CertificateInfo { .. } => 6,
+        Task::CertificateList(_) => 7,
+        Task::JobList(_) => 8,
+        Task::JobHistoryList(_) => 9,
+        Task::JobInfo { .. } => 10,
+        Task::JobHistory { .. } => 11,
+        Task::CertificateRenew(_) => 12,
+        Task::CertificateReissue(_) => 13,
+        Task::CertificateDelete { .. } => 14,
+        Task::CertificateRevoke(_) => 15,
+        Task::PollInfo => 16,
+        Task::PollConfirm { .. } => 17,
+    }
+}
+
+#[test]
+fn every_task_variant_has_a_sample_set_and_unset() {
+    let all: std::collections::BTreeSet<usize> = (0..TASK_VARIANTS).collect();
+    for (which, tasks) in [("set", full_tasks()), ("unset", bare_tasks())] {
+        let seen = tasks.iter().map(ordinal).collect();
+        assert_eq!(all, seen, "task variants with optional fields {which}");
+    }
+}
+
+#[test]
+fn every_task_with_every_optional_field_set_matches_the_description() -> Result<()> {
+    assert_conforms(&Spec::load()?, &full_tasks())
+}
+
+#[test]
+fn every_task_with_every_optional_field_unset_matches_the_description() -> Result<()> {
+    assert_conforms(&Spec::load()?, &bare_tasks())
 }
 
 /// A request the validator must refuse, and what its message must say.
