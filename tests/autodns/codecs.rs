@@ -728,7 +728,7 @@ fn envelope<T>(
     }
 }
 
-fn all_tasks() -> Vec<Task> {
+pub(crate) fn all_tasks() -> Vec<Task> {
     let with_id = |id| {
         let mut c = full_certificate();
         c.id = Some(id);

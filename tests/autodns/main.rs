@@ -1,7 +1,9 @@
 //! Integration tests of the AutoDNS client: the JSON and XML codecs against recorded fixtures,
-//! the HTTP transport against scripted servers (retries, pacing, paging, errors), and the client
-//! against the bundled simulator in both wire formats.
+//! the HTTP transport against scripted servers (retries, pacing, paging, errors), the client
+//! against the bundled simulator in both wire formats, and the JSON wire against InterNetX's
+//! OpenAPI description.
 
 mod against_simulator;
 mod codecs;
+mod spec;
 mod transport;

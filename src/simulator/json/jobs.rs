@@ -70,10 +70,11 @@ pub(super) fn job(j: &JobView) -> Value {
     m.insert("id".into(), json!(j.job.id));
     // The spec's `Job` names the ctid of the request behind it only in its `WorkflowEvent`s
     // (`autodns-api.md` §2.14); the simulator records one event per job, the order itself.
+    // `vertex` is an int32 in the OpenAPI file (`WorkflowEvent.vertex`): the first step, 1.
     if let Some(c) = &j.job.ctid {
         m.insert(
             "events".into(),
-            json!([{"jobId": j.job.id, "vertex": "order", "ctid": c, "object": j.job.name,
+            json!([{"jobId": j.job.id, "vertex": 1, "ctid": c, "object": j.job.name,
                     "type": j.job.action.as_str()}]),
         );
     }
