@@ -280,6 +280,9 @@ impl<'a> Builder<'a> {
         let (api, simulator) = match &self.config.autodns.endpoint {
             Endpoint::Remote(url) => (self.remote_api(url)?, None),
             Endpoint::Simulator => {
+                // The simulator keeps its state under the state directory by default; create
+                // that private first, as the store would, rather than as a side effect.
+                private_dir(&self.config.state_dir)?;
                 let (handle, api) = self.start_simulator().await?;
                 (api, Some(handle))
             }
@@ -318,6 +321,22 @@ impl<'a> Builder<'a> {
             Arc::new(Metrics::default()),
         ))
     }
+}
+
+/// Creates `dir` (and its parents) mode 0700 when it does not exist.
+fn private_dir(dir: &std::path::Path) -> Result<(), WiringError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| WiringError::Part {
+            part: "the state directory",
+            text: format!("cannot create {}: {e}", dir.display()),
+        })
 }
 
 /// Starts the bundled simulator on a loopback port with throwaway credentials, on the

@@ -155,7 +155,17 @@ fn writable_dir(key: &str, dir: &Path) -> Check {
 
 /// A directory that does not exist yet: its nearest existing parent must be writable.
 fn creatable(key: &str, dir: &Path) -> Check {
-    let parent = dir.ancestors().skip(1).find(|p| p.is_dir());
+    let parent = dir
+        .ancestors()
+        .skip(1)
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .find(|p| p.is_dir());
     match parent {
         Some(p) if writable(p) => Check::ok(
             key,

@@ -109,7 +109,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
                 &args,
                 &[Check::fail(
                     "config",
-                    e.to_string().replace('\n', "; "),
+                    e.to_string().replace(":\n", ": ").replace('\n', "; "),
                     fix,
                 )],
             );
