@@ -6,4 +6,5 @@ mod bounds;
 mod config;
 mod enqueue;
 mod http_limits;
+mod preflight;
 mod setup_errors;
