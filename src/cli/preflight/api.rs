@@ -244,12 +244,13 @@ async fn prepare_one(config: &Config, client: &Client, domain: &str) -> Check {
             &key,
             format!(
                 "AutoDNS parsed a throwaway CSR for {SAMPLE_LOCAL}@{domain}: name {}, key {} {} \
-                 bits, product {}",
+                 bits, product {}; {}",
                 d.name.as_deref().or(d.email.as_deref()).unwrap_or("(none)"),
                 d.algorithm.as_deref().unwrap_or("?"),
                 d.key_size
                     .map_or_else(|| "?".to_string(), |k| k.to_string()),
-                d.product.as_deref().unwrap_or(&product)
+                d.product.as_deref().unwrap_or(&product),
+                authentication(&d.authentication)
             ),
         ),
         Err(e) => Check::fail(
@@ -260,4 +261,23 @@ async fn prepare_one(config: &Config, client: &Client, domain: &str) -> Check {
              another keys.type",
         ),
     }
+}
+
+/// The validation data prepareOrder asks for, in one phrase.
+fn authentication(auth: &[crate::autodns::model::CertAuthentication]) -> String {
+    if auth.is_empty() {
+        return "no authentication data asked for".into();
+    }
+    let each: Vec<String> = auth
+        .iter()
+        .map(|a| {
+            let method = a.method.as_ref().map_or("?", |m| m.as_str());
+            if a.approver_emails.is_empty() {
+                method.to_string()
+            } else {
+                format!("{method} to {}", a.approver_emails.join(", "))
+            }
+        })
+        .collect();
+    format!("authentication asked for: {}", each.join("; "))
 }
