@@ -304,3 +304,76 @@ async fn preflight_exits_2_when_the_config_is_unusable() {
     let (detail, _) = only_failure(&out, "config");
     assert!(detail.contains("autodns.requests_per_second"), "{detail}");
 }
+
+/// `[delivery]` for a STARTTLS relay on `port` with AUTH as `pki` and `password`, trusting `ca`.
+fn smtp_delivery(dir: &Path, port: u16, ca: &Path, password: &str) -> String {
+    let pw = dir.join("smtp.password");
+    std::fs::write(&pw, format!("{password}\n")).unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    format!(
+        "[delivery]\ntransport = \"smtp\"\nfrom = \"PKI <pki@example.com>\"\n\
+         [delivery.smtp]\nhost = \"localhost\"\nport = {port}\nsecurity = \"starttls\"\n\
+         user = \"pki\"\npassword_file = \"{}\"\nca_file = \"{}\"\n",
+        pw.display(),
+        ca.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_logs_in_to_a_starttls_relay_without_sending_and_reports_a_wrong_smtp_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = support::ca::TestCa::quick().tls_server(dir.path()).unwrap();
+    let (cert, key) = (
+        pki.server_cert.to_string_lossy().to_string(),
+        pki.server_key.to_string_lossy().to_string(),
+    );
+    let server = support::mail::SmtpServer::start(
+        dir.path(),
+        0,
+        &["--starttls", &cert, &key, "--auth", "pki:relay-secret-1"],
+    )
+    .unwrap();
+    let autodns = "endpoint = \"simulator\"";
+    let good = smtp_delivery(dir.path(), server.port, &pki.ca_cert, "relay-secret-1");
+    let config = write_config(dir.path(), autodns, CONTACT, Some(&good));
+    let (code, out, err) = preflight(config, &[]).await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "ok   delivery.smtp: localhost:{}: connect, EHLO, STARTTLS, AUTH: fine (no mail sent)",
+            server.port
+        )),
+        "{out}"
+    );
+    assert!(server.received().unwrap().is_empty(), "preflight sent mail");
+
+    let bad = smtp_delivery(dir.path(), server.port, &pki.ca_cert, "wrong-secret");
+    let config = write_config(dir.path(), autodns, CONTACT, Some(&bad));
+    let (code, out, err) = preflight(config, &["--json"]).await;
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    let (_, fix) = only_failure(&out, "delivery.smtp");
+    assert!(fix.contains("SMTP user and password"), "{fix}");
+    assert!(server.received().unwrap().is_empty(), "preflight sent mail");
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_online_is_preflight() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "endpoint = \"simulator\"", CONTACT, None);
+    std::fs::remove_dir(dir.path().join("mail")).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
+            .args(["--log", "warn", "check-config", "--online"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Plain check-config only warns about a missing maildir root; the online form fails it.
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL sources.maildir.root"), "{stdout}");
+    assert!(stdout.contains("ok   autodns.login"), "{stdout}");
+}
