@@ -377,3 +377,43 @@ async fn check_config_online_is_preflight() {
     assert!(stdout.contains("FAIL sources.maildir.root"), "{stdout}");
     assert!(stdout.contains("ok   autodns.login"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_counts_the_poll_queue_and_flags_a_foreign_message_without_confirming_it() {
+    let h = sim::start(sim::config()).await.unwrap();
+    // Another tool of the same account orders (no ctid of ours) and its job message queues.
+    let api = sim::Json::new(&h);
+    let contact = sim::make_contact(&api).await.unwrap();
+    let placed = sim::order_p256(&api, "other@example.net", contact)
+        .await
+        .unwrap();
+    assert_eq!(placed.status, 200, "{}", placed.body);
+    sim::wait_for_message(&api).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let autodns = format!(
+        "{}\nconfirm_foreign_messages = false",
+        remote(dir.path(), &h, "json", PASSWORD, CONTEXT)
+    );
+    let config = write_config(dir.path(), &autodns, CONTACT, None);
+    let (code, out, err) = preflight(config, &[]).await;
+    // A warning, not a failure.
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("warn autodns.poll: 1 message(s) queued; the oldest is foreign"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fix: with autodns.confirm_foreign_messages = false"),
+        "{out}"
+    );
+    // Nothing was confirmed: the message is still queued, and preflight ordered nothing more.
+    let after = api.call("GET", "/poll", None).await.unwrap();
+    assert_eq!(
+        after.body["object"]["summary"].as_u64(),
+        Some(1),
+        "{}",
+        after.body
+    );
+    assert_eq!(h.orders().len(), 1);
+    h.shutdown().await;
+}

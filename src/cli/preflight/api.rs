@@ -180,7 +180,9 @@ async fn poll(config: &Config, client: &Client) -> Check {
     let Some(m) = &info.message else {
         return Check::ok(KEY, "the poll queue is empty");
     };
-    let ours = m.ctid().is_some_and(|c| c.starts_with("smp-"));
+    let ours = m
+        .ctid()
+        .is_some_and(|c| c.starts_with(crate::pipeline::reconcile::CTID_PREFIX));
     let queued = info.queued;
     let what = if ours {
         "the oldest is one of ours"
