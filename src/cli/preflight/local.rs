@@ -1,5 +1,6 @@
 //! The checks of what lies on this machine: the product and lifetimes ordered, the daily
-//! budget and today's orders, the mailbox sources' paths and permissions, and the mail
+//! budget and today's orders, the service user's write access to the state directory (its
+//! modes are `check-config`'s), the mailbox sources' paths and permissions, and the mail
 //! transport (SMTP relay up to AUTH with no mail sent, the sendmail binary, or the outbox).
 
 use std::os::unix::fs::PermissionsExt;
@@ -10,7 +11,13 @@ use crate::config::{Config, DeliveryTransport};
 
 /// Every local check, in the order printed.
 pub(super) async fn checks(config: &Config) -> Vec<Check> {
-    let mut out = vec![product(config), budget(config)];
+    let state = &config.state_dir;
+    let state = if state.is_dir() {
+        writable_dir("state.dir", state)
+    } else {
+        creatable("state.dir", state)
+    };
+    let mut out = vec![product(config), budget(config), state];
     out.extend(sources(config));
     out.push(delivery(config).await);
     out
