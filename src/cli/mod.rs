@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod check_config;
 pub mod confirm_removals;
 pub mod enqueue;
+pub mod preflight;
 pub mod provision;
 pub mod redeliver;
 pub mod renew;
@@ -83,6 +84,9 @@ pub enum Command {
     ConfirmRemovals(confirm_removals::Args),
     /// Validate the config file and report every problem at once.
     CheckConfig(check_config::Args),
+    /// Prove the setup against the configured AutoDNS endpoint before the first order: login,
+    /// contact, poll queue, prepareOrder per domain, budget, sources, mail. Never orders.
+    Preflight(preflight::Args),
     /// Run the bundled AutoDNS simulator (trials without an account, and tests).
     Simulator(Box<simulator::Args>),
 }
@@ -202,6 +206,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> Result<(), CliError> {
         Command::Status(a) => status::run(a, ctx).await,
         Command::ConfirmRemovals(a) => confirm_removals::run(a, ctx).await,
         Command::CheckConfig(a) => check_config::run(a, ctx).await,
+        Command::Preflight(a) => preflight::run(a, ctx).await,
         Command::Simulator(a) => simulator::run(*a, ctx).await,
     }
 }

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use crate::config::{DeliveryConfig, DeliveryTransport, PasswordChannelConfig, SmtpSecurity};
+use crate::config::{
+    DeliveryConfig, DeliveryTransport, PasswordChannelConfig, SmtpConfig, SmtpSecurity,
+};
 
 use super::error::DeliveryError;
 use super::mailer::Mailer;
@@ -61,26 +63,29 @@ pub fn build_mailer(cfg: &DeliveryConfig) -> Result<Arc<dyn Mailer>, DeliveryErr
     Ok(match &cfg.transport {
         DeliveryTransport::File { dir } => Arc::new(FileOutbox::new(dir.clone())?),
         DeliveryTransport::Sendmail { command } => Arc::new(SendmailMailer::new(command.clone())?),
-        DeliveryTransport::Smtp(s) => {
-            let auth = match (&s.user, &s.password) {
-                (Some(user), Some(password)) => Some(SmtpAuth {
-                    user: user.clone(),
-                    password: password.clone(),
-                }),
-                (None, None) => None,
-                _ => {
-                    return Err(DeliveryError::Config(
-                        "delivery.smtp.user and the SMTP password go together".into(),
-                    ))
-                }
-            };
-            let mut settings = SmtpSettings::new(s.host.clone(), s.port, security(s.security));
-            settings.auth = auth;
-            settings.extra_ca_file = s.ca_file.clone();
-            settings.timeout = s.timeout;
-            Arc::new(SmtpMailer::new(settings)?)
-        }
+        DeliveryTransport::Smtp(s) => Arc::new(smtp_mailer(s)?),
     })
+}
+
+/// The SMTP mailer for `[delivery.smtp]`. Call inside the tokio runtime (the pool needs it).
+pub fn smtp_mailer(s: &SmtpConfig) -> Result<SmtpMailer, DeliveryError> {
+    let auth = match (&s.user, &s.password) {
+        (Some(user), Some(password)) => Some(SmtpAuth {
+            user: user.clone(),
+            password: password.clone(),
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(DeliveryError::Config(
+                "delivery.smtp.user and the SMTP password go together".into(),
+            ))
+        }
+    };
+    let mut settings = SmtpSettings::new(s.host.clone(), s.port, security(s.security));
+    settings.auth = auth;
+    settings.extra_ca_file = s.ca_file.clone();
+    settings.timeout = s.timeout;
+    SmtpMailer::new(settings)
 }
 
 /// The password channel for the config's.

@@ -267,6 +267,41 @@ fn tls_parameters(
         .map_err(|e| DeliveryError::Config(format!("TLS settings for {host}:{port}: {e}")))
 }
 
+impl SmtpMailer {
+    /// Opens a connection the way a delivery does (connect, EHLO, STARTTLS or implicit TLS per
+    /// the security mode, AUTH when credentials are set), checks it with NOOP and says QUIT: no
+    /// mail is sent. `preflight` uses it. Returns the relay's `host:port` on success.
+    pub async fn test_connection(&self) -> Result<String, DeliveryError> {
+        let attempt = self.transport.test_connection();
+        let Ok(result) = tokio::time::timeout(self.timeout, attempt).await else {
+            return Err(DeliveryError::Unreachable {
+                server: self.server.clone(),
+                reason: format!(
+                    "no complete answer within {} seconds (delivery.smtp.timeout_secs)",
+                    self.timeout.as_secs()
+                ),
+            });
+        };
+        match result {
+            Ok(true) => Ok(self.server.clone()),
+            Ok(false) => Err(DeliveryError::Unreachable {
+                server: self.server.clone(),
+                reason: "the relay closed the connection after the greeting".into(),
+            }),
+            Err(e) => Err(DeliveryError::from_smtp(
+                &self.server,
+                self.security.uses_tls(),
+                &e,
+            )),
+        }
+    }
+
+    /// The relay, `host:port`.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+}
+
 impl Mailer for SmtpMailer {
     fn send<'a>(&'a self, message: &'a Message) -> SendFuture<'a> {
         Box::pin(async move {

@@ -251,16 +251,9 @@ impl<'a> Builder<'a> {
         Ok((handle, api))
     }
 
-    fn assemble(
-        mut self,
-        (store, keys, courier): (Arc<Store>, CryptoKeys, MailCourier),
-        api: Api,
-    ) -> Result<LiveReconciler, WiringError> {
+    /// The AutoDNS client for `api`, with the config's context, timeout and pace.
+    fn client(&self, api: Api) -> Result<crate::autodns::Client, WiringError> {
         let config = self.config;
-        let rec_settings = self
-            .settings
-            .take()
-            .unwrap_or_else(|| Settings::from_config(config));
         let mut settings = crate::autodns::ClientSettings::new(
             api.url,
             config.autodns.wire,
@@ -272,10 +265,50 @@ impl<'a> Builder<'a> {
         settings.requests_per_second = self
             .requests_per_second
             .unwrap_or(config.autodns.requests_per_second);
-        let client = crate::autodns::Client::new(settings).map_err(|e| WiringError::Part {
+        crate::autodns::Client::new(settings).map_err(|e| WiringError::Part {
             part: "the AutoDNS client",
             text: e.to_string(),
-        })?;
+        })
+    }
+
+    /// Only the AutoDNS client (and the in-process simulator it talks to, for `autodns.endpoint =
+    /// "simulator"`): no store, key store or mailer is opened. `preflight` checks the account
+    /// with it before anything local is created.
+    pub async fn build_client(
+        self,
+    ) -> Result<(crate::autodns::Client, Option<SimulatorHandle>), WiringError> {
+        let (api, simulator) = match &self.config.autodns.endpoint {
+            Endpoint::Remote(url) => (self.remote_api(url)?, None),
+            Endpoint::Simulator => {
+                // The simulator keeps its state under the state directory by default; create
+                // that private first, as the store would, rather than as a side effect.
+                private_dir(&self.config.state_dir)?;
+                let (handle, api) = self.start_simulator().await?;
+                (api, Some(handle))
+            }
+        };
+        match self.client(api) {
+            Ok(c) => Ok((c, simulator)),
+            Err(e) => {
+                if let Some(s) = simulator {
+                    s.shutdown().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn assemble(
+        mut self,
+        (store, keys, courier): (Arc<Store>, CryptoKeys, MailCourier),
+        api: Api,
+    ) -> Result<LiveReconciler, WiringError> {
+        let config = self.config;
+        let rec_settings = self
+            .settings
+            .take()
+            .unwrap_or_else(|| Settings::from_config(config));
+        let client = self.client(api)?;
         let autodns = AutodnsPort::new(client, &config.autodns, &config.domains, self.rng(1));
         Ok(Reconciler::new(
             store,
@@ -288,6 +321,22 @@ impl<'a> Builder<'a> {
             Arc::new(Metrics::default()),
         ))
     }
+}
+
+/// Creates `dir` (and its parents) mode 0700 when it does not exist.
+fn private_dir(dir: &std::path::Path) -> Result<(), WiringError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| WiringError::Part {
+            part: "the state directory",
+            text: format!("cannot create {}: {e}", dir.display()),
+        })
 }
 
 /// Starts the bundled simulator on a loopback port with throwaway credentials, on the

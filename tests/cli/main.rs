@@ -1,9 +1,10 @@
 //! Integration tests of the command line and its configuration: the config file validated with
 //! every problem reported at once, the shipped example config, upper bounds on every duration,
-//! setup errors (paths, modes) and their exit codes, and the `enqueue` verb.
+//! setup errors (paths, modes) and their exit codes, the `enqueue` verb, and `preflight`.
 
 mod bounds;
 mod config;
 mod enqueue;
 mod http_limits;
+mod preflight;
 mod setup_errors;

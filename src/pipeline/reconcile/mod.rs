@@ -51,6 +51,10 @@ pub use schedule::Due;
 /// The setting key under which the AutoDNS SSL contact id is kept.
 pub const CONTACT_SETTING: &str = "autodns.contact_id";
 
+/// How every ctid of our orders starts (`smp-` and 24 hex digits), so a poll message can be told
+/// ours or foreign without the store (`preflight`).
+pub const CTID_PREFIX: &str = "smp-";
+
 /// How many steps one `reconcile` call runs at most before yielding (a bound against a bug
 /// that would loop; a full happy path takes 7).
 const MAX_STEPS: usize = 16;
@@ -200,7 +204,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .fill_bytes(&mut bytes);
-        format!("smp-{}", hex::encode(bytes))
+        format!("{CTID_PREFIX}{}", hex::encode(bytes))
     }
 
     /// The SSL contact to order with: the stored id, or created once at AutoDNS and stored.

@@ -442,6 +442,16 @@ impl Engine {
     ) -> Result<Reply, ApiError> {
         const T: &str = "400110";
         let csr = csr.ok_or_else(|| ApiError::required(T, "plain"))?;
+        if let Some(p) = product.as_deref() {
+            if !MAIL_PRODUCTS.contains(&p) {
+                return Err(ApiError::invalid(
+                    T,
+                    "product",
+                    p,
+                    "this simulator sells only GlobalSign PersonalSign (S/MIME) products",
+                ));
+            }
+        }
         let info = inspect_csr(csr).map_err(|p| match p {
             CsrProblem::Unparsable(why) => {
                 ApiError::new(400, T, "The CSR is invalid.", ef::CSR_UNPARSABLE, why)
