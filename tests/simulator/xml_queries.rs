@@ -8,6 +8,7 @@
 
 use anyhow::Result;
 use support::ca::{csr_for, p256_pkey};
+use smime_provisioner::simulator::SimulatorHandle;
 use support::simulator::*;
 
 const R: &str = "response";
