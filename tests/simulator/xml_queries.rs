@@ -7,8 +7,8 @@
 //! the real gateway would not.
 
 use anyhow::Result;
-use support::ca::{csr_for, p256_pkey};
 use smime_provisioner::simulator::SimulatorHandle;
+use support::ca::{csr_for, p256_pkey};
 use support::simulator::*;
 
 const R: &str = "response";
@@ -141,7 +141,10 @@ async fn only_the_documented_operator_spellings_are_accepted() -> Result<()> {
         let (_, doc) = xml.task(&ask(op)).await?;
         assert_eq!(status_code(&doc), "E400105", "{op}: {doc}");
         let text = xml_text(&doc, &[R, "result", "msg", "text"])?;
-        assert!(text.contains("eq, ne, like, gt, lt, ge, le"), "{op}: {text}");
+        assert!(
+            text.contains("eq, ne, like, gt, lt, ge, le"),
+            "{op}: {text}"
+        );
     }
     sim.shutdown().await;
     Ok(())

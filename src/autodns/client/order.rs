@@ -141,7 +141,11 @@ impl CertificateOrder {
 pub fn sdk_csr(pem: &str) -> String {
     const BEGIN: &str = "-----BEGIN CERTIFICATE REQUEST-----";
     const END: &str = "-----END CERTIFICATE REQUEST-----";
-    let flat: String = pem.trim().chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    let flat: String = pem
+        .trim()
+        .chars()
+        .filter(|c| *c != '\r' && *c != '\n')
+        .collect();
     match flat
         .strip_prefix(BEGIN)
         .and_then(|rest| rest.strip_suffix(END))

@@ -117,6 +117,7 @@ fn the_csr_is_sent_as_the_sdks_send_it_header_body_footer_joined_by_crlf() {
         assert!(xml_doc.contains(&cdata), "XML, from {sent:?}: {xml_doc}");
     }
     // Not a single CERTIFICATE REQUEST block: left alone, as the SDKs leave it.
-    let other = "-----BEGIN NEW CERTIFICATE REQUEST-----\nMIIB\n-----END NEW CERTIFICATE REQUEST-----\n";
+    let other =
+        "-----BEGIN NEW CERTIFICATE REQUEST-----\nMIIB\n-----END NEW CERTIFICATE REQUEST-----\n";
     assert_eq!(order::sdk_csr(other), other);
 }

@@ -87,12 +87,7 @@ fn write_condition(name: &str, f: &QueryFilter, task: &'static str) -> Result<El
 /// A search as the "List Inquire" pages document it (§1.13): `<view><limit/><offset/></view>`;
 /// one condition directly in `<where>`, several each in an `<and>` inside one `<and>` under
 /// `<where>` (the SSL manual's wording); then one `<key>` per extra column.
-fn write_query(
-    t: &mut Element,
-    q: &Query,
-    keys: &[&str],
-    task: &'static str,
-) -> Result<(), Error> {
+fn write_query(t: &mut Element, q: &Query, keys: &[&str], task: &'static str) -> Result<(), Error> {
     if let Some(v) = &q.view {
         let mut e = Element::new("view");
         e.push_display("limit", v.limit)
@@ -125,7 +120,10 @@ fn write_query(
 /// and `<or>` (which [`Query`] cannot hold) are refused.
 fn read_conditions(el: &Element, out: &mut Vec<QueryFilter>) -> R<()> {
     if el.child("or").is_some() {
-        return Err(format!("<{}> has <or> children, which are not supported", el.name));
+        return Err(format!(
+            "<{}> has <or> children, which are not supported",
+            el.name
+        ));
     }
     let is_leaf = ["key", "operator", "value"]
         .iter()

@@ -66,7 +66,9 @@ fn encoded_task(task: Task) -> Result<Element, String> {
     };
     let body = encode_request(&auth, &Request { task, ctid: None }).map_err(|e| e.to_string())?;
     let root = parse_document(&body)?;
-    root.child("task").cloned().ok_or_else(|| "no <task>".into())
+    root.child("task")
+        .cloned()
+        .ok_or_else(|| "no <task>".into())
 }
 
 fn cond_of(e: &Element) -> (String, String, String) {
@@ -88,8 +90,14 @@ fn one_condition_goes_in_where_itself_and_several_as_and_children_of_an_and() {
     let q = Query::equal("object", "a@b.c").and("created", "GREATER_EQUAL", "2026-01-01 00:00:00");
     let two = encoded_task(Task::JobList(q));
     let w = two.as_ref().ok().and_then(|t| t.child("where"));
-    assert_eq!(w.and_then(|w| w.text_of("key")), None, "no condition beside the <and>s");
-    let group: Vec<&Element> = w.map(|w| w.children_named("and").collect()).unwrap_or_default();
+    assert_eq!(
+        w.and_then(|w| w.text_of("key")),
+        None,
+        "no condition beside the <and>s"
+    );
+    let group: Vec<&Element> = w
+        .map(|w| w.children_named("and").collect())
+        .unwrap_or_default();
     assert_eq!(group.len(), 1, "one <and> under <where>");
     let conds: Vec<_> = group[0].children_named("and").map(cond_of).collect();
     assert_eq!(
@@ -119,7 +127,9 @@ fn operators_take_the_gateway_spelling_and_like_takes_star_wildcards() {
         assert_eq!(w.map(cond_of), Some(triple("name", xml, want)), "{json}");
     }
     let q = Query::default().and("name", "ILIKE", "x%");
-    let err = encoded_task(Task::CertificateList(q)).err().unwrap_or_default();
+    let err = encoded_task(Task::CertificateList(q))
+        .err()
+        .unwrap_or_default();
     assert!(err.contains("ILIKE"), "{err}");
 }
 

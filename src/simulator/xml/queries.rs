@@ -24,10 +24,20 @@ const OPERATORS: [(&str, &str); 7] = [
 /// One `key`/`operator`/`value` condition; the operator defaults to `eq`.
 fn leaf(task: &str, n: &Node, path: &str) -> Result<Filter, ApiError> {
     let key = n.text_of("key").ok_or_else(|| {
-        ApiError::invalid(task, &format!("{path}/key"), "", "a condition needs a <key>")
+        ApiError::invalid(
+            task,
+            &format!("{path}/key"),
+            "",
+            "a condition needs a <key>",
+        )
     })?;
     let value = n.text_of("value").ok_or_else(|| {
-        ApiError::invalid(task, &format!("{path}/value"), &key, "a condition needs a <value>")
+        ApiError::invalid(
+            task,
+            &format!("{path}/value"),
+            &key,
+            "a condition needs a <value>",
+        )
     })?;
     let spelt = n.text_of("operator").unwrap_or_else(|| "eq".into());
     let op = OPERATORS
