@@ -609,3 +609,52 @@ async fn job_and_certificate_searches_read_every_page_in_both_transports() -> Re
     sim.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn xml_lookups_by_name_ask_for_created_and_several_conditions_pass_the_gateway() -> Result<()>
+{
+    let (sim, _clock) = simulator_on_clock(Default::default()).await?;
+    let client = fast_client(&sim, Wire::Xml, Duration::from_secs(10))?;
+    let contact_id = client
+        .ssl_contact_create(&admin_contact())
+        .await?
+        .id
+        .context("contact id")?;
+    // The contact is found again by its e-mail (a column the list shows only when asked).
+    let contacts = client.ssl_contact_list().await?;
+    let listed = contacts
+        .iter()
+        .find(|c| c.id == Some(contact_id))
+        .context("the contact is listed")?;
+    assert_eq!(listed.email.as_deref(), Some("hostmaster@example.org"));
+    let key = PrivateKey::generate(KeyType::EcP256)?;
+    for address in ["kai@example.org", "lea@example.org"] {
+        let order = CertificateOrder::new(
+            address,
+            build_csr(&key, &Address::parse(address)?)?,
+            contact_id,
+            Secret::new("Dl0adPassw0rd".into()),
+        );
+        client
+            .certificate_create(&order, &format!("{address}-gen1"))
+            .await?;
+    }
+    // By name, with `<key>created</key>`: the row carries the creation time the lost-order
+    // recovery needs to tell a fresh order from an old one.
+    let found = client.certificate_list(Some("kai@example.org")).await?;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].name.as_deref(), Some("kai@example.org"));
+    assert!(found[0].created.is_some(), "no created column: {found:?}");
+    // Two conditions (`<where><and><and>…</and><and>…</and></and></where>`, operator `ge`).
+    let q = Query::equal("object", "lea@example.org").and(
+        "created",
+        "GREATER_EQUAL",
+        "2000-01-01 00:00:00",
+    );
+    let jobs = client.job_search(&q, JobQueue::Active).await?;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].object_name(), Some("lea@example.org"));
+    assert!(jobs[0].created().is_some());
+    sim.shutdown().await;
+    Ok(())
+}

@@ -279,7 +279,11 @@ async fn a_json_order_carries_basic_auth_context_ctid_user_agent_and_a_mail_body
     let body = r.json();
     assert_eq!(body["certificateType"], "MAIL");
     assert_eq!(body["hasCsr"], true);
-    assert_eq!(body["csr"], CSR);
+    // The CSR as InterNetX's SDKs send it: header, one base64 line, footer, joined by CRLF.
+    assert_eq!(
+        body["csr"],
+        "-----BEGIN CERTIFICATE REQUEST-----\r\nMIIBczCCARkCAQAw\r\n-----END CERTIFICATE REQUEST-----"
+    );
     assert_eq!(body["name"], "anna@example.org");
     assert_eq!(body["product"], "GLOBALSIGN_PERSONALSIGN_1");
     assert_eq!(body["lifetime"], json!({"unit": "MONTH", "period": 12}));

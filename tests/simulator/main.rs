@@ -9,3 +9,4 @@ mod issuance;
 mod json;
 mod persistence;
 mod xml;
+mod xml_queries;

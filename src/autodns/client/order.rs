@@ -20,7 +20,9 @@ pub struct CertificateOrder {
     pub csr_pem: String,
     /// Administrative SSL contact id.
     pub admin_contact_id: i64,
-    /// Technical SSL contact id, if different.
+    /// Technical SSL contact id, if different; without one the administrative contact is sent
+    /// as the technical contact too (the seed page: "a technical and administrative contact is
+    /// required").
     pub technical_contact_id: Option<i64>,
     /// The address GlobalSign sends the approval mail to (for PersonalSign 1: the mailbox).
     pub approver_email: String,
@@ -112,10 +114,14 @@ impl CertificateOrder {
             lifetime: Some(TimePeriod::months(self.lifetime_months)),
             // [INFER] §4.4: non-server products carry `NOT_SET`.
             software: Some("NOT_SET".to_string()),
-            csr: Some(self.csr_pem.clone()),
+            csr: Some(sdk_csr(&self.csr_pem)),
             has_csr: Some(true),
             admin_contact: Some(contact(self.admin_contact_id)),
-            technical_contact: self.technical_contact_id.map(contact),
+            // The seed page requires both contacts; without a technical one configured, the
+            // administrative contact serves as both.
+            technical_contact: Some(contact(
+                self.technical_contact_id.unwrap_or(self.admin_contact_id),
+            )),
             approver_email: Some(self.approver_email.clone()),
             password: Some(self.download_password.clone()),
             firstname: self.firstname.clone(),
@@ -123,6 +129,29 @@ impl CertificateOrder {
             organization_unit_name: self.organization_unit_name.clone(),
             ..Default::default()
         }
+    }
+}
+
+/// A CSR in the form InterNetX's own SDKs send it: line breaks removed, then header, the base64
+/// body on one line and footer joined by CRLF (`InterNetX/js-domainrobot-sdk`,
+/// `src/services/CertificateService.js`, `prepareCsr`, applied before create, renew, reissue and
+/// prepareOrder; `InterNetX/php-domainrobot-sdk`, `src/Service/CertificateService.php`,
+/// `prepareCsr`, splits a one-line CSR into the same three lines). Like the SDKs, anything that
+/// is not a single `CERTIFICATE REQUEST` block is left as it is.
+pub fn sdk_csr(pem: &str) -> String {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE REQUEST-----";
+    const END: &str = "-----END CERTIFICATE REQUEST-----";
+    let flat: String = pem
+        .trim()
+        .chars()
+        .filter(|c| *c != '\r' && *c != '\n')
+        .collect();
+    match flat
+        .strip_prefix(BEGIN)
+        .and_then(|rest| rest.strip_suffix(END))
+    {
+        Some(body) if !body.contains("-----") => format!("{BEGIN}\r\n{body}\r\n{END}"),
+        _ => pem.to_string(),
     }
 }
 

@@ -79,7 +79,7 @@ impl Client {
         product: &str,
     ) -> Result<CertificateData, Error> {
         let data = CertificateData {
-            plain: Some(csr_pem.to_string()),
+            plain: Some(super::order::sdk_csr(csr_pem)),
             product: Some(product.to_string()),
             ..Default::default()
         };

@@ -16,49 +16,147 @@ pub struct XmlAuth {
     pub context: u32,
 }
 
-fn write_query(task: &mut Element, q: &Query) {
-    // [INFER] §2.6: `<view><limit/><offset/></view>` and one `<where>` holding the first filter's
-    // `<key/><operator/><value/>`, each further filter in an `<and>` child; operators in the
-    // gateway's lower-case spelling (`eq`, `like`).
+/// Columns asked for with `<key>` on a certificate list (400105), so recovery by name sees when
+/// each certificate was created ("Running List Inquiries": columns beyond a row's default come
+/// only when asked; the JSON codec asks for the same with `keys[]`).
+const CERTIFICATE_LIST_KEYS: &[&str] =
+    &["name", "product", "created", "expire", "certificate_type"];
+/// Columns asked for on the job lists (400115 / 400135): the JSON codec's, in the gateway's
+/// snake_case (`sub_status` as the job list example spells the element) [INFER].
+const JOB_LIST_KEYS: &[&str] = &[
+    "created",
+    "updated",
+    "status",
+    "sub_status",
+    "object",
+    "action",
+];
+/// Columns asked for on the contact list (400205): the e-mail an existing contact is matched by.
+const CONTACT_LIST_KEYS: &[&str] = &["email"];
+
+/// The gateway's spelling of a JSON operator ("Running List Inquiries": `eq ne like gt lt ge
+/// le`); `None` for the JSON operators the gateway does not document.
+fn xml_operator(json: &str) -> Option<&'static str> {
+    Some(match json.to_ascii_uppercase().as_str() {
+        "EQUAL" => "eq",
+        "NOT_EQUAL" => "ne",
+        "LIKE" => "like",
+        "GREATER" => "gt",
+        "LESS" => "lt",
+        "GREATER_EQUAL" => "ge",
+        "LESS_EQUAL" => "le",
+        _ => return None,
+    })
+}
+
+fn json_operator(xml: &str) -> Option<&'static str> {
+    Some(match xml {
+        "eq" => "EQUAL",
+        "ne" => "NOT_EQUAL",
+        "like" => "LIKE",
+        "gt" => "GREATER",
+        "lt" => "LESS",
+        "ge" => "GREATER_EQUAL",
+        "le" => "LESS_EQUAL",
+        _ => return None,
+    })
+}
+
+/// One condition under `name` (`where` or `and`); `like` takes `*` where JSON takes `%`.
+fn write_condition(name: &str, f: &QueryFilter, task: &'static str) -> Result<Element, Error> {
+    let op = match f.operator.as_deref() {
+        None => None,
+        Some(o) => Some(xml_operator(o).ok_or_else(|| Error::InvalidRequest {
+            task,
+            reason: format!(
+                "the XML gateway has no operator {o} (it has eq, ne, like, gt, lt, ge, le)"
+            ),
+        })?),
+    };
+    let value = match op {
+        Some("like") => f.value.as_ref().map(|v| v.replace('%', "*")),
+        _ => f.value.clone(),
+    };
+    let mut e = Element::new(name);
+    e.push_text("key", f.key.as_deref())
+        .push_text("operator", op)
+        .push_text("value", value.as_deref());
+    Ok(e)
+}
+
+/// A search as the "List Inquire" pages document it (§1.13): `<view><limit/><offset/></view>`;
+/// one condition directly in `<where>`, several each in an `<and>` inside one `<and>` under
+/// `<where>` (the SSL manual's wording); then one `<key>` per extra column.
+fn write_query(t: &mut Element, q: &Query, keys: &[&str], task: &'static str) -> Result<(), Error> {
     if let Some(v) = &q.view {
         let mut e = Element::new("view");
         e.push_display("limit", v.limit)
             .push_display("offset", v.offset);
-        task.push(e);
+        t.push(e);
     }
-    let condition = |name: &str, f: &QueryFilter| {
-        let mut e = Element::new(name);
-        e.push_text("key", f.key.as_deref())
-            .push_text(
-                "operator",
-                f.operator.as_deref().map(xml_operator).as_deref(),
-            )
-            .push_text("value", f.value.as_deref());
-        e
-    };
-    let mut filters = q.filters.iter();
-    if let Some(first) = filters.next() {
-        let mut w = condition("where", first);
-        for f in filters {
-            w.push(condition("and", f));
+    match q.filters.as_slice() {
+        [] => {}
+        [one] => {
+            t.push(write_condition("where", one, task)?);
         }
-        task.push(w);
+        several => {
+            let mut all = Element::new("and");
+            for f in several {
+                all.push(write_condition("and", f, task)?);
+            }
+            let mut w = Element::new("where");
+            w.push(all);
+            t.push(w);
+        }
     }
+    for k in keys {
+        t.push_text("key", Some(k));
+    }
+    Ok(())
 }
 
-fn xml_operator(json: &str) -> String {
-    match json.to_ascii_uppercase().as_str() {
-        "EQUAL" => "eq".into(),
-        "NOT_EQUAL" => "ne".into(),
-        other => other.to_ascii_lowercase(),
+/// The conditions under `el` (`<where>` or an `<and>`), flattened: a condition, or `<and>`
+/// children read in turn. A condition beside `<and>` children (the shape this client once sent)
+/// and `<or>` (which [`Query`] cannot hold) are refused.
+fn read_conditions(el: &Element, out: &mut Vec<QueryFilter>) -> R<()> {
+    if el.child("or").is_some() {
+        return Err(format!(
+            "<{}> has <or> children, which are not supported",
+            el.name
+        ));
     }
-}
-
-fn json_operator(xml: &str) -> String {
-    match xml.to_ascii_lowercase().as_str() {
-        "eq" => "EQUAL".into(),
-        "ne" => "NOT_EQUAL".into(),
-        other => other.to_ascii_uppercase(),
+    let is_leaf = ["key", "operator", "value"]
+        .iter()
+        .any(|k| el.child(k).is_some());
+    let ands: Vec<&Element> = el.children_named("and").collect();
+    match (is_leaf, ands.is_empty()) {
+        (true, true) => {
+            let operator = match el.text_of("operator") {
+                None => None,
+                Some(o) => Some(
+                    json_operator(&o)
+                        .ok_or_else(|| format!("unknown operator {:?}", clip(&o)))?
+                        .to_string(),
+                ),
+            };
+            let value = match operator.as_deref() {
+                Some("LIKE") => el.text_of("value").map(|v| v.replace('*', "%")),
+                _ => el.text_of("value"),
+            };
+            out.push(QueryFilter {
+                key: el.text_of("key"),
+                value,
+                operator,
+            });
+            Ok(())
+        }
+        (true, false) => Err(format!(
+            "<{}> mixes a condition with <and> children: <where> takes one condition, or each \
+             condition in its own <and>",
+            el.name
+        )),
+        (false, true) => Err(format!("<{}> holds no condition", el.name)),
+        (false, false) => ands.into_iter().try_for_each(|a| read_conditions(a, out)),
     }
 }
 
@@ -70,15 +168,9 @@ fn read_query(task: &Element) -> R<Query> {
         }),
         None => None,
     };
-    let condition = |c: &Element| QueryFilter {
-        key: c.text_of("key"),
-        value: c.text_of("value"),
-        operator: c.text_of("operator").map(|o| json_operator(&o)),
-    };
     let mut filters = Vec::new();
     if let Some(w) = task.child("where") {
-        filters.push(condition(w));
-        filters.extend(w.children_named("and").map(condition));
+        read_conditions(w, &mut filters)?;
     }
     Ok(Query { filters, view })
 }
@@ -107,10 +199,11 @@ pub fn encode_request(auth: &XmlAuth, req: &Request) -> Result<Vec<u8>, Error> {
         Task::SslContactInfo { id } => {
             t.push(id_only("contact", *id));
         }
-        Task::SslContactList(q)
-        | Task::CertificateList(q)
-        | Task::JobList(q)
-        | Task::JobHistoryList(q) => write_query(&mut t, q),
+        Task::SslContactList(q) => write_query(&mut t, q, CONTACT_LIST_KEYS, task.name())?,
+        Task::CertificateList(q) => write_query(&mut t, q, CERTIFICATE_LIST_KEYS, task.name())?,
+        Task::JobList(q) | Task::JobHistoryList(q) => {
+            write_query(&mut t, q, JOB_LIST_KEYS, task.name())?
+        }
         Task::CertificatePrepareOrder(d) => {
             t.push(write_certificate_data(d));
         }

@@ -45,10 +45,10 @@ pub(super) fn certificate(o: &mut Out, v: &CertView) {
     o.leaf("id", &c.id.to_string());
     o.leaf("name", &c.name);
     if let Some(keys) = &v.keys {
+        // A list row: `id`, `name` and the owner, and any other column only when asked with
+        // `<key>` (`created` included), as "Running List Inquiries" describes.
         list_columns(o, c, keys);
         o.owner("owner", &c.owner);
-        o.leaf("created", &xml_date(c.created));
-        o.leaf("updated", &xml_date(c.updated));
         o.close("certificate");
         return;
     }
@@ -111,6 +111,8 @@ fn list_columns(o: &mut Out, c: &Certificate, keys: &[String]) {
                 o.leaf("certificate_type", &c.certificate_type)
             }
             "expire" => o.opt("expire", &c.expire.map(xml_date)),
+            "created" => o.leaf("created", &xml_date(c.created)),
+            "updated" => o.leaf("updated", &xml_date(c.updated)),
             "serialNumber" | "serial_number" => o.leaf(
                 "serial_number",
                 c.serial_number.as_deref().unwrap_or("NOT_SET"),

@@ -1,65 +1,126 @@
 //! Searches on the XML gateway: `<where>`, `<view>`, `<order>` and `<key>` read into a
-//! [`Query`].
+//! [`Query`], in the shapes InterNetX's "List Inquire" help pages document
+//! (`docs/autodns-api.md` §1.13): one condition (`key`, `operator`, `value`) directly in
+//! `<where>`, or several, each in its own `<and>` (or `<or>`) child, nested as deep as needed
+//! ("and" binds before "or"); the operators `eq ne like gt lt ge le`, `like` with `*` wildcards.
+//! An element holding both a condition and `<and>`/`<or>` children is refused, as is any other
+//! operator spelling: the simulator must not accept what the gateway documents no meaning for.
 
 use super::int_of;
 use crate::simulator::engine::{ApiError, Filter, Query};
 use crate::xmltree::Element as Node;
 
-/// `<where><key/><operator/><value/><and>…</and><or>…</or></where>`, `<view>`, `<order>`, `<key>`.
-pub(super) fn condition(n: &Node, path: &str) -> Option<Filter> {
-    let mut acc = match n.text_of("key") {
-        Some(key) => {
-            let op = n
-                .text_of("operator")
-                .unwrap_or_else(|| "eq".into())
-                .to_ascii_uppercase();
-            let op = match op.as_str() {
-                "EQ" | "=" => "EQUAL".to_string(),
-                "NE" | "!=" => "NOT_EQUAL".to_string(),
-                "GT" => "GREATER".to_string(),
-                "LT" => "LESS".to_string(),
-                "GE" => "GREATER_EQUAL".to_string(),
-                "LE" => "LESS_EQUAL".to_string(),
-                _ => op,
-            };
-            let value = n.text_of("value").map(|v| {
-                if op.contains("LIKE") {
-                    v.replace('*', "%")
-                } else {
-                    v
-                }
-            });
-            Some(Filter::Cond {
-                path: path.to_string(),
-                key,
-                op,
-                value,
-                values: Vec::new(),
-            })
-        }
-        None => None,
+/// The gateway's operators and the engine's (JSON) names for them ("Running List Inquiries").
+const OPERATORS: [(&str, &str); 7] = [
+    ("eq", "EQUAL"),
+    ("ne", "NOT_EQUAL"),
+    ("like", "LIKE"),
+    ("gt", "GREATER"),
+    ("lt", "LESS"),
+    ("ge", "GREATER_EQUAL"),
+    ("le", "LESS_EQUAL"),
+];
+
+/// One `key`/`operator`/`value` condition; the operator defaults to `eq`.
+fn leaf(task: &str, n: &Node, path: &str) -> Result<Filter, ApiError> {
+    let key = n.text_of("key").ok_or_else(|| {
+        ApiError::invalid(
+            task,
+            &format!("{path}/key"),
+            "",
+            "a condition needs a <key>",
+        )
+    })?;
+    let value = n.text_of("value").ok_or_else(|| {
+        ApiError::invalid(
+            task,
+            &format!("{path}/value"),
+            &key,
+            "a condition needs a <value>",
+        )
+    })?;
+    let spelt = n.text_of("operator").unwrap_or_else(|| "eq".into());
+    let op = OPERATORS
+        .iter()
+        .find(|(x, _)| *x == spelt)
+        .map(|(_, j)| *j)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                task,
+                &format!("{path}/operator"),
+                &spelt,
+                "unknown operator; the gateway's operators are eq, ne, like, gt, lt, ge, le",
+            )
+        })?;
+    let value = if op == "LIKE" {
+        value.replace('*', "%")
+    } else {
+        value
     };
-    for (i, c) in n.children.iter().enumerate() {
-        let or = match c.name.as_str() {
-            "and" => false,
-            "or" => true,
-            _ => continue,
-        };
-        if let Some(sub) = condition(c, &format!("{path}/{}[{i}]", c.name)) {
-            acc = Some(match acc {
-                None => sub,
-                Some(a) if or => Filter::Or(vec![a, sub]),
-                Some(a) => Filter::And(vec![a, sub]),
-            });
+    Ok(Filter::Cond {
+        path: path.to_string(),
+        key,
+        op: op.to_string(),
+        value: Some(value),
+        values: Vec::new(),
+    })
+}
+
+/// `<where>` or one of its `<and>`/`<or>` children, read recursively.
+pub(super) fn condition(task: &str, n: &Node, path: &str) -> Result<Filter, ApiError> {
+    let is_leaf = ["key", "operator", "value"]
+        .iter()
+        .any(|k| n.child(k).is_some());
+    let groups: Vec<(usize, &Node)> = n
+        .children
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.name == "and" || c.name == "or")
+        .collect();
+    match (is_leaf, groups.is_empty()) {
+        (true, true) => return leaf(task, n, path),
+        (true, false) => {
+            return Err(ApiError::invalid(
+                task,
+                path,
+                n.text_of("key").as_deref().unwrap_or_default(),
+                "a condition (key, operator, value) and <and>/<or> children in one element: \
+                 <where> takes one condition, or each condition in its own <and> (List Inquire)",
+            ))
+        }
+        (false, true) => {
+            return Err(ApiError::invalid(
+                task,
+                path,
+                "",
+                "no condition: <where> takes a key, operator and value, or <and>/<or> children",
+            ))
+        }
+        (false, false) => {}
+    }
+    let (mut ands, mut ors) = (Vec::new(), Vec::new());
+    for (i, c) in groups {
+        let sub = condition(task, c, &format!("{path}/{}[{i}]", c.name))?;
+        if c.name == "and" {
+            ands.push(sub);
+        } else {
+            ors.push(sub);
         }
     }
-    acc
+    // "and" binds before "or" (List Inquire): the `<and>`s together are one alternative.
+    if !ands.is_empty() {
+        ors.insert(0, Filter::And(ands));
+    }
+    Ok(match ors.len() {
+        1 => ors.remove(0),
+        _ => Filter::Or(ors),
+    })
 }
 
 pub(super) fn query(task: &str, t: &Node) -> Result<Query, ApiError> {
     let mut q = Query::default();
     if let Some(w) = t.child("where") {
-        q.filter = condition(w, "where");
+        q.filter = Some(condition(task, w, "where")?);
     }
     if let Some(v) = t.child("view") {
         q.limit = int_of(task, v, "limit")?.map(|l| usize::try_from(l.max(0)).unwrap_or(0));
