@@ -177,9 +177,10 @@ e2e_scenario_ldap() {
     awk -v RS= -v ORS='\n\n' 'NR <= 4' "$full" >"$E2E_DIR/ldap/export.ldif.tmp"
     mv -f "$E2E_DIR/ldap/export.ldif.tmp" "$E2E_DIR/ldap/export.ldif"
     # The LDIF source knows n-1 people; the truncated file keeps the base, ou=people and two people.
-    # The wording is source::guard's MassRemovalRefused, logged as "mass-removal-refused: ...".
+    # The wording is source::guard's MassRemovalRefused, logged by daemon::sources as
+    # "mass-removal-refused: the ldif source: ...".
     local would_remove=$((n - 1 - 2))
-    local refusal="mass-removal-refused: refused to remove $would_remove of $((n - 1)) known mailboxes"
+    local refusal="mass-removal-refused: the ldif source: refused to remove $would_remove of $((n - 1)) known mailboxes"
     e2e_wait_log "the mass-removal guard refuses the truncated export" "$refusal" 1
     # The cron job runs again and writes the same truncated file. The source handles updates one
     # after the other, so its second refusal proves the first update is done with before the
