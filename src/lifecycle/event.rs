@@ -145,41 +145,7 @@ impl EventKind {
     }
 }
 
-names!(
-    EventKind,
-    "event kind",
-    [
-        EventKind::Discovered,
-        EventKind::Returned,
-        EventKind::Gone,
-        EventKind::CaseVariant,
-        EventKind::KeyGenerated,
-        EventKind::KeyMissing,
-        EventKind::OrderIntent,
-        EventKind::Ordered,
-        EventKind::OrderRefused,
-        EventKind::OrderFound,
-        EventKind::OrderNotListedYet,
-        EventKind::OrderNotFound,
-        EventKind::JobSucceeded,
-        EventKind::JobFailed,
-        EventKind::Issued,
-        EventKind::Bundled,
-        EventKind::Rebundle,
-        EventKind::BundleSent,
-        EventKind::Delivered,
-        EventKind::Revoked,
-        EventKind::RenewalDue,
-        EventKind::Requested,
-        EventKind::RequestApplied,
-        EventKind::RequestDropped,
-        EventKind::Retry,
-        EventKind::StepFailed,
-        EventKind::GaveUp,
-        EventKind::AdminNotified,
-        EventKind::AdminNoticeFailed,
-    ]
-);
+names!(EventKind, "event kind", EventKind::ALL);
 
 #[cfg(test)]
 mod tests {

@@ -128,14 +128,16 @@ pub struct UnknownName {
 /// Gives a vocabulary enum with an `as_str` its `FromStr`, `Display` and `Serialize` from one
 /// table of its variants, so a name is spelled once.
 macro_rules! names {
-    ($t:ty, $kind:literal, [$($v:expr),* $(,)?]) => {
+    ($t:ty, $kind:literal, $all:expr) => {
         impl ::std::str::FromStr for $t {
             type Err = $crate::lifecycle::UnknownName;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                [$($v),*]
-                    .into_iter()
+                $all.into_iter()
                     .find(|v: &$t| v.as_str() == s)
-                    .ok_or_else(|| $crate::lifecycle::UnknownName { kind: $kind, name: s.to_string() })
+                    .ok_or_else(|| $crate::lifecycle::UnknownName {
+                        kind: $kind,
+                        name: s.to_string(),
+                    })
             }
         }
         impl ::std::fmt::Display for $t {
