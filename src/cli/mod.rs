@@ -146,17 +146,43 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     line
 }
 
+/// Whether human log lines get ANSI colours: only on a terminal, and never with `NO_COLOR` set
+/// to anything but the empty string (no-color.org). Files, pipes and journald get plain text.
+pub fn use_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Sets up `tracing` on standard error.
 fn init_logging(format: LogFormat, filter: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = use_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.with_ansi(colour).try_init(),
+        LogFormat::Json => builder.with_ansi(false).json().try_init(),
     };
+}
+
+/// Reports the error a verb ends with: one plain `error: ...` line for people, or for
+/// `--log-format json` a last JSON event whose `error` and `exit_code` fields carry it, so a
+/// log shipper keeps the reason as data and not only inside the message text.
+fn report_error(format: LogFormat, e: &CliError) {
+    match format {
+        // A filter that hides errors (`--log off`) must not hide why the command failed.
+        LogFormat::Json if tracing::enabled!(tracing::Level::ERROR) => tracing::error!(
+            error = %e,
+            exit_code = e.exit_code(),
+            "the command failed"
+        ),
+        LogFormat::Human | LogFormat::Json => eprintln!("error: {e}"),
+    }
 }
 
 /// Parses the command line, runs the verb, returns the exit code.
@@ -187,7 +213,7 @@ pub fn main() -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
+            report_error(cli.log_format, &e);
             e.exit_code()
         }
     }

@@ -47,7 +47,16 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
         tracing::warn!("{w}; the source is started when it appears");
     }
     let config = checked.config;
-    let wiring = wiring::build(&config)
+    // The daemon shares the bundled simulator it starts with the verbs run beside it; one pass
+    // holds it only while it runs, like a verb.
+    let role = if args.once {
+        wiring::SimulatorRole::Verb
+    } else {
+        wiring::SimulatorRole::Daemon
+    };
+    let wiring = wiring::Builder::new(&config)
+        .simulator_role(role)
+        .build()
         .await
         .map_err(|e| CliError::failed(&e))?;
     let result = if args.once {

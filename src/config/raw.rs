@@ -48,6 +48,7 @@ pub struct RawAutodns {
     pub user: Option<String>,
     pub password_file: Option<String>,
     pub password_env: Option<String>,
+    pub password_credential: Option<String>,
     pub context: Option<i64>,
     pub requests_per_second: Option<f64>,
     pub timeout_secs: Option<u64>,
@@ -181,6 +182,7 @@ pub struct RawSmtp {
     pub user: Option<String>,
     pub password_file: Option<String>,
     pub password_env: Option<String>,
+    pub password_credential: Option<String>,
     pub timeout_secs: Option<u64>,
     pub ca_file: Option<String>,
 }
@@ -229,6 +231,7 @@ pub struct RawHttp {
     pub listen: Option<String>,
     pub push_token_file: Option<String>,
     pub push_token_env: Option<String>,
+    pub push_token_credential: Option<String>,
     pub max_connections: Option<i64>,
     pub header_timeout_secs: Option<i64>,
     pub body_timeout_secs: Option<i64>,

@@ -3,6 +3,10 @@
 //! `autodns.endpoint = "simulator"`), the mailer, and the reconciler over them. The `run` daemon
 //! and the one-off verbs all build the same thing here, so they behave alike. The mailbox sources
 //! are built here too ([`Sources::from_config`]), once for the daemon and `run --once`.
+//!
+//! There is one bundled simulator per simulator state ([`crate::simulator::embedded`]): a verb
+//! run beside the daemon uses the daemon's, and whoever starts one holds the claim on the state
+//! until it stops, so no second simulator ever runs on the same orders and contacts.
 
 use std::sync::Arc;
 
@@ -16,7 +20,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Endpoint, SourcesConfig};
 use crate::delivery::Mailer;
 use crate::secret::Secret;
-use crate::simulator::SimulatorHandle;
+pub use crate::simulator::embedded::Role as SimulatorRole;
+use crate::simulator::embedded::{self, Claim, Embedded};
 use crate::source::ldif::{LdifSettings, LdifSource};
 use crate::source::maildir::{Layout, MaildirSettings, MaildirSource};
 use crate::source::spool::SpoolSource;
@@ -57,8 +62,9 @@ fn part(part: &'static str) -> impl Fn(PortError) -> WiringError {
 pub struct Wiring {
     /// The reconciler, shared by the daemon's workers.
     pub reconciler: Arc<LiveReconciler>,
-    /// The in-process simulator, when the config asks for it; stopped when dropped.
-    pub simulator: Option<SimulatorHandle>,
+    /// The in-process simulator this process started, when the config asks for the bundled
+    /// simulator and no daemon already runs one on its state; stopped when dropped.
+    pub simulator: Option<Embedded>,
 }
 
 impl Wiring {
@@ -97,6 +103,7 @@ pub struct Builder<'a> {
     seed: Option<u64>,
     settings: Option<Settings>,
     requests_per_second: Option<f64>,
+    role: SimulatorRole,
 }
 
 impl std::fmt::Debug for Builder<'_> {
@@ -126,7 +133,16 @@ impl<'a> Builder<'a> {
             seed: None,
             settings: None,
             requests_per_second: None,
+            role: SimulatorRole::Verb,
         }
+    }
+
+    /// Who this process is to others on the same bundled-simulator state: the daemon
+    /// ([`SimulatorRole::Daemon`]) shares the simulator it starts with verbs; a one-off
+    /// ([`SimulatorRole::Verb`], the default) makes others wait until it ends.
+    pub fn simulator_role(mut self, role: SimulatorRole) -> Self {
+        self.role = role;
+        self
     }
 
     /// Time for every part (and for the in-process simulator).
@@ -175,8 +191,8 @@ impl<'a> Builder<'a> {
         let (api, simulator) = match &self.config.autodns.endpoint {
             Endpoint::Remote(url) => (self.remote_api(url)?, None),
             Endpoint::Simulator => {
-                let (handle, api) = self.start_simulator().await?;
-                (api, Some(handle))
+                let (simulator, api) = self.simulator_api().await?;
+                (api, simulator)
             }
         };
         Ok(Wiring {
@@ -232,23 +248,46 @@ impl<'a> Builder<'a> {
         })
     }
 
-    async fn start_simulator(&self) -> Result<(SimulatorHandle, Api), WiringError> {
-        let (handle, password) =
-            start_simulator(self.config, self.clock.clone(), self.rng(3)).await?;
-        let url = match self.config.autodns.wire {
-            crate::autodns::Wire::Json => handle.json_url(),
-            crate::autodns::Wire::Xml => handle.xml_url(),
+    /// The bundled simulator for this config: the running daemon's, or one started here
+    /// under the claim on its state (waiting while a one-off verb holds it).
+    async fn simulator_api(&self) -> Result<(Option<Embedded>, Api), WiringError> {
+        let wire = self.config.autodns.wire;
+        let pick = |json: String, xml: String| match wire {
+            crate::autodns::Wire::Json => json,
+            crate::autodns::Wire::Xml => xml,
         };
-        let url = url::Url::parse(&url).map_err(|e| WiringError::Part {
-            part: "the simulator",
-            text: e.to_string(),
-        })?;
-        let api = Api {
-            url,
-            user: "simulator".to_string(),
-            password,
-        };
-        Ok((handle, api))
+        let state = &self.config.simulator.state_dir;
+        match embedded::claim(state, embedded::CLAIM_WAIT)
+            .await
+            .map_err(sim_err)?
+        {
+            Claim::Shared(s) => {
+                tracing::info!(
+                    url = %s.json_url,
+                    pid = %s.pid,
+                    "using the running daemon's bundled AutoDNS simulator"
+                );
+                let api = Api {
+                    url: simulator_url(&pick(s.json_url, s.xml_url))?,
+                    user: s.user,
+                    password: s.password,
+                };
+                Ok((None, api))
+            }
+            Claim::Own(lock) => {
+                let (handle, password) =
+                    start_simulator(self.config, self.clock.clone(), self.rng(3)).await?;
+                lock.publish(self.role, &handle, SIMULATOR_USER, &password)
+                    .map_err(sim_err)?;
+                let api = Api {
+                    url: simulator_url(&pick(handle.json_url(), handle.xml_url()))?,
+                    user: SIMULATOR_USER.to_string(),
+                    password,
+                };
+                Ok((Some(Embedded::new(handle, lock)), api))
+            }
+            Claim::Busy { holder } => Err(sim_err(format!("still in use by {holder}"))),
+        }
     }
 
     /// The AutoDNS client for `api`, with the config's context, timeout and pace.
@@ -276,15 +315,15 @@ impl<'a> Builder<'a> {
     /// with it before anything local is created.
     pub async fn build_client(
         self,
-    ) -> Result<(crate::autodns::Client, Option<SimulatorHandle>), WiringError> {
+    ) -> Result<(crate::autodns::Client, Option<Embedded>), WiringError> {
         let (api, simulator) = match &self.config.autodns.endpoint {
             Endpoint::Remote(url) => (self.remote_api(url)?, None),
             Endpoint::Simulator => {
                 // The simulator keeps its state under the state directory by default; create
                 // that private first, as the store would, rather than as a side effect.
                 private_dir(&self.config.state_dir)?;
-                let (handle, api) = self.start_simulator().await?;
-                (api, Some(handle))
+                let (simulator, api) = self.simulator_api().await?;
+                (api, simulator)
             }
         };
         match self.client(api) {
@@ -339,27 +378,36 @@ fn private_dir(dir: &std::path::Path) -> Result<(), WiringError> {
         })
 }
 
+/// The user the bundled simulator accepts.
+const SIMULATOR_USER: &str = "simulator";
+
+fn sim_err(text: impl ToString) -> WiringError {
+    WiringError::Part {
+        part: "the simulator",
+        text: text.to_string(),
+    }
+}
+
+fn simulator_url(url: &str) -> Result<url::Url, WiringError> {
+    url::Url::parse(url).map_err(sim_err)
+}
+
 /// Starts the bundled simulator on a loopback port with throwaway credentials, on the
 /// pipeline's clock (so the certificates it issues are valid at the pipeline's "now").
 async fn start_simulator(
     config: &Config,
     clock: Arc<dyn Clock>,
     mut rng: Box<dyn rand::RngCore + Send>,
-) -> Result<(SimulatorHandle, Secret<String>), WiringError> {
-    let sim_err = |text: String| WiringError::Part {
-        part: "the simulator",
-        text,
-    };
+) -> Result<(crate::simulator::SimulatorHandle, Secret<String>), WiringError> {
     let password = crate::crypto::generate_download_password(&mut rng);
-    let mut cfg = crate::simulator::SimulatorConfig::new("simulator", password.expose().clone());
+    let mut cfg = crate::simulator::SimulatorConfig::new(SIMULATOR_USER, password.expose().clone());
     cfg.issuance_delay = config.simulator.issuance_delay;
     cfg.state_dir = Some(config.simulator.state_dir.clone());
     cfg.clock = clock;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| sim_err(e.to_string()))?;
-    let handle =
-        crate::simulator::Simulator::start(cfg, listener).map_err(|e| sim_err(e.to_string()))?;
+        .map_err(sim_err)?;
+    let handle = crate::simulator::Simulator::start(cfg, listener).map_err(sim_err)?;
     tracing::info!(url = %handle.json_url(), "bundled AutoDNS simulator started (no money is spent)");
     Ok((handle, password))
 }

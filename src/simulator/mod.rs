@@ -12,7 +12,8 @@
 //! Layout: `model` (state, dates, persistence), `ca` (test CA and CSR checks), `engine`
 //! (tasks, one file per API area: contacts, certificates, jobs, poll, queries), `json` / `xml`
 //! (the two wires, split by the same areas), `faults` (latency, 5xx, timeouts, 429), `options`
-//! (the `simulator` verb's flags and `run_cli`).
+//! (the `simulator` verb's flags and `run_cli`), `embedded` (one in-process simulator per state
+//! directory: the claim a daemon shares with the verbs beside it).
 //!
 //! Inspection: `GET /_simulator/orders` lists every certificate order received (also
 //! [`SimulatorHandle::orders`]); it needs no credentials and is never subject to faults.
@@ -44,6 +45,7 @@
 //! the `EF…` codes the simulator chose itself are listed in `engine::ef`.
 
 mod ca;
+pub mod embedded;
 pub(crate) mod engine;
 mod faults;
 mod json;

@@ -3,7 +3,7 @@
 
 use url::Url;
 
-use super::{is_loopback_host, Checker, LIFETIMES, MAX_RPS};
+use super::{is_loopback_host, Checker, SecretKeys, LIFETIMES, MAX_RPS};
 use crate::config::raw::{RawAutodns, RawContact};
 use crate::config::{AutodnsConfig, ContactConfig, ContactDetails, Endpoint, Wire};
 
@@ -60,11 +60,16 @@ pub(super) fn autodns(c: &mut Checker<'_>, r: &RawAutodns) -> AutodnsConfig {
     } else {
         r.user.clone().unwrap_or_else(|| "simulator".into())
     };
+    // Read only for an endpoint other than the bundled simulator (which has its own throwaway
+    // password); an unparsable endpoint counts as one, so a bad password is reported with it.
     let password = c.secret(
-        "autodns.password",
-        &r.password_file,
-        &r.password_env,
-        remote,
+        SecretKeys {
+            prefix: "autodns.password",
+            file: &r.password_file,
+            env: &r.password_env,
+            credential: &r.password_credential,
+        },
+        r.endpoint.as_deref().is_some_and(|e| e != "simulator"),
     );
     let rps = r.requests_per_second.unwrap_or(MAX_RPS);
     if !(rps > 0.0 && rps <= MAX_RPS) {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{is_loopback_host, Checker};
+use super::{is_loopback_host, Checker, SecretKeys};
 use crate::config::raw::{RawDelivery, RawPasswordChannel, RawSmtp};
 use crate::config::{
     DeliveryConfig, DeliveryTransport, PasswordChannelConfig, SmtpConfig, SmtpSecurity,
@@ -183,23 +183,24 @@ fn smtp(c: &mut Checker<'_>, r: &RawSmtp) -> SmtpConfig {
         SmtpSecurity::StartTls => 587,
         SmtpSecurity::PlainLoopback | SmtpSecurity::DangerousPlain => 25,
     });
-    let password = c.secret(
-        "delivery.smtp.password",
-        &r.password_file,
-        &r.password_env,
-        false,
-    );
-    if r.user.is_some() != password.is_some()
-        && !c
-            .problems
-            .iter()
-            .any(|p| p.key.starts_with("delivery.smtp.password"))
-    {
-        c.problem(
-            "delivery.smtp.user",
-            "user and password go together: give both or neither",
-        );
-    }
+    // The password is read only for a login (`user` set): without one it is never used.
+    let keys = SecretKeys {
+        prefix: "delivery.smtp.password",
+        file: &r.password_file,
+        env: &r.password_env,
+        credential: &r.password_credential,
+    };
+    let password = match (c.secret_source(keys), &r.user) {
+        (Ok(Some(source)), Some(_)) => c.read_secret(keys.prefix, source),
+        (Ok(None), None) | (Err(()), _) => None,
+        (Ok(_), _) => {
+            c.problem(
+                "delivery.smtp.user",
+                "user and password go together: give both or neither",
+            );
+            None
+        }
+    };
     SmtpConfig {
         host,
         port,

@@ -3,26 +3,28 @@
 //! `config.example.toml` (a test checks the example parses and matches these defaults).
 //!
 //! This file holds the checker and the small sections; `autodns.rs` validates `[autodns]` and its
-//! contact, `delivery.rs` validates `[delivery]` and its SMTP and password channel.
+//! contact, `delivery.rs` validates `[delivery]` and its SMTP and password channel, `secret.rs`
+//! reads the secrets (files, environment variables, systemd credentials).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod autodns;
 mod delivery;
 mod preflight;
+mod secret;
 
 use super::raw::*;
 use super::types::*;
 use super::Problem;
 use crate::mailbox::{normalize_domain, Address};
-use crate::secret::Secret;
 use autodns::{autodns, check_lifetime, check_product};
 use delivery::delivery;
 pub use preflight::{preflight, Preflight};
+use secret::SecretKeys;
+pub use secret::{CREDENTIALS_DIRECTORY, CREDENTIALS_FALLBACK_DIR};
 
 /// Where state lives when `state.dir` is not set (systemd's `StateDirectory=`).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/smime-provisioner";
@@ -186,90 +188,6 @@ impl Checker<'_> {
             self.problem(key, format!("cannot read {}: {e}", path.display()));
         }
         Some(path)
-    }
-
-    /// A secret from `<prefix>_file` or `<prefix>_env`, exactly one of them.
-    pub(super) fn secret(
-        &mut self,
-        prefix: &str,
-        file: &Option<String>,
-        env: &Option<String>,
-        required: bool,
-    ) -> Option<Secret<String>> {
-        match (file, env) {
-            (Some(_), Some(_)) => {
-                self.problem(
-                    &format!("{prefix}_file"),
-                    format!("give either {prefix}_file or {prefix}_env, not both"),
-                );
-                None
-            }
-            (Some(f), None) => self.secret_file(&format!("{prefix}_file"), f),
-            (None, Some(name)) => match self.env.var(name) {
-                Some(v) if !v.is_empty() => Some(Secret::new(v)),
-                _ => {
-                    self.problem(
-                        &format!("{prefix}_env"),
-                        format!("environment variable {name} is not set or empty"),
-                    );
-                    None
-                }
-            },
-            (None, None) => {
-                if required {
-                    self.problem(
-                        &format!("{prefix}_file"),
-                        format!(
-                            "a secret is required: set {prefix}_file (a file readable only by \
-                             this service) or {prefix}_env"
-                        ),
-                    );
-                }
-                None
-            }
-        }
-    }
-
-    pub(super) fn secret_file(&mut self, key: &str, value: &str) -> Option<Secret<String>> {
-        let path = self.path(value);
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) => {
-                self.problem(
-                    key,
-                    format!("cannot read secret file {}: {e}", path.display()),
-                );
-                return None;
-            }
-        };
-        if meta.permissions().mode() & 0o004 != 0 {
-            self.problem(
-                key,
-                format!(
-                    "secret file {} is readable by every user; run `chmod o-rwx` on it",
-                    path.display()
-                ),
-            );
-            return None;
-        }
-        match std::fs::read_to_string(&path) {
-            Ok(s) => {
-                let s = s.trim_end_matches(['\r', '\n']).to_string();
-                if s.is_empty() {
-                    self.problem(key, format!("secret file {} is empty", path.display()));
-                    None
-                } else {
-                    Some(Secret::new(s))
-                }
-            }
-            Err(e) => {
-                self.problem(
-                    key,
-                    format!("cannot read secret file {}: {e}", path.display()),
-                );
-                None
-            }
-        }
     }
 }
 
@@ -665,16 +583,20 @@ fn http(c: &mut Checker<'_>, r: &RawHttp) -> HttpConfig {
                 None
             }
         });
+    // Read only with the endpoint on: without it nothing checks a push token.
     let push_token = c.secret(
-        "http.push_token",
-        &r.push_token_file,
-        &r.push_token_env,
+        SecretKeys {
+            prefix: "http.push_token",
+            file: &r.push_token_file,
+            env: &r.push_token_env,
+            credential: &r.push_token_credential,
+        },
         listen.is_some(),
     );
     if let Some(t) = &push_token {
         if t.expose().len() < 16 {
             c.problem(
-                "http.push_token_file",
+                "http.push_token",
                 "the push token must be at least 16 characters",
             );
         }
