@@ -13,10 +13,15 @@ use smime_provisioner::mailbox::Address;
 use smime_provisioner::pipeline::Stage;
 use smime_provisioner::store::Store;
 
+use crate::shipped::shipped_config;
+
 const BIN: &str = env!("CARGO_BIN_EXE_smime-provisioner");
 
 /// The log line the embedded simulator's owner writes once it serves.
 const SIMULATOR_UP: &str = "bundled AutoDNS simulator started";
+
+/// The log line of a daemon that serves (its SIGTERM handler is in place).
+const READY: &str = "AutoDNS SSL contact ready";
 
 /// The log line a process waiting for another's simulator writes.
 const WAITING: &str = "waiting until it is released";
@@ -86,16 +91,6 @@ impl Drop for Background {
     }
 }
 
-/// The shipped example config in `dir`, unchanged: its relative paths put state, mail, spool and
-/// outbox under `dir/var`. The maildir root exists (empty), as on a fresh mail server.
-fn shipped_config(dir: &Path) -> PathBuf {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
-    let config = dir.join("config.toml");
-    std::fs::copy(example, &config).unwrap();
-    std::fs::create_dir_all(dir.join("var/mail/example.com")).unwrap();
-    config
-}
-
 /// Bundle mails (those with a `.p12` attachment) in the outbox addressed to `address`.
 fn bundle_mails_to(outbox: &Path, address: &str) -> usize {
     let Ok(entries) = std::fs::read_dir(outbox) else {
@@ -112,7 +107,8 @@ fn provision_beside_run_on_the_shipped_config_orders_once_and_delivers_without_f
     let dir = tempfile::tempdir().unwrap();
     let config = shipped_config(dir.path());
     let mut daemon = Background::start(&config, &["run"], dir.path().join("daemon.log"));
-    daemon.wait_for_log(SIMULATOR_UP);
+    daemon.wait_for_log(READY);
+    assert!(daemon.log().contains(SIMULATOR_UP), "{}", daemon.log());
 
     let out = Command::new(BIN)
         .arg("--config")
@@ -190,6 +186,7 @@ fn a_daemon_started_while_a_verb_runs_the_simulator_waits_for_it_then_starts_its
     verb.child.kill().unwrap();
     verb.child.wait().unwrap();
     daemon.wait_for_log(SIMULATOR_UP);
+    daemon.wait_for_log(READY);
     let status = daemon.stop();
     assert!(status.success(), "{status}\n{}", daemon.log());
 }

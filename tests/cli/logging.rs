@@ -2,20 +2,13 @@
 //! with `NO_COLOR` set (journald and log files get plain text); with `--log-format json` the
 //! error a verb exits with is the last event, as a structured `error` field.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+use crate::shipped::shipped_config;
 
 const BIN: &str = env!("CARGO_BIN_EXE_smime-provisioner");
 const ESC: u8 = 0x1b;
-
-/// The shipped example config in `dir` (everything under `dir/var`), with its maildir root.
-fn shipped_config(dir: &Path) -> PathBuf {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
-    let config = dir.join("config.toml");
-    std::fs::copy(example, &config).unwrap();
-    std::fs::create_dir_all(dir.join("var/mail/example.com")).unwrap();
-    config
-}
 
 /// `run --once` on the shipped config: it logs (the bundled simulator starting) and exits.
 fn run_once(config: &Path) -> Command {

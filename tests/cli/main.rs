@@ -12,3 +12,4 @@ mod http_limits;
 mod logging;
 mod preflight;
 mod setup_errors;
+mod shipped;
