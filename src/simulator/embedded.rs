@@ -163,7 +163,15 @@ pub fn try_claim(dir: &Path) -> Result<Claim, SimulatorError> {
         .truncate(false)
         .mode(0o600)
         .open(&lock_path)
-        .map_err(io_error(&lock_path))?;
+        .map_err(|e| match e.kind() {
+            // Left by a verb run as another user (root from a shell): say how to avoid it.
+            std::io::ErrorKind::PermissionDenied => SimulatorError::Config(format!(
+                "cannot open {}: {e}; it was created by another user: run the verbs as the \
+                 service user (sudo -u smime-provisioner ...) and give the file back to it",
+                lock_path.display()
+            )),
+            _ => io_error(&lock_path)(e),
+        })?;
     match flock(&file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {
             // A holder that died left its endpoint behind; nobody may use it now.
