@@ -4,6 +4,9 @@
 //! password. Mails are rendered through the real composition and decoded by Python's `email`.
 
 use anyhow::{anyhow, Result};
+use smime_provisioner::delivery::advice::{
+    ANDROID_NEEDS_COMPAT, ANDROID_READS_MODERN, KEEPING_ADVICE, NEED_COMPAT,
+};
 use smime_provisioner::delivery::{
     compose_bundle_message, compose_password_message, MessageSettings,
 };
@@ -100,6 +103,23 @@ fn the_bundle_mail_names_the_android_versions_docs_crypto_md_says_need_compat() 
         text.contains(&range),
         "the compat bundle mail must name {range} among the systems it is for:\n{text}"
     );
+    assert_eq!(range, ANDROID_NEEDS_COMPAT, "the mails' one source agrees");
+    Ok(())
+}
+
+#[test]
+fn every_system_the_mails_say_needs_compat_is_in_both_rows_of_docs_crypto_md() -> Result<()> {
+    let modern = crypto_md_row("modern")?;
+    let fails = modern.iter().rev().find(|c| !c.is_empty()).unwrap();
+    let targets = &modern[3];
+    let compat = crypto_md_row("compat")?.join("|");
+    for system in NEED_COMPAT {
+        assert!(fails.contains(system), "modern row lacks {system:?}: {fails}");
+        assert!(compat.contains(system), "compat row lacks {system:?}: {compat}");
+    }
+    assert!(targets.contains(ANDROID_READS_MODERN), "{targets}");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))?;
+    assert!(readme.contains(ANDROID_NEEDS_COMPAT), "README names another range");
     Ok(())
 }
 
@@ -118,5 +138,9 @@ fn the_bundle_and_password_mails_agree_on_keeping_the_file_and_its_password() ->
              as a backup:\n{password}"
         );
     }
+    // The same words in both, from the one source.
+    let advice = flat(KEEPING_ADVICE);
+    assert!(bundle.contains(&advice), "bundle mail:\n{bundle}");
+    assert!(password.contains(&advice), "password mail:\n{password}");
     Ok(())
 }
