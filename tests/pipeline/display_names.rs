@@ -173,7 +173,8 @@ async fn a_display_name_with_a_header_injection_is_refused_and_reaches_no_header
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_given_to_enqueue_greets_the_user_and_a_bad_one_enqueues_nothing() {
     let sim = simulator().await;
-    let (dir, config, _) = setup(&sim, "");
+    let (dir, config, ldif) = setup(&sim, "");
+    std::fs::write(&ldif, "").unwrap();
     let (code, out, err) = verb(
         &config,
         &["enqueue", "--name", "Rita Ora Santos", "rita@example.com"],
