@@ -93,7 +93,8 @@ mod tests {
             assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
             assert!(text.contains(ANDROID_NEEDS_COMPAT) || text.contains("password manager"));
         }
-        let flat: Vec<&str> = keeping_advice().split_whitespace().collect();
+        let wrapped = keeping_advice();
+        let flat: Vec<&str> = wrapped.split_whitespace().collect();
         assert_eq!(flat, KEEPING_ADVICE.split_whitespace().collect::<Vec<_>>());
     }
 
