@@ -51,7 +51,10 @@ fn is_bidi_control(c: char) -> bool {
 }
 
 fn is_line_break(c: char) -> bool {
-    matches!(c, '\r' | '\n' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}')
+    matches!(
+        c,
+        '\r' | '\n' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
 }
 
 impl DisplayName {
@@ -150,15 +153,28 @@ mod tests {
 
     #[test]
     fn a_line_break_anywhere_is_refused_as_a_header_injection() {
-        for bad in ["Eve\r\nBcc: x@example.net", "Eve\nBcc:", "Eve\r", "A\u{2028}B", "A\u{85}B"] {
-            assert_eq!(DisplayName::parse(bad), Err(NameError::LineBreak), "{bad:?}");
+        for bad in [
+            "Eve\r\nBcc: x@example.net",
+            "Eve\nBcc:",
+            "Eve\r",
+            "A\u{2028}B",
+            "A\u{85}B",
+        ] {
+            assert_eq!(
+                DisplayName::parse(bad),
+                Err(NameError::LineBreak),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn control_and_direction_characters_are_refused_with_their_code_point() {
         assert_eq!(DisplayName::parse("A\u{0}B"), Err(NameError::Control(0)));
-        assert_eq!(DisplayName::parse("A\u{7F}B"), Err(NameError::Control(0x7F)));
+        assert_eq!(
+            DisplayName::parse("A\u{7F}B"),
+            Err(NameError::Control(0x7F))
+        );
         let e = DisplayName::parse("Ann\u{202E}gnp.exe").unwrap_err();
         assert_eq!(e, NameError::Bidi(0x202E));
         assert!(e.to_string().contains("U+202E"), "{e}");
@@ -173,17 +189,20 @@ mod tests {
             Err(NameError::TooLong(MAX_CHARS + 1))
         );
         assert!(DisplayName::parse(&"ä".repeat(MAX_CHARS)).is_ok());
-        assert_eq!(
-            DisplayName::from_bytes(b"J\xF6rg"),
-            Err(NameError::NotUtf8)
-        );
+        assert_eq!(DisplayName::from_bytes(b"J\xF6rg"), Err(NameError::NotUtf8));
     }
 
     #[test]
     fn first_and_last_name_split_at_the_last_word_or_a_comma() {
         let split = |s: &str| name(s).first_and_last();
-        assert_eq!(split("Anna Maria Lima"), Some(("Anna Maria".into(), "Lima".into())));
-        assert_eq!(split("Müller, Jörg"), Some(("Jörg".into(), "Müller".into())));
+        assert_eq!(
+            split("Anna Maria Lima"),
+            Some(("Anna Maria".into(), "Lima".into()))
+        );
+        assert_eq!(
+            split("Müller, Jörg"),
+            Some(("Jörg".into(), "Müller".into()))
+        );
         assert_eq!(split("Cher"), None);
         assert_eq!(split("Müller,"), None);
     }

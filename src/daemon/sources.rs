@@ -266,14 +266,14 @@ impl Intake {
                 self.persist(&what, cancel, move |s| {
                     s.observe_present_named(&a, display_name.as_ref(), now)
                 })
-                    .await
-                    .map(|_| {
-                        if let Err(e) = self.spool.ack(&file) {
-                            tracing::warn!(%address, "cannot remove the spool request: {e}");
-                        }
-                        vec![Seen::Present(address)]
-                    })
-                    .unwrap_or_default()
+                .await
+                .map(|_| {
+                    if let Err(e) = self.spool.ack(&file) {
+                        tracing::warn!(%address, "cannot remove the spool request: {e}");
+                    }
+                    vec![Seen::Present(address)]
+                })
+                .unwrap_or_default()
             }
             Admitted::Ignored {
                 address,

@@ -23,7 +23,8 @@ pub const ANDROID_READS_MODERN: &str = "Android 16";
 /// mail: the file is the only backup of a key generated for the user (needed again on a new
 /// device and for old encrypted mail after renewal), and a backup without its password is no
 /// backup; kept apart, because together they are the key.
-pub const KEEPING_ADVICE: &str = "Keep both the certificate file and its password: together they are \
+pub const KEEPING_ADVICE: &str =
+    "Keep both the certificate file and its password: together they are \
 your backup of the private key, and you need them again on a new device and to read old \
 encrypted mail. Keep them apart: the file in this mailbox or a backup, the password in a \
 password manager, never next to the file. Never forward either, and never send the two together.";
@@ -89,7 +90,11 @@ mod tests {
 
     #[test]
     fn advice_is_wrapped_without_losing_a_word() {
-        for text in [profile_advice("modern"), profile_advice("compat"), keeping_advice()] {
+        for text in [
+            profile_advice("modern"),
+            profile_advice("compat"),
+            keeping_advice(),
+        ] {
             assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
             assert!(text.contains(ANDROID_NEEDS_COMPAT) || text.contains("password manager"));
         }

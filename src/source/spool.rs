@@ -12,8 +12,8 @@
 //! persisting it, so a crash in between replays the request instead of losing the mailbox.
 
 use super::{send_all, Listing, Origin, Rejected, SourceError, SourceEvent};
-use crate::fsutil::{self, AtomicWriter, Placement, Step, WriteError};
 use crate::display_name::DisplayName;
+use crate::fsutil::{self, AtomicWriter, Placement, Step, WriteError};
 use crate::mailbox::Address;
 use notify::Watcher as _;
 use std::collections::BTreeMap;
@@ -496,16 +496,24 @@ mod tests {
 
     #[test]
     fn a_request_may_name_the_person_and_a_name_with_a_control_character_rejects_it() {
-        let ok = parse_request(&format!("{MAGIC}\naddress: a@example.org\nname: Ana  Lima\n"));
+        let ok = parse_request(&format!(
+            "{MAGIC}\naddress: a@example.org\nname: Ana  Lima\n"
+        ));
         let (a, n) = ok.unwrap();
         assert_eq!(a.as_str(), "a@example.org");
         assert_eq!(n.unwrap().as_str(), "Ana Lima");
         let plain = parse_request(&format!("{MAGIC}\naddress: a@example.org\n")).unwrap();
         assert_eq!(plain.1, None);
         let bad = parse_request(&format!("{MAGIC}\naddress: a@example.org\nname: A\u{7}B\n"));
-        assert_eq!(bad.unwrap_err(), "the name contains the control character U+0007");
+        assert_eq!(
+            bad.unwrap_err(),
+            "the name contains the control character U+0007"
+        );
         let twice = format!("{MAGIC}\naddress: a@example.org\nname: A\nname: B\n");
-        assert_eq!(parse_request(&twice).unwrap_err(), "more than one name line");
+        assert_eq!(
+            parse_request(&twice).unwrap_err(),
+            "more than one name line"
+        );
     }
 
     #[test]

@@ -565,7 +565,9 @@ fn a_reported_name_is_stored_and_a_change_of_it_makes_a_stale_write_conflict() {
     store
         .apply_named_listing("ldif", &listed, &named("Bob Berg"), true, NOW, &guard)
         .unwrap();
-    store.apply_listing("maildir", &listed, true, NOW, &guard).unwrap();
+    store
+        .apply_listing("maildir", &listed, true, NOW, &guard)
+        .unwrap();
     assert_eq!(store.get(&bob).unwrap().unwrap(), first);
 
     // A new name bumps the version: a step that read the record before cannot write the old
@@ -576,7 +578,10 @@ fn a_reported_name_is_stored_and_a_change_of_it_makes_a_stale_write_conflict() {
     let renamed = store.get(&bob).unwrap().unwrap();
     assert_eq!(renamed.display_name, Some(name("Bob Berg-Lund")));
     let stale = store.commit(Transition::new(first));
-    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
 
     // A request names its person in the same transaction as it records the mailbox.
     let carol = addr("carol@example.org");
@@ -606,7 +611,10 @@ fn a_store_from_before_display_names_is_upgraded_and_keeps_its_records() {
     }
     let store = Store::open(dir.path()).unwrap();
     let old = store.get(&addr("old@example.org")).unwrap().unwrap();
-    assert_eq!((old.stage, old.version, old.display_name), (Stage::Delivered, 4, None));
+    assert_eq!(
+        (old.stage, old.version, old.display_name),
+        (Stage::Delivered, 4, None)
+    );
     store
         .observe_present_named(&old.address, Some(&name("Olga Old")), NOW)
         .unwrap();

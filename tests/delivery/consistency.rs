@@ -67,9 +67,7 @@ fn android_range(cell: &str) -> Option<String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '–'))
         .unwrap_or(rest.len());
     let range = &rest[..end];
-    range
-        .contains('–')
-        .then(|| format!("Android {range}"))
+    range.contains('–').then(|| format!("Android {range}"))
 }
 
 /// Flattens a hard-wrapped text so a phrase split over two lines is found.
@@ -91,7 +89,10 @@ fn the_bundle_mail_names_the_android_versions_docs_crypto_md_says_need_compat() 
         .ok_or_else(|| anyhow!("docs/crypto.md names no Android range for modern: {fails}"))?;
     // The compat row names the same versions among its targets.
     let compat = crypto_md_row("compat")?.join("|");
-    assert!(compat.contains(&range), "compat row lacks {range}: {compat}");
+    assert!(
+        compat.contains(&range),
+        "compat row lacks {range}: {compat}"
+    );
 
     let text = flat(&bundle_text(dir.path(), "modern")?);
     assert!(
@@ -114,12 +115,21 @@ fn every_system_the_mails_say_needs_compat_is_in_both_rows_of_docs_crypto_md() -
     let targets = &modern[3];
     let compat = crypto_md_row("compat")?.join("|");
     for system in NEED_COMPAT {
-        assert!(fails.contains(system), "modern row lacks {system:?}: {fails}");
-        assert!(compat.contains(system), "compat row lacks {system:?}: {compat}");
+        assert!(
+            fails.contains(system),
+            "modern row lacks {system:?}: {fails}"
+        );
+        assert!(
+            compat.contains(system),
+            "compat row lacks {system:?}: {compat}"
+        );
     }
     assert!(targets.contains(ANDROID_READS_MODERN), "{targets}");
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))?;
-    assert!(readme.contains(ANDROID_NEEDS_COMPAT), "README names another range");
+    assert!(
+        readme.contains(ANDROID_NEEDS_COMPAT),
+        "README names another range"
+    );
     Ok(())
 }
 

@@ -183,11 +183,19 @@ async fn a_name_given_to_enqueue_greets_the_user_and_a_bad_one_enqueues_nothing(
     assert_eq!(code, 0, "{out}\n{err}");
     let (code, out, err) = verb(
         &config,
-        &["enqueue", "--name", "Mal\r\nBcc: x@example.net", "mal@example.com"],
+        &[
+            "enqueue",
+            "--name",
+            "Mal\r\nBcc: x@example.net",
+            "mal@example.com",
+        ],
     )
     .await;
     assert_eq!(code, 2, "{out}\n{err}");
-    assert!(err.contains("nothing enqueued") && err.contains("line break"), "{err}");
+    assert!(
+        err.contains("nothing enqueued") && err.contains("line break"),
+        "{err}"
+    );
     provision_listed(&config, "rita@example.com").await;
     let text = bundle_text(dir.path(), "rita@example.com");
     assert!(text.starts_with("Hello Rita Ora Santos,"), "{text}");
@@ -195,7 +203,9 @@ async fn a_name_given_to_enqueue_greets_the_user_and_a_bad_one_enqueues_nothing(
         order_names(&sim, "rita@example.com"),
         (Some("Rita Ora".into()), Some("Santos".into()))
     );
-    let spool: Vec<_> = std::fs::read_dir(dir.path().join("spool")).unwrap().collect();
+    let spool: Vec<_> = std::fs::read_dir(dir.path().join("spool"))
+        .unwrap()
+        .collect();
     assert!(spool.is_empty(), "the bad request left no file: {spool:?}");
     sim.shutdown().await;
 }

@@ -154,7 +154,10 @@ fn entry_name(
         Ok(n) => Some(n),
         Err(crate::display_name::NameError::Empty) => None,
         Err(e) => {
-            let origin = format!("ldif entry {:?} (line {}), attribute {}", rec.dn, rec.line, v.name);
+            let origin = format!(
+                "ldif entry {:?} (line {}), attribute {}",
+                rec.dn, rec.line, v.name
+            );
             rejected.push(name_refused(origin, &e));
             None
         }
@@ -175,7 +178,10 @@ fn entry_name(
     match DisplayName::parse(&joined) {
         Ok(n) => Some(n),
         Err(e) => {
-            let origin = format!("ldif entry {:?} (line {}), attributes givenName and sn", rec.dn, rec.line);
+            let origin = format!(
+                "ldif entry {:?} (line {}), attributes givenName and sn",
+                rec.dn, rec.line
+            );
             rejected.push(name_refused(origin, &e));
             None
         }

@@ -168,7 +168,10 @@ fn the_display_name_comes_from_display_name_then_cn_then_given_name_and_sn() {
     let cn = entry("cn: Bo Berg\ncn: Bo");
     assert_eq!(name_of(&cn, defaults()).0.as_deref(), Some("Bo Berg"));
     let parts = entry("givenName: Cy\nsn: Corte Real");
-    assert_eq!(name_of(&parts, defaults()).0.as_deref(), Some("Cy Corte Real"));
+    assert_eq!(
+        name_of(&parts, defaults()).0.as_deref(),
+        Some("Cy Corte Real")
+    );
     let sn_only = entry("sn: Dahl");
     assert_eq!(name_of(&sn_only, defaults()).0.as_deref(), Some("Dahl"));
     assert_eq!(name_of(&entry(""), defaults()), (None, vec![]));
@@ -199,7 +202,10 @@ fn an_unusable_name_value_is_reported_with_its_reason_and_the_next_one_is_used()
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(reasons[0].contains("attribute displayName"), "{reasons:?}");
     assert!(reasons[0].contains("line break"), "{reasons:?}");
-    assert!(!reasons[0].contains("victim"), "the value is not echoed: {reasons:?}");
+    assert!(
+        !reasons[0].contains("victim"),
+        "the value is not echoed: {reasons:?}"
+    );
 
     // Not UTF-8, and too long: refused, and with nothing else the address greets.
     let latin1 = "dn: uid=f,dc=org\nmail: f@example.org\ndisplayName:: SvZyZw==\n\n";
