@@ -14,6 +14,15 @@ use crate::run_verb;
 
 /// A config against `sim` with an LDIF source reading `ldif` (keyed by DN).
 fn setup(sim: &SimulatorHandle, ldif_extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    setup_on(sim, "json", ldif_extra)
+}
+
+/// As [`setup`], over `wire` (`json` or `xml`).
+fn setup_on(
+    sim: &SimulatorHandle,
+    wire: &str,
+    ldif_extra: &str,
+) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let ldif = dir.path().join("directory.ldif");
     let extra = format!(
@@ -21,7 +30,7 @@ fn setup(sim: &SimulatorHandle, ldif_extra: &str) -> (tempfile::TempDir, PathBuf
          key = \"dn\"\n{ldif_extra}",
         ldif.display()
     );
-    let text = config_text(dir.path(), &sim.json_url(), "json", &extra);
+    let text = config_text(dir.path(), &endpoint_for(sim, wire), wire, &extra);
     let config = dir.path().join("config.toml");
     std::fs::write(&config, text).unwrap();
     std::fs::create_dir_all(dir.path().join("mail")).unwrap();
@@ -81,8 +90,14 @@ async fn simulator() -> SimulatorHandle {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_base64_display_name_from_ldif_greets_the_user_and_names_the_order() {
+    for wire in ["json", "xml"] {
+        a_base64_display_name_over(wire).await;
+    }
+}
+
+async fn a_base64_display_name_over(wire: &str) {
     let sim = simulator().await;
-    let (dir, config, ldif) = setup(&sim, "");
+    let (dir, config, ldif) = setup_on(&sim, wire, "");
     // `displayName::` is how exporters write non-ASCII values (RFC 2849 note 8).
     std::fs::write(
         &ldif,
@@ -96,10 +111,11 @@ async fn a_base64_display_name_from_ldif_greets_the_user_and_names_the_order() {
     .unwrap();
     provision_listed(&config, "joerg@example.com").await;
     let text = bundle_text(dir.path(), "joerg@example.com");
-    assert!(text.starts_with("Hello Jörg Müller,"), "{text}");
+    assert!(text.starts_with("Hello Jörg Müller,"), "{wire}: {text}");
     assert_eq!(
         order_names(&sim, "joerg@example.com"),
-        (Some("Jörg".into()), Some("Müller".into()))
+        (Some("Jörg".into()), Some("Müller".into())),
+        "{wire}"
     );
     sim.shutdown().await;
 }
@@ -199,6 +215,9 @@ async fn a_name_given_to_enqueue_greets_the_user_and_a_bad_one_enqueues_nothing(
     provision_listed(&config, "rita@example.com").await;
     let text = bundle_text(dir.path(), "rita@example.com");
     assert!(text.starts_with("Hello Rita Ora Santos,"), "{text}");
+    let (code, out, err) = verb(&config, &["status", "rita@example.com"]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("  name:         Rita Ora Santos\n"), "{out}");
     assert_eq!(
         order_names(&sim, "rita@example.com"),
         (Some("Rita Ora".into()), Some("Santos".into()))
