@@ -349,7 +349,8 @@ pub struct SourceHealth {
     pub last_error: Option<String>,
     /// The latest refused mass removal, until an update passes the guard again.
     pub refused: Option<MassRemovalRefused>,
-    /// Candidates currently seen that are not valid addresses (see the warnings in the log).
+    /// Candidates currently seen that are not valid addresses, and values not used (a display
+    /// name with a line break); see the warnings in the log.
     pub rejected: usize,
     /// Listings taken so far (initial scan, event-driven rescans, periodic rescans), failed
     /// ones included: a metric, and the way tests see that an idle source stays idle.
