@@ -14,7 +14,8 @@
 //!                      crypto/ (check cert, PKCS#12) ──▶ delivery/ (mail + password channel)
 //! ```
 //!
-//! - [`mailbox`]: the validated address type.
+//! - [`mailbox`]: the validated address type; [`display_name`]: the checked person's name
+//!   (from LDIF or `enqueue --name`) for greetings and the order's first and last name.
 //! - [`config`]: TOML config, raw serde structs validated into typed values.
 //! - [`cli`]: one file per verb; [`daemon`]: the `run` verb's boot order, loops, work queue,
 //!   HTTP endpoint and shutdown.
@@ -39,6 +40,7 @@ pub mod config;
 pub mod crypto;
 pub mod daemon;
 pub mod delivery;
+pub mod display_name;
 pub mod fsutil;
 pub mod lifecycle;
 pub mod mailbox;

@@ -6,11 +6,14 @@
 //! user needs read access to the config file only, never to the secret files it names).
 //! All addresses are checked before anything is written (form, and `domains.allow`): one
 //! refused address enqueues nothing and exits 2; so does a spool that is missing or not writable
-//! (a setup error).
+//! (a setup error). `--name` gives the person's name for the greeting and the order (one
+//! address only); a name the daemon would refuse (a line break, a control character, too long)
+//! enqueues nothing either.
 
 use std::path::PathBuf;
 
 use super::{CliError, Context};
+use crate::display_name::DisplayName;
 use crate::mailbox::{Address, DomainPolicy};
 use crate::source::spool;
 
@@ -20,6 +23,10 @@ pub struct Args {
     /// Spool directory (default: `sources.spool.dir` from the config file).
     #[arg(long)]
     pub spool_dir: Option<PathBuf>,
+    /// The person's name, for the greeting and the order's first and last name (with one
+    /// address only), e.g. "Anna Lima".
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// The mailbox addresses to provision.
     #[arg(required = true)]
     pub addresses: Vec<String>,
@@ -35,6 +42,18 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
             Err(e) => invalid.push(e.to_string()),
         }
     }
+    let name = match args.name.as_deref().map(DisplayName::parse) {
+        None => None,
+        Some(_) if addresses.len() + invalid.len() > 1 => {
+            invalid.push("--name names one person; give one address with it".into());
+            None
+        }
+        Some(Ok(n)) => Some(n),
+        Some(Err(e)) => {
+            invalid.push(format!("the name given with --name {e}"));
+            None
+        }
+    };
     if !invalid.is_empty() {
         return Err(CliError::Usage(format!(
             "nothing enqueued: {}",
@@ -68,7 +87,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
     }
     // A missing or unwritable spool is a setup error (exit 2); an I/O failure (a full disk)
     // may pass, so it is a failure (exit 1) the hook can retry.
-    let written = spool::enqueue(&dir, &addresses).map_err(|e| {
+    let written = spool::enqueue_named(&dir, &addresses, name.as_ref()).map_err(|e| {
         if e.is_transient() {
             CliError::failed(&e)
         } else {

@@ -139,6 +139,13 @@ async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> 
     let sources = Sources::from_config(&config.sources).map_err(|e| CliError::failed(&e))?;
     let listings = sources.full_listings().map_err(|e| CliError::failed(&e))?;
     for (name, listing) in listings {
+        if name != "spool" {
+            // The watchers log these once each; a pass logs what it saw (the spool logs its own).
+            for r in &listing.rejected {
+                tracing::warn!(source = name, origin = %r.origin, reason = %r.reason,
+                    "source-entry-rejected");
+            }
+        }
         let event = if name == "spool" {
             // Spool requests are consumed one by one (ack after persist), never a listing.
             listing.present_events()
@@ -205,9 +212,13 @@ fn admit_once(
                 .observe_present(&a, now)
                 .map_err(|e| CliError::failed(&e))?;
         }
-        Admitted::Requested { address, file } => {
+        Admitted::Requested {
+            address,
+            file,
+            display_name,
+        } => {
             rec.store()
-                .observe_present(&address, now)
+                .observe_present_named(&address, display_name.as_ref(), now)
                 .map_err(|e| CliError::failed(&e))?;
             sources.spool.ack(&file).map_err(|e| CliError::failed(&e))?;
         }
@@ -219,11 +230,12 @@ fn admit_once(
             source,
             complete,
             addresses,
+            names,
             ..
         } => {
             let applied = rec
                 .store()
-                .apply_listing(source, &addresses, complete, now, &sources.guard)
+                .apply_named_listing(source, &addresses, &names, complete, now, &sources.guard)
                 .map_err(|e| CliError::failed(&e))?;
             // The records to reconcile are found by `due` below; this logs the refusal.
             let _ = daemon::reconcile_listing(source, applied);

@@ -141,6 +141,7 @@ pub struct RawLdif {
     pub attributes: Option<Vec<String>>,
     pub object_class: Option<String>,
     pub key: Option<String>,
+    pub display_name_attributes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

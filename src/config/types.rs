@@ -144,6 +144,8 @@ pub struct LdifConfig {
     pub attributes: Vec<String>,
     pub object_class: Option<String>,
     pub key: KeyAttr,
+    /// Where the person's name is looked for, in order (then `givenName` + `sn`); empty: none.
+    pub display_name_attributes: Vec<String>,
 }
 
 /// `[delivery]`.

@@ -238,6 +238,7 @@ impl Intake {
                 source,
                 complete,
                 addresses,
+                names,
                 ignored,
             } => {
                 if ignored > 0 {
@@ -247,26 +248,32 @@ impl Intake {
                 let what = format!("the {source} listing");
                 let applied = self
                     .persist(&what, cancel, move |s| {
-                        s.apply_listing(source, &addresses, complete, now, &guard)
+                        s.apply_named_listing(source, &addresses, &names, complete, now, &guard)
                     })
                     .await;
                 applied
                     .map(|a| reconcile_listing(source, a))
                     .unwrap_or_default()
             }
-            Admitted::Requested { address, file } => {
+            Admitted::Requested {
+                address,
+                file,
+                display_name,
+            } => {
                 // Persist first, then acknowledge the request file.
                 let (a, now) = (address.clone(), self.clock.now());
                 let what = format!("the request for {address}");
-                self.persist(&what, cancel, move |s| s.observe_present(&a, now))
-                    .await
-                    .map(|_| {
-                        if let Err(e) = self.spool.ack(&file) {
-                            tracing::warn!(%address, "cannot remove the spool request: {e}");
-                        }
-                        vec![Seen::Present(address)]
-                    })
-                    .unwrap_or_default()
+                self.persist(&what, cancel, move |s| {
+                    s.observe_present_named(&a, display_name.as_ref(), now)
+                })
+                .await
+                .map(|_| {
+                    if let Err(e) = self.spool.ack(&file) {
+                        tracing::warn!(%address, "cannot remove the spool request: {e}");
+                    }
+                    vec![Seen::Present(address)]
+                })
+                .unwrap_or_default()
             }
             Admitted::Ignored {
                 address,

@@ -26,6 +26,7 @@ use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
+use super::advice::{keeping_advice, profile_advice};
 use super::error::DeliveryError;
 use super::template::{
     Template, TemplateError, TemplateKind, Templates, DEFAULT_PASSWORD_SUBJECT, DEFAULT_SUBJECT,
@@ -152,24 +153,6 @@ fn display_fingerprint(fp: &str) -> Option<String> {
     Some(pairs.join(":"))
 }
 
-/// What the user should know about the encoding (which clients open which profile, as tabled in
-/// `docs/crypto.md`).
-fn profile_advice(profile: &str) -> &'static str {
-    match profile {
-        // Hard-wrapped for the text part; in HTML a newline is just a space.
-        "modern" => {
-            "This file uses the modern encoding (AES-256, SHA-256). Current Windows,\n\
-             macOS, iOS, Android and Thunderbird read it; Windows Server 2016 and\n\
-             older, Android 9 and older and macOS 10.15 do not."
-        }
-        "compat" => {
-            "This file uses the compatible encoding (Triple-DES, SHA-1), so that\n\
-             older systems can read it too."
-        }
-        _ => "",
-    }
-}
-
 /// Control characters (a newline from a directory's `cn`, say) never reach a header.
 fn clean_display_name(name: &str) -> Option<String> {
     let cleaned: String = name
@@ -273,6 +256,7 @@ pub fn compose_bundle_message(
     let greeting = display_name
         .clone()
         .unwrap_or_else(|| bundle.address.to_string());
+    let (advice, keeping) = (profile_advice(&bundle.profile), keeping_advice());
     let value = |name: &str| -> Cow<'_, str> {
         match name {
             "address" => Cow::Borrowed(bundle.address.as_str()),
@@ -280,7 +264,8 @@ pub fn compose_bundle_message(
             "expires" => Cow::Borrowed(expires.as_str()),
             "fingerprint" => Cow::Borrowed(fingerprint.as_str()),
             "profile" => Cow::Borrowed(bundle.profile.as_str()),
-            "profile_advice" => Cow::Borrowed(profile_advice(&bundle.profile)),
+            "profile_advice" => Cow::Borrowed(advice.as_str()),
+            "keeping_advice" => Cow::Borrowed(keeping.as_str()),
             "filename" => Cow::Borrowed(filename.as_str()),
             _ => Cow::Borrowed(""),
         }
@@ -336,9 +321,11 @@ pub fn compose_password_message(
     now: OffsetDateTime,
 ) -> Result<Message, DeliveryError> {
     let filename = bundle_filename(about);
+    let keeping = keeping_advice();
     let value = |name: &str| -> Cow<'_, str> {
         match name {
             "address" => Cow::Borrowed(about.as_str()),
+            "keeping_advice" => Cow::Borrowed(keeping.as_str()),
             "recipient" => Cow::Borrowed(to.as_str()),
             "filename" => Cow::Borrowed(filename.as_str()),
             "password" => Cow::Borrowed(password.expose().as_str()),

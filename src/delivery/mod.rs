@@ -4,6 +4,8 @@
 //! - [`message`]: [`Bundle`], [`MessageSettings`], [`compose_bundle_message`],
 //!   [`compose_password_message`], [`compose_failure_notice`] — pure functions of settings,
 //!   bundle and time.
+//! - [`advice`]: what both mails must say alike (which systems need `compat`, how to keep the
+//!   file and its password), one source for every template.
 //! - [`template`]: the embedded default templates (`templates/` in the source tree), overrides
 //!   from files, `{variable}` checking at load time.
 //! - [`mailer`]: the object-safe [`Mailer`] trait and the in-memory [`RecordingMailer`].
@@ -15,6 +17,7 @@
 //! The password never enters [`Bundle`] or the bundle mail: composition of that mail does not
 //! take it as an input, and the bundle templates cannot name it.
 
+pub mod advice;
 pub mod error;
 mod fsutil;
 pub mod mailer;

@@ -48,9 +48,16 @@ const BUNDLE_VARS: &[&str] = &[
     "fingerprint",
     "profile",
     "profile_advice",
+    "keeping_advice",
     "filename",
 ];
-const PASSWORD_TEXT_VARS: &[&str] = &["address", "recipient", "filename", "password"];
+const PASSWORD_TEXT_VARS: &[&str] = &[
+    "address",
+    "recipient",
+    "filename",
+    "password",
+    "keeping_advice",
+];
 const PASSWORD_SUBJECT_VARS: &[&str] = &["address", "recipient", "filename"];
 
 impl TemplateKind {

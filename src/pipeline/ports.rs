@@ -12,6 +12,7 @@ use std::future::Future;
 
 use time::OffsetDateTime;
 
+use crate::display_name::DisplayName;
 use crate::lifecycle::ErrorClass;
 use crate::mailbox::Address;
 use crate::secret::Secret;
@@ -79,6 +80,8 @@ pub struct OrderRequest<'a> {
     pub contact_id: i64,
     /// The certificate this order replaces (renewal, reprovision), if any.
     pub renew_of: Option<i64>,
+    /// The person's name, if a source reported one: the order's first and last name.
+    pub display_name: Option<&'a DisplayName>,
 }
 
 /// AutoDNS accepted an order.
@@ -278,10 +281,12 @@ pub trait Keys: Send + Sync {
 
 /// Delivery of the bundle and, separately, its password.
 pub trait Courier: Send + Sync {
-    /// Mails the bundle (with import instructions) to the mailbox.
+    /// Mails the bundle (with import instructions) to the mailbox, greeting `display_name`
+    /// when one is known (the address otherwise).
     fn send_bundle(
         &self,
         address: &Address,
+        display_name: Option<&DisplayName>,
         bundle: &Secret<Vec<u8>>,
         facts: &CertificateFacts,
     ) -> impl Future<Output = Result<(), PortError>> + Send;

@@ -15,6 +15,9 @@ use crate::store::{Event, HeldRemoval, MailboxRecord};
 pub struct StatusRow {
     /// The mailbox.
     pub address: String,
+    /// The person's name a source reported (LDIF, `enqueue --name`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// The stage name.
     pub stage: String,
     /// `stage`, or `failed (stage)`, plus `, removed`.
@@ -76,6 +79,7 @@ impl StatusRow {
         let f = &r.failure;
         StatusRow {
             address: r.address.to_string(),
+            display_name: r.display_name.as_ref().map(|n| n.to_string()),
             stage: r.stage.to_string(),
             status: r.status_label(),
             failed: f.gave_up,
@@ -223,6 +227,9 @@ pub fn detail(r: &MailboxRecord, events: &[Event]) -> String {
     }
     if let Some(q) = &row.request {
         out.push_str(&format!("  requested:    {q}\n"));
+    }
+    if let Some(n) = &row.display_name {
+        out.push_str(&format!("  name:         {n}\n"));
     }
     out.push_str("  events:\n");
     for e in events {

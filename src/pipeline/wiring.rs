@@ -456,6 +456,7 @@ impl Sources {
             attributes: l.attributes.clone(),
             object_class: l.object_class.clone(),
             key: l.key,
+            display_name_attributes: l.display_name_attributes.clone(),
         });
         let spool = SpoolSource::new(&cfg.spool_dir).map_err(|e| SourceStartError {
             source_name: "spool",

@@ -245,6 +245,11 @@ pub struct OrderRecord {
     pub transport: String,
     /// The product ordered.
     pub product: Option<String>,
+    /// The subject first and last name the order carried (`firstname`, `lastname`), if any.
+    #[serde(default)]
+    pub firstname: Option<String>,
+    #[serde(default)]
+    pub lastname: Option<String>,
     /// When the simulator received the order.
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,

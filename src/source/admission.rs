@@ -8,12 +8,16 @@
 //!   between reads the request again instead of losing it.
 //! - A spool file never reports a mailbox gone: a request is consumed, not withdrawn.
 //! - A rename is the old address gone and the new one present (if its domain is allowed).
+//! - The person's name a source knows (an LDIF entry, `enqueue --name`) travels with a request
+//!   and with a listing, so the store records it with the mailbox; a watcher's `Present` hint
+//!   carries none (the daemon's watchers send listings).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
 use super::{Origin, SourceEvent};
+use crate::display_name::DisplayName;
 use crate::mailbox::{Address, DomainPolicy};
 
 /// What one source event asks of the pipeline.
@@ -21,16 +25,23 @@ use crate::mailbox::{Address, DomainPolicy};
 pub enum Admitted {
     /// The mailbox exists: record it and reconcile it.
     Present(Address),
-    /// A hook request: record the mailbox, then remove the request `file`, then reconcile it.
-    Requested { address: Address, file: PathBuf },
+    /// A hook request: record the mailbox (with the name the request gives), then remove the
+    /// request `file`, then reconcile it.
+    Requested {
+        address: Address,
+        file: PathBuf,
+        display_name: Option<DisplayName>,
+    },
     /// The mailbox is no longer listed: record that and reconcile it.
     Gone(Address),
     /// What a source lists now, reduced to the allowed domains: the store records it per
-    /// source (see `Store::apply_listing`). `ignored` counts the addresses left out.
+    /// source (see `Store::apply_listing`), with the person's name of the named ones.
+    /// `ignored` counts the addresses left out.
     Listing {
         source: &'static str,
         complete: bool,
         addresses: BTreeSet<Address>,
+        names: BTreeMap<Address, DisplayName>,
         ignored: usize,
     },
     /// Not work for the pipeline. A spool request `origin` is removed all the same.
@@ -59,7 +70,9 @@ impl fmt::Display for Refusal {
 /// The work `event` asks for under `policy`, in the order to do it.
 pub fn admit(event: SourceEvent, policy: &DomainPolicy) -> Vec<Admitted> {
     match event {
-        SourceEvent::Present { address, origin } if !policy.permits(&address) => {
+        SourceEvent::Present {
+            address, origin, ..
+        } if !policy.permits(&address) => {
             vec![Admitted::Ignored {
                 address,
                 origin,
@@ -69,7 +82,12 @@ pub fn admit(event: SourceEvent, policy: &DomainPolicy) -> Vec<Admitted> {
         SourceEvent::Present {
             address,
             origin: Origin::Spool { file },
-        } => vec![Admitted::Requested { address, file }],
+            display_name,
+        } => vec![Admitted::Requested {
+            address,
+            file,
+            display_name,
+        }],
         SourceEvent::Present { address, .. } => vec![Admitted::Present(address)],
         SourceEvent::Gone {
             origin: Origin::Spool { .. },
@@ -85,11 +103,14 @@ pub fn admit(event: SourceEvent, policy: &DomainPolicy) -> Vec<Admitted> {
             let total = all.len();
             let addresses: BTreeSet<Address> =
                 all.into_iter().filter(|a| policy.permits(a)).collect();
+            let mut names = listing.display_names();
+            names.retain(|a, _| addresses.contains(a));
             vec![Admitted::Listing {
                 source,
                 complete,
                 ignored: total - addresses.len(),
                 addresses,
+                names,
             }]
         }
         SourceEvent::Changed { from, to, .. } => {
@@ -134,6 +155,7 @@ mod tests {
         let ev = SourceEvent::Present {
             address: addr("anna@example.com"),
             origin: maildir(),
+            display_name: None,
         };
         assert_eq!(
             admit(ev, &only_example_com()),
@@ -146,6 +168,7 @@ mod tests {
         let ev = SourceEvent::Present {
             address: addr("anna@example.org"),
             origin: maildir(),
+            display_name: None,
         };
         assert_eq!(
             admit(ev, &DomainPolicy::default()),
@@ -158,6 +181,7 @@ mod tests {
         let ev = SourceEvent::Present {
             address: addr("eve@example.org"),
             origin: spool(),
+            display_name: None,
         };
         assert_eq!(
             admit(ev, &only_example_com()),
@@ -178,12 +202,14 @@ mod tests {
         let ev = SourceEvent::Present {
             address: addr("anna@example.com"),
             origin: spool(),
+            display_name: None,
         };
         assert_eq!(
             admit(ev, &only_example_com()),
             vec![Admitted::Requested {
                 address: addr("anna@example.com"),
                 file: "/var/spool/smp/1.req".into(),
+                display_name: None,
             }]
         );
     }
@@ -209,6 +235,8 @@ mod tests {
     fn a_listing_keeps_only_the_allowed_domains() {
         let mut listing = super::super::Listing::default();
         listing.insert(maildir(), addr("anna@example.com"));
+        let anna = DisplayName::parse("Anna Lima").unwrap();
+        listing.set_display_name(&maildir().key(), anna.clone());
         listing.insert(
             Origin::Maildir {
                 path: "/var/mail/example.org/eve".into(),
@@ -226,6 +254,7 @@ mod tests {
                 source: "maildir",
                 complete: true,
                 addresses: [addr("anna@example.com")].into(),
+                names: [(addr("anna@example.com"), anna)].into(),
                 ignored: 1,
             }]
         );

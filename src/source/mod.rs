@@ -22,6 +22,7 @@ pub mod ldif;
 pub mod maildir;
 pub mod spool;
 
+use crate::display_name::DisplayName;
 use crate::mailbox::Address;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -71,8 +72,13 @@ impl fmt::Display for Origin {
 /// What a source reports to the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceEvent {
-    /// The mailbox exists (first seen, or seen again by a rescan or a new spool request).
-    Present { address: Address, origin: Origin },
+    /// The mailbox exists (first seen, or seen again by a rescan or a new spool request), with
+    /// the person's name when the source knows one (an LDIF entry, `enqueue --name`).
+    Present {
+        address: Address,
+        origin: Origin,
+        display_name: Option<DisplayName>,
+    },
     /// The mailbox is no longer seen by this source. Only sent after the mass-removal guard
     /// allowed it.
     Gone { address: Address, origin: Origin },
@@ -95,8 +101,9 @@ pub enum SourceEvent {
     },
 }
 
-/// Something a source saw that looked like a mailbox but is not one it can certify, reported
-/// instead of crashing or guessing.
+/// Something a source saw that looked like a mailbox but is not one it can certify, or a value
+/// of a mailbox it cannot use (a display name with a line break), reported instead of crashing
+/// or guessing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
     /// Where it was seen: the path (lossy for non-UTF-8 names), the LDIF entry, the spool file.
@@ -123,6 +130,8 @@ pub struct ListedEntry {
     pub origin: Origin,
     /// In the order the source lists them (LDIF attribute order), without duplicates.
     pub addresses: Vec<Address>,
+    /// The person's name for every address of the entry, when the source knows one.
+    pub display_name: Option<DisplayName>,
 }
 
 impl Listing {
@@ -135,10 +144,31 @@ impl Listing {
             .or_insert_with(|| ListedEntry {
                 origin,
                 addresses: Vec::new(),
+                display_name: None,
             });
         if !entry.addresses.contains(&address) {
             entry.addresses.push(address);
         }
+    }
+
+    /// Gives the entry under `key` the person's name (no-op for a key not listed).
+    pub fn set_display_name(&mut self, key: &str, name: DisplayName) {
+        if let Some(e) = self.entries.get_mut(key) {
+            e.display_name = Some(name);
+        }
+    }
+
+    /// The person's name of every named address (the first entry's name for an address two
+    /// entries carry).
+    pub fn display_names(&self) -> BTreeMap<Address, DisplayName> {
+        let mut names = BTreeMap::new();
+        for e in self.entries.values() {
+            let Some(n) = &e.display_name else { continue };
+            for a in &e.addresses {
+                names.entry(a.clone()).or_insert_with(|| n.clone());
+            }
+        }
+        names
     }
 
     /// Every distinct address, sorted.
@@ -169,6 +199,7 @@ impl Listing {
                     out.push(SourceEvent::Present {
                         address: a.clone(),
                         origin: e.origin.clone(),
+                        display_name: e.display_name.clone(),
                     });
                 }
             }
@@ -223,6 +254,7 @@ pub fn diff(old: &Listing, new: &Listing) -> Vec<SourceEvent> {
                 out.push(SourceEvent::Present {
                     address: a.clone(),
                     origin: e.origin.clone(),
+                    display_name: e.display_name.clone(),
                 });
             }
         }
@@ -317,7 +349,8 @@ pub struct SourceHealth {
     pub last_error: Option<String>,
     /// The latest refused mass removal, until an update passes the guard again.
     pub refused: Option<MassRemovalRefused>,
-    /// Candidates currently seen that are not valid addresses (see the warnings in the log).
+    /// Candidates currently seen that are not valid addresses, and values not used (a display
+    /// name with a line break); see the warnings in the log.
     pub rejected: usize,
     /// Listings taken so far (initial scan, event-driven rescans, periodic rescans), failed
     /// ones included: a metric, and the way tests see that an idle source stays idle.
@@ -458,6 +491,7 @@ impl Tracker {
                             .or_insert_with(|| ListedEntry {
                                 origin: e.origin.clone(),
                                 addresses: Vec::new(),
+                                display_name: e.display_name.clone(),
                             });
                         entry.addresses.push(a.clone());
                     }
@@ -566,6 +600,7 @@ mod tests {
                 SourceEvent::Present {
                     address: a("erin@example.org"),
                     origin: Origin::Ldif { key: "u3".into() },
+                    display_name: None,
                 },
                 SourceEvent::Gone {
                     address: a("dave@example.org"),
@@ -590,7 +625,8 @@ mod tests {
             diff(&old, &new),
             vec![SourceEvent::Present {
                 address: a("alt@example.org"),
-                origin: Origin::Ldif { key: "u1".into() }
+                origin: Origin::Ldif { key: "u1".into() },
+                display_name: None,
             }]
         );
     }
@@ -650,7 +686,8 @@ mod tests {
             events,
             vec![SourceEvent::Present {
                 address: a("new@example.org"),
-                origin: Origin::Ldif { key: "new".into() }
+                origin: Origin::Ldif { key: "new".into() },
+                display_name: None,
             }]
         );
         let refused = health

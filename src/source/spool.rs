@@ -12,6 +12,7 @@
 //! persisting it, so a crash in between replays the request instead of losing the mailbox.
 
 use super::{send_all, Listing, Origin, Rejected, SourceError, SourceEvent};
+use crate::display_name::DisplayName;
 use crate::fsutil::{self, AtomicWriter, Placement, Step, WriteError};
 use crate::mailbox::Address;
 use notify::Watcher as _;
@@ -81,6 +82,16 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
 /// appears atomically (written under a dot-name, synced, renamed, directory synced). Does not
 /// need the daemon. The caller has validated the addresses (they are [`Address`]es).
 pub fn enqueue(spool_dir: &Path, addresses: &[Address]) -> Result<Vec<PathBuf>, SpoolError> {
+    enqueue_named(spool_dir, addresses, None)
+}
+
+/// As [`enqueue`], with the person's name (`enqueue --name`) in every request: a `name:` line
+/// after the address, which the daemon checks again when it reads the request.
+pub fn enqueue_named(
+    spool_dir: &Path,
+    addresses: &[Address],
+    name: Option<&DisplayName>,
+) -> Result<Vec<PathBuf>, SpoolError> {
     let meta = match fs::metadata(spool_dir) {
         Ok(m) if m.is_dir() => m,
         Ok(_) => {
@@ -122,7 +133,10 @@ pub fn enqueue(spool_dir: &Path, addresses: &[Address]) -> Result<Vec<PathBuf>, 
                 }
             })?;
         }
-        let request = format!("{MAGIC}\naddress: {address}\n");
+        let mut request = format!("{MAGIC}\naddress: {address}\n");
+        if let Some(n) = name {
+            request.push_str(&format!("name: {n}\n"));
+        }
         let target = staged
             .commit(&request_name(), request.as_bytes())
             .map_err(write_err)?;
@@ -158,8 +172,11 @@ fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
     fsutil::sync_dir(dir).map_err(io_err(dir))
 }
 
+/// A valid request: the address and, if the request names one, the person's name.
+type Request = (Address, Option<DisplayName>);
+
 /// Reads one request file; `Err` carries the reason it is not a valid request.
-fn read_request(path: &Path) -> Result<Result<Address, String>, io::Error> {
+fn read_request(path: &Path) -> Result<Result<Request, String>, io::Error> {
     use std::os::unix::fs::OpenOptionsExt as _;
     // The directory is group-writable, so what sits there may be hostile: O_NOFOLLOW refuses a
     // symlink swapped in after listing, O_NONBLOCK keeps a FIFO from blocking the open.
@@ -184,26 +201,35 @@ fn read_request(path: &Path) -> Result<Result<Address, String>, io::Error> {
         Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(Err("not UTF-8".into())),
         Err(e) => return Err(e),
     }
+    Ok(parse_request(&text))
+}
+
+/// The request in a file's text, or why it is not one. A `name:` line is optional; a name that
+/// is not usable (a hand-written request with a control character) rejects the request, as
+/// `enqueue --name` would have.
+fn parse_request(text: &str) -> Result<Request, String> {
     let mut lines = text.lines();
     if lines.next() != Some(MAGIC) {
-        return Ok(Err(format!("the first line is not {MAGIC:?}")));
+        return Err(format!("the first line is not {MAGIC:?}"));
     }
-    let mut address = None;
+    let (mut address, mut name) = (None, None);
     for l in lines {
         match l.split_once(':') {
             Some(("address", v)) if address.is_none() => address = Some(v.trim().to_string()),
-            Some(("address", _)) => return Ok(Err("more than one address line".into())),
-            _ => return Ok(Err("unknown line in the request".into())),
+            Some(("address", _)) => return Err("more than one address line".into()),
+            Some(("name", v)) if name.is_none() => {
+                name = Some(DisplayName::parse(v).map_err(|e| format!("the name {e}"))?);
+            }
+            Some(("name", _)) => return Err("more than one name line".into()),
+            _ => return Err("unknown line in the request".into()),
         }
     }
-    let Some(a) = address else {
-        return Ok(Err("no address line".into()));
-    };
-    Ok(Address::parse(&a).map_err(|e| e.to_string()))
+    let a = address.ok_or("no address line")?;
+    Ok((Address::parse(&a).map_err(|e| e.to_string())?, name))
 }
 
 /// Reads one listed request file; `Ok(Err(reason))` when it is not a valid request.
-fn examine(entry: &fs::DirEntry) -> Result<Result<Address, String>, io::Error> {
+fn examine(entry: &fs::DirEntry) -> Result<Result<Request, String>, io::Error> {
     // A symlink planted in a group-writable directory must not make us read elsewhere.
     let ft = entry.file_type()?;
     if ft.is_symlink() {
@@ -303,7 +329,14 @@ impl SpoolSource {
                 continue;
             }
             match examine(&entry) {
-                Ok(Ok(address)) => listing.insert(Origin::Spool { file: path }, address),
+                Ok(Ok((address, name))) => {
+                    let origin = Origin::Spool { file: path };
+                    let key = origin.key();
+                    listing.insert(origin, address);
+                    if let Some(n) = name {
+                        listing.set_display_name(&key, n);
+                    }
+                }
                 Ok(Err(reason)) => listing.rejected.push(set_aside(&path, reason)),
                 // Acked (deleted) between listing and reading: not pending any more.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -435,6 +468,7 @@ fn due_events(
                 events.push(SourceEvent::Present {
                     address: a.clone(),
                     origin: entry.origin.clone(),
+                    display_name: entry.display_name.clone(),
                 });
             }
         }
@@ -458,6 +492,28 @@ mod tests {
             );
         }
         l
+    }
+
+    #[test]
+    fn a_request_may_name_the_person_and_a_name_with_a_control_character_rejects_it() {
+        let ok = parse_request(&format!(
+            "{MAGIC}\naddress: a@example.org\nname: Ana  Lima\n"
+        ));
+        let (a, n) = ok.unwrap();
+        assert_eq!(a.as_str(), "a@example.org");
+        assert_eq!(n.unwrap().as_str(), "Ana Lima");
+        let plain = parse_request(&format!("{MAGIC}\naddress: a@example.org\n")).unwrap();
+        assert_eq!(plain.1, None);
+        let bad = parse_request(&format!("{MAGIC}\naddress: a@example.org\nname: A\u{7}B\n"));
+        assert_eq!(
+            bad.unwrap_err(),
+            "the name contains the control character U+0007"
+        );
+        let twice = format!("{MAGIC}\naddress: a@example.org\nname: A\nname: B\n");
+        assert_eq!(
+            parse_request(&twice).unwrap_err(),
+            "more than one name line"
+        );
     }
 
     #[test]

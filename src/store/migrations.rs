@@ -101,4 +101,9 @@ pub const MIGRATIONS: &[&str] = &[
     INSERT INTO presence (address, source, since)
         SELECT address, '*', created_at FROM mailbox WHERE present = 1;
     "#,
+    // 3: the person's name a source knows for the mailbox (an LDIF attribute, `enqueue
+    // --name`), for the greeting and the order's first and last name; NULL when none is known.
+    r#"
+    ALTER TABLE mailbox ADD COLUMN display_name TEXT;
+    "#,
 ];

@@ -9,14 +9,15 @@
 //! them; mailboxes requested through the spool (or a verb) have no row until a source lists
 //! them, so no listing can remove them.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rusqlite::{params, Connection, TransactionBehavior};
 use time::OffsetDateTime;
 
-use super::records::{observe_gone_in, observe_present_in, Observed};
+use super::records::{observe_gone_in, observe_present_in, set_display_name_in, Observed};
 use super::rows::{from_nanos, map_read_error, to_nanos};
 use super::{Store, StoreError};
+use crate::display_name::DisplayName;
 use crate::mailbox::Address;
 use crate::source::guard::{check_window, GuardPolicy, MassRemovalRefused};
 
@@ -59,6 +60,21 @@ impl Store {
         now: OffsetDateTime,
         guard: &GuardPolicy,
     ) -> Result<ListingApplied, StoreError> {
+        let none = BTreeMap::new();
+        self.apply_named_listing(source, listed, &none, complete, now, guard)
+    }
+
+    /// As [`Store::apply_listing`], also recording the person's name of each listed address in
+    /// `names` (an LDIF entry's display name), in the same transaction.
+    pub fn apply_named_listing(
+        &self,
+        source: &str,
+        listed: &BTreeSet<Address>,
+        names: &BTreeMap<Address, DisplayName>,
+        complete: bool,
+        now: OffsetDateTime,
+        guard: &GuardPolicy,
+    ) -> Result<ListingApplied, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let stored = rows_of(&tx, source)?;
@@ -66,10 +82,16 @@ impl Store {
         let mut still: HashSet<String> = HashSet::with_capacity(stored.len());
         for address in listed {
             if stored.contains(address.as_str()) {
+                if let Some(n) = names.get(address) {
+                    set_display_name_in(&tx, address, n)?;
+                }
                 still.insert(address.as_str().to_string());
                 continue;
             }
             let (observed, recorded) = observe_present_in(&tx, address, now)?;
+            if let Some(n) = names.get(address) {
+                set_display_name_in(&tx, &recorded, n)?;
+            }
             if matches!(observed, Observed::Created | Observed::Returned) {
                 out.added.push(recorded.clone());
             }

@@ -3,6 +3,7 @@
 
 use time::OffsetDateTime;
 
+use crate::display_name::DisplayName;
 use crate::lifecycle::{ErrorClass, EventKind, Request, Stage};
 use crate::mailbox::Address;
 use crate::secret::Secret;
@@ -84,6 +85,9 @@ pub struct MailboxRecord {
     pub next_attempt_at: Option<OffsetDateTime>,
     /// The failure overlay.
     pub failure: Failure,
+    /// The person's name a source reported (LDIF, `enqueue --name`): the greeting of the bundle
+    /// mail and the order's first and last name. Written by the sources' intake only.
+    pub display_name: Option<DisplayName>,
     /// First seen.
     pub created_at: OffsetDateTime,
     /// Last written.
@@ -120,6 +124,7 @@ impl MailboxRecord {
             delivered_at: None,
             next_attempt_at: None,
             failure: Failure::default(),
+            display_name: None,
             created_at: now,
             updated_at: now,
         }

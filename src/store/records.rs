@@ -9,6 +9,7 @@ use super::ledger::{count_order, reserve_order};
 use super::record::{MailboxRecord, NewEvent};
 use super::rows::{append_event, insert_record, map_read_error, read_record, to_nanos, COLUMNS};
 use super::{Store, StoreError};
+use crate::display_name::DisplayName;
 use crate::lifecycle::EventKind;
 use crate::mailbox::Address;
 
@@ -139,9 +140,23 @@ impl Store {
         address: &Address,
         now: OffsetDateTime,
     ) -> Result<Observed, StoreError> {
+        self.observe_present_named(address, None, now)
+    }
+
+    /// As [`Store::observe_present`], also recording the person's name the source gives (a
+    /// request from `enqueue --name`), in the same transaction.
+    pub fn observe_present_named(
+        &self,
+        address: &Address,
+        name: Option<&DisplayName>,
+        now: OffsetDateTime,
+    ) -> Result<Observed, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (outcome, _) = observe_present_in(&tx, address, now)?;
+        let (outcome, recorded) = observe_present_in(&tx, address, now)?;
+        if let Some(n) = name {
+            set_display_name_in(&tx, &recorded, n)?;
+        }
         tx.commit()?;
         Ok(outcome)
     }
@@ -322,6 +337,22 @@ pub(super) fn observe_present_in(
         }
     };
     Ok((outcome, address.clone()))
+}
+
+/// Records `name` as the person's name of `address` when it differs from the stored one. The
+/// version is bumped, so a step that read the record before cannot write the old name back
+/// (it gets a conflict and re-reads). A source that knows no name leaves a stored one alone.
+pub(super) fn set_display_name_in(
+    tx: &rusqlite::Connection,
+    address: &Address,
+    name: &DisplayName,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE mailbox SET display_name = ?2, version = version + 1 \
+         WHERE address = ?1 AND display_name IS NOT ?2",
+    )?
+    .execute(params![address.as_str(), name.as_str()])?;
+    Ok(())
 }
 
 /// The known mailbox `address` differs from only in ASCII case, if any; notes the spelling on

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use super::record::{Failure, MailboxRecord, NewEvent};
 use super::StoreError;
+use crate::display_name::DisplayName;
 use crate::lifecycle::{ErrorClass, Request, Stage};
 use crate::mailbox::Address;
 use crate::secret::Secret;
@@ -17,7 +18,7 @@ pub(super) const COLUMNS: &str =
     key_ref, contact_id, ctid, job_id, certificate_id, renew_of, certificate_pem, chain_pem, \
     not_after, serial, fingerprint, ordering_since, lease_owner, lease_until, bundle_password, \
     bundle_sent_at, delivered_at, next_attempt_at, attempts, error_class, error_code, \
-    error_text, gave_up, created_at, updated_at";
+    error_text, gave_up, created_at, updated_at, display_name";
 
 pub(super) fn to_nanos(t: OffsetDateTime) -> i64 {
     // i64 nanoseconds cover 1677..2262, far beyond any certificate we handle.
@@ -94,6 +95,11 @@ pub(super) fn read_record(row: &Row<'_>) -> Result<MailboxRecord, rusqlite::Erro
             text: row.get("error_text")?,
             gave_up: row.get("gave_up")?,
         },
+        // Read leniently: a name stored under an older, looser rule is dropped rather than
+        // making the whole record unreadable.
+        display_name: row
+            .get::<_, Option<String>>("display_name")?
+            .and_then(|n| DisplayName::parse(&n).ok()),
         created_at: from_nanos(row.get("created_at")?)?,
         updated_at: from_nanos(row.get("updated_at")?)?,
     })
@@ -115,7 +121,7 @@ pub(super) fn insert_record(conn: &Connection, r: &MailboxRecord) -> Result<(), 
     conn.prepare_cached(&format!(
         "INSERT INTO mailbox ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
              ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, \
-             ?27, ?28, ?29, ?30, ?31, ?32)"
+             ?27, ?28, ?29, ?30, ?31, ?32, ?33)"
     ))?
     .execute(params![
         r.address.as_str(),
@@ -150,6 +156,7 @@ pub(super) fn insert_record(conn: &Connection, r: &MailboxRecord) -> Result<(), 
         r.failure.gave_up,
         to_nanos(r.created_at),
         to_nanos(r.updated_at),
+        r.display_name.as_ref().map(DisplayName::as_str),
     ])?;
     Ok(())
 }

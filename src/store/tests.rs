@@ -6,6 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use super::*;
+use crate::display_name::DisplayName;
 use crate::lifecycle::{ErrorClass, Request, Stage};
 use crate::secret::Secret;
 use time::macros::datetime;
@@ -49,7 +50,12 @@ fn full_record() -> MailboxRecord {
         text: Some("AutoDNS answered 503".into()),
         gave_up: false,
     };
+    r.display_name = Some(name("Bob Berg"));
     r
+}
+
+fn name(s: &str) -> DisplayName {
+    DisplayName::parse(s).unwrap()
 }
 
 #[test]
@@ -540,4 +546,78 @@ fn the_budget_error_names_the_config_key() {
     let text = e.to_string();
     assert!(text.contains("`autodns.daily_order_budget`"), "{text}");
     assert!(!text.contains("pipeline.daily_order_budget"), "{text}");
+}
+
+#[test]
+fn a_reported_name_is_stored_and_a_change_of_it_makes_a_stale_write_conflict() {
+    let store = Store::open_in_memory().unwrap();
+    let guard = crate::source::GuardPolicy::default();
+    let bob = addr("bob@example.org");
+    let listed: std::collections::BTreeSet<Address> = [bob.clone()].into();
+    let named = |n: &str| [(bob.clone(), name(n))].into();
+    store
+        .apply_named_listing("ldif", &listed, &named("Bob Berg"), true, NOW, &guard)
+        .unwrap();
+    let first = store.get(&bob).unwrap().unwrap();
+    assert_eq!(first.display_name, Some(name("Bob Berg")));
+
+    // The same name again, or a listing that knows none, changes nothing.
+    store
+        .apply_named_listing("ldif", &listed, &named("Bob Berg"), true, NOW, &guard)
+        .unwrap();
+    store
+        .apply_listing("maildir", &listed, true, NOW, &guard)
+        .unwrap();
+    assert_eq!(store.get(&bob).unwrap().unwrap(), first);
+
+    // A new name bumps the version: a step that read the record before cannot write the old
+    // name back.
+    store
+        .apply_named_listing("ldif", &listed, &named("Bob Berg-Lund"), true, NOW, &guard)
+        .unwrap();
+    let renamed = store.get(&bob).unwrap().unwrap();
+    assert_eq!(renamed.display_name, Some(name("Bob Berg-Lund")));
+    let stale = store.commit(Transition::new(first));
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+
+    // A request names its person in the same transaction as it records the mailbox.
+    let carol = addr("carol@example.org");
+    store
+        .observe_present_named(&carol, Some(&name("Carol Cruz")), NOW)
+        .unwrap();
+    let rec = store.get(&carol).unwrap().unwrap();
+    assert_eq!(rec.display_name, Some(name("Carol Cruz")));
+}
+
+#[test]
+fn a_store_from_before_display_names_is_upgraded_and_keeps_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // The schema as the two migrations before display names left it, with one mailbox.
+        let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        for sql in &migrations::MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute(
+            "INSERT INTO mailbox (address, stage, generation, version, present, created_at, \
+             updated_at) VALUES ('old@example.org', 'delivered', 1, 4, 1, 0, 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let old = store.get(&addr("old@example.org")).unwrap().unwrap();
+    assert_eq!(
+        (old.stage, old.version, old.display_name),
+        (Stage::Delivered, 4, None)
+    );
+    store
+        .observe_present_named(&old.address, Some(&name("Olga Old")), NOW)
+        .unwrap();
+    let named = store.get(&old.address).unwrap().unwrap();
+    assert_eq!(named.display_name, Some(name("Olga Old")));
 }

@@ -88,6 +88,7 @@ impl Courier for RecordingCourier {
     async fn send_bundle(
         &self,
         address: &Address,
+        _display_name: Option<&crate::display_name::DisplayName>,
         bundle: &Secret<Vec<u8>>,
         _facts: &CertificateFacts,
     ) -> Result<(), PortError> {

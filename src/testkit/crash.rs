@@ -132,10 +132,14 @@ impl<T: Courier> Courier for Crashy<T> {
     async fn send_bundle(
         &self,
         address: &Address,
+        display_name: Option<&crate::display_name::DisplayName>,
         bundle: &Secret<Vec<u8>>,
         facts: &CertificateFacts,
     ) -> Result<(), PortError> {
-        crashy!(self, self.inner.send_bundle(address, bundle, facts))
+        crashy!(
+            self,
+            self.inner.send_bundle(address, display_name, bundle, facts)
+        )
     }
     async fn send_password(
         &self,

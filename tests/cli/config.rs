@@ -332,3 +332,32 @@ fn check_config_parses_templates_and_names_a_misspelt_variable() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("adress"), "{stderr}");
 }
+
+#[test]
+fn ldif_display_name_attributes_default_to_display_name_and_cn_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ldif = dir.path().join("d.ldif");
+    std::fs::write(&ldif, "").unwrap();
+    let section = |extra: &str| {
+        format!(
+            "{MINIMAL}[sources.ldif]\nenabled = true\npath = \"{}\"\n{extra}",
+            ldif.display()
+        )
+    };
+    let c = parse(&section(""), dir.path()).unwrap();
+    let l = c.sources.ldif.unwrap();
+    assert_eq!(l.display_name_attributes, ["displayName", "cn"]);
+    let c = parse(
+        &section("display_name_attributes = [\"gecos\"]\n"),
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(c.sources.ldif.unwrap().display_name_attributes, ["gecos"]);
+    let err = parse(
+        &section("display_name_attributes = [\"cn\", \"display name\"]\n"),
+        dir.path(),
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["sources.ldif.display_name_attributes[1]"]);
+}

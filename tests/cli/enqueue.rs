@@ -114,3 +114,39 @@ fn an_address_outside_the_allowed_domains_enqueues_nothing_and_exits_2() {
     );
     assert!(spool_files(&spool).is_empty());
 }
+
+#[test]
+fn a_name_is_written_with_its_one_address_and_a_name_for_several_enqueues_nothing() {
+    let (_dir, spool, config) = setup();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("enqueue")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--name", "  Anna \t Lima ", "anna@example.com"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = spool_files(&spool);
+    let request = std::fs::read_to_string(spool.join(&files[0])).unwrap();
+    assert!(
+        request.ends_with("address: anna@example.com\nname: Anna Lima\n"),
+        "{request}"
+    );
+
+    let out = run(&["--name", "Anna Lima", "a@example.com", "b@example.com"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("one address"), "{err}");
+    let out = run(&["--name", &"x".repeat(200), "c@example.com"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("200 characters"), "{err}");
+    assert_eq!(spool_files(&spool).len(), 1, "nothing more was enqueued");
+}

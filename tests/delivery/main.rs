@@ -2,5 +2,6 @@
 //! password channels, and the SMTP transport against a real SMTP server (plain, STARTTLS, TLS).
 
 mod channels;
+mod consistency;
 mod message;
 mod smtp;

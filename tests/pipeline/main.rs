@@ -8,6 +8,7 @@ mod crash_points;
 mod daemon;
 mod daemon_panic;
 mod delivery_retry;
+mod display_names;
 mod end_to_end;
 mod failed_orders_live;
 mod faults_live;

@@ -158,6 +158,7 @@ async fn next_event(rx: &mut mpsc::Receiver<SourceEvent>) -> Result<(Address, Pa
         Ok(Some(SourceEvent::Present {
             address,
             origin: Origin::Spool { file },
+            ..
         })) => Ok((address, file)),
         Ok(other) => bail!("unexpected {other:?}"),
         Err(_) => bail!("no spool event within 10 s"),

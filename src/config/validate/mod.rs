@@ -521,18 +521,18 @@ fn ldif_source(c: &mut Checker<'_>, r: &RawSources) -> Option<LdifConfig> {
                 "needs at least one attribute, e.g. [\"mail\"]",
             );
         }
-        for (i, a) in attributes.iter().enumerate() {
-            if a.is_empty()
-                || !a
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == ';')
-            {
-                c.problem(
-                    &format!("sources.ldif.attributes[{i}]"),
-                    format!("{a:?} is not an attribute name"),
-                );
-            }
-        }
+        check_attribute_names(c, "sources.ldif.attributes", &attributes);
+        let display_name_attributes = r.ldif.display_name_attributes.clone().unwrap_or_else(|| {
+            crate::source::ldif::DEFAULT_DISPLAY_NAME_ATTRIBUTES
+                .iter()
+                .map(|a| a.to_string())
+                .collect()
+        });
+        check_attribute_names(
+            c,
+            "sources.ldif.display_name_attributes",
+            &display_name_attributes,
+        );
         let key = c.one_of(
             "sources.ldif.key",
             r.ldif.key.as_deref(),
@@ -544,9 +544,26 @@ fn ldif_source(c: &mut Checker<'_>, r: &RawSources) -> Option<LdifConfig> {
             attributes,
             object_class: r.ldif.object_class.clone(),
             key,
+            display_name_attributes,
         })
     } else {
         None
+    }
+}
+
+/// Every entry of the list at `key` must be an LDAP attribute description.
+fn check_attribute_names(c: &mut Checker<'_>, key: &str, names: &[String]) {
+    for (i, a) in names.iter().enumerate() {
+        if a.is_empty()
+            || !a
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == ';')
+        {
+            c.problem(
+                &format!("{key}[{i}]"),
+                format!("{a:?} is not an attribute name"),
+            );
+        }
     }
 }
 

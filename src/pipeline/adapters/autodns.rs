@@ -216,6 +216,12 @@ impl crate::pipeline::ports::Autodns for AutodnsPort {
             }
             o.technical_contact_id = ov.technical_contact_id;
         }
+        // Both name fields or neither (`DisplayName::first_and_last`); without a name the order
+        // carries none, as before names were known.
+        if let Some((first, last)) = req.display_name.and_then(|n| n.first_and_last()) {
+            o.firstname = Some(first);
+            o.lastname = Some(last);
+        }
         let job = self
             .client
             .certificate_create(&o, req.ctid)

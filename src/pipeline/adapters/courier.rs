@@ -161,6 +161,7 @@ impl Courier for MailCourier {
     async fn send_bundle(
         &self,
         address: &Address,
+        display_name: Option<&crate::display_name::DisplayName>,
         bundle: &Secret<Vec<u8>>,
         facts: &CertificateFacts,
     ) -> Result<(), PortError> {
@@ -170,7 +171,7 @@ impl Courier for MailCourier {
             expires: facts.not_after,
             fingerprint_sha256: facts.fingerprint_sha256.clone(),
             profile: self.profile.clone(),
-            display_name: None,
+            display_name: display_name.map(|n| n.as_str().to_string()),
         };
         let message =
             compose_bundle_message(&self.settings, &b, self.clock.now()).map_err(delivery_err)?;

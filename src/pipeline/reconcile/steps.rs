@@ -59,6 +59,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             ctid,
             contact_id: contact,
             renew_of: claimed.renew_of,
+            display_name: claimed.display_name.as_ref(),
         };
         let answer = self.autodns.order(&req).await;
         let now = self.clock.now();
@@ -197,7 +198,11 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         let mut rec = rec;
         if rec.bundle_sent_at.is_none() {
             let sent = match self.keys.bundle(&key_ref, &rec.address, &cert, &password) {
-                Ok(b) => self.courier.send_bundle(&rec.address, &b, &facts).await,
+                Ok(b) => {
+                    self.courier
+                        .send_bundle(&rec.address, rec.display_name.as_ref(), &b, &facts)
+                        .await
+                }
                 Err(e) => Err(e),
             };
             let now = self.clock.now();

@@ -135,6 +135,8 @@ impl Engine {
                 Transport::Xml => "xml".into(),
             },
             product: input.product.clone(),
+            firstname: input.firstname.clone(),
+            lastname: input.lastname.clone(),
             received_at: self.now(),
         });
     }

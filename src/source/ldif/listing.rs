@@ -7,6 +7,7 @@
 //! not a removal plus a new purchase.
 
 use super::parse::{AttrValue, LdifRecord, RecordBody};
+use crate::display_name::DisplayName;
 use crate::mailbox::Address;
 use crate::source::{Listing, Origin, Rejected, SourceError};
 use std::collections::BTreeMap;
@@ -33,16 +34,27 @@ pub struct LdifSettings {
     /// Only entries with this objectClass (case-insensitive), e.g. `mailUser` on iRedMail.
     pub object_class: Option<String>,
     pub key: KeyAttr,
+    /// Attributes holding the person's name, first usable one wins; then `givenName` + `sn`.
+    /// Empty: no display names. Default [`DEFAULT_DISPLAY_NAME_ATTRIBUTES`].
+    pub display_name_attributes: Vec<String>,
 }
 
+/// Where a display name is looked for by default, in this order (inetOrgPerson, RFC 2798).
+pub const DEFAULT_DISPLAY_NAME_ATTRIBUTES: &[&str] = &["displayName", "cn"];
+
 impl LdifSettings {
-    /// Settings with the defaults: attribute `mail`, no objectClass filter, keyed by entryUUID.
+    /// Settings with the defaults: attribute `mail`, no objectClass filter, keyed by entryUUID,
+    /// display names from `displayName`, `cn`, then `givenName` + `sn`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         LdifSettings {
             path: path.into(),
             attributes: vec!["mail".into()],
             object_class: None,
             key: KeyAttr::EntryUuid,
+            display_name_attributes: DEFAULT_DISPLAY_NAME_ATTRIBUTES
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
         }
     }
 }
@@ -118,8 +130,73 @@ pub fn listing_from_records(
         for v in values {
             insert_value(&mut listing, rec, &key, v);
         }
+        if let Some(name) = entry_name(rec, settings, &mut listing.rejected) {
+            listing.set_display_name(&key, name);
+        }
     }
     Ok(listing)
+}
+
+/// The person's name of an entry: the first usable value of the configured attributes, in
+/// their order, else `givenName` and `sn` joined by a space. A value that is not usable (a line
+/// break, a control character, too long, not UTF-8) is reported in `rejected` with its reason
+/// and the next candidate is tried; the mailbox is listed all the same.
+fn entry_name(
+    rec: &LdifRecord,
+    settings: &LdifSettings,
+    rejected: &mut Vec<Rejected>,
+) -> Option<DisplayName> {
+    if settings.display_name_attributes.is_empty() {
+        return None;
+    }
+    let attrs = rec.attributes();
+    let mut usable = |v: &AttrValue| match DisplayName::from_bytes(&v.value) {
+        Ok(n) => Some(n),
+        Err(crate::display_name::NameError::Empty) => None,
+        Err(e) => {
+            let origin = format!(
+                "ldif entry {:?} (line {}), attribute {}",
+                rec.dn, rec.line, v.name
+            );
+            rejected.push(name_refused(origin, &e));
+            None
+        }
+    };
+    for want in &settings.display_name_attributes {
+        for v in attrs.iter().filter(|a| a.matches(want)) {
+            if let Some(n) = usable(v) {
+                return Some(n);
+            }
+        }
+    }
+    let first_of = |ty: &str| attrs.iter().find(|a| a.is(ty)).and_then(AttrValue::text);
+    let joined = match (first_of("givenName"), first_of("sn")) {
+        (Some(g), Some(s)) => format!("{g} {s}"),
+        (Some(one), None) | (None, Some(one)) => one.to_string(),
+        (None, None) => return None,
+    };
+    match DisplayName::parse(&joined) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            let origin = format!(
+                "ldif entry {:?} (line {}), attributes givenName and sn",
+                rec.dn, rec.line
+            );
+            rejected.push(name_refused(origin, &e));
+            None
+        }
+    }
+}
+
+/// The report of a name value that is not used.
+fn name_refused(origin: String, e: &crate::display_name::NameError) -> Rejected {
+    Rejected {
+        origin,
+        reason: format!(
+            "not used as the display name: the value {e}; the mailbox is served without it \
+             (fix the entry in the directory)"
+        ),
+    }
 }
 
 /// An export holds content records; a change record (other than `add`) means the file is a

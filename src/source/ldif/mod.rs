@@ -9,7 +9,9 @@
 mod listing;
 mod parse;
 
-pub use listing::{listing_from_records, normalize_dn, KeyAttr, LdifSettings};
+pub use listing::{
+    listing_from_records, normalize_dn, KeyAttr, LdifSettings, DEFAULT_DISPLAY_NAME_ATTRIBUTES,
+};
 pub use parse::{
     parse, AttrValue, Control, LdifError, LdifErrorKind, LdifRecord, ModOp, Modification,
     RecordBody,

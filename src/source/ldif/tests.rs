@@ -131,3 +131,103 @@ fn dns_are_normalised_for_keys() {
     );
     assert_eq!(normalize_dn("cn=a\\, b,dc=x"), "cn=a\\, b,dc=x");
 }
+
+/// The display name of the one entry of `ldif`, and the reasons of refused values, under
+/// `settings` (keyed by DN).
+fn name_of(ldif: &str, settings: LdifSettings) -> (Option<String>, Vec<String>) {
+    let settings = LdifSettings {
+        key: KeyAttr::Dn,
+        ..settings
+    };
+    let listing =
+        listing_from_records(&content(ldif), &settings, std::path::Path::new("x.ldif")).unwrap();
+    let entry = listing.entries.values().next().expect("one entry");
+    let reasons = listing
+        .rejected
+        .iter()
+        .map(|r| format!("{}: {}", r.origin, r.reason))
+        .collect();
+    (
+        entry.display_name.as_ref().map(|n| n.as_str().to_string()),
+        reasons,
+    )
+}
+
+fn defaults() -> LdifSettings {
+    LdifSettings::new("x.ldif")
+}
+
+#[test]
+fn the_display_name_comes_from_display_name_then_cn_then_given_name_and_sn() {
+    let entry = |attrs: &str| format!("dn: uid=a,dc=org\nmail: a@example.org\n{attrs}\n");
+    let all = entry("cn: Anna L.\ndisplayName: Anna Lima\ngivenName: Anna\nsn: Lima");
+    assert_eq!(name_of(&all, defaults()).0.as_deref(), Some("Anna Lima"));
+    // Base64 (`::`), as exporters write non-ASCII values.
+    let b64 = entry("displayName:: SsO2cmcgTcO8bGxlcg==");
+    assert_eq!(name_of(&b64, defaults()).0.as_deref(), Some("Jörg Müller"));
+    let cn = entry("cn: Bo Berg\ncn: Bo");
+    assert_eq!(name_of(&cn, defaults()).0.as_deref(), Some("Bo Berg"));
+    let parts = entry("givenName: Cy\nsn: Corte Real");
+    assert_eq!(
+        name_of(&parts, defaults()).0.as_deref(),
+        Some("Cy Corte Real")
+    );
+    let sn_only = entry("sn: Dahl");
+    assert_eq!(name_of(&sn_only, defaults()).0.as_deref(), Some("Dahl"));
+    assert_eq!(name_of(&entry(""), defaults()), (None, vec![]));
+}
+
+#[test]
+fn the_name_attributes_are_configurable_and_an_empty_list_turns_names_off() {
+    let ldif = "dn: uid=a,dc=org\nmail: a@example.org\ncn: Common\ngecos: Gecos Name\n\n";
+    let gecos = LdifSettings {
+        display_name_attributes: vec!["gecos".into()],
+        ..defaults()
+    };
+    assert_eq!(name_of(ldif, gecos).0.as_deref(), Some("Gecos Name"));
+    let off = LdifSettings {
+        display_name_attributes: vec![],
+        ..defaults()
+    };
+    assert_eq!(name_of(ldif, off), (None, vec![]));
+}
+
+#[test]
+fn an_unusable_name_value_is_reported_with_its_reason_and_the_next_one_is_used() {
+    // base64 of "Eve\r\nBcc: victim@example.net": a header injection attempt.
+    let ldif = "dn: uid=e,dc=org\nmail: e@example.org\n\
+                displayName:: RXZlDQpCY2M6IHZpY3RpbUBleGFtcGxlLm5ldA==\ncn: Eve Example\n\n";
+    let (name, reasons) = name_of(ldif, defaults());
+    assert_eq!(name.as_deref(), Some("Eve Example"));
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].contains("attribute displayName"), "{reasons:?}");
+    assert!(reasons[0].contains("line break"), "{reasons:?}");
+    assert!(
+        !reasons[0].contains("victim"),
+        "the value is not echoed: {reasons:?}"
+    );
+
+    // Not UTF-8, and too long: refused, and with nothing else the address greets.
+    let latin1 = "dn: uid=f,dc=org\nmail: f@example.org\ndisplayName:: SvZyZw==\n\n";
+    let (name, reasons) = name_of(latin1, defaults());
+    assert_eq!(name, None);
+    assert!(reasons[0].contains("not UTF-8"), "{reasons:?}");
+    let long = format!(
+        "dn: uid=g,dc=org\nmail: g@example.org\ncn: {}\n\n",
+        "x".repeat(500)
+    );
+    let (name, reasons) = name_of(&long, defaults());
+    assert_eq!(name, None);
+    assert!(reasons[0].contains("500 characters"), "{reasons:?}");
+    // The mailbox itself is listed all the same.
+    let listing = listing_from_records(
+        &content(latin1),
+        &LdifSettings {
+            key: KeyAttr::Dn,
+            ..defaults()
+        },
+        std::path::Path::new("x.ldif"),
+    )
+    .unwrap();
+    assert_eq!(listing.len(), 1);
+}
