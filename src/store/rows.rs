@@ -171,5 +171,7 @@ pub(super) fn append_event(
         ev.kind.as_str(),
         ev.detail
     ])?;
-    Ok(())
+    // The notification this event owes (if any) is written in the same transaction: committed
+    // together or not at all, so a crash never loses a hook run nor invents one.
+    super::outbox::enqueue(conn, conn.last_insert_rowid(), address, at, generation, ev)
 }
