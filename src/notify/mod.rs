@@ -108,8 +108,8 @@ impl Notifier {
         })
     }
 
-    /// Runs until `stop`: a loop per sink, and the digest.
-    pub async fn run(&self, stop: CancellationToken) {
+    /// Releases the claims of a stopped process: its hooks run again.
+    fn release_dead_claims(&self) {
         match self.store.release_dead_outbox_claims(owner_alive) {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -118,6 +118,24 @@ impl Notifier {
             ),
             Err(e) => tracing::error!("cannot read the notification outbox: {e}"),
         }
+    }
+
+    /// One pass for `run --once`: every due hook and webhook call, then the digest if due.
+    pub async fn run_once(&self) {
+        self.release_dead_claims();
+        for sink in Sink::ALL {
+            if let Err(e) = self.run_due(sink).await {
+                tracing::error!(%sink, "cannot read the notification outbox: {e}");
+            }
+        }
+        if let Err(e) = self.send_digest_if_due().await {
+            tracing::warn!("cannot send the daily digest yet: {e}");
+        }
+    }
+
+    /// Runs until `stop`: a loop per sink, and the digest.
+    pub async fn run(&self, stop: CancellationToken) {
+        self.release_dead_claims();
         tokio::join!(
             self.sink_loop(Sink::Hook, &stop),
             self.sink_loop(Sink::Webhook, &stop),

@@ -11,6 +11,7 @@ mod delivery_retry;
 mod end_to_end;
 mod failed_orders_live;
 mod faults_live;
+mod hooks;
 mod http_hardening;
 mod lifecycle;
 mod lost_order;
