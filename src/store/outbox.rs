@@ -337,3 +337,113 @@ impl Store {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::Stage;
+    use crate::store::{MailboxRecord, Transition};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-12-03 10:00 UTC);
+
+    fn issued(store: &Store, address: &str, renew_of: Option<i64>) -> MailboxRecord {
+        let mut r = MailboxRecord::discovered(address.parse().unwrap(), NOW);
+        r.stage = Stage::Issued;
+        r.serial = Some("0a".into());
+        r.certificate_pem = Some("-----BEGIN CERTIFICATE-----".into());
+        r.renew_of = renew_of;
+        store
+            .commit(Transition::new(r).event(EventKind::Issued, "fetched"))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_notifiable_event_owes_one_row_per_sink_with_the_certificate_facts() {
+        let store = Store::open_in_memory().unwrap();
+        issued(&store, "alice@example.com", None);
+        issued(&store, "bob@example.com", Some(7));
+        let mut due = store.due_outbox(Sink::Hook, NOW, 10).unwrap();
+        due.extend(store.due_outbox(Sink::Webhook, NOW, 10).unwrap());
+        let got: Vec<_> = due
+            .iter()
+            .map(|e| {
+                (
+                    e.sink,
+                    e.notification.event,
+                    e.notification.address.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Sink::Hook, HookEvent::Issued, "alice@example.com".into()),
+                (Sink::Hook, HookEvent::Renewed, "bob@example.com".into()),
+                (Sink::Webhook, HookEvent::Issued, "alice@example.com".into()),
+                (Sink::Webhook, HookEvent::Renewed, "bob@example.com".into()),
+            ]
+        );
+        assert_eq!(due[0].notification.serial.as_deref(), Some("0a"));
+        assert!(due[0].notification.certificate_pem.is_some());
+    }
+
+    #[test]
+    fn an_event_that_is_not_committed_owes_nothing() {
+        let store = Store::open_in_memory().unwrap();
+        let r = issued(&store, "alice@example.com", None);
+        let mut stale = r.clone();
+        stale.version -= 1;
+        let lost = store.commit(Transition::new(stale).event(EventKind::Delivered, "x"));
+        assert!(matches!(lost, Err(StoreError::Conflict { .. })));
+        assert_eq!(store.due_outbox(Sink::Hook, NOW, 10).unwrap().len(), 1);
+        // Events that owe nothing write nothing.
+        store
+            .commit(Transition::new(r).event(EventKind::Bundled, "password chosen"))
+            .unwrap();
+        assert_eq!(store.due_outbox(Sink::Hook, NOW, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_claimed_row_is_not_due_and_a_dead_owners_claim_is_released() {
+        let store = Store::open_in_memory().unwrap();
+        issued(&store, "alice@example.com", None);
+        let id = store.due_outbox(Sink::Hook, NOW, 10).unwrap()[0]
+            .notification
+            .id;
+        assert!(store.claim_outbox(id, Sink::Hook, "1:1").unwrap());
+        assert!(!store.claim_outbox(id, Sink::Hook, "2:2").unwrap());
+        assert!(store.due_outbox(Sink::Hook, NOW, 10).unwrap().is_empty());
+        assert_eq!(store.release_dead_outbox_claims(|_| false).unwrap(), 1);
+        assert_eq!(store.due_outbox(Sink::Hook, NOW, 10).unwrap().len(), 1);
+        store
+            .finish_outbox(id, Sink::Hook, NOW, OutboxOutcome::Done, None)
+            .unwrap();
+        assert!(store.due_outbox(Sink::Hook, NOW, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_give_up_carries_its_error_and_a_failing_row_shows_as_trouble() {
+        let store = Store::open_in_memory().unwrap();
+        let mut r = MailboxRecord::discovered("carol@example.com".parse().unwrap(), NOW);
+        r.failure.gave_up = true;
+        store
+            .commit(Transition::new(r).event(EventKind::GaveUp, "order: refused [EF1]"))
+            .unwrap();
+        let e = &store.due_outbox(Sink::Hook, NOW, 10).unwrap()[0];
+        assert_eq!(e.notification.event, HookEvent::Failed);
+        assert_eq!(
+            e.notification.error.as_deref(),
+            Some("order: refused [EF1]")
+        );
+        assert!(store.outbox_troubles().unwrap().is_empty());
+        let later = NOW + time::Duration::minutes(1);
+        store
+            .retry_outbox(e.notification.id, Sink::Hook, 1, later, "exit 3")
+            .unwrap();
+        assert!(store.due_outbox(Sink::Hook, NOW, 10).unwrap().is_empty());
+        assert_eq!(store.due_outbox(Sink::Hook, later, 10).unwrap().len(), 1);
+        let t = store.outbox_troubles().unwrap();
+        assert_eq!((t.len(), t[0].last_error.as_deref()), (1, Some("exit 3")));
+    }
+}

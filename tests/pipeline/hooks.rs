@@ -96,7 +96,7 @@ fn count(runs: &[Run], address: &str, event: &str) -> usize {
         .count()
 }
 
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     // Bounded, generous for a loaded 2-core machine: the daemon acts within seconds.
     for _ in 0..3000 {
         if done() {
@@ -108,7 +108,7 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// Stops a daemon with SIGTERM and reaps it (SIGKILL after a bounded wait).
-async fn stop(mut child: Child) {
+pub(crate) async fn stop(mut child: Child) {
     let pid = child.id().to_string();
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -123,14 +123,18 @@ async fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-struct Setup {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    out: PathBuf,
-    log: PathBuf,
+pub(crate) struct Setup {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: PathBuf,
+    pub(crate) out: PathBuf,
+    pub(crate) log: PathBuf,
 }
 
-fn setup(extra: &str, hooks: impl FnOnce(&Path, &Path) -> String, sim_url: &str) -> Setup {
+pub(crate) fn setup(
+    extra: &str,
+    hooks: impl FnOnce(&Path, &Path) -> String,
+    sim_url: &str,
+) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("runs");
     std::fs::create_dir_all(&out).unwrap();
@@ -147,15 +151,15 @@ fn setup(extra: &str, hooks: impl FnOnce(&Path, &Path) -> String, sim_url: &str)
     }
 }
 
-fn mailbox(s: &Setup, local: &str) {
+pub(crate) fn mailbox(s: &Setup, local: &str) {
     std::fs::create_dir_all(s.dir.path().join(format!("mail/example.com/{local}"))).unwrap();
 }
 
-fn daemon(s: &Setup) -> Child {
+pub(crate) fn daemon(s: &Setup) -> Child {
     spawn_daemon(env!("CARGO_BIN_EXE_smime-provisioner"), &s.config, &s.log)
 }
 
-fn store(s: &Setup) -> Store {
+pub(crate) fn store(s: &Setup) -> Store {
     Store::open(&s.dir.path().join("state")).unwrap()
 }
 
@@ -245,7 +249,9 @@ fn check_environment(s: &Setup, runs: &[Run]) {
         assert_eq!(env["SMIME_EVENT"], r.event);
         assert_eq!(env["SMIME_NOTIFICATION_ID"], r.id.to_string());
         for k in env.keys() {
-            assert!(k == "PATH" || k.starts_with("SMIME_"), "{k} leaked: {r:#?}");
+            // PWD is the recording shell's own (sh sets it at start).
+            let ours = k == "PATH" || k == "PWD" || k.starts_with("SMIME_");
+            assert!(ours, "{k} leaked: {r:#?}");
         }
         assert!(
             !env.values().any(|v| v.contains(SIM_PASSWORD)),

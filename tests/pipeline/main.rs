@@ -8,6 +8,7 @@ mod crash_points;
 mod daemon;
 mod daemon_panic;
 mod delivery_retry;
+mod digest;
 mod end_to_end;
 mod failed_orders_live;
 mod faults_live;
@@ -19,12 +20,14 @@ mod operator_requests;
 mod presence;
 mod reconcile;
 mod run_once_and_redeliver;
+mod show_verb;
 mod sigkill;
 mod spool_unreadable;
 mod status_verb;
 mod store_secrets;
 mod verb_pickup;
 mod verbs;
+mod webhook;
 
 use std::path::Path;
 
