@@ -4,8 +4,8 @@
 //!
 //! Sent once per UTC day, from `digest.hour_utc` on. The day sent is recorded in the store
 //! (setting [`LAST_DAY`]) after the mail is accepted, so a restart does not send it again; a
-//! crash between the two sends it once more, never never. [`compose`] is pure: it takes the
-//! facts and returns subject and text.
+//! crash between the two sends it once more. [`compose`] is pure: it takes the facts and returns
+//! subject and text.
 
 use std::fmt::Write as _;
 

@@ -320,7 +320,7 @@ pub fn notification_lines(troubles: &[OutboxEntry]) -> String {
         "{} hook/webhook run(s) failing (delivery goes on; see docs/hooks.md):\n",
         troubles.len()
     );
-    for e in troubles {
+    for e in troubles.iter().take(NOTIFICATION_LINES) {
         let row = NotificationRow::of(e);
         let when = match &row.next_attempt {
             Some(t) => format!("next try {t}"),
@@ -336,8 +336,18 @@ pub fn notification_lines(troubles: &[OutboxEntry]) -> String {
             row.last_error.as_deref().unwrap_or("-")
         ));
     }
+    if troubles.len() > NOTIFICATION_LINES {
+        out.push_str(&format!(
+            "  ... and {} more (`status --json` lists them all)\n",
+            troubles.len() - NOTIFICATION_LINES
+        ));
+    }
     out
 }
+
+/// How many failing hook or webhook runs the text view lists (a broken hook fails for every
+/// mailbox; the table must stay readable).
+const NOTIFICATION_LINES: usize = 20;
 
 /// A time for event details and status (RFC 3339, or `-`).
 pub fn fmt_time(t: Option<OffsetDateTime>) -> String {

@@ -11,7 +11,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::record::NewEvent;
-use super::rows::{from_nanos, map_read_error, opt_time, parse_col, required, to_nanos};
+use super::rows::{
+    from_nanos, map_read_error, opt_time, parse_col, release_dead_owners, required, to_nanos,
+};
 use super::{Store, StoreError};
 use crate::lifecycle::{EventKind, HookEvent, Sink};
 use crate::mailbox::Address;
@@ -309,19 +311,12 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let owners: Vec<String> = {
-            let mut stmt = tx
-                .prepare("SELECT DISTINCT lease_owner FROM outbox WHERE lease_owner IS NOT NULL")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        let mut released = 0;
-        for owner in owners.iter().filter(|o| !is_alive(o)) {
-            released += tx.execute(
-                "UPDATE outbox SET lease_owner = NULL WHERE lease_owner = ?1",
-                [owner],
-            )?;
-        }
+        let released = release_dead_owners(
+            &tx,
+            "outbox",
+            "UPDATE outbox SET lease_owner = NULL WHERE lease_owner = ?1",
+            is_alive,
+        )?;
         tx.commit()?;
         Ok(released)
     }

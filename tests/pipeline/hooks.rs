@@ -96,15 +96,9 @@ fn count(runs: &[Run], address: &str, event: &str) -> usize {
         .count()
 }
 
-pub(crate) async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    // Bounded, generous for a loaded 2-core machine: the daemon acts within seconds.
-    for _ in 0..3000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("gave up waiting for: {what}");
+/// Generous for a loaded 2-core machine: the daemon acts within seconds.
+pub(crate) async fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    wait_until(what, 300, done).await;
 }
 
 /// Stops a daemon with SIGTERM and reaps it (SIGKILL after a bounded wait).

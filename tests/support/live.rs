@@ -396,3 +396,15 @@ pub fn spawn_daemon(bin: &str, config: &Path, log: &Path) -> std::process::Child
         .spawn()
         .unwrap()
 }
+
+/// Waits until `done` holds, looking every 100 ms for at most `secs` seconds, then fails the test
+/// naming `what` (bounded: a test never hangs on a daemon that does not act).
+pub async fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    for _ in 0..secs * 10 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("gave up waiting for: {what}");
+}
