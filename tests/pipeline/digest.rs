@@ -87,10 +87,11 @@ fn notifier(
 fn mail(dir: &std::path::Path, mailer: &RecordingMailer, n: usize) -> (String, String, String) {
     let sent = mailer.sent();
     let dump = mime_dump(dir, &sent[n].raw).unwrap();
+    // Mail lines end in CRLF on the wire.
     let text = parts_of(&dump, "text/plain")[0]["text"]
         .as_str()
         .unwrap()
-        .to_string();
+        .replace("\r\n", "\n");
     (
         dump["headers"]["Subject"]
             .as_str()
