@@ -6,5 +6,6 @@ mod bounds;
 mod config;
 mod enqueue;
 mod http_limits;
+mod notify_config;
 mod preflight;
 mod setup_errors;
