@@ -25,6 +25,8 @@
 //! - [`source`]: where mailboxes come from (maildir tree, LDIF export, enqueue spool), the
 //!   pure admission of their events and the mass-removal guard.
 //! - [`delivery`]: message composition and transports, password channels.
+//! - [`notify`]: what the admin's tools are told (hook commands, the signed webhook, the daily
+//!   digest mail), run by the daemon from the store's notification outbox.
 //! - [`lifecycle`]: the vocabulary below store and pipeline (stages, requests, error classes,
 //!   event kinds, removal policy).
 //! - [`store`]: SQLite state and migrations; [`pipeline`]: planner, transitions, reconciler,
@@ -44,6 +46,7 @@ pub mod display_name;
 pub mod fsutil;
 pub mod lifecycle;
 pub mod mailbox;
+pub mod notify;
 pub mod pipeline;
 pub mod secret;
 pub mod simulator;

@@ -18,6 +18,7 @@ pub mod renew;
 pub mod reprovision;
 pub mod revoke;
 pub mod run;
+pub mod show;
 pub mod simulator;
 pub mod startup;
 pub mod status;
@@ -80,6 +81,8 @@ pub enum Command {
     Revoke(revoke::Args),
     /// Show mailboxes: state, expiry, last error.
     Status(status::Args),
+    /// Print the public certificate of a mailbox (PEM, DER or with its chain); never the key.
+    Show(show::Args),
     /// Release the removals the mass-removal guard holds back (see `status`).
     ConfirmRemovals(confirm_removals::Args),
     /// Validate the config file and report every problem at once.
@@ -230,6 +233,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> Result<(), CliError> {
         Command::Renew(a) => renew::run(a, ctx).await,
         Command::Revoke(a) => revoke::run(a, ctx).await,
         Command::Status(a) => status::run(a, ctx).await,
+        Command::Show(a) => show::run(a, ctx).await,
         Command::ConfirmRemovals(a) => confirm_removals::run(a, ctx).await,
         Command::CheckConfig(a) => check_config::run(a, ctx).await,
         Command::Preflight(a) => preflight::run(a, ctx).await,

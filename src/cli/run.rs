@@ -13,6 +13,7 @@ use super::startup::{checked_config, Start};
 use super::{CliError, Context};
 use crate::config::Config;
 use crate::daemon::{self, Daemon, DaemonSettings, HttpLimits, PushParser};
+use crate::notify::Notifier;
 use crate::pipeline::adapters::parse_push_notice;
 use crate::pipeline::drive::drive;
 use crate::pipeline::wiring::{self, Sources};
@@ -118,8 +119,11 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
         ..DaemonSettings::default()
     };
     let parser: PushParser = Arc::new(parse_push_notice);
+    let notifier = Notifier::from_config(config, rec.store().clone(), rec.clock().clone(), None)
+        .map_err(|e| CliError::failed(&e))?;
     Daemon::new(rec, settings, Some(parser))
         .with_intake_health(intake)
+        .with_notifier(notifier)
         .run(rx, listener, shutdown.clone())
         .await
         .map_err(|e| CliError::failed(&e))?;
@@ -132,7 +136,8 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
 /// (new mailboxes recorded; mailboxes a source no longer lists removed from it, through the
 /// mass-removal guard over its window, so deletions made since the last run are seen); spool
 /// requests are recorded; then every record with work is stepped until it waits, and the poll
-/// queue is drained. Exit 1 if a mailbox has failed.
+/// queue is drained; the hooks, webhook calls and digest due are run. Exit 1 if a mailbox has
+/// failed.
 async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> {
     let rec = wiring.reconciler.clone();
     let now = rec.clock().now();
@@ -183,6 +188,10 @@ async fn once(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError> 
         .await;
     }
     while let Ok(crate::pipeline::PollRound::Handled(_)) = rec.poll_once(foreign(config)).await {}
+    Notifier::from_config(config, rec.store().clone(), rec.clock().clone(), None)
+        .map_err(|e| CliError::failed(&e))?
+        .run_once()
+        .await;
     let failed = rec
         .store()
         .list()

@@ -1,5 +1,6 @@
-//! The `status` verb: a table of every mailbox (status, generation, expiry, attempts, last
-//! error), one mailbox with its audit trail, or either as JSON for scripts (`--json`).
+//! The `status` verb: a table of every mailbox (status, generation, expiry, renewal date,
+//! attempts, last error) and the hook or webhook runs that are failing, one mailbox with its
+//! audit trail, or either as versioned JSON for scripts (`--json`, `docs/status-json.md`).
 //!
 //! Reads the state store directly (WAL lets it read while the daemon writes). Exits 1 when a
 //! mailbox shown has failed and waits for an operator, so monitoring can run `status` as a check;
@@ -8,8 +9,12 @@
 use super::{CliError, Context};
 use crate::config::Config;
 use crate::mailbox::Address;
-use crate::pipeline::status::{detail, held_footer, sources_lines, table, StatusRow};
-use crate::store::{Store, DB_FILE};
+use crate::pipeline::status::{
+    detail, held_footer, notification_lines, sources_lines, table, NotificationRow, StatusDoc,
+    StatusRow, JSON_VERSION,
+};
+use crate::store::{HeldRemoval, OutboxEntry, Store, StoreError, DB_FILE};
+use time::Duration;
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
@@ -28,48 +33,10 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
         return no_state_yet(&args, &config);
     }
     let store = Store::open(&config.state_dir).map_err(|e| CliError::failed(&e))?;
-    let failed = match args.address {
-        Some(a) => {
-            let address = Address::parse(&a).map_err(|e| CliError::Usage(e.to_string()))?;
-            let record = store
-                .get(&address)
-                .map_err(|e| CliError::failed(&e))?
-                .ok_or_else(|| CliError::Failed(format!("{address} is not a known mailbox")))?;
-            let events = store.events(&address).map_err(|e| CliError::failed(&e))?;
-            let sources = store
-                .sources_of(&record.address)
-                .map_err(|e| CliError::failed(&e))?;
-            let held: Vec<_> = store
-                .held_removals()
-                .map_err(|e| CliError::failed(&e))?
-                .into_iter()
-                .filter(|h| h.address == record.address)
-                .collect();
-            if args.json {
-                let mut row = StatusRow::of(&record);
-                row.events = Some(events);
-                row.sources = Some(sources);
-                row.held_removals = Some(held);
-                print_json(&row)?;
-            } else {
-                let text = detail(&record, &events);
-                // The sources go above the audit trail.
-                let (head, trail) = text.split_once("  events:\n").unwrap_or((&text, ""));
-                print!("{head}{}  events:\n{trail}", sources_lines(&sources, &held));
-            }
-            usize::from(record.failure.gave_up)
-        }
-        None => {
-            let records = store.list().map_err(|e| CliError::failed(&e))?;
-            if args.json {
-                let rows: Vec<StatusRow> = records.iter().map(StatusRow::of).collect();
-                print_json(&rows)?;
-            } else {
-                let held = store.held_removals().map_err(|e| CliError::failed(&e))?;
-                print!("{}{}", table(&records), held_footer(&held));
-            }
-            records.iter().filter(|r| r.failure.gave_up).count()
-        }
+    let margin = time::Duration::try_from(config.renewal.margin).unwrap_or(time::Duration::MAX);
+    let failed = match &args.address {
+        Some(a) => one(&store, a, margin, args.json)?,
+        None => all(&store, margin, args.json)?,
     };
     if failed > 0 {
         return Err(CliError::Failed(format!(
@@ -78,6 +45,73 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// `status ADDRESS`: the record with its sources and audit trail. Returns 1 if it failed.
+fn one(store: &Store, a: &str, margin: Duration, json: bool) -> Result<usize, CliError> {
+    let fail = |e: StoreError| CliError::failed(&e);
+    let address = Address::parse(a).map_err(|e| CliError::Usage(e.to_string()))?;
+    let record = store
+        .get(&address)
+        .map_err(fail)?
+        .ok_or_else(|| CliError::Failed(format!("{address} is not a known mailbox")))?;
+    let events = store.events(&address).map_err(fail)?;
+    let sources = store.sources_of(&record.address).map_err(fail)?;
+    let held: Vec<_> = store
+        .held_removals()
+        .map_err(fail)?
+        .into_iter()
+        .filter(|h| h.address == record.address)
+        .collect();
+    let troubles: Vec<_> = store
+        .outbox_troubles()
+        .map_err(fail)?
+        .into_iter()
+        .filter(|e| e.notification.address == record.address)
+        .collect();
+    if json {
+        let mut row = StatusRow::of(&record, margin);
+        row.events = Some(events);
+        row.sources = Some(sources);
+        row.held_removals = Some(held.clone());
+        print_json(&doc(vec![row], held, &troubles))?;
+    } else {
+        let text = detail(&record, &events, margin);
+        // The sources go above the audit trail.
+        let (head, trail) = text.split_once("  events:\n").unwrap_or((&text, ""));
+        print!("{head}{}  events:\n{trail}", sources_lines(&sources, &held));
+        print!("{}", notification_lines(&troubles));
+    }
+    Ok(usize::from(record.failure.gave_up))
+}
+
+/// `status`: every mailbox. Returns how many failed.
+fn all(store: &Store, margin: Duration, json: bool) -> Result<usize, CliError> {
+    let fail = |e: StoreError| CliError::failed(&e);
+    let records = store.list().map_err(fail)?;
+    let held = store.held_removals().map_err(fail)?;
+    let troubles = store.outbox_troubles().map_err(fail)?;
+    if json {
+        let rows = records.iter().map(|r| StatusRow::of(r, margin)).collect();
+        print_json(&doc(rows, held, &troubles))?;
+    } else {
+        print!(
+            "{}{}{}",
+            table(&records, margin),
+            held_footer(&held),
+            notification_lines(&troubles)
+        );
+    }
+    Ok(records.iter().filter(|r| r.failure.gave_up).count())
+}
+
+fn doc(rows: Vec<StatusRow>, held: Vec<HeldRemoval>, troubles: &[OutboxEntry]) -> StatusDoc {
+    StatusDoc {
+        version: JSON_VERSION,
+        mailboxes: rows,
+        held_removals: held,
+        failing_notifications: troubles.iter().map(NotificationRow::of).collect(),
+    }
 }
 
 /// A fresh install: nothing recorded yet is not a failure (exit 0), except for a named address,
@@ -93,7 +127,7 @@ fn no_state_yet(args: &Args, config: &Config) -> Result<(), CliError> {
         )));
     }
     if args.json {
-        println!("[]");
+        print_json(&doc(Vec::new(), Vec::new(), &[]))?;
         eprintln!("{note}");
     } else {
         println!("{note}");

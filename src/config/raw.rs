@@ -24,6 +24,9 @@ pub struct RawConfig {
     pub removal: RawRemoval,
     pub pipeline: RawPipeline,
     pub http: RawHttp,
+    pub hooks: RawHooks,
+    pub webhook: RawWebhook,
+    pub digest: RawDigest,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -236,4 +239,35 @@ pub struct RawHttp {
     pub max_connections: Option<i64>,
     pub header_timeout_secs: Option<i64>,
     pub body_timeout_secs: Option<i64>,
+}
+
+/// `[hooks]`: a command (argv array) per event.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawHooks {
+    pub timeout_secs: Option<u64>,
+    pub issued: Option<Vec<String>>,
+    pub delivered: Option<Vec<String>>,
+    pub renewed: Option<Vec<String>>,
+    pub failed: Option<Vec<String>>,
+    pub revoked: Option<Vec<String>>,
+    pub removed: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawWebhook {
+    pub url: Option<String>,
+    pub secret_file: Option<String>,
+    pub secret_env: Option<String>,
+    pub secret_credential: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawDigest {
+    pub enabled: Option<bool>,
+    pub hour_utc: Option<i64>,
 }

@@ -42,6 +42,8 @@ pub struct Config {
     pub removal: RemovalConfig,
     pub pipeline: PipelineConfig,
     pub http: HttpConfig,
+    /// `[hooks]`, `[webhook]`, `[digest]`.
+    pub notify: NotifyConfig,
 }
 
 /// Where AutoDNS requests go.
@@ -253,4 +255,37 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
     /// Time a client has to send a request's body.
     pub body_timeout: Duration,
+}
+
+/// `[hooks]`, `[webhook]` and `[digest]`: what the admin is told, and how.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    /// Commands per event, program first (absolute or resolved), run without a shell.
+    pub hooks: std::collections::BTreeMap<crate::lifecycle::HookEvent, Vec<String>>,
+    /// How long one hook may run before its process group is killed.
+    pub hook_timeout: Duration,
+    /// The webhook, if configured.
+    pub webhook: Option<WebhookConfig>,
+    /// Whether the daily digest mail goes to `delivery.admin_address`.
+    pub digest: Option<DigestConfig>,
+}
+
+/// `[webhook]`.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Where to POST (https, or http to a loopback address).
+    pub url: Url,
+    /// The HMAC-SHA256 key.
+    pub secret: Secret<String>,
+    /// The events posted.
+    pub events: Vec<crate::lifecycle::HookEvent>,
+    /// How long one POST may take.
+    pub timeout: Duration,
+}
+
+/// `[digest]`.
+#[derive(Debug, Clone, Copy)]
+pub struct DigestConfig {
+    /// The UTC hour from which the day's digest is due.
+    pub hour_utc: u8,
 }

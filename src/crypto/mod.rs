@@ -28,8 +28,8 @@ pub mod pkcs12;
 mod pkcs12_kdf;
 
 pub use certificate::{
-    check_certificate, split_certificates, CertificateInfo, CertificateRejected, MAX_VALIDITY_DAYS,
-    NOT_BEFORE_SKEW,
+    certificate_der, check_certificate, split_certificates, CertificateInfo, CertificateRejected,
+    MAX_VALIDITY_DAYS, NOT_BEFORE_SKEW,
 };
 pub use csr::build_csr;
 pub use key::{

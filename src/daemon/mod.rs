@@ -10,15 +10,15 @@
 //! Boot order: (config → store, done by the caller) → dead claims released (and mailboxes held
 //! back by a budget that has room again) → admin notices a stopped process owed → AutoDNS
 //! contact ensured → work due in the store queued (paid work in its own lane, ahead of new
-//! orders) → source events → workers, scheduler, poller, notice sweeper → HTTP. Shutdown: stop
-//! taking work, let each worker finish the step it is in (every step persists its own result),
-//! give up on steps still running after the grace period — a step abandoned mid-call leaves its
-//! claim and intent in the store, and the next boot resolves it (an order by lookup, never by
-//! re-sending).
+//! orders) → source events → workers, scheduler, poller, notice sweeper, notifier → HTTP.
+//! Shutdown: stop taking work, let each worker finish the step it is in (every step persists its
+//! own result), give up on steps still running after the grace period — a step abandoned
+//! mid-call leaves its claim and intent in the store, and the next boot resolves it (an order by
+//! lookup, never by re-sending).
 //!
 //! Files: this one boots and stops the daemon; `tasks.rs` holds the loops (event intake,
-//! workers, scheduler, notice sweeper, poller), `supervise.rs` starts a worker that panicked
-//! again and marks its mailbox failed, `http.rs` the endpoint and `accept.rs` its connection
+//! workers, scheduler, notice sweeper, poller, notifier), `supervise.rs` starts a worker that
+//! panicked again and marks its mailbox failed, `http.rs` the endpoint and `accept.rs` its connection
 //! limits and timeouts, `sources.rs` the source
 //! watchers and their admission, `queue.rs` the work queue, `tests.rs` the unit tests.
 
@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::mailbox::Address;
+use crate::notify::Notifier;
 use crate::pipeline::ports::{Autodns, Courier, Keys, Notice};
 use crate::pipeline::{ForeignMessages, Reconciler};
 use crate::secret::Secret;
@@ -51,7 +52,7 @@ pub use supervise::PANIC_CODE;
 
 use queue::Queue;
 use supervise::{supervise_workers, Health};
-use tasks::{intake, notice_sweeper, poller, queue_due, scheduler, send_owed_notices};
+use tasks::{intake, notice_sweeper, notifier, poller, queue_due, scheduler, send_owed_notices};
 
 /// What the sources report, after their mass-removal guard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +125,8 @@ struct Shared<A, K, C> {
     health: Health,
     /// Whether source events can be recorded (see [`IntakeHealth`]); read by `/healthz`.
     intake: Arc<IntakeHealth>,
+    /// Hooks, webhook and digest (`None`: the task is not started).
+    notifier: Option<Arc<Notifier>>,
 }
 
 /// The daemon: a reconciler plus the tasks that feed it.
@@ -160,6 +163,7 @@ where
                 push_parser,
                 health: Health::default(),
                 intake: Arc::default(),
+                notifier: None,
             }),
         }
     }
@@ -169,6 +173,14 @@ where
     pub fn with_intake_health(mut self, health: Arc<IntakeHealth>) -> Self {
         if let Some(sh) = Arc::get_mut(&mut self.shared) {
             sh.intake = health;
+        }
+        self
+    }
+
+    /// Runs the notification outbox (hooks, webhook, digest) with `notifier`.
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        if let Some(sh) = Arc::get_mut(&mut self.shared) {
+            sh.notifier = Some(Arc::new(notifier));
         }
         self
     }
@@ -213,6 +225,11 @@ where
         {
             let (sh, stop) = (sh.clone(), shutdown.clone());
             tasks.spawn(async move { notice_sweeper(sh, stop).await });
+        }
+        // Hooks and the webhook in a task of their own: a hanging hook holds up no delivery.
+        if let Some(n) = sh.notifier.clone() {
+            let stop = shutdown.clone();
+            tasks.spawn(async move { notifier(n, stop).await });
         }
         // HTTP last: health says "up" only once the rest runs.
         if let Some(listener) = listener {

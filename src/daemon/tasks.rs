@@ -1,5 +1,6 @@
 //! Owns the daemon's task loops: the workers that step records, the scheduler that re-plans the
-//! store, the admin-notice sweeper and the AutoDNS poll consumer. Each loop takes the shared
+//! store, the admin-notice sweeper, the AutoDNS poll consumer and the notifier (hooks, webhook,
+//! digest). Each loop takes the shared
 //! state and the shutdown token and returns when the token fires.
 
 use std::sync::Arc;
@@ -236,4 +237,9 @@ pub(super) async fn poller<A: Autodns, K: Keys, C: Courier>(
             _ = tokio::time::sleep(sh.settings.poll_interval) => {}
         }
     }
+}
+
+/// Runs the notification outbox: hooks, webhook and the daily digest (`notify/`).
+pub(super) async fn notifier(n: Arc<crate::notify::Notifier>, stop: CancellationToken) {
+    n.run(stop).await;
 }

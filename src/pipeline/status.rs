@@ -1,14 +1,80 @@
-//! Owns what `status` shows: a table of mailboxes (stage, expiry, attempts, last error), one
-//! mailbox in detail with its audit trail, and the same as JSON for scripts. Pure functions over
-//! store records, so the verb only loads and prints. Also the one time format ([`fmt_time`])
-//! event details, `status` and the verbs share.
+//! Owns what `status` shows: a table of mailboxes (stage, expiry, renewal date, attempts, last
+//! error), one mailbox in detail with its audit trail, the hook and webhook runs that are
+//! failing, and the same as versioned JSON for scripts ([`StatusDoc`], `docs/status-json.md`).
+//! Pure functions over store records, so the verb only loads and prints. Also the one time
+//! format ([`fmt_time`]) event details, `status` and the verbs share.
 
 use serde::Serialize;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
+use crate::lifecycle::Stage;
 use crate::source::guard::RELEASE_VERB;
 use crate::store::presence::LEGACY_SOURCE;
-use crate::store::{Event, HeldRemoval, MailboxRecord};
+use crate::store::{Event, HeldRemoval, MailboxRecord, OutboxEntry};
+
+/// The version of `status --json`'s shape; raised when a field changes meaning or goes away
+/// (new fields may appear within a version).
+pub const JSON_VERSION: u32 = 1;
+
+/// What `status --json` prints: the whole document, for one mailbox or all.
+#[derive(Debug, Serialize)]
+pub struct StatusDoc {
+    /// [`JSON_VERSION`].
+    pub version: u32,
+    /// The mailboxes shown (one for `status ADDRESS`).
+    pub mailboxes: Vec<StatusRow>,
+    /// Removals the mass-removal guard holds back (of the mailboxes shown).
+    pub held_removals: Vec<HeldRemoval>,
+    /// Hook and webhook runs that failed and are retried, or gave up (of the mailboxes shown).
+    pub failing_notifications: Vec<NotificationRow>,
+}
+
+/// A hook or webhook run that is failing, as `status --json` prints it.
+#[derive(Debug, Serialize)]
+pub struct NotificationRow {
+    /// The notification id (`SMIME_NOTIFICATION_ID`, `X-Smime-Delivery`).
+    pub id: i64,
+    /// `hook` or `webhook`.
+    pub sink: String,
+    /// The event.
+    pub event: String,
+    /// The mailbox.
+    pub address: String,
+    /// Failed attempts.
+    pub attempts: u32,
+    /// When the next attempt is due (RFC 3339); `null` once given up.
+    pub next_attempt: Option<String>,
+    /// Whether every attempt failed and it is no longer retried.
+    pub gave_up: bool,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+}
+
+impl NotificationRow {
+    /// The row of an outbox entry.
+    pub fn of(e: &OutboxEntry) -> Self {
+        let gave_up = e.outcome.as_deref() == Some("gave-up");
+        NotificationRow {
+            id: e.notification.id,
+            sink: e.sink.to_string(),
+            event: e.notification.event.to_string(),
+            address: e.notification.address.to_string(),
+            attempts: e.attempts,
+            next_attempt: (!gave_up).then(|| fmt_time(Some(e.next_attempt_at))),
+            gave_up,
+            last_error: e.last_error.clone(),
+        }
+    }
+}
+
+/// When the certificate of `r` is due for renewal (`renewal.margin_days` before expiry); none
+/// for a revoked certificate or a mailbox no source reports (neither is renewed).
+pub fn renewal_date(r: &MailboxRecord, margin: Duration) -> Option<OffsetDateTime> {
+    if r.stage == Stage::Revoked || !r.present {
+        return None;
+    }
+    r.not_after.map(|t| t - margin)
+}
 
 /// One mailbox as `status --json` prints it. Field names are a script-facing contract.
 #[derive(Debug, Serialize)]
@@ -30,6 +96,8 @@ pub struct StatusRow {
     pub generation: u32,
     /// Expiry of the stored certificate (RFC 3339).
     pub expires: Option<String>,
+    /// When its renewal starts (RFC 3339; see [`renewal_date`]).
+    pub renews: Option<String>,
     /// AutoDNS certificate id.
     pub certificate_id: Option<i64>,
     /// Certificate serial, hex.
@@ -74,8 +142,8 @@ fn rfc3339(t: Option<OffsetDateTime>) -> Option<String> {
 }
 
 impl StatusRow {
-    /// The row of a record.
-    pub fn of(r: &MailboxRecord) -> Self {
+    /// The row of a record; `margin` is `renewal.margin_days`.
+    pub fn of(r: &MailboxRecord, margin: Duration) -> Self {
         let f = &r.failure;
         StatusRow {
             address: r.address.to_string(),
@@ -86,6 +154,7 @@ impl StatusRow {
             present: r.present,
             generation: r.generation,
             expires: rfc3339(r.not_after),
+            renews: rfc3339(renewal_date(r, margin)),
             certificate_id: r.certificate_id,
             serial: r.serial.clone(),
             job_id: r.job_id,
@@ -153,13 +222,14 @@ fn date(t: Option<OffsetDateTime>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The table of every mailbox.
-pub fn table(records: &[MailboxRecord]) -> String {
+/// The table of every mailbox; `margin` gives the renewal date.
+pub fn table(records: &[MailboxRecord], margin: Duration) -> String {
     let mut rows = vec![[
         "ADDRESS".to_string(),
         "STATUS".into(),
         "GEN".into(),
         "EXPIRES".into(),
+        "RENEWS".into(),
         "ATTEMPTS".into(),
         "LAST ERROR".into(),
     ]];
@@ -175,11 +245,13 @@ pub fn table(records: &[MailboxRecord]) -> String {
             r.status_label(),
             r.generation.to_string(),
             date(r.not_after),
+            date(renewal_date(r, margin)),
             r.failure.attempts.to_string(),
             err,
         ]);
     }
-    let widths: Vec<usize> = (0..5)
+    let last = rows[0].len() - 1;
+    let widths: Vec<usize> = (0..last)
         .map(|i| {
             rows.iter()
                 .map(|row| row[i].chars().count())
@@ -192,7 +264,7 @@ pub fn table(records: &[MailboxRecord]) -> String {
         for (i, w) in widths.iter().enumerate() {
             out.push_str(&format!("{:<w$}  ", row[i], w = *w));
         }
-        out.push_str(&row[5]);
+        out.push_str(&row[last]);
         out.push('\n');
     }
     let failed = records.iter().filter(|r| r.failure.gave_up).count();
@@ -200,16 +272,18 @@ pub fn table(records: &[MailboxRecord]) -> String {
     out
 }
 
-/// One mailbox in detail, with its audit trail.
-pub fn detail(r: &MailboxRecord, events: &[Event]) -> String {
-    let row = StatusRow::of(r);
+/// One mailbox in detail, with its audit trail; `margin` gives the renewal date.
+pub fn detail(r: &MailboxRecord, events: &[Event], margin: Duration) -> String {
+    let row = StatusRow::of(r, margin);
     let mut out = format!(
-        "{}\n  status:       {}\n  generation:   {}\n  expires:      {}\n  certificate:  {} (serial {})\n  \
-         order:        job {}, ctid {}\n  attempts:     {}\n  next step:    {}\n",
+        "{}\n  status:       {}\n  generation:   {}\n  expires:      {}\n  renews:       {}\n  \
+         certificate:  {} (serial {})\n  order:        job {}, ctid {}\n  attempts:     {}\n  \
+         next step:    {}\n",
         row.address,
         row.status,
         row.generation,
         row.expires.as_deref().unwrap_or("-"),
+        row.renews.as_deref().unwrap_or("-"),
         row.certificate_id.map_or("-".into(), |c| c.to_string()),
         row.serial.as_deref().unwrap_or("-"),
         row.job_id.map_or("-".into(), |c| c.to_string()),
@@ -243,6 +317,44 @@ pub fn detail(r: &MailboxRecord, events: &[Event]) -> String {
     }
     out
 }
+
+/// The lines about failing hook and webhook runs (empty when none fails).
+pub fn notification_lines(troubles: &[OutboxEntry]) -> String {
+    if troubles.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "{} hook/webhook run(s) failing (delivery goes on; see docs/hooks.md):\n",
+        troubles.len()
+    );
+    for e in troubles.iter().take(NOTIFICATION_LINES) {
+        let row = NotificationRow::of(e);
+        let when = match &row.next_attempt {
+            Some(t) => format!("next try {t}"),
+            None => "gave up".to_string(),
+        };
+        out.push_str(&format!(
+            "  {} {} for {} (notification {}): {} attempt(s), {when}: {}\n",
+            row.sink,
+            row.event,
+            row.address,
+            row.id,
+            row.attempts,
+            row.last_error.as_deref().unwrap_or("-")
+        ));
+    }
+    if troubles.len() > NOTIFICATION_LINES {
+        out.push_str(&format!(
+            "  ... and {} more (`status --json` lists them all)\n",
+            troubles.len() - NOTIFICATION_LINES
+        ));
+    }
+    out
+}
+
+/// How many failing hook or webhook runs the text view lists (a broken hook fails for every
+/// mailbox; the table must stay readable).
+const NOTIFICATION_LINES: usize = 20;
 
 /// A time for event details and status (RFC 3339, or `-`).
 pub fn fmt_time(t: Option<OffsetDateTime>) -> String {

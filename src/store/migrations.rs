@@ -106,4 +106,37 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE mailbox ADD COLUMN display_name TEXT;
     "#,
+    // 4: the notification outbox. A `notification` row is written in the transaction that
+    // appends the audit event it reports (issued, delivered, renewed, failed, revoked, removed),
+    // with the certificate's public facts at that moment; an `outbox` row per sink (hook,
+    // webhook) says whether it has been sent, claimed, retried or given up.
+    r#"
+    CREATE TABLE notification (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id         INTEGER NOT NULL UNIQUE,
+        event            TEXT NOT NULL,
+        address          TEXT NOT NULL,
+        generation       INTEGER NOT NULL,
+        at               INTEGER NOT NULL,
+        serial           TEXT,
+        not_after        INTEGER,
+        fingerprint      TEXT,
+        certificate_pem  TEXT,
+        chain_pem        TEXT,
+        error            TEXT
+    );
+    CREATE INDEX notification_at ON notification(at);
+    CREATE TABLE outbox (
+        notification_id  INTEGER NOT NULL REFERENCES notification(id) ON DELETE CASCADE,
+        sink             TEXT NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER NOT NULL,
+        last_error       TEXT,
+        lease_owner      TEXT,
+        finished_at      INTEGER,
+        outcome          TEXT,
+        PRIMARY KEY (notification_id, sink)
+    ) WITHOUT ROWID;
+    CREATE INDEX outbox_due ON outbox(finished_at, next_attempt_at);
+    "#,
 ];

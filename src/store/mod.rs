@@ -1,6 +1,7 @@
 //! Owns the durable state: one SQLite database (WAL) in the state directory holding a record per
 //! mailbox, its append-only event log, the daily order budget, the poll-message ledger and a few
-//! settings (the AutoDNS contact id).
+//! settings (the AutoDNS contact id), and the notification outbox the hooks and the webhook are
+//! run from ([`outbox`]).
 //!
 //! Shape after atuin's `database.rs`: a file constructor and an in-memory one for tests,
 //! numbered migrations run at open ([`migrations`]), every write in one transaction. Writes to a
@@ -11,6 +12,7 @@
 pub mod events;
 pub mod ledger;
 pub mod migrations;
+pub mod outbox;
 pub mod presence;
 pub mod record;
 pub mod records;
@@ -29,6 +31,7 @@ use crate::mailbox::Address;
 
 pub use crate::lifecycle::EventKind;
 pub use ledger::PollEntry;
+pub use outbox::{Notification, OutboxEntry, OutboxOutcome};
 pub use presence::{HeldRemoval, ListingApplied};
 pub use record::{Event, Failure, MailboxRecord, NewEvent};
 pub use records::{Observed, Transition, Update, UPDATE_TRIES};

@@ -7,7 +7,10 @@ use time::{Date, OffsetDateTime};
 
 use super::ledger::{count_order, reserve_order};
 use super::record::{MailboxRecord, NewEvent};
-use super::rows::{append_event, insert_record, map_read_error, read_record, to_nanos, COLUMNS};
+use super::rows::{
+    append_event, insert_record, map_read_error, read_record, release_dead_owners, to_nanos,
+    COLUMNS,
+};
 use super::{Store, StoreError};
 use crate::display_name::DisplayName;
 use crate::lifecycle::EventKind;
@@ -253,21 +256,13 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let owners: Vec<String> = {
-            let mut stmt = tx.prepare(
-                "SELECT DISTINCT lease_owner FROM mailbox WHERE lease_owner IS NOT NULL",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        let mut released = 0;
-        for owner in owners.iter().filter(|o| !is_alive(o)) {
-            released += tx.execute(
-                "UPDATE mailbox SET lease_owner = NULL, lease_until = NULL, \
-                 version = version + 1 WHERE lease_owner = ?1",
-                [owner],
-            )?;
-        }
+        let released = release_dead_owners(
+            &tx,
+            "mailbox",
+            "UPDATE mailbox SET lease_owner = NULL, lease_until = NULL, \
+             version = version + 1 WHERE lease_owner = ?1",
+            is_alive,
+        )?;
         tx.commit()?;
         Ok(released)
     }

@@ -178,5 +178,29 @@ pub(super) fn append_event(
         ev.kind.as_str(),
         ev.detail
     ])?;
-    Ok(())
+    // The notification this event owes (if any) is written in the same transaction: committed
+    // together or not at all, so a crash never loses a hook run nor invents one.
+    super::outbox::enqueue(conn, conn.last_insert_rowid(), address, at, generation, ev)
+}
+
+/// Runs `release` (an UPDATE taking the owner as `?1`) for every distinct `lease_owner` of
+/// `table` that `is_alive` says is gone; returns how many rows it changed.
+pub(super) fn release_dead_owners(
+    conn: &Connection,
+    table: &str,
+    release: &str,
+    is_alive: impl Fn(&str) -> bool,
+) -> Result<usize, rusqlite::Error> {
+    let owners: Vec<String> = {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT DISTINCT lease_owner FROM {table} WHERE lease_owner IS NOT NULL"
+        ))?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut released = 0;
+    for owner in owners.iter().filter(|o| !is_alive(o)) {
+        released += conn.execute(release, [owner])?;
+    }
+    Ok(released)
 }

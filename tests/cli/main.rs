@@ -10,6 +10,7 @@ mod credentials;
 mod enqueue;
 mod http_limits;
 mod logging;
+mod notify_config;
 mod preflight;
 mod setup_errors;
 mod shipped;

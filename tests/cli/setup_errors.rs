@@ -121,10 +121,13 @@ fn status_before_any_state_exists_exits_0_saying_no_state_yet() {
     assert!(!dir.path().join("state").exists(), "status creates nothing");
     let (code, text) = run(&config, &["status", "--json"]);
     assert_eq!(code, Some(0), "{text}");
-    assert!(
-        text.trim_start().starts_with("[]"),
-        "scripts get an empty list: {text}"
-    );
+    let doc = text
+        .split_once("\nno state yet")
+        .map_or(text.as_str(), |(d, _)| d);
+    let doc: serde_json::Value = serde_json::from_str(doc)
+        .unwrap_or_else(|e| panic!("scripts get the JSON document: {e}: {text}"));
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["mailboxes"], serde_json::json!([]), "{text}");
 }
 
 #[test]

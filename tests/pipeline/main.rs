@@ -8,10 +8,12 @@ mod crash_points;
 mod daemon;
 mod daemon_panic;
 mod delivery_retry;
+mod digest;
 mod display_names;
 mod end_to_end;
 mod failed_orders_live;
 mod faults_live;
+mod hooks;
 mod http_hardening;
 mod lifecycle;
 mod lost_order;
@@ -19,12 +21,14 @@ mod operator_requests;
 mod presence;
 mod reconcile;
 mod run_once_and_redeliver;
+mod show_verb;
 mod sigkill;
 mod spool_unreadable;
 mod status_verb;
 mod store_secrets;
 mod verb_pickup;
 mod verbs;
+mod webhook;
 
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 //! bundle mailed must open with the password delivered for it.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
@@ -20,22 +20,7 @@ const KILLS: usize = 10;
 const WAIT_SECS: u64 = 900;
 
 fn start_daemon(config: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
-        .arg("--config")
-        .arg(config)
-        .arg("--log")
-        .arg("smime_provisioner=debug")
-        .arg("run")
-        .env("SIM_PASSWORD", SIM_PASSWORD)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    spawn_daemon(env!("CARGO_BIN_EXE_smime-provisioner"), config, log)
 }
 
 fn delivered(state: &Path) -> usize {

@@ -89,11 +89,14 @@ fn status_lists_every_mailbox_with_stage_expiry_and_last_error() {
         lines[0].starts_with("ADDRESS") && lines[0].contains("LAST ERROR"),
         "{out}"
     );
+    assert!(lines[0].contains("EXPIRES") && lines[0].contains("RENEWS"));
     let alice = lines.iter().find(|l| l.starts_with("alice@")).unwrap();
     assert!(
         alice.contains("delivered") && alice.contains("2027-03-02"),
         "{alice}"
     );
+    // Renewal starts `renewal.margin_days` (default 30) before expiry.
+    assert!(alice.contains("2027-01-31"), "{alice}");
     let bob = lines.iter().find(|l| l.starts_with("bob@")).unwrap();
     assert!(bob.contains("failed (key-ready)"), "{bob}");
     assert!(
@@ -111,8 +114,11 @@ fn status_json_is_parseable_and_carries_the_same_facts() {
     let config = write_config(dir.path());
     seed(dir.path());
     let (_, out, _) = status(&config, &["--json"]);
-    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let rows = rows.as_array().unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["held_removals"], serde_json::json!([]));
+    assert_eq!(doc["failing_notifications"], serde_json::json!([]));
+    let rows = doc["mailboxes"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
     let bob = rows
         .iter()
@@ -127,6 +133,12 @@ fn status_json_is_parseable_and_carries_the_same_facts() {
         .find(|r| r["address"] == "alice@example.com")
         .unwrap();
     assert_eq!(alice["expires"], "2027-03-02T09:00:00Z");
+    assert_eq!(alice["renews"], "2027-01-31T09:00:00Z");
+    let carol = rows
+        .iter()
+        .find(|r| r["address"] == "carol@example.com")
+        .unwrap();
+    assert_eq!(carol["renews"], serde_json::Value::Null, "no certificate");
     assert_eq!(alice["last_error"], serde_json::Value::Null);
 }
 
@@ -139,6 +151,7 @@ fn status_of_one_address_shows_its_audit_trail() {
     assert_eq!(code, 0);
     assert!(out.contains("status:       delivered"), "{out}");
     assert!(out.contains("certificate:  5001 (serial 1f)"), "{out}");
+    assert!(out.contains("renews:       2027-01-31T09:00:00Z"), "{out}");
     assert!(
         out.contains("delivered") && out.contains("password sent separately"),
         "{out}"
@@ -146,7 +159,8 @@ fn status_of_one_address_shows_its_audit_trail() {
     let (code, out, _) = status(&config, &["alice@example.com", "--json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["events"][0]["kind"], "delivered");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["mailboxes"][0]["events"][0]["kind"], "delivered");
 }
 
 #[test]

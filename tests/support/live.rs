@@ -174,15 +174,20 @@ pub fn open_pkcs12(dir: &Path, der: &[u8], password: &str) -> (String, bool) {
     let pass = format!("pass:{password}");
     let file = f.display().to_string();
     let pem = openssl(&["pkcs12", "-nodes", "-passin", &pass, "-in", &file], b"");
+    (certificate_fingerprint(&pem), pem.contains("PRIVATE KEY"))
+}
+
+/// The SHA-256 fingerprint (lower-case hex, no colons) of the first certificate in `pem`, by
+/// `openssl x509`; empty when openssl prints none.
+pub fn certificate_fingerprint(pem: &str) -> String {
     let fp = openssl(
         &["x509", "-noout", "-fingerprint", "-sha256"],
         pem.as_bytes(),
     );
-    let fp = fp
-        .trim()
+    fp.trim()
         .split_once('=')
-        .map(|(_, v)| v.replace(':', "").to_ascii_lowercase());
-    (fp.unwrap_or_default(), pem.contains("PRIVATE KEY"))
+        .map(|(_, v)| v.replace(':', "").to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 /// The `.p12` attachments of the `.eml` files in `outbox`, by recipient.
@@ -369,4 +374,37 @@ pub fn outbox_mails(outbox: &Path) -> Vec<OutboxMail> {
         });
     }
     out
+}
+
+/// Starts `BIN --config CONFIG run` (pass `env!("CARGO_BIN_EXE_smime-provisioner")`) with debug
+/// logs appended to `log` and the simulator password in its environment.
+pub fn spawn_daemon(bin: &str, config: &Path, log: &Path) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    std::process::Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .arg("--log")
+        .arg("smime_provisioner=debug")
+        .arg("run")
+        .env("SIM_PASSWORD", SIM_PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `done` holds, looking every 100 ms for at most `secs` seconds, then fails the test
+/// naming `what` (bounded: a test never hangs on a daemon that does not act).
+pub async fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    for _ in 0..secs * 10 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("gave up waiting for: {what}");
 }

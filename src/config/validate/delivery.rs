@@ -129,25 +129,34 @@ fn password_channel(
 
 /// `delivery.password.command`, its program resolved like every path in the file.
 fn command_argv(c: &mut Checker<'_>, p: &RawPasswordChannel) -> Vec<String> {
-    let mut argv = c
-        .required("delivery.password.command", &p.command)
-        .unwrap_or_default();
+    let argv = c.required("delivery.password.command", &p.command);
+    program_argv(
+        c,
+        "delivery.password.command",
+        argv,
+        "[\"/usr/local/bin/sms-password\"]",
+    )
+}
+
+/// A command given as an argv array (run without a shell): the program resolved like every
+/// path in the file and checked to exist; `example` shows the expected shape.
+pub(super) fn program_argv(
+    c: &mut Checker<'_>,
+    key: &str,
+    argv: Option<Vec<String>>,
+    example: &str,
+) -> Vec<String> {
+    let mut argv = argv.unwrap_or_default();
     // The program runs as resolved here (relative to the config file), not as written.
     if let Some(prog) = argv.first_mut() {
         *prog = c.path(prog).to_string_lossy().into_owned();
     }
     match argv.first() {
-        None => c.problem(
-            "delivery.password.command",
-            "needs a program, e.g. [\"/usr/local/bin/sms-password\"]",
-        ),
+        None => c.problem(key, format!("needs a program, e.g. {example}")),
         Some(prog) => {
             let path = c.path(prog);
             if !path.is_file() {
-                c.problem(
-                    "delivery.password.command",
-                    format!("program {} does not exist", path.display()),
-                );
+                c.problem(key, format!("program {} does not exist", path.display()));
             }
         }
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 mod autodns;
 mod delivery;
+mod notify;
 mod preflight;
 mod secret;
 
@@ -268,6 +269,7 @@ pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Ve
     let (renewal, removal, pipeline) = schedule(&mut c, &raw);
     check_margin(&mut c, &renewal, &autodns, &domains);
     let http = http(&mut c, &raw.http);
+    let notify = notify::notify(&mut c, &raw, delivery.admin_address.is_some());
     if c.problems.is_empty() {
         Ok(Config {
             state_dir,
@@ -281,6 +283,7 @@ pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Ve
             removal,
             pipeline,
             http,
+            notify,
         })
     } else {
         Err(c.problems)

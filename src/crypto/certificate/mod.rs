@@ -294,6 +294,18 @@ pub fn split_certificates(pems: &[String]) -> Result<Vec<String>, CertificateRej
         .collect()
 }
 
+/// The DER encoding of the first certificate in `pem` (what `show --der` prints).
+pub fn certificate_der(pem: &str) -> Result<Vec<u8>, CertificateRejected> {
+    let certs = parse_certificates(&[pem.to_string()], "the certificate")?;
+    let leaf = certs.first().ok_or_else(|| CertificateRejected::Missing {
+        what: "certificate".into(),
+    })?;
+    leaf.to_der()
+        .map_err(|e| CertificateRejected::Unexaminable {
+            detail: e.to_string(),
+        })
+}
+
 /// Parses every certificate in `pems`; `what` names the input in errors.
 pub(crate) fn parse_certificates(
     pems: &[String],

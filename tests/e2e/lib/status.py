@@ -5,8 +5,9 @@
   field ADDRESS NAME    prints field NAME of ADDRESS's row (booleans as true/false; an empty line
                         when the product has no row for ADDRESS)
 
-`status --json` prints an array of rows (pipeline::status::StatusRow: address, stage, status,
-failed, present, generation, expires, ...), or one row when asked about one address.
+`status --json` prints a versioned document (docs/status-json.md): {"version": 1, "mailboxes":
+[rows], ...}, each row a pipeline::status::StatusRow (address, stage, status, failed, present,
+generation, expires, renews, ...); one row when asked about one address.
 """
 
 import json
@@ -14,11 +15,9 @@ import sys
 
 
 def rows(doc):
-    if isinstance(doc, list):
-        return doc
-    if isinstance(doc, dict) and "address" in doc:
-        return [doc]
-    print("status.py: status --json printed neither a row nor an array of rows", file=sys.stderr)
+    if isinstance(doc, dict) and doc.get("version") == 1 and isinstance(doc.get("mailboxes"), list):
+        return doc["mailboxes"]
+    print("status.py: status --json printed no version 1 document", file=sys.stderr)
     sys.exit(1)
 
 
