@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # CI for the container image (contrib/container/Dockerfile), with no registry: the runtime base is
 # made here with debootstrap from the Debian mirror and imported into podman; the binary is the
-# release build of this checkout (the Dockerfile's `prebuilt` stage), since no Rust image can be
+# release build of this checkout (the Dockerfile's target `release-prebuilt`), since no Rust image can be
 # pulled. Then the image is started on its shipped config (embedded simulator, file transport),
 # confined as compose.yaml confines it, with named volumes for state, spool, the maildir tree and
 # the outbox; a mailbox created in the maildir volume must end with its bundle and password mails
 # in the outbox volume, with the owners and modes of the Debian package.
 #
-# Needs root (as .ci/run runs). Installs podman, runc and debootstrap with apt-get if missing.
+# Needs root (as .ci/run runs). Installs podman, runc, debootstrap, docker-compose (to check
+# compose.yaml) and binutils (strip) with apt-get if missing.
 # Everything is bounded: each step has a timeout, the delivery wait a fixed number of polls.
 # Environment: SMIME_CI_STORE (podman's store for this script), SMIME_CI_MIRROR (Debian mirror), SMIME_CI_REBUILD_BASE=1 (make the base anew),
 # SMIME_CI_BINARY=PATH (use this binary instead of building the release one; for trying changes).
@@ -55,6 +56,8 @@ install_tools() {
   command -v podman >/dev/null || missing+=(podman)
   command -v runc >/dev/null || missing+=(runc)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+  command -v strip >/dev/null || missing+=(binutils)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     timeout 300 apt-get -o DPkg::Lock::Timeout=120 update -qq
@@ -82,16 +85,18 @@ make_base() {
 build_image() {
   local binary=${SMIME_CI_BINARY:-}
   if [ -z "$binary" ]; then
-    say "cargo build --release --locked"
-    timeout 1800 cargo build --release --locked --quiet
+    # The same build as packaging's, so that one of the two reuses the other's.
+    say "cargo build --release --locked --bin smime-provisioner"
+    timeout 2400 cargo build --release --locked --quiet --bin smime-provisioner
     binary=target/release/smime-provisioner
   fi
   mkdir -p "$WORK/bin"
-  cp "$binary" "$WORK/bin/smime-provisioner"
-  say "podman build (runtime from $BASE, binary from the prebuilt stage)"
+  strip --strip-unneeded -o "$WORK/bin/smime-provisioner" "$binary"
+  chmod 0755 "$WORK/bin/smime-provisioner"
+  say "podman build (runtime from $BASE, binary from the host: target release-prebuilt)"
   timeout 600 "${PODMAN[@]}" build --pull=never --no-cache --network host "${LIMITS[@]}" \
     -f contrib/container/Dockerfile --ignorefile contrib/container/Dockerfile.dockerignore \
-    --build-arg RUNTIME_IMAGE="$BASE" --build-arg BINARY_FROM=prebuilt \
+    --build-arg RUNTIME_IMAGE="$BASE" --target release-prebuilt \
     --build-context prebuilt-bin="$WORK/bin" -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
     || { tail -30 "$WORK/build.log"; fail "podman build failed"; }
 }
@@ -119,12 +124,12 @@ check_image() {
 
 mountpoint_of() { "${PODMAN[@]}" volume inspect --format '{{.Mountpoint}}' "$RUN_ID-$1"; }
 
-# Start the sidecar as compose.yaml does (read-only root, no capabilities, no new privileges),
-# with no network: the simulator runs in-process and mail goes to the outbox volume.
+# Start the sidecar as compose.yaml does (read-only root, not even a writable /tmp, no
+# capabilities, no new privileges), with no network: the simulator runs in-process and mail goes to the outbox volume.
 start_sidecar() {
   for v in state spool mail outbox; do "${PODMAN[@]}" volume create "$RUN_ID-$v" >/dev/null; done
   timeout 120 "${PODMAN[@]}" run -d --name "$RUN_ID" "${LIMITS[@]}" --network none \
-    --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges \
+    --read-only --read-only-tmpfs=false --cap-drop ALL --security-opt no-new-privileges \
     -v "$RUN_ID-mail:/var/vmail:ro" \
     -v "$RUN_ID-state:/var/lib/smime-provisioner" \
     -v "$RUN_ID-spool:/var/spool/smime-provisioner" \
@@ -184,7 +189,7 @@ PY
 # The hook, as a PostfixAdmin container would run it: another container sharing only the spool
 # volume, as an unrelated user (33, www-data) whose one tie to the daemon is the group smime-hook.
 hook_enqueue() {
-  timeout 120 "${PODMAN[@]}" run --rm "${LIMITS[@]}" --network none --read-only \
+  timeout 120 "${PODMAN[@]}" run --rm "${LIMITS[@]}" --network none --read-only --read-only-tmpfs=false \
     --cap-drop ALL --security-opt no-new-privileges --user 33:10002 \
     -v "$RUN_ID-spool:/var/spool/smime-provisioner" "$IMAGE" enqueue "$1" \
     || fail "enqueue $1 from a hook container"
@@ -217,7 +222,15 @@ stop_sidecar() {
   say "stopped on SIGTERM, exit code 0"
 }
 
+# compose.yaml is parsed and checked against the compose schema; it cannot be started here (the
+# mail server image cannot be pulled).
+check_compose() {
+  (cd contrib/container && timeout 60 docker-compose -f compose.yaml config -q) || fail "compose.yaml is invalid"
+  say "compose.yaml valid (docker-compose config)"
+}
+
 install_tools
+check_compose
 make_base
 build_image
 check_image
