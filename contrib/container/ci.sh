@@ -12,7 +12,7 @@
 # Everything is bounded: each step has a timeout, the delivery wait a fixed number of polls.
 # Environment: SMIME_CI_STORE (podman's store for this script), SMIME_CI_MIRROR (Debian mirror), SMIME_CI_REBUILD_BASE=1 (make the base anew),
 # SMIME_CI_BINARY=PATH (use this binary instead of building the release one; for trying changes).
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/../.."
 
 START=$(date +%s)
@@ -30,7 +30,8 @@ trap 'echo "container-ci: FAIL: line $LINENO: $BASH_COMMAND exited $?" >&2' ERR
 # - podman's own store stays apart from the machine's: one root for this script, kept between
 #   runs for the base image; the build's intermediate images are pruned from it after each run.
 STORE=${SMIME_CI_STORE:-/var/tmp/smime-provisioner-ci-store}
-PODMAN=(podman --runtime runc --root "$STORE/root" --runroot /run/smime-provisioner-ci)
+PODMAN=(podman --runtime runc --root "$STORE/root"
+  --runroot "/run/smime-provisioner-ci-$(echo "$STORE" | cksum | cut -d' ' -f1)")
 LIMITS=(--ulimit nofile=8192:8192 --ulimit nproc=4096:4096)
 
 MIRROR=${SMIME_CI_MIRROR:-http://deb.debian.org/debian}
