@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # CI for the container image (contrib/container/Dockerfile), with no registry: the runtime base is
 # made here with debootstrap from the Debian mirror and imported into podman; the binary is the
-# release build of this checkout (the Dockerfile's target `release-prebuilt`), since no Rust image can be
-# pulled. Then the image is started on its shipped config (embedded simulator, file transport),
-# confined as compose.yaml confines it, with named volumes for state, spool, the maildir tree and
-# the outbox; a mailbox created in the maildir volume must end with its bundle and password mails
-# in the outbox volume, with the owners and modes of the Debian package.
+# release build of this checkout (the Dockerfile's target `release-prebuilt`), since no Rust image
+# can be pulled. Then the image is started on its shipped config (embedded simulator, file
+# transport), confined as compose.yaml confines it, with named volumes for state, spool, the
+# maildir tree and the outbox; a mailbox created in the maildir volume must end with its bundle and
+# password mails in the outbox volume, with the owners and modes of the Debian package.
 #
 # Needs root (as .ci/run runs). Installs podman, runc, debootstrap, docker-compose (to check
-# compose.yaml) and binutils (strip) with apt-get if missing.
+# compose.yaml), binutils (strip), python3 and openssl (to open the mails) if missing.
 # Everything is bounded: each step has a timeout, the delivery wait a fixed number of polls.
-# Environment: SMIME_CI_STORE (podman's store for this script), SMIME_CI_MIRROR (Debian mirror), SMIME_CI_REBUILD_BASE=1 (make the base anew),
-# SMIME_CI_BINARY=PATH (use this binary instead of building the release one; for trying changes).
+# Environment: SMIME_CI_STORE (podman's store for this script), SMIME_CI_MIRROR (Debian mirror),
+# SMIME_CI_REBUILD_BASE=1 (make the base anew), SMIME_CI_BINARY=PATH (use this binary instead of
+# building the release one; for trying changes quickly).
 set -Eeuo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,8 +26,9 @@ trap 'echo "container-ci: FAIL: line $LINENO: $BASH_COMMAND exited $?" >&2' ERR
 # - root lacks CAP_SYS_RESOURCE, so podman's default rlimits (nofile 1048576, nproc 32768)
 #   cannot be set ("setrlimit RLIMIT_NOFILE: Operation not permitted"); ask for less (the unit
 #   sets LimitNOFILE=8192 too).
-# - netavark's bridge needs iptables, which is not installed: builds use the host network (apt
-#   inside the build), the daemon runs with no network at all (it needs none on this config).
+# - no bridge network (it needs iptables NAT rules on the host, and netavark failed there without
+#   iptables): builds use the host network (apt inside the build), the daemon runs with no
+#   network at all (it needs none on this config).
 # - podman's own store stays apart from the machine's: one root for this script, kept between
 #   runs for the base image; the build's intermediate images are pruned from it after each run.
 STORE=${SMIME_CI_STORE:-/var/tmp/smime-provisioner-ci-store}
@@ -59,6 +61,8 @@ install_tools() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v strip >/dev/null || missing+=(binutils)
+  command -v python3 >/dev/null || missing+=(python3)
+  command -v openssl >/dev/null || missing+=(openssl)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     timeout 300 apt-get -o DPkg::Lock::Timeout=120 update -qq
