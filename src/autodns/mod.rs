@@ -9,6 +9,7 @@
 //!   task's request, decode each answer into the model or a typed error. The XML side refuses
 //!   DOCTYPEs and never expands entities.
 //! - [`error`]: [`Error`], keeping the API's codes and `stid`, classified by [`ErrorKind`].
+//! - [`observe`]: the hook that tells the metrics about every request (task, outcome, latency).
 //! - [`pacer`]: keeps all clones of a client under the documented 3 requests/second.
 //! - [`client`]: [`Client`]: HTTP, auth, headers, bounded retries of reads, one typed method
 //!   per task.
@@ -20,6 +21,7 @@ pub mod client;
 pub mod error;
 pub mod json;
 pub mod model;
+pub mod observe;
 pub mod pacer;
 pub mod xml;
 
@@ -29,6 +31,7 @@ pub use client::{
     SEARCH_PAGE_SIZE,
 };
 pub use error::{ApiError, ApiMessage, Error, ErrorKind};
+pub use observe::{Observer, RequestOutcome, TASK_NAMES};
 pub use model::{
     BasicUser, CaCertificate, CaType, Certificate, CertificateData, CertificateType, Envelope, Job,
     JobStatus, Message, NotifyMessage, ObjectJob, PollMessage, Query, QueryFilter, QueryView,

@@ -251,4 +251,6 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
     /// Time a client has to send a request's body.
     pub body_timeout: Duration,
+    /// `/readyz` fails when AutoDNS has not answered for longer than this.
+    pub ready_autodns_within: Duration,
 }

@@ -10,6 +10,7 @@
 
 pub mod events;
 pub mod ledger;
+pub mod metrics;
 pub mod migrations;
 pub mod presence;
 pub mod record;
@@ -29,6 +30,7 @@ use crate::mailbox::Address;
 
 pub use crate::lifecycle::EventKind;
 pub use ledger::PollEntry;
+pub use metrics::{FailingFigure, MailboxFigure, SourceFigure};
 pub use presence::{HeldRemoval, ListingApplied};
 pub use record::{Event, Failure, MailboxRecord, NewEvent};
 pub use records::{Observed, Transition, Update, UPDATE_TRIES};
