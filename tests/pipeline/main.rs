@@ -14,6 +14,7 @@ mod faults_live;
 mod http_hardening;
 mod lifecycle;
 mod lost_order;
+mod metrics;
 mod operator_requests;
 mod presence;
 mod reconcile;

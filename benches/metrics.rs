@@ -1,0 +1,78 @@
+//! Benchmark of a `/metrics` scrape (`cargo bench --bench metrics`): a store of 100,000
+//! delivered mailboxes, each with a certificate-sized PEM in its row, some of them failing, and
+//! the whole page rendered from it as the daemon does (`pipeline::metrics::scrape::render`).
+//! Prints the page size and the median and range of several renders (warm page cache); asserts
+//! nothing about time. The size can be changed with `METRICS_BENCH_MAILBOXES`.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use smime_provisioner::mailbox::Address;
+use smime_provisioner::pipeline::metrics::scrape::{render, ScrapeInput};
+use smime_provisioner::pipeline::metrics::Metrics;
+use smime_provisioner::source::GuardPolicy;
+use smime_provisioner::store::Store;
+
+const RUNS: usize = 5;
+
+fn main() -> Result<()> {
+    let mailboxes: usize = match std::env::var("METRICS_BENCH_MAILBOXES") {
+        Ok(v) => v.parse().context("METRICS_BENCH_MAILBOXES must be a number")?,
+        Err(_) => 100_000,
+    };
+    let tmp = tempfile::tempdir()?;
+    let now = time::OffsetDateTime::now_utc();
+    let store = Store::open(tmp.path())?;
+    let listed: BTreeSet<Address> = (0..mailboxes)
+        .map(|i| format!("user{i}@domain{}.example", i % 100).parse())
+        .collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    store.apply_listing("maildir", &listed, true, now, &GuardPolicy::default())?;
+    // Rows as a delivered certificate leaves them (a ~1.5 KB PEM each); every 100th failing.
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        "A".repeat(1500)
+    );
+    let conn = rusqlite::Connection::open(tmp.path().join("state.sqlite3"))?;
+    let not_after = (now + time::Duration::days(300)).unix_timestamp_nanos() as i64;
+    conn.execute(
+        "UPDATE mailbox SET stage = 'delivered', not_after = ?1, certificate_pem = ?2, \
+         chain_pem = ?2",
+        rusqlite::params![not_after, pem],
+    )?;
+    conn.execute(
+        "UPDATE mailbox SET error_class = 'transient', error_code = 'http-503' \
+         WHERE rowid % 100 = 0",
+        [],
+    )?;
+    drop(conn);
+    println!(
+        "metrics benchmark: {mailboxes} mailboxes (store built in {:.1} s), {RUNS} renders",
+        started.elapsed().as_secs_f64()
+    );
+    let metrics = Metrics::default();
+    let input = ScrapeInput {
+        now,
+        renew_before: time::Duration::days(30),
+        daily_order_budget: 50,
+        source_writes_failing: false,
+    };
+    let mut runs: Vec<Duration> = Vec::new();
+    let mut size = 0;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        size = render(&store, &metrics, input)?.len();
+        runs.push(t.elapsed());
+    }
+    runs.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "scrape: {:.1} ms [{:.1}..{:.1}], page {:.1} MB",
+        ms(runs[RUNS / 2]),
+        ms(runs[0]),
+        ms(runs[RUNS - 1]),
+        size as f64 / 1e6
+    );
+    Ok(())
+}
