@@ -18,7 +18,9 @@ const RUNS: usize = 5;
 
 fn main() -> Result<()> {
     let mailboxes: usize = match std::env::var("METRICS_BENCH_MAILBOXES") {
-        Ok(v) => v.parse().context("METRICS_BENCH_MAILBOXES must be a number")?,
+        Ok(v) => v
+            .parse()
+            .context("METRICS_BENCH_MAILBOXES must be a number")?,
         Err(_) => 100_000,
     };
     let tmp = tempfile::tempdir()?;

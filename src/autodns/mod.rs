@@ -31,12 +31,12 @@ pub use client::{
     SEARCH_PAGE_SIZE,
 };
 pub use error::{ApiError, ApiMessage, Error, ErrorKind};
-pub use observe::{Observer, RequestOutcome, TASK_NAMES};
 pub use model::{
     BasicUser, CaCertificate, CaType, Certificate, CertificateData, CertificateType, Envelope, Job,
     JobStatus, Message, NotifyMessage, ObjectJob, PollMessage, Query, QueryFilter, QueryView,
     ResponseObject, ResponseStatus, SslContact, StatusType, TimePeriod, Timestamp, WorkflowEvent,
 };
+pub use observe::{Observer, RequestOutcome, TASK_NAMES};
 
 /// Parses the body of an AutoDNS push notification into the same [`PollMessage`] PollInfo
 /// returns. The format is detected from the content: `<` starts XML, `{` starts JSON.

@@ -138,7 +138,10 @@ mod tests {
 
     #[test]
     fn outcomes_name_429_5xx_timeouts_and_refused_connections_apart() {
-        assert_eq!(RequestOutcome::of(&Ok::<(), Error>(())), RequestOutcome::Success);
+        assert_eq!(
+            RequestOutcome::of(&Ok::<(), Error>(())),
+            RequestOutcome::Success
+        );
         assert_eq!(
             RequestOutcome::of::<()>(&Err(network(true))),
             RequestOutcome::Timeout

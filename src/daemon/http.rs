@@ -91,8 +91,16 @@ async fn metrics<A: Autodns + 'static, K: Keys + 'static, C: Courier + 'static>(
     let ctype = [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")];
     match page {
         Ok(Ok(text)) => (StatusCode::OK, ctype, text),
-        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, ctype, format!("state store: {e}\n")),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, ctype, format!("scrape failed: {e}\n")),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            ctype,
+            format!("state store: {e}\n"),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            ctype,
+            format!("scrape failed: {e}\n"),
+        ),
     }
 }
 

@@ -16,8 +16,8 @@ use crate::pipeline::wiring::Sources;
 use crate::source::ldif::LdifSource;
 use crate::source::maildir::MaildirSource;
 use crate::source::spool::SpoolSource;
-use crate::source::{GuardPolicy, SourceHealth};
 use crate::source::{admit, Admitted, Origin, SourceEvent};
+use crate::source::{GuardPolicy, SourceHealth};
 use crate::store::{ListingApplied, StoreError};
 
 /// Runs a source's watch loop, starting it again with backoff (1 s doubling up to `max_wait`)
@@ -116,7 +116,8 @@ impl IntakeHealth {
     }
 
     fn source_stopped(&self, source: &'static str, e: &crate::source::SourceError) {
-        self.runs().insert(source, SourceRun::Stopped(e.to_string()));
+        self.runs()
+            .insert(source, SourceRun::Stopped(e.to_string()));
     }
 
     /// Why `source` is not working now: its watcher stopped, or its last listing failed.
@@ -163,28 +164,49 @@ pub fn start_sources(
     if let Some(settings) = sources.maildir.clone() {
         let (tx, c, h) = (tx.clone(), cancel.clone(), health.clone());
         let name = ("maildir", "maildir");
-        supervise(&tasks, name, health.clone(), cancel.clone(), retry_max, move || {
-            let src = MaildirSource::new(settings.clone()).reporting_listings();
-            h.source_started("maildir", Some(src.health()));
-            src.watch(tx.clone(), c.clone())
-        });
+        supervise(
+            &tasks,
+            name,
+            health.clone(),
+            cancel.clone(),
+            retry_max,
+            move || {
+                let src = MaildirSource::new(settings.clone()).reporting_listings();
+                h.source_started("maildir", Some(src.health()));
+                src.watch(tx.clone(), c.clone())
+            },
+        );
     }
     if let Some(settings) = sources.ldif.clone() {
         let (tx, c, h) = (tx.clone(), cancel.clone(), health.clone());
-        supervise(&tasks, ("ldif", "LDIF"), health.clone(), cancel.clone(), retry_max, move || {
-            let src = LdifSource::new(settings.clone()).reporting_listings();
-            h.source_started("ldif", Some(src.health()));
-            src.watch(tx.clone(), c.clone())
-        });
+        supervise(
+            &tasks,
+            ("ldif", "LDIF"),
+            health.clone(),
+            cancel.clone(),
+            retry_max,
+            move || {
+                let src = LdifSource::new(settings.clone()).reporting_listings();
+                h.source_started("ldif", Some(src.health()));
+                src.watch(tx.clone(), c.clone())
+            },
+        );
     }
     {
         let src = sources.spool.clone();
         let (tx, c, h) = (tx.clone(), cancel.clone(), health.clone());
         let name = ("spool", "enqueue spool");
-        supervise(&tasks, name, health.clone(), cancel.clone(), retry_max, move || {
-            h.source_started("spool", None);
-            src.clone().watch(tx.clone(), c.clone())
-        });
+        supervise(
+            &tasks,
+            name,
+            health.clone(),
+            cancel.clone(),
+            retry_max,
+            move || {
+                h.source_started("spool", None);
+                src.clone().watch(tx.clone(), c.clone())
+            },
+        );
     }
     drop(tx);
     let intake = Intake {

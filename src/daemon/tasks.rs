@@ -207,8 +207,8 @@ pub(super) async fn poller<A: Autodns, K: Keys, C: Courier>(
         let open = sh.rec.store().open_orders().unwrap_or(1);
         // While idle, one PollInfo in half the readiness window keeps `/readyz`'s AutoDNS
         // check meaningful (and the poll-queue gauges fresh) at a negligible request cost.
-        let keepalive = sh.rec.metrics().autodns_silent_for()
-            >= sh.settings.readiness.autodns_within / 2;
+        let keepalive =
+            sh.rec.metrics().autodns_silent_for() >= sh.settings.readiness.autodns_within / 2;
         if open > 0 || keepalive {
             loop {
                 if stop.is_cancelled() {

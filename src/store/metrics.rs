@@ -119,11 +119,21 @@ impl Store {
             held: 0,
             last_listing: None,
         };
-        for (source, n) in counts(&conn, "SELECT source, COUNT(*) FROM presence GROUP BY source")? {
-            out.entry(source.clone()).or_insert_with(|| entry(source)).mailboxes = n;
+        for (source, n) in counts(
+            &conn,
+            "SELECT source, COUNT(*) FROM presence GROUP BY source",
+        )? {
+            out.entry(source.clone())
+                .or_insert_with(|| entry(source))
+                .mailboxes = n;
         }
-        for (source, n) in counts(&conn, "SELECT source, COUNT(*) FROM held_removal GROUP BY source")? {
-            out.entry(source.clone()).or_insert_with(|| entry(source)).held = n;
+        for (source, n) in counts(
+            &conn,
+            "SELECT source, COUNT(*) FROM held_removal GROUP BY source",
+        )? {
+            out.entry(source.clone())
+                .or_insert_with(|| entry(source))
+                .held = n;
         }
         let mut stmt = conn.prepare_cached(
             "SELECT substr(key, length(?1) + 1), value FROM setting WHERE key LIKE ?1 || '%'",
@@ -133,11 +143,10 @@ impl Store {
         })?;
         for row in listed {
             let (source, value) = row?;
-            let at = value
-                .parse::<i64>()
-                .ok()
-                .and_then(|n| from_nanos(n).ok());
-            out.entry(source.clone()).or_insert_with(|| entry(source)).last_listing = at;
+            let at = value.parse::<i64>().ok().and_then(|n| from_nanos(n).ok());
+            out.entry(source.clone())
+                .or_insert_with(|| entry(source))
+                .last_listing = at;
         }
         Ok(out.into_values().collect())
     }

@@ -24,8 +24,8 @@ use url::Url;
 
 use super::error::{check, ApiError, Error};
 use super::json::{self, JsonPayload, Method};
-use super::observe::{Observer, RequestOutcome};
 use super::model::*;
+use super::observe::{Observer, RequestOutcome};
 use super::pacer::Pacer;
 use super::xml::{self, XmlAuth, XmlPayload};
 

@@ -33,7 +33,8 @@ pub const STEP_NAMES: [&str; 10] = [
 ];
 
 /// Upper bounds (seconds) of the AutoDNS latency histogram's buckets.
-pub const LATENCY_BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0];
+pub const LATENCY_BUCKETS: [f64; 11] =
+    [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0];
 
 fn one(values: &[&'static str]) -> Vec<Vec<&'static str>> {
     values.iter().map(|v| vec![*v]).collect()
@@ -44,7 +45,10 @@ fn none() -> Vec<Vec<&'static str>> {
 }
 
 fn step_failures() -> Vec<Vec<&'static str>> {
-    let classes = [ErrorClass::Transient.as_str(), ErrorClass::Permanent.as_str()];
+    let classes = [
+        ErrorClass::Transient.as_str(),
+        ErrorClass::Permanent.as_str(),
+    ];
     classes
         .iter()
         .flat_map(|c| STEP_NAMES.iter().map(move |s| vec![*c, *s]))
@@ -54,7 +58,11 @@ fn step_failures() -> Vec<Vec<&'static str>> {
 fn requests() -> Vec<Vec<&'static str>> {
     TASK_NAMES
         .iter()
-        .flat_map(|t| RequestOutcome::ALL.iter().map(move |o| vec![*t, o.as_str()]))
+        .flat_map(|t| {
+            RequestOutcome::ALL
+                .iter()
+                .map(move |o| vec![*t, o.as_str()])
+        })
         .collect()
 }
 

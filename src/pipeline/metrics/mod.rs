@@ -254,7 +254,11 @@ impl Metrics {
                 );
             }
             let count = h.count as f64;
-            w.sample(&format!("{name}_bucket"), &[("task", task), ("le", "+Inf")], count);
+            w.sample(
+                &format!("{name}_bucket"),
+                &[("task", task), ("le", "+Inf")],
+                count,
+            );
             w.sample(&format!("{name}_sum"), &[("task", task)], h.sum);
             w.sample(&format!("{name}_count"), &[("task", task)], count);
         }
@@ -262,9 +266,7 @@ impl Metrics {
 
     fn render_state(&self, w: &mut Exposition) {
         let s = lock(&self.state);
-        let last = s
-            .last_answer
-            .map_or(0.0, |(_, t)| unix_seconds_of(t));
+        let last = s.last_answer.map_or(0.0, |(_, t)| unix_seconds_of(t));
         w.family(
             "autodns_last_answer_timestamp_seconds",
             Kind::Gauge,

@@ -106,7 +106,11 @@ fn render_mailboxes(
         let now = ready_condition(&m, input.now);
         for c in Ready::ALL {
             let labels = [("address", m.address.as_str()), ("condition", c.as_str())];
-            ready.sample("certificate_ready_status", &labels, f64::from(u8::from(c == now)));
+            ready.sample(
+                "certificate_ready_status",
+                &labels,
+                f64::from(u8::from(c == now)),
+            );
         }
     })?;
     w.family(
@@ -127,7 +131,11 @@ fn render_mailboxes(
         "The Ready condition of a mailbox's certificate: 1 on the current one of True, False, Unknown.",
     );
     w.append(ready);
-    w.family("mailboxes", Kind::Gauge, "Mailboxes in the store, by stage.");
+    w.family(
+        "mailboxes",
+        Kind::Gauge,
+        "Mailboxes in the store, by stage.",
+    );
     for (stage, n) in by_stage.iter().map(|(s, n)| (*s, *n)) {
         w.sample("mailboxes", &[("stage", stage)], n as f64);
     }
@@ -151,7 +159,10 @@ fn render_mailboxes(
 
 /// Mailboxes whose last step failed, by class and step (every class and step shown).
 fn render_failing(w: &mut Exposition, store: &Store) -> Result<(), StoreError> {
-    let classes = [ErrorClass::Transient.as_str(), ErrorClass::Permanent.as_str()];
+    let classes = [
+        ErrorClass::Transient.as_str(),
+        ErrorClass::Permanent.as_str(),
+    ];
     let mut series: BTreeMap<(String, String), u64> = classes
         .iter()
         .flat_map(|c| {
@@ -173,7 +184,11 @@ fn render_failing(w: &mut Exposition, store: &Store) -> Result<(), StoreError> {
         "Mailboxes whose last step failed (retrying or given up; a spent budget excluded), by error class and step.",
     );
     for ((class, step), n) in &series {
-        w.sample("mailboxes_failing", &[("class", class), ("step", step)], *n as f64);
+        w.sample(
+            "mailboxes_failing",
+            &[("class", class), ("step", step)],
+            *n as f64,
+        );
     }
     Ok(())
 }
@@ -212,7 +227,11 @@ fn render_sources(w: &mut Exposition, store: &Store, input: ScrapeInput) -> Resu
         "Mailboxes each source reports (`*`: recorded before per-source tracking).",
     );
     for f in &figures {
-        w.sample("source_mailboxes", &[("source", &f.source)], f.mailboxes as f64);
+        w.sample(
+            "source_mailboxes",
+            &[("source", &f.source)],
+            f.mailboxes as f64,
+        );
     }
     w.family(
         "source_removals_held",
@@ -220,7 +239,11 @@ fn render_sources(w: &mut Exposition, store: &Store, input: ScrapeInput) -> Resu
         "Removals the mass-removal guard holds back, by source (confirm-removals releases them).",
     );
     for f in &figures {
-        w.sample("source_removals_held", &[("source", &f.source)], f.held as f64);
+        w.sample(
+            "source_removals_held",
+            &[("source", &f.source)],
+            f.held as f64,
+        );
     }
     w.family(
         "removals_held",
@@ -236,7 +259,11 @@ fn render_sources(w: &mut Exposition, store: &Store, input: ScrapeInput) -> Resu
     );
     for f in &figures {
         if let Some(t) = f.last_listing {
-            w.sample("source_last_scan_timestamp_seconds", &[("source", &f.source)], unix(t));
+            w.sample(
+                "source_last_scan_timestamp_seconds",
+                &[("source", &f.source)],
+                unix(t),
+            );
         }
     }
     w.family(
@@ -296,7 +323,10 @@ mod tests {
 
     #[test]
     fn a_first_certificate_on_its_way_is_unknown() {
-        assert_eq!(ready_condition(&figure(Stage::Ordered, None), NOW), Ready::Unknown);
+        assert_eq!(
+            ready_condition(&figure(Stage::Ordered, None), NOW),
+            Ready::Unknown
+        );
         let issued = figure(Stage::Issued, Some(NOW + Duration::days(300)));
         assert_eq!(ready_condition(&issued, NOW), Ready::Unknown);
     }

@@ -38,9 +38,20 @@ fn every_family_has_help_and_type_once() {
 #[test]
 fn a_request_counts_by_task_and_outcome_and_fills_the_histogram() {
     let m = Metrics::default();
-    m.request("PollInfo", RequestOutcome::Success, Duration::from_millis(300));
-    m.request("PollInfo", RequestOutcome::RateLimited, Duration::from_millis(30));
-    assert_eq!(m.get_labels("autodns_requests", &["PollInfo", "success"]), 1);
+    m.request(
+        "PollInfo",
+        RequestOutcome::Success,
+        Duration::from_millis(300),
+    );
+    m.request(
+        "PollInfo",
+        RequestOutcome::RateLimited,
+        Duration::from_millis(30),
+    );
+    assert_eq!(
+        m.get_labels("autodns_requests", &["PollInfo", "success"]),
+        1
+    );
     assert_eq!(m.get("autodns_http_errors", "429"), 1);
     let text = page(&m);
     assert!(text.contains(
@@ -60,7 +71,10 @@ fn a_config_failure_of_delivery_lasts_until_a_mail_goes_out() {
     let m = Metrics::default();
     m.delivery(DeliveryOutcome::Config, Some("SMTP login refused"));
     m.delivery(DeliveryOutcome::Transient, None);
-    assert_eq!(m.delivery_config_failure().as_deref(), Some("SMTP login refused"));
+    assert_eq!(
+        m.delivery_config_failure().as_deref(),
+        Some("SMTP login refused")
+    );
     m.delivery(DeliveryOutcome::Sent, None);
     assert_eq!(m.delivery_config_failure(), None);
     assert_eq!(m.get("delivery_attempts", "sent"), 1);

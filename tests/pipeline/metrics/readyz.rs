@@ -22,7 +22,13 @@ impl Simulator {
         let password = dir.join("sim.password");
         std::fs::write(&password, SIM_PASSWORD).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
-            .args(["simulator", "--listen", &addr.to_string(), "--user", SIM_USER])
+            .args([
+                "simulator",
+                "--listen",
+                &addr.to_string(),
+                "--user",
+                SIM_USER,
+            ])
             .arg("--password-file")
             .arg(&password)
             .arg("--state-dir")
@@ -111,7 +117,10 @@ fn readyz_follows_the_maildir_root_and_the_simulator_and_livez_stays_up() {
     // The simulator stops: AutoDNS stays silent past the window.
     sim.stop();
     let body = readyz_becomes(&d, 503, "simulator stopped");
-    assert!(body.contains("FAIL autodns: no answer from AutoDNS"), "{body}");
+    assert!(
+        body.contains("FAIL autodns: no answer from AutoDNS"),
+        "{body}"
+    );
     assert!(body.contains("ok source maildir"), "{body}");
     assert_eq!(get(d.addr, "/livez").unwrap().0, 200);
     let sim_addr = config_endpoint(&dir.path().join("config.toml"));
