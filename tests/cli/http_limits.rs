@@ -63,7 +63,10 @@ fn http_limits_outside_their_bounds_are_refused_with_their_keys() {
             "http.header_timeout_secs",
         ),
         ("body_timeout_secs = 301\n", "http.body_timeout_secs"),
-        ("ready_autodns_within_secs = 0\n", "http.ready_autodns_within_secs"),
+        (
+            "ready_autodns_within_secs = 0\n",
+            "http.ready_autodns_within_secs",
+        ),
         (
             "ready_autodns_within_secs = 86401\n",
             "http.ready_autodns_within_secs",

@@ -44,20 +44,27 @@ impl Exposition {
         self.families.push(full);
     }
 
-    /// One sample of `name` (without [`PREFIX`], with any `_total`/`_bucket` suffix).
+    /// One sample of `name` (without [`PREFIX`], with any `_total`/`_bucket` suffix). Writes
+    /// straight into the page: a scrape of 100,000 mailboxes writes half a million of these.
     pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        let _ = write!(self.out, "{PREFIX}{name}");
+        self.out.push_str(PREFIX);
+        self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');
             for (i, (k, v)) in labels.iter().enumerate() {
                 if i > 0 {
                     self.out.push(',');
                 }
-                let _ = write!(self.out, "{k}=\"{}\"", escape_value(v));
+                self.out.push_str(k);
+                self.out.push_str("=\"");
+                push_escaped(&mut self.out, v);
+                self.out.push('"');
             }
             self.out.push('}');
         }
-        let _ = writeln!(self.out, " {}", number(value));
+        self.out.push(' ');
+        push_number(&mut self.out, value);
+        self.out.push('\n');
     }
 
     /// Appends the samples of `other` (written without a family line) to this page.
@@ -78,19 +85,35 @@ impl Exposition {
 
 /// A sample value: integers without a fraction, `+Inf` for infinity.
 pub fn number(v: f64) -> String {
+    let mut s = String::new();
+    push_number(&mut s, v);
+    s
+}
+
+fn push_number(out: &mut String, v: f64) {
     if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
+        let _ = write!(out, "{}", v as i64);
     } else {
-        format!("{v}")
+        let _ = write!(out, "{v}");
     }
 }
 
-fn escape_value(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// A label value with `\`, `"` and newlines escaped (the format's only escapes).
+fn push_escaped(out: &mut String, v: &str) {
+    if !v.contains(['\\', '"', '\n']) {
+        out.push_str(v);
+        return;
+    }
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }
 
 fn escape_help(v: &str) -> String {
