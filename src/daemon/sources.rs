@@ -20,40 +20,48 @@ use crate::source::{admit, Admitted, Origin, SourceEvent};
 use crate::source::{GuardPolicy, SourceHealth};
 use crate::store::{ListingApplied, StoreError};
 
-/// Runs a source's watch loop, starting it again with backoff (1 s doubling up to `max_wait`)
-/// whenever it fails, until `cancel` fires. The failure is logged each time with the wait.
-fn supervise<F, Fut>(
-    tasks: &TaskTracker,
-    (key, name): (&'static str, &'static str),
+/// What every source watcher is supervised with.
+struct Supervisor<'a> {
+    tasks: &'a TaskTracker,
     status: Arc<IntakeHealth>,
     cancel: CancellationToken,
     max_wait: Duration,
-    mut start: F,
-) where
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), crate::source::SourceError>> + Send,
-{
-    tasks.spawn(async move {
-        let mut wait = Duration::from_secs(1).min(max_wait);
-        loop {
-            match start().await {
-                Ok(()) => return,
-                Err(e) if cancel.is_cancelled() => {
-                    tracing::debug!("the {name} source ended during shutdown: {e}");
-                    return;
+}
+
+impl Supervisor<'_> {
+    /// Runs a source's watch loop, starting it again with backoff (1 s doubling up to
+    /// `max_wait`) whenever it fails, until `cancel` fires. The failure is logged each time with
+    /// the wait and kept for `/readyz` under `key` (the store's name of the source).
+    fn run<F, Fut>(&self, key: &'static str, name: &'static str, mut start: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), crate::source::SourceError>> + Send,
+    {
+        let (status, cancel, max_wait) = (self.status.clone(), self.cancel.clone(), self.max_wait);
+        self.tasks.spawn(async move {
+            let mut wait = Duration::from_secs(1).min(max_wait);
+            loop {
+                match start().await {
+                    Ok(()) => return,
+                    Err(e) if cancel.is_cancelled() => {
+                        tracing::debug!("the {name} source ended during shutdown: {e}");
+                        return;
+                    }
+                    Err(e) => {
+                        status.source_stopped(key, &e);
+                        tracing::error!(
+                            "the {name} source stopped: {e}; starting it again in {wait:?}"
+                        )
+                    }
                 }
-                Err(e) => {
-                    status.source_stopped(key, &e);
-                    tracing::error!("the {name} source stopped: {e}; starting it again in {wait:?}")
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
                 }
+                wait = (wait * 2).min(max_wait);
             }
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            wait = (wait * 2).min(max_wait);
-        }
-    });
+        });
+    }
 }
 
 pub use crate::pipeline::wiring::SourceStartError;
@@ -160,53 +168,36 @@ pub fn start_sources(
     // unmounted tree) is started again with backoff, never given up: its mailboxes would
     // otherwise go unnoticed until the next daemon restart.
     let retry_max = config.sources.rescan_interval.min(Duration::from_secs(60));
+    let supervisor = Supervisor {
+        tasks: &tasks,
+        status: health.clone(),
+        cancel: cancel.clone(),
+        max_wait: retry_max,
+    };
     // Each restart watches with a fresh source (fresh listing and guard state).
     if let Some(settings) = sources.maildir.clone() {
         let (tx, c, h) = (tx.clone(), cancel.clone(), health.clone());
-        let name = ("maildir", "maildir");
-        supervise(
-            &tasks,
-            name,
-            health.clone(),
-            cancel.clone(),
-            retry_max,
-            move || {
-                let src = MaildirSource::new(settings.clone()).reporting_listings();
-                h.source_started("maildir", Some(src.health()));
-                src.watch(tx.clone(), c.clone())
-            },
-        );
+        supervisor.run("maildir", "maildir", move || {
+            let src = MaildirSource::new(settings.clone()).reporting_listings();
+            h.source_started("maildir", Some(src.health()));
+            src.watch(tx.clone(), c.clone())
+        });
     }
     if let Some(settings) = sources.ldif.clone() {
         let (tx, c, h) = (tx.clone(), cancel.clone(), health.clone());
-        supervise(
-            &tasks,
-            ("ldif", "LDIF"),
-            health.clone(),
-            cancel.clone(),
-            retry_max,
-            move || {
-                let src = LdifSource::new(settings.clone()).reporting_listings();
-                h.source_started("ldif", Some(src.health()));
-                src.watch(tx.clone(), c.clone())
-            },
-        );
+        supervisor.run("ldif", "LDIF", move || {
+            let src = LdifSource::new(settings.clone()).reporting_listings();
+            h.source_started("ldif", Some(src.health()));
+            src.watch(tx.clone(), c.clone())
+        });
     }
     {
         let src = sources.spool.clone();
         let (tx, c, h) = (tx.clone(), cancel.clone(), health.clone());
-        let name = ("spool", "enqueue spool");
-        supervise(
-            &tasks,
-            name,
-            health.clone(),
-            cancel.clone(),
-            retry_max,
-            move || {
-                h.source_started("spool", None);
-                src.clone().watch(tx.clone(), c.clone())
-            },
-        );
+        supervisor.run("spool", "enqueue spool", move || {
+            h.source_started("spool", None);
+            src.clone().watch(tx.clone(), c.clone())
+        });
     }
     drop(tx);
     let intake = Intake {
