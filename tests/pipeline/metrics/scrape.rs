@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use openssl::asn1::Asn1Time;
 use openssl::x509::X509;
-use smime_provisioner::pipeline::Stage;
+use smime_provisioner::pipeline::{ErrorClass, Stage};
 use smime_provisioner::store::{MailboxRecord, Store};
 use support::live::config_text;
 
@@ -200,9 +200,18 @@ fn check_store_gauges(page: &[Family], store: &Store, started: f64) {
         let got = value(page, "mailboxes", &[("stage", stage.as_str())]);
         assert_eq!(got, n, "{stage}");
     }
-    assert_eq!(value(page, "mailboxes_failed", &[]), 0.0);
+    let gave_up = recs.iter().filter(|r| r.failure.gave_up).count() as f64;
+    assert_eq!(value(page, "mailboxes_failed", &[]), gave_up);
+    let held = recs
+        .iter()
+        .filter(|r| r.failure.class == Some(ErrorClass::Budget))
+        .count() as f64;
+    assert_eq!(value(page, "mailboxes_held_back_by_budget", &[]), held);
     let failing = [("class", "transient"), ("step", "order")];
     assert_eq!(value(page, "mailboxes_failing", &failing), 0.0);
+    let removals = store.held_removals().unwrap().len() as f64;
+    assert_eq!(value(page, "removals_held", &[]), removals);
+    assert_eq!(value(page, "source_writes_failing", &[]), 0.0);
     let today = store.orders_on(time::OffsetDateTime::now_utc().date());
     assert_eq!(today.unwrap(), 3);
     assert_eq!(value(page, "orders_today", &[]), 3.0);
