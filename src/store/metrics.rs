@@ -201,3 +201,96 @@ fn counts(conn: &Connection, sql: &str) -> Result<Vec<(String, u64)>, StoreError
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::lifecycle::{ErrorClass, EventKind};
+    use crate::mailbox::Address;
+    use crate::source::GuardPolicy;
+    use crate::store::Transition;
+
+    const NOW: OffsetDateTime = time::macros::datetime!(2026-06-01 12:00 UTC);
+
+    fn listed(addrs: &[&str]) -> BTreeSet<Address> {
+        addrs.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_complete_listing_is_timed_per_source_and_a_partial_one_is_not() {
+        let store = Store::open_in_memory().unwrap();
+        let g = GuardPolicy::default();
+        store
+            .apply_listing(
+                "maildir",
+                &listed(&["a@example.com", "b@example.com"]),
+                true,
+                NOW,
+                &g,
+            )
+            .unwrap();
+        let later = NOW + time::Duration::minutes(5);
+        store
+            .apply_listing("maildir", &listed(&["c@example.com"]), false, later, &g)
+            .unwrap();
+        assert_eq!(store.last_listing("maildir").unwrap(), Some(NOW));
+        assert_eq!(store.last_listing("ldif").unwrap(), None);
+        let figures = store.source_figures().unwrap();
+        assert_eq!(
+            figures,
+            [SourceFigure {
+                source: "maildir".into(),
+                mailboxes: 3,
+                held: 0,
+                last_listing: Some(NOW),
+            }]
+        );
+    }
+
+    #[test]
+    fn failing_mailboxes_are_grouped_by_class_and_the_step_their_last_failure_names() {
+        let store = Store::open_in_memory().unwrap();
+        let g = GuardPolicy::default();
+        let all = ["a@example.com", "b@example.com", "c@example.com"];
+        store
+            .apply_listing("maildir", &listed(&all), true, NOW, &g)
+            .unwrap();
+        let fail = |a: &str, class: ErrorClass, detail: &str| {
+            let mut r = store.get(&a.parse().unwrap()).unwrap().unwrap();
+            r.failure.class = Some(class);
+            let t = Transition::new(r).event(EventKind::StepFailed, detail);
+            store.commit(t).unwrap();
+        };
+        fail(
+            "a@example.com",
+            ErrorClass::Transient,
+            "order: AutoDNS is down [http-503]",
+        );
+        fail(
+            "b@example.com",
+            ErrorClass::Transient,
+            "order: again [http-503]",
+        );
+        fail(
+            "c@example.com",
+            ErrorClass::Budget,
+            "order: budget spent [budget]",
+        );
+        let figures = store.failing_figures().unwrap();
+        assert_eq!(
+            figures,
+            [FailingFigure {
+                class: "transient".into(),
+                step: Some("order".into()),
+                count: 2,
+            }]
+        );
+        let mut n = 0;
+        store
+            .for_each_mailbox_figure(|m| n += usize::from(m.error_class.is_some()))
+            .unwrap();
+        assert_eq!(n, 3);
+    }
+}
