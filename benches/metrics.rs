@@ -72,23 +72,23 @@ fn main() -> Result<()> {
         runs.push(t.elapsed());
         cpu.push(cpu_time().saturating_sub(c2));
     }
-    println!("store pass alone (wall): {}", summary(reads));
-    println!("whole page (wall):       {}", summary(runs));
-    println!("whole page (CPU time):   {}", summary(cpu));
+    println!("store pass alone (wall): {}", Runs(reads));
+    println!("whole page (wall):       {}", Runs(runs));
+    println!("whole page (CPU time):   {}", Runs(cpu));
     println!("page size: {:.1} MB", size as f64 / 1e6);
     Ok(())
 }
 
-/// Median, min and max of the runs.
-fn summary(mut runs: Vec<Duration>) -> String {
-    runs.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    format!(
-        "{:>8.1} ms [{:.1}..{:.1}]",
-        ms(runs[runs.len() / 2]),
-        ms(runs[0]),
-        ms(runs[runs.len() - 1])
-    )
+/// Timings of several runs, shown as median, min and max in milliseconds.
+struct Runs(Vec<Duration>);
+
+impl std::fmt::Display for Runs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut ms: Vec<f64> = self.0.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let (lo, mid, hi) = (ms[0], ms[ms.len() / 2], ms[ms.len() - 1]);
+        write!(f, "median {mid:.1} ms (min {lo:.1}, max {hi:.1})")
+    }
 }
 
 /// This process's user + system CPU time (`/proc/self/stat`, clock ticks of 10 ms): on a

@@ -1,7 +1,8 @@
 //! The `run` verb: the daemon. Boot order: config → state store (and key store, mailer, AutoDNS
 //! client or the in-process simulator) → AutoDNS contact ensured → sources → workers, scheduler,
-//! poll consumer → HTTP endpoint (`/healthz`, `/metrics`, `/push`). SIGTERM or SIGINT shuts down
-//! gracefully (see `daemon/`). `--once` runs one pass and exits, for cron and tests.
+//! poll consumer → HTTP endpoint (`/livez`, `/readyz`, `/healthz`, `/metrics`, `/push`). SIGTERM
+//! or SIGINT shuts down gracefully (see `daemon/`). `--once` runs one pass and exits, for cron
+//! and tests.
 
 use std::sync::Arc;
 use std::time::Duration;
