@@ -9,6 +9,7 @@
 //!   task's request, decode each answer into the model or a typed error. The XML side refuses
 //!   DOCTYPEs and never expands entities.
 //! - [`error`]: [`Error`], keeping the API's codes and `stid`, classified by [`ErrorKind`].
+//! - [`observe`]: the hook that tells the metrics about every request (task, outcome, latency).
 //! - [`pacer`]: keeps all clones of a client under the documented 3 requests/second.
 //! - [`client`]: [`Client`]: HTTP, auth, headers, bounded retries of reads, one typed method
 //!   per task.
@@ -20,6 +21,7 @@ pub mod client;
 pub mod error;
 pub mod json;
 pub mod model;
+pub mod observe;
 pub mod pacer;
 pub mod xml;
 
@@ -34,6 +36,7 @@ pub use model::{
     JobStatus, Message, NotifyMessage, ObjectJob, PollMessage, Query, QueryFilter, QueryView,
     ResponseObject, ResponseStatus, SslContact, StatusType, TimePeriod, Timestamp, WorkflowEvent,
 };
+pub use observe::{Observer, RequestOutcome, TASK_NAMES};
 
 /// Parses the body of an AutoDNS push notification into the same [`PollMessage`] PollInfo
 /// returns. The format is detected from the content: `<` starts XML, `{` starts JSON.

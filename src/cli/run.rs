@@ -1,7 +1,8 @@
 //! The `run` verb: the daemon. Boot order: config → state store (and key store, mailer, AutoDNS
 //! client or the in-process simulator) → AutoDNS contact ensured → sources → workers, scheduler,
-//! poll consumer → HTTP endpoint (`/healthz`, `/metrics`, `/push`). SIGTERM or SIGINT shuts down
-//! gracefully (see `daemon/`). `--once` runs one pass and exits, for cron and tests.
+//! poll consumer → HTTP endpoint (`/livez`, `/readyz`, `/healthz`, `/metrics`, `/push`). SIGTERM
+//! or SIGINT shuts down gracefully (see `daemon/`). `--once` runs one pass and exits, for cron
+//! and tests.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,7 +91,7 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
     };
     if let Some(l) = &listener {
         if let Ok(a) = l.local_addr() {
-            tracing::info!(listen = %a, "HTTP endpoint: /healthz /metrics /push");
+            tracing::info!(listen = %a, "HTTP endpoint: /livez /readyz /healthz /metrics /push");
         }
     }
     let (tx, rx) = mpsc::channel(4096);
@@ -116,6 +117,7 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
             header_timeout: config.http.header_timeout,
             body_timeout: config.http.body_timeout,
         },
+        readiness: readiness(config),
         ..DaemonSettings::default()
     };
     let parser: PushParser = Arc::new(parse_push_notice);
@@ -130,6 +132,24 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), sources.wait()).await;
     Ok(())
+}
+
+/// What `/readyz` checks: every enabled source (the maildir tree rescans periodically, so its
+/// last complete listing must be recent; the LDIF export is read on change) and AutoDNS.
+fn readiness(config: &Config) -> daemon::Readiness {
+    let mut sources = Vec::new();
+    if config.sources.maildir.is_some() {
+        let max = daemon::Readiness::listing_max_age(config.sources.rescan_interval);
+        sources.push(("maildir", Some(max)));
+    }
+    if config.sources.ldif.is_some() {
+        sources.push(("ldif", None));
+    }
+    sources.push(("spool", None));
+    daemon::Readiness {
+        sources,
+        autodns_within: config.http.ready_autodns_within,
+    }
 }
 
 /// One pass: every source's complete listing is applied to the stored per-source presence

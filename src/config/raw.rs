@@ -239,6 +239,7 @@ pub struct RawHttp {
     pub max_connections: Option<i64>,
     pub header_timeout_secs: Option<i64>,
     pub body_timeout_secs: Option<i64>,
+    pub ready_autodns_within_secs: Option<i64>,
 }
 
 /// `[hooks]`: a command (argv array) per event.

@@ -255,6 +255,8 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
     /// Time a client has to send a request's body.
     pub body_timeout: Duration,
+    /// `/readyz` fails when AutoDNS has not answered for longer than this.
+    pub ready_autodns_within: Duration,
 }
 
 /// `[hooks]`, `[webhook]` and `[digest]`: what the admin is told, and how.

@@ -1,5 +1,6 @@
-//! Owns the daemon's HTTP endpoint: `/healthz`, the `/metrics` page and the AutoDNS `/push`
-//! route with its token check, and binding the listener. Connections are served by
+//! Owns the daemon's HTTP endpoint: `/livez`, `/readyz` (and its alias `/healthz`; the checks
+//! are in `health.rs`), the `/metrics` page and the AutoDNS `/push` route with its token check,
+//! and binding the listener. Connections are served by
 //! `accept.rs` (connection limit, header and body read timeouts).
 
 use std::net::SocketAddr;
@@ -7,17 +8,16 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
 use super::{DaemonError, Shared};
-use crate::lifecycle::ErrorClass;
-use crate::pipeline::metrics::budget_gauges;
+use crate::pipeline::metrics::scrape::{self, ScrapeInput};
 use crate::pipeline::ports::{Autodns, Courier, Keys};
 use crate::pipeline::reconcile::NoticeHandled;
-use crate::pipeline::Stage;
 
 /// Serves the endpoint on `listener` until `stop` fires, within the configured connection
 /// limits ([`super::HttpLimits`]).
@@ -41,84 +41,67 @@ where
     C: Courier + 'static,
 {
     Router::new()
-        .route("/healthz", get(healthz::<A, K, C>))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz::<A, K, C>))
+        .route("/healthz", get(readyz::<A, K, C>))
         .route("/metrics", get(metrics::<A, K, C>))
         .route("/push", post(push::<A, K, C>))
         .route("/push/{token}", post(push_with_path::<A, K, C>))
         .with_state(sh)
 }
 
-/// 503 while a worker that panicked is not running again, while source events cannot be
-/// recorded, or when the store cannot be read.
-async fn healthz<A: Autodns, K: Keys, C: Courier>(
+/// 200 while the process answers.
+async fn livez() -> (StatusCode, &'static str) {
+    (StatusCode::OK, "ok\n")
+}
+
+/// 200 when every readiness check passes, 503 naming each failing check otherwise
+/// ([`super::health`]). `/healthz` answers the same.
+async fn readyz<A: Autodns + 'static, K: Keys + 'static, C: Courier + 'static>(
     State(sh): State<Arc<Shared<A, K, C>>>,
 ) -> (StatusCode, String) {
-    if let Some(problem) = sh.health.problem() {
-        return (StatusCode::SERVICE_UNAVAILABLE, problem);
-    }
-    if sh.intake.failing().is_some() {
-        return (
+    let checks = tokio::task::spawn_blocking(move || super::health::readiness(&sh)).await;
+    match checks {
+        Ok(checks) => match super::health::body(&checks) {
+            (true, text) => (StatusCode::OK, text),
+            (false, text) => (StatusCode::SERVICE_UNAVAILABLE, text),
+        },
+        Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "cannot record source events (retrying; see the log)\n".into(),
-        );
-    }
-    match sh.rec.store().schema_version() {
-        Ok(_) => (StatusCode::OK, "ok\n".into()),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "state store unavailable\n".into(),
+            format!("FAIL readiness: the checks did not finish: {e}\n"),
         ),
     }
 }
 
-async fn metrics<A: Autodns, K: Keys, C: Courier>(
+/// The Prometheus page ([`scrape::render`]), built off the async workers: with 100,000 mailboxes
+/// it reads the store's scrape index for a while.
+async fn metrics<A: Autodns + 'static, K: Keys + 'static, C: Courier + 'static>(
     State(sh): State<Arc<Shared<A, K, C>>>,
-) -> (StatusCode, String) {
-    let records = match sh.rec.store().list() {
-        Ok(r) => r,
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("state store: {e}\n"),
-            )
-        }
+) -> (StatusCode, [(HeaderName, &'static str); 1], String) {
+    let input = ScrapeInput {
+        now: sh.rec.clock().now(),
+        renew_before: sh.rec.settings().policy.renew_before,
+        daily_order_budget: sh.rec.settings().daily_order_budget,
+        source_writes_failing: sh.intake.failing().is_some(),
     };
-    let mut gauges: Vec<(&str, &str, u64)> = Stage::ALL
-        .iter()
-        .map(|s| {
-            (
-                "mailboxes",
-                s.as_str(),
-                records.iter().filter(|r| r.stage == *s).count() as u64,
-            )
-        })
-        .collect();
-    gauges.push((
-        "mailboxes_failed",
-        "any",
-        records.iter().filter(|r| r.failure.gave_up).count() as u64,
-    ));
-    gauges.push((
-        "removals_held",
-        "any",
-        sh.rec.store().held_removals().map_or(0, |h| h.len() as u64),
-    ));
-    gauges.push((
-        "source_writes_failing",
-        "any",
-        u64::from(sh.intake.failing().is_some()),
-    ));
-    let today = sh.rec.clock().now().date();
-    let held_back = records
-        .iter()
-        .filter(|r| r.failure.class == Some(ErrorClass::Budget))
-        .count();
-    gauges.extend(budget_gauges(
-        sh.rec.store().orders_on(today).unwrap_or(0),
-        sh.rec.settings().daily_order_budget,
-        held_back,
-    ));
-    (StatusCode::OK, sh.rec.metrics().render(&gauges))
+    let page = tokio::task::spawn_blocking(move || {
+        scrape::render(sh.rec.store(), sh.rec.metrics(), input)
+    })
+    .await;
+    let ctype = [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")];
+    match page {
+        Ok(Ok(text)) => (StatusCode::OK, ctype, text),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            ctype,
+            format!("state store: {e}\n"),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            ctype,
+            format!("scrape failed: {e}\n"),
+        ),
+    }
 }
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte from response times.

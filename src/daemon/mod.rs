@@ -23,6 +23,7 @@
 //! watchers and their admission, `queue.rs` the work queue, `tests.rs` the unit tests.
 
 mod accept;
+mod health;
 mod http;
 mod queue;
 mod sources;
@@ -46,6 +47,7 @@ use crate::pipeline::{ForeignMessages, Reconciler};
 use crate::secret::Secret;
 
 pub use accept::HttpLimits;
+pub use health::Readiness;
 pub use http::bind;
 pub use sources::{reconcile_listing, start_sources, IntakeHealth, SourceStartError};
 pub use supervise::PANIC_CODE;
@@ -88,6 +90,8 @@ pub struct DaemonSettings {
     /// How long a worker that panicked stays down before it is started again (a pause against
     /// a panic loop; `/healthz` answers 503 meanwhile).
     pub worker_restart_delay: Duration,
+    /// What `/readyz` checks (sources, AutoDNS silence).
+    pub readiness: Readiness,
 }
 
 impl Default for DaemonSettings {
@@ -101,6 +105,7 @@ impl Default for DaemonSettings {
             shutdown_grace: Duration::from_secs(30),
             http: HttpLimits::default(),
             worker_restart_delay: Duration::from_secs(1),
+            readiness: Readiness::default(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Owns starting the configured sources for the daemon: each watcher supervised (restarted with
 //! backoff when it fails), and their events admitted into [`Seen`] for the daemon.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,42 +16,52 @@ use crate::pipeline::wiring::Sources;
 use crate::source::ldif::LdifSource;
 use crate::source::maildir::MaildirSource;
 use crate::source::spool::SpoolSource;
-use crate::source::GuardPolicy;
 use crate::source::{admit, Admitted, Origin, SourceEvent};
+use crate::source::{GuardPolicy, SourceHealth};
 use crate::store::{ListingApplied, StoreError};
 
-/// Runs a source's watch loop, starting it again with backoff (1 s doubling up to `max_wait`)
-/// whenever it fails, until `cancel` fires. The failure is logged each time with the wait.
-fn supervise<F, Fut>(
-    tasks: &TaskTracker,
-    name: &'static str,
+/// What every source watcher is supervised with.
+struct Supervisor<'a> {
+    tasks: &'a TaskTracker,
+    status: Arc<IntakeHealth>,
     cancel: CancellationToken,
     max_wait: Duration,
-    mut start: F,
-) where
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), crate::source::SourceError>> + Send,
-{
-    tasks.spawn(async move {
-        let mut wait = Duration::from_secs(1).min(max_wait);
-        loop {
-            match start().await {
-                Ok(()) => return,
-                Err(e) if cancel.is_cancelled() => {
-                    tracing::debug!("the {name} source ended during shutdown: {e}");
-                    return;
+}
+
+impl Supervisor<'_> {
+    /// Runs a source's watch loop, starting it again with backoff (1 s doubling up to
+    /// `max_wait`) whenever it fails, until `cancel` fires. The failure is logged each time with
+    /// the wait and kept for `/readyz` under `key` (the store's name of the source).
+    fn run<F, Fut>(&self, key: &'static str, name: &'static str, mut start: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), crate::source::SourceError>> + Send,
+    {
+        let (status, cancel, max_wait) = (self.status.clone(), self.cancel.clone(), self.max_wait);
+        self.tasks.spawn(async move {
+            let mut wait = Duration::from_secs(1).min(max_wait);
+            loop {
+                match start().await {
+                    Ok(()) => return,
+                    Err(e) if cancel.is_cancelled() => {
+                        tracing::debug!("the {name} source ended during shutdown: {e}");
+                        return;
+                    }
+                    Err(e) => {
+                        status.source_stopped(key, &e);
+                        tracing::error!(
+                            "the {name} source stopped: {e}; starting it again in {wait:?}"
+                        )
+                    }
                 }
-                Err(e) => {
-                    tracing::error!("the {name} source stopped: {e}; starting it again in {wait:?}")
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
                 }
+                wait = (wait * 2).min(max_wait);
             }
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            wait = (wait * 2).min(max_wait);
-        }
-    });
+        });
+    }
 }
 
 pub use crate::pipeline::wiring::SourceStartError;
@@ -64,6 +74,17 @@ pub struct IntakeHealth {
     failing: Mutex<Option<String>>,
     /// Failed writes since start (a metric).
     failures: AtomicU64,
+    /// Each source's watcher, by store name: its health while it runs, or why it stopped.
+    sources: Mutex<BTreeMap<&'static str, SourceRun>>,
+}
+
+/// A source watcher as `/readyz` sees it.
+#[derive(Debug)]
+enum SourceRun {
+    /// Running; its health is updated after every listing (`None`: it reports none).
+    Running(Option<tokio::sync::watch::Receiver<SourceHealth>>),
+    /// Stopped with this error; started again after a backoff.
+    Stopped(String),
 }
 
 impl IntakeHealth {
@@ -87,6 +108,38 @@ impl IntakeHealth {
 
     fn recovered(&self) {
         *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    fn runs(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, SourceRun>> {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The watcher of `source` (re)started, reporting its listings through `health`.
+    fn source_started(
+        &self,
+        source: &'static str,
+        health: Option<tokio::sync::watch::Receiver<SourceHealth>>,
+    ) {
+        self.runs().insert(source, SourceRun::Running(health));
+    }
+
+    fn source_stopped(&self, source: &'static str, e: &crate::source::SourceError) {
+        self.runs()
+            .insert(source, SourceRun::Stopped(e.to_string()));
+    }
+
+    /// Why `source` is not working now: its watcher stopped, or its last listing failed.
+    /// `None` while it runs and lists, and for a source this daemon does not watch.
+    pub fn source_problem(&self, source: &str) -> Option<String> {
+        match self.runs().get(source) {
+            Some(SourceRun::Stopped(e)) => Some(format!("stopped: {e}")),
+            Some(SourceRun::Running(Some(h))) => h
+                .borrow()
+                .last_error
+                .as_ref()
+                .map(|e| format!("the last listing failed: {e}")),
+            Some(SourceRun::Running(None)) | None => None,
+        }
     }
 }
 
@@ -115,33 +168,36 @@ pub fn start_sources(
     // unmounted tree) is started again with backoff, never given up: its mailboxes would
     // otherwise go unnoticed until the next daemon restart.
     let retry_max = config.sources.rescan_interval.min(Duration::from_secs(60));
+    let supervisor = Supervisor {
+        tasks: &tasks,
+        status: health.clone(),
+        cancel: cancel.clone(),
+        max_wait: retry_max,
+    };
     // Each restart watches with a fresh source (fresh listing and guard state).
     if let Some(settings) = sources.maildir.clone() {
-        let (tx, c) = (tx.clone(), cancel.clone());
-        supervise(&tasks, "maildir", cancel.clone(), retry_max, move || {
-            MaildirSource::new(settings.clone())
-                .reporting_listings()
-                .watch(tx.clone(), c.clone())
+        let (tx, c, h) = (tx.clone(), cancel.clone(), health.clone());
+        supervisor.run("maildir", "maildir", move || {
+            let src = MaildirSource::new(settings.clone()).reporting_listings();
+            h.source_started("maildir", Some(src.health()));
+            src.watch(tx.clone(), c.clone())
         });
     }
     if let Some(settings) = sources.ldif.clone() {
-        let (tx, c) = (tx.clone(), cancel.clone());
-        supervise(&tasks, "LDIF", cancel.clone(), retry_max, move || {
-            LdifSource::new(settings.clone())
-                .reporting_listings()
-                .watch(tx.clone(), c.clone())
+        let (tx, c, h) = (tx.clone(), cancel.clone(), health.clone());
+        supervisor.run("ldif", "LDIF", move || {
+            let src = LdifSource::new(settings.clone()).reporting_listings();
+            h.source_started("ldif", Some(src.health()));
+            src.watch(tx.clone(), c.clone())
         });
     }
     {
         let src = sources.spool.clone();
-        let (tx, c) = (tx.clone(), cancel.clone());
-        supervise(
-            &tasks,
-            "enqueue spool",
-            cancel.clone(),
-            retry_max,
-            move || src.clone().watch(tx.clone(), c.clone()),
-        );
+        let (tx, c, h) = (tx.clone(), cancel.clone(), health.clone());
+        supervisor.run("spool", "enqueue spool", move || {
+            h.source_started("spool", None);
+            src.clone().watch(tx.clone(), c.clone())
+        });
     }
     drop(tx);
     let intake = Intake {

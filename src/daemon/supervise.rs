@@ -168,7 +168,7 @@ async fn on_panic<A: Autodns, K: Keys, C: Courier>(
     let text = panic_text(payload.as_ref());
     sh.health.workers_down.fetch_add(1, Ordering::SeqCst);
     sh.health.panics.fetch_add(1, Ordering::SeqCst);
-    sh.rec.metrics().inc("worker_panics", "worker");
+    sh.rec.metrics().inc("worker_panics", "");
     let Some(address) = address else {
         tracing::error!("a worker panicked between mailboxes: {text}; it is started again");
         return;

@@ -198,14 +198,19 @@ pub(super) async fn notice_sweeper<A: Autodns, K: Keys, C: Courier>(
 
 /// Drains the AutoDNS poll queue every interval, but only while an order of ours is open: the
 /// requests saved count against AutoDNS's 3 per second. (Messages queued meanwhile, foreign ones
-/// included, are drained at the next order.)
+/// included, are drained at the next order, or at the keep-alive round: while idle, AutoDNS is
+/// asked once AutoDNS has been silent for half of `http.ready_autodns_within_secs`.)
 pub(super) async fn poller<A: Autodns, K: Keys, C: Courier>(
     sh: Arc<Shared<A, K, C>>,
     stop: CancellationToken,
 ) {
     loop {
         let open = sh.rec.store().open_orders().unwrap_or(1);
-        if open > 0 {
+        // While idle, one PollInfo in half the readiness window keeps `/readyz`'s AutoDNS
+        // check meaningful (and the poll-queue gauges fresh) at a negligible request cost.
+        let keepalive =
+            sh.rec.metrics().autodns_silent_for() >= sh.settings.readiness.autodns_within / 2;
+        if open > 0 || keepalive {
             loop {
                 if stop.is_cancelled() {
                     return;

@@ -348,7 +348,10 @@ impl<'a> Builder<'a> {
             .take()
             .unwrap_or_else(|| Settings::from_config(config));
         let client = self.client(api)?;
-        let autodns = AutodnsPort::new(client, &config.autodns, &config.domains, self.rng(1));
+        let metrics = Arc::new(Metrics::default());
+        let autodns = AutodnsPort::new(client, &config.autodns, &config.domains, self.rng(1))
+            .with_metrics(metrics.clone());
+        let courier = courier.with_metrics(metrics.clone());
         Ok(Reconciler::new(
             store,
             autodns,
@@ -357,7 +360,7 @@ impl<'a> Builder<'a> {
             self.clock.clone(),
             rec_settings,
             self.rng(2),
-            Arc::new(Metrics::default()),
+            metrics,
         ))
     }
 }

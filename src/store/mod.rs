@@ -11,6 +11,7 @@
 
 pub mod events;
 pub mod ledger;
+pub mod metrics;
 pub mod migrations;
 pub mod outbox;
 pub mod presence;
@@ -31,6 +32,7 @@ use crate::mailbox::Address;
 
 pub use crate::lifecycle::EventKind;
 pub use ledger::PollEntry;
+pub use metrics::{FailingFigure, MailboxFigure, SourceFigure};
 pub use outbox::{Notification, OutboxEntry, OutboxOutcome};
 pub use presence::{HeldRemoval, ListingApplied};
 pub use record::{Event, Failure, MailboxRecord, NewEvent};

@@ -112,6 +112,9 @@ impl Store {
         if complete && !vanished.is_empty() {
             remove_or_hold(&tx, source, &stored, vanished, now, guard, &mut out)?;
         }
+        if complete {
+            super::metrics::note_listing(&tx, source, now)?;
+        }
         tx.commit()?;
         Ok(out)
     }

@@ -40,11 +40,13 @@ fn the_http_limits_default_to_the_documented_values() {
     assert_eq!(c.http.max_connections, 128);
     assert_eq!(c.http.header_timeout, Duration::from_secs(10));
     assert_eq!(c.http.body_timeout, Duration::from_secs(30));
+    assert_eq!(c.http.ready_autodns_within, Duration::from_secs(900));
     let example = smime_provisioner::config::EXAMPLE;
     for line in [
         "# max_connections = 128",
         "# header_timeout_secs = 10",
         "# body_timeout_secs = 30",
+        "# ready_autodns_within_secs = 900",
     ] {
         assert!(example.contains(line), "config.example.toml lacks {line:?}");
     }
@@ -61,6 +63,14 @@ fn http_limits_outside_their_bounds_are_refused_with_their_keys() {
             "http.header_timeout_secs",
         ),
         ("body_timeout_secs = 301\n", "http.body_timeout_secs"),
+        (
+            "ready_autodns_within_secs = 0\n",
+            "http.ready_autodns_within_secs",
+        ),
+        (
+            "ready_autodns_within_secs = 86401\n",
+            "http.ready_autodns_within_secs",
+        ),
     ] {
         let err = parse(extra).expect_err(extra);
         let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();

@@ -424,7 +424,7 @@ fn alert_problems(run: &Run) -> Vec<String> {
     }
     let (budget, can_order) = (run.budget, run.can_order);
     for line in [
-        "smime_provisioner_alerts_total{kind=\"budget-exhausted\"} 1\n".to_string(),
+        "smime_provisioner_alerts_total{alert=\"budget-exhausted\"} 1\n".to_string(),
         format!("smime_provisioner_daily_order_budget {budget}\n"),
         format!("smime_provisioner_orders_today {}\n", PAID + can_order),
         format!(

@@ -184,15 +184,15 @@ async fn the_http_endpoint_serves_health_metrics_and_authenticated_pushes() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("smime_provisioner_push_total{kind=\"unauthorized\"} 4"),
+        metrics.contains("smime_provisioner_push_total{outcome=\"unauthorized\"} 4"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("smime_provisioner_push_total{kind=\"applied\"} 1"),
+        metrics.contains("smime_provisioner_push_total{outcome=\"applied\"} 1"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("smime_provisioner_push_total{kind=\"duplicate\"} 1"),
+        metrics.contains("smime_provisioner_push_total{outcome=\"duplicate\"} 1"),
         "{metrics}"
     );
 

@@ -127,7 +127,7 @@ async fn panicking_workers_are_restarted_and_their_mailboxes_marked_failed_with_
         bugs.iter().all(|a| failed_with_panic(&store, a))
     })
     .await;
-    assert_eq!(metrics.get("worker_panics", "worker"), 4);
+    assert_eq!(metrics.get("worker_panics", ""), 4);
     let http = reqwest::Client::new();
     let mut healthy = false;
     for _ in 0..2400 {

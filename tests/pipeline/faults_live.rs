@@ -116,7 +116,7 @@ async fn under_every_transient_fault_each_mailbox_gets_exactly_one_certificate()
     );
     eprintln!(
         "step failures seen and recovered from: {}",
-        m.total("failures")
+        m.total("step_failures")
     );
     sim.shutdown().await;
 }

@@ -219,7 +219,7 @@ fn eleven_hundred_idle_connections_do_not_stop_a_new_mailbox() {
     let refused = metrics
         .lines()
         .find_map(|l| {
-            l.strip_prefix("smime_provisioner_http_connections_closed_total{kind=\"refused\"} ")
+            l.strip_prefix("smime_provisioner_http_connections_closed_total{reason=\"refused\"} ")
         })
         .and_then(|v| v.trim().parse::<u64>().ok());
     assert!(

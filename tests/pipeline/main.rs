@@ -17,6 +17,7 @@ mod hooks;
 mod http_hardening;
 mod lifecycle;
 mod lost_order;
+mod metrics;
 mod operator_requests;
 mod presence;
 mod reconcile;

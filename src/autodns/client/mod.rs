@@ -16,7 +16,8 @@
 //! decode, check); [`settings`] the settings and bounds, [`order`] the certificate order,
 //! `tasks` the typed method per task.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use url::Url;
@@ -24,6 +25,7 @@ use url::Url;
 use super::error::{check, ApiError, Error};
 use super::json::{self, JsonPayload, Method};
 use super::model::*;
+use super::observe::{Observer, RequestOutcome};
 use super::pacer::Pacer;
 use super::xml::{self, XmlAuth, XmlPayload};
 
@@ -68,6 +70,8 @@ struct Inner {
     base: Url,
     pacer: Pacer,
     retry: RetryPolicy,
+    /// Told about every exchange (metrics); set once, after the client is built.
+    observer: OnceLock<Arc<dyn Observer>>,
 }
 
 impl Client {
@@ -117,8 +121,15 @@ impl Client {
                 settings,
                 base,
                 retry,
+                observer: OnceLock::new(),
             }),
         })
+    }
+
+    /// Tells `observer` about every exchange from now on, in this client and its clones. Only
+    /// the first observer set is kept (false when one was already set).
+    pub fn set_observer(&self, observer: Arc<dyn Observer>) -> bool {
+        self.inner.observer.set(observer).is_ok()
     }
 
     /// The settings the client was built with.
@@ -158,6 +169,20 @@ impl Client {
 
         self.inner.pacer.acquire().await;
         tracing::debug!(task, ctid = req.ctid.as_deref(), "AutoDNS request");
+        let started = Instant::now();
+        let result = self.exchange::<T>(task, builder).await;
+        if let Some(o) = self.inner.observer.get() {
+            o.request(task, RequestOutcome::of(&result), started.elapsed());
+        }
+        result
+    }
+
+    /// Sends the built request, reads the body (capped), decodes and checks it.
+    async fn exchange<T: Payload>(
+        &self,
+        task: &'static str,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<Envelope<T>, Error> {
         let resp = builder.send().await.map_err(|e| self.network(task, &e))?;
         let status = resp.status().as_u16();
         let stid = resp

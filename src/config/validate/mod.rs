@@ -631,5 +631,12 @@ fn http(c: &mut Checker<'_>, r: &RawHttp) -> HttpConfig {
         max_connections: max_connections as usize,
         header_timeout: secs(c, "http.header_timeout_secs", r.header_timeout_secs, 10),
         body_timeout: secs(c, "http.body_timeout_secs", r.body_timeout_secs, 30),
+        ready_autodns_within: Duration::from_secs(c.range_i64(
+            "http.ready_autodns_within_secs",
+            r.ready_autodns_within_secs,
+            900,
+            1,
+            86_400,
+        ) as u64),
     }
 }

@@ -2,7 +2,7 @@
 //! contact, order, lost-order lookup (its matching is the pure [`super::lost_order`]), job
 //! state, certificate fetch, revocation and the poll queue; and the poll/push message mapping.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rand::RngCore;
 use time::OffsetDateTime;
@@ -27,6 +27,8 @@ pub struct AutodnsPort {
     lifetime_months: u32,
     domains: crate::mailbox::DomainPolicy,
     rng: Mutex<Box<dyn RngCore + Send>>,
+    /// Told what PollInfo says about the queue (its length, its oldest message).
+    metrics: Option<Arc<crate::pipeline::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for AutodnsPort {
@@ -134,7 +136,15 @@ impl AutodnsPort {
             lifetime_months: autodns.lifetime_months,
             domains: domains.clone(),
             rng: Mutex::new(rng),
+            metrics: None,
         }
+    }
+
+    /// Reports the poll queue (and, through the client, every request) to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::pipeline::metrics::Metrics>) -> Self {
+        self.client.set_observer(metrics.clone());
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The client.
@@ -418,6 +428,17 @@ impl crate::pipeline::ports::Autodns for AutodnsPort {
 
     async fn poll(&self) -> Result<Option<crate::pipeline::ports::Notice>, PortError> {
         let info = self.client.poll_info().await.map_err(autodns_err)?;
+        if let Some(m) = &self.metrics {
+            let head = info.message.as_ref().map(|msg| {
+                // A naive (XML) time has no zone: the time we first saw the message stands in.
+                let created = match &msg.created {
+                    Some(crate::autodns::Timestamp::Zoned(t)) => Some(*t),
+                    _ => None,
+                };
+                (msg.id.unwrap_or(0), created)
+            });
+            m.poll_queue(info.queued, head);
+        }
         Ok(info.message.as_ref().map(notice_of))
     }
 

@@ -48,6 +48,9 @@ pub struct MailCourier {
     /// The last delivery error per mailbox, so the admin notice can quote the mail server's
     /// own words through [`compose_failure_notice`](crate::delivery::compose_failure_notice).
     failures: Mutex<std::collections::HashMap<Address, DeliveryError>>,
+    /// Counts delivery attempts by outcome (`delivery_attempts_total`) and remembers a
+    /// config-class failure for `/readyz`.
+    metrics: Option<Arc<crate::pipeline::metrics::Metrics>>,
 }
 
 impl MailCourier {
@@ -67,6 +70,7 @@ impl MailCourier {
             clock,
             admin: None,
             failures: Mutex::new(std::collections::HashMap::new()),
+            metrics: None,
         }
     }
 
@@ -76,7 +80,28 @@ impl MailCourier {
         self
     }
 
+    /// Counts every bundle and password mail in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::pipeline::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     fn note(&self, address: &Address, result: &Result<(), DeliveryError>) {
+        if let Some(m) = &self.metrics {
+            use crate::delivery::ErrorClass as C;
+            use crate::pipeline::metrics::DeliveryOutcome as O;
+            match result {
+                Ok(()) => m.delivery(O::Sent, None),
+                Err(e) => {
+                    let outcome = match e.class() {
+                        C::Transient => O::Transient,
+                        C::Permanent => O::Permanent,
+                        C::Config => O::Config,
+                    };
+                    m.delivery(outcome, Some(&e.to_string()));
+                }
+            }
+        }
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(()) => f.remove(address),

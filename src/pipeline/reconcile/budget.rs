@@ -1,7 +1,7 @@
 //! Owns the daily order budget as the reconciler meets it: no key is generated for a mailbox that
 //! cannot be ordered today (the claim before key generation reserves an order of the day's
 //! budget, see [`crate::store::Store::commit_reserving_order`]), a spent budget is one alert per
-//! UTC day (a log line at ERROR and the `alerts{kind="budget-exhausted"}` counter) instead of one
+//! UTC day (a log line at ERROR and the `alerts_total{alert="budget-exhausted"}` counter) instead of one
 //! per mailbox, and mailboxes held back by a budget that has since been raised are released.
 //!
 //! `tests/pipeline/budget.rs` checks it through the real binary with 1,000 mailboxes.
@@ -64,7 +64,7 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
 
     /// Raises the budget alert of `day` unless it was raised already (by this process, an
     /// earlier one, or a verb): one log line at ERROR and one count of
-    /// `alerts{kind="budget-exhausted"}` per UTC day.
+    /// `alerts_total{alert="budget-exhausted"}` per UTC day.
     fn alert_budget_spent(&self, limit: u32, day: Date) -> Result<(), StoreError> {
         if !self
             .store

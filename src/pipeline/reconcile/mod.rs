@@ -265,7 +265,8 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 tracing::debug!(%address, step = s.name(), "held back: {}", e.text);
             }
             Outcome::Failed(s, e) => {
-                self.metrics.inc("failures", &e.code);
+                self.metrics
+                    .inc_labels("step_failures", &[e.class.as_str(), s.name()]);
                 tracing::warn!(%address, step = s.name(), code = %e.code, "step failed: {}", e.text);
                 let _told = self.notify_if_gave_up(address, s.name(), e).await?;
             }
