@@ -91,11 +91,53 @@ const NOT_FOUND_CODES: &[&str] = &[
     "EF09061",
 ];
 
-/// Detail codes meaning "busy, ask again later": a job is still working on the certificate (a
-/// delete sent again while the first one runs), or it is not issued yet. These are the
-/// simulator's (`EF4001061`, `EF4001062`); the real API's are not documented (§7). Without
-/// them a revocation retried after a lost answer would fail the mailbox for good.
-const BUSY_CODES: &[&str] = &["EF4001061", "EF4001062"];
+/// Detail codes meaning "busy or rate limited, ask again later": a job is still working on the
+/// certificate (a delete sent again while the first one runs), it is not issued yet, or more
+/// requests per second came than allowed (§1.11). These are the simulator's (`EF4001061`,
+/// `EF4001062`, `EF00030`); the real API's are not documented (§7). Without them a revocation
+/// retried after a lost answer, or a request over the limit on the XML gateway (HTTP 200), would
+/// fail the mailbox for good.
+const BUSY_CODES: &[&str] = &["EF4001061", "EF4001062", "EF00030"];
+
+/// Words of an error text that classify an answer whose codes are not known (only consulted when
+/// the HTTP status says nothing, i.e. the XML gateway's HTTP 200, §1.10). The account's language
+/// may be English or German. Checked in this order: "ask again later" first, so that a rate
+/// limit or a busy object is never taken for a refusal, which would fail a mailbox for good.
+/// Each phrase is specific: "password" alone is not one (a download password outside the rules
+/// is a refusal, not a login failure).
+const TRANSIENT_TEXT: &[&str] = &[
+    "too many requests",
+    "rate limit",
+    "request limit",
+    "limit exceeded",
+    "try again later",
+    "temporarily",
+    "currently being processed",
+    "in progress",
+    "zu viele anfragen",
+    "später erneut",
+    "vorübergehend",
+    "wird bereits bearbeitet",
+];
+const AUTHENTICATION_TEXT: &[&str] = &[
+    "authentication failed",
+    "authentication error",
+    "login failed",
+    "not authorized",
+    "unauthorized",
+    "access denied",
+    "invalid credentials",
+    "anmeldung ist fehlgeschlagen",
+    "anmeldung fehlgeschlagen",
+    "nicht autorisiert",
+    "zugriff verweigert",
+];
+const NOT_FOUND_TEXT: &[&str] = &[
+    "not found",
+    "does not exist",
+    "nicht gefunden",
+    "existiert nicht",
+];
 
 /// Detail codes meaning the credentials or the context were refused (see above: the simulator's
 /// `EF00010`; the real gateway's code is not documented).
@@ -131,7 +173,28 @@ impl ApiError {
             }
             _ if self.codes().any(|c| NOT_FOUND_CODES.contains(&c)) => ErrorKind::NotFound,
             _ if self.codes().any(|c| BUSY_CODES.contains(&c)) => ErrorKind::Transient,
+            200..=299 => self.kind_by_text().unwrap_or(ErrorKind::Rejected),
             _ => ErrorKind::Rejected,
+        }
+    }
+
+    /// The class an error text names, for codes nobody documents (see [`TRANSIENT_TEXT`]).
+    fn kind_by_text(&self) -> Option<ErrorKind> {
+        let texts: Vec<String> = self
+            .status_text
+            .iter()
+            .chain(self.messages.iter().filter_map(|m| m.text.as_ref()))
+            .map(|t| t.to_lowercase())
+            .collect();
+        let says = |phrases: &[&str]| texts.iter().any(|t| phrases.iter().any(|p| t.contains(p)));
+        if says(TRANSIENT_TEXT) {
+            Some(ErrorKind::Transient)
+        } else if says(AUTHENTICATION_TEXT) {
+            Some(ErrorKind::Authentication)
+        } else if says(NOT_FOUND_TEXT) {
+            Some(ErrorKind::NotFound)
+        } else {
+            None
         }
     }
 }
