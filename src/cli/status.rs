@@ -1,5 +1,7 @@
 //! The `status` verb: a table of every mailbox (status, generation, expiry, attempts, last
-//! error), one mailbox with its audit trail, or either as JSON for scripts (`--json`).
+//! error), one mailbox with its audit trail, or either as JSON for scripts (`--json`). An order
+//! whose job waits for the mailbox owner's approval says so, with the job and since when
+//! (`awaiting_approval` in JSON).
 //!
 //! Reads the state store directly (WAL lets it read while the daemon writes). Exits 1 when a
 //! mailbox shown has failed and waits for an operator, so monitoring can run `status` as a check;
@@ -8,7 +10,7 @@
 use super::{CliError, Context};
 use crate::config::Config;
 use crate::mailbox::Address;
-use crate::pipeline::status::{detail, held_footer, sources_lines, table, StatusRow};
+use crate::pipeline::status::{detail, held_footer, sources_lines, table, ApprovalWait, StatusRow};
 use crate::store::{Store, DB_FILE};
 
 /// Arguments of `status`.
@@ -47,6 +49,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
                 .collect();
             if args.json {
                 let mut row = StatusRow::of(&record);
+                row.awaiting_approval = ApprovalWait::of(&record, &events);
                 row.events = Some(events);
                 row.sources = Some(sources);
                 row.held_removals = Some(held);
@@ -61,12 +64,19 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
         }
         None => {
             let records = store.list().map_err(|e| CliError::failed(&e))?;
+            let waits = approval_waits(&store, &records)?;
             if args.json {
-                let rows: Vec<StatusRow> = records.iter().map(StatusRow::of).collect();
+                let rows: Vec<StatusRow> = records
+                    .iter()
+                    .map(|r| StatusRow {
+                        awaiting_approval: waits.get(r.address.as_str()).cloned(),
+                        ..StatusRow::of(r)
+                    })
+                    .collect();
                 print_json(&rows)?;
             } else {
                 let held = store.held_removals().map_err(|e| CliError::failed(&e))?;
-                print!("{}{}", table(&records), held_footer(&held));
+                print!("{}{}", table(&records, &waits), held_footer(&held));
             }
             records.iter().filter(|r| r.failure.gave_up).count()
         }
@@ -78,6 +88,25 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// The approval waits of the records whose order's job is out (`ordered`): only their trails
+/// are read.
+fn approval_waits(
+    store: &Store,
+    records: &[crate::store::MailboxRecord],
+) -> Result<std::collections::BTreeMap<String, ApprovalWait>, CliError> {
+    let mut waits = std::collections::BTreeMap::new();
+    for r in records
+        .iter()
+        .filter(|r| r.stage == crate::pipeline::Stage::Ordered)
+    {
+        let events = store.events(&r.address).map_err(|e| CliError::failed(&e))?;
+        if let Some(w) = ApprovalWait::of(r, &events) {
+            waits.insert(r.address.to_string(), w);
+        }
+    }
+    Ok(waits)
 }
 
 /// A fresh install: nothing recorded yet is not a failure (exit 0), except for a named address,

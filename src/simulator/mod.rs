@@ -15,7 +15,9 @@
 //! (the `simulator` verb's flags and `run_cli`).
 //!
 //! Inspection: `GET /_simulator/orders` lists every certificate order received (also
-//! [`SimulatorHandle::orders`]); it needs no credentials and is never subject to faults.
+//! [`SimulatorHandle::orders`]), `GET /_simulator/approval-resends` every approval mail sent
+//! again (also [`SimulatorHandle::approval_resends`]); they need no credentials and are never
+//! subject to faults.
 //!
 //! | task | XML code | JSON route | success |
 //! |---|---|---|---|
@@ -27,6 +29,7 @@
 //! | CertificateInfo | 400104 | `GET /certificate/{id}` | `S400104` |
 //! | CertificateList | 400105 | `POST /certificate/_search` | `S400105` |
 //! | CertificateRenew | 400106 | `PUT /certificate/{id}/_renew` | `N400106` + job |
+//! | Approver Email Resend | – (JSON only) | `PUT /job/{id}/_resendApproverEmail` (job `DEFERRED`) | `S400118`, no data |
 //! | CertificatePrepareOrder | 400110 | `POST /certificate/_prepareOrder` (also `prepareOrder`) | `S400110` |
 //! | job info | 400114 | `GET /job/{id}` (unfinished), `GET /job/history/{id}` | `S300114` / `S400114` |
 //! | job list / job history list | 400115 / 400135 | `POST /job/_search`, `POST /job/history/_search` | `S300115` (JSON), `S400115` / `S400135` (XML) |
@@ -67,7 +70,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, SystemClock};
 use crate::secret::Secret;
 
-pub use model::OrderRecord;
+pub use model::{ApprovalResend, OrderRecord};
 pub use options::{run_cli, FaultOptions, PushOptions, SimulatorOptions, PASSWORD_ENV};
 
 use engine::Engine;
@@ -384,6 +387,7 @@ fn router(shared: Arc<Shared>) -> Router {
             faults::layer,
         ));
     api.route("/_simulator/orders", get(orders_endpoint))
+        .route("/_simulator/approval-resends", get(resends_endpoint))
         .with_state(shared)
 }
 
@@ -392,6 +396,12 @@ async fn orders_endpoint(
 ) -> axum::Json<Vec<OrderRecord>> {
     sh.tick();
     axum::Json(sh.engine.orders())
+}
+
+async fn resends_endpoint(
+    axum::extract::State(sh): axum::extract::State<Arc<Shared>>,
+) -> axum::Json<Vec<ApprovalResend>> {
+    axum::Json(sh.engine.approval_resends())
 }
 
 /// Finishes jobs when they are due: sleeps until the next deadline (at most 100 ms, so a
@@ -531,6 +541,11 @@ impl SimulatorHandle {
     /// The CA chain in PEM: intermediate, then root.
     pub fn ca_chain_pem(&self) -> Vec<String> {
         self.shared.engine.chain_pem()
+    }
+
+    /// Every approval mail sent again (same data as `GET /_simulator/approval-resends`).
+    pub fn approval_resends(&self) -> Vec<ApprovalResend> {
+        self.shared.engine.approval_resends()
     }
 
     /// Every certificate order received (same data as `GET /_simulator/orders`).

@@ -362,7 +362,7 @@ fn item(o: &mut Out, i: &Item) {
             o.close("job");
             o.close("certificate_job");
         }
-        Item::ObjectJob { job: j, cert } => {
+        Item::ObjectJob { job: j, cert, .. } => {
             o.open("certificate_job");
             job(o, j);
             let (st, step) = auth_status(j.status);
