@@ -54,6 +54,9 @@ pub struct ApiMessage {
     pub code: Option<String>,
     /// The text, in the account's language.
     pub text: Option<String>,
+    /// The type of the first object the message names: for a refused request usually the field
+    /// path (`product`, `conditions[0]/key`, §1.9), otherwise an object type (`Certificate`).
+    pub object: Option<String>,
 }
 
 /// An error answer from the API, with everything it said.
@@ -158,6 +161,19 @@ impl ApiError {
         }
     }
 
+    /// The request fields the answer names as refused: the object types of its messages that
+    /// look like a field path (lower-case first letter, as `product` or `conditions[0]/key`;
+    /// object types such as `Certificate` are not fields), each once, in order.
+    pub fn refused_fields(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for f in self.messages.iter().filter_map(|m| m.object.as_deref()) {
+            if f.starts_with(|c: char| c.is_ascii_lowercase()) && !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        out
+    }
+
     /// Every `EF…` code in order.
     pub fn codes(&self) -> impl Iterator<Item = &str> {
         self.messages.iter().filter_map(|m| m.code.as_deref())
@@ -206,6 +222,7 @@ fn flatten(messages: &[Message], out: &mut Vec<ApiMessage>) {
             out.push(ApiMessage {
                 code: m.code.clone(),
                 text: m.text.clone().or_else(|| m.notice.clone()),
+                object: m.objects.iter().find_map(|o| o.kind.clone()),
             });
         }
         flatten(&m.messages, out);
@@ -420,6 +437,7 @@ mod tests {
                 .map(|c| ApiMessage {
                     code: Some((*c).to_string()),
                     text: Some("detail".into()),
+                    object: None,
                 })
                 .collect(),
         })

@@ -229,6 +229,7 @@ pub struct RawHttp {
     pub listen: Option<String>,
     pub push_token_file: Option<String>,
     pub push_token_env: Option<String>,
+    pub public_push_url: Option<String>,
     pub max_connections: Option<i64>,
     pub header_timeout_secs: Option<i64>,
     pub body_timeout_secs: Option<i64>,

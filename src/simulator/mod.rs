@@ -176,6 +176,10 @@ pub struct Faults {
     /// order of unknown outcome can only be found through the job list. Whether the real API
     /// lists an unissued order is not documented (`autodns-api.md` §7); this is the harder case.
     pub unlisted_until_issued: bool,
+    /// CertificatePrepareOrder refuses the field of this name (`EF01001`, the field named in
+    /// the message's object) whatever its value: how a real server refusing a field of the
+    /// order body looks (`preflight` reports the field and its fix).
+    pub refuse_field: Option<String>,
 }
 
 /// Why the simulator could not start or keep its state.
