@@ -12,17 +12,15 @@ use anyhow::{bail, Context, Result};
 use smime_provisioner::autodns::model::{Envelope, Void};
 use smime_provisioner::autodns::xml;
 use smime_provisioner::autodns::{
-    ApiError, CertificateOrder, Client, ClientSettings, Error, ErrorKind, RetryPolicy, SslContact,
-    Wire,
+    ApiError, CertificateOrder, Client, ClientSettings, Error, ErrorKind, RetryPolicy, Wire,
 };
 use smime_provisioner::crypto::csr::build_csr;
 use smime_provisioner::crypto::key::{KeyType, PrivateKey};
 use smime_provisioner::mailbox::Address;
 use smime_provisioner::secret::Secret;
-use smime_provisioner::simulator::{Faults, Simulator, SimulatorConfig, SimulatorHandle};
+use smime_provisioner::simulator::{Faults, SimulatorHandle};
 
-const USER: &str = "reseller";
-const PASSWORD: &str = "sim-Passw0rd";
+use crate::against_simulator::{admin_contact, simulator_with, PASSWORD, USER};
 
 /// An XML error answer with one detail message, as the gateway sends it (HTTP 200).
 fn xml_error(code: &str, text: &str) -> Result<Error> {
@@ -132,15 +130,6 @@ fn an_undocumented_refusal_stays_rejected_and_a_password_rule_is_not_a_login_fai
 
 // ---- the client over XML against the simulator ------------------------------------------------
 
-async fn simulator(faults: Faults) -> Result<SimulatorHandle> {
-    let mut cfg = SimulatorConfig::new(USER, PASSWORD);
-    cfg.issuance_delay = Duration::from_secs(3600);
-    cfg.faults = faults;
-    cfg.seed = Some(13);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    Ok(Simulator::start(cfg, listener)?)
-}
-
 fn xml_client(sim: &SimulatorHandle, password: &str) -> Result<Client> {
     let mut settings = ClientSettings::new(
         sim.xml_url().parse()?,
@@ -160,7 +149,7 @@ fn xml_client(sim: &SimulatorHandle, password: &str) -> Result<Client> {
 #[tokio::test]
 async fn over_xml_a_wrong_password_is_authentication_and_an_unknown_job_is_not_found() -> Result<()>
 {
-    let sim = simulator(Faults::default()).await?;
+    let sim = simulator_with(Faults::default()).await?;
     let wrong = xml_client(&sim, "not-the-password")?;
     let e = wrong.poll_info().await.err().context("accepted")?;
     assert_eq!(e.http_status(), Some(200), "{e}");
@@ -175,22 +164,15 @@ async fn over_xml_a_wrong_password_is_authentication_and_an_unknown_job_is_not_f
 
 #[tokio::test]
 async fn over_xml_a_delete_while_a_job_runs_is_busy_and_transient() -> Result<()> {
-    let sim = simulator(Faults::default()).await?;
+    // The order's job waits a day for approval: a delete meanwhile finds the certificate busy.
+    let sim = simulator_with(Faults {
+        deferred_for: Duration::from_secs(86_400),
+        ..Faults::default()
+    })
+    .await?;
     let client = xml_client(&sim, PASSWORD)?;
-    let contact = SslContact {
-        fname: Some("Hostmaster".into()),
-        lname: Some("Example".into()),
-        email: Some("hostmaster@example.org".into()),
-        phone: Some("+49-941-1234560".into()),
-        address: vec!["Example Street 1".into()],
-        pcode: Some("93047".into()),
-        city: Some("Regensburg".into()),
-        country: Some("DE".into()),
-        organization: Some("Example GmbH".into()),
-        ..Default::default()
-    };
     let contact_id = client
-        .ssl_contact_create(&contact)
+        .ssl_contact_create(&admin_contact())
         .await?
         .id
         .context("contact id")?;
@@ -208,7 +190,6 @@ async fn over_xml_a_delete_while_a_job_runs_is_busy_and_transient() -> Result<()
         .first()
         .and_then(|o| o.certificate_id)
         .context("no certificate id in the order log")?;
-    // The order's job runs for an hour: a delete now finds the certificate busy.
     let e = client
         .certificate_delete(cert_id, "ctid-busy-2")
         .await
@@ -222,7 +203,7 @@ async fn over_xml_a_delete_while_a_job_runs_is_busy_and_transient() -> Result<()
 
 #[tokio::test]
 async fn over_xml_the_rate_limit_answers_http_200_and_is_transient() -> Result<()> {
-    let sim = simulator(Faults {
+    let sim = simulator_with(Faults {
         rate_limit_rps: Some(0.001),
         ..Default::default()
     })

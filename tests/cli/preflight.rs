@@ -254,11 +254,7 @@ async fn preflight_reports_a_refused_product_with_its_fix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflight_reports_an_smtp_relay_that_is_down_with_its_fix() {
     // A loopback port nobody listens on any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let delivery = format!(
         "[delivery]\ntransport = \"smtp\"\nfrom = \"PKI <pki@example.com>\"\n\
          [delivery.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"plain\"\n"

@@ -61,13 +61,7 @@ fn shown_url(url: &url::Url, config: &Config) -> String {
 }
 
 fn unreachable(shown: &str, listen: SocketAddr, e: &reqwest::Error) -> Check {
-    let mut reason = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        reason.push_str(": ");
-        reason.push_str(&s.to_string());
-        src = s.source();
-    }
+    let reason = crate::cli::error_chain(e);
     Check::fail(
         KEY,
         format!("no answer from http.public_push_url {shown}: {reason}"),
