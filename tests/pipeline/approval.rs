@@ -64,16 +64,9 @@ fn kinds(store: &Store, a: &Address) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_waiting_for_approval_shows_in_status_and_its_mail_is_resent_without_a_new_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = holding_simulator().await;
-    let config_path = write_config(dir.path(), &sim, "json");
-    let config = parse_config(&std::fs::read_to_string(&config_path).unwrap(), dir.path());
-    let mut settings = Settings::from_config(&config);
-    settings.policy.job_check_after = time::Duration::milliseconds(200);
-    let rec = Arc::new(live_reconciler_with(&config, None, 100.0, settings));
-    let anna = Address::parse("anna@example.com").unwrap();
+/// Runs the daemon for `anna` until the trail says `approval-pending` (bounded: 60 s in 100 ms
+/// steps), then stops it; whether it was noted.
+async fn run_until_approval_noted(rec: &Arc<LiveReconciler>, anna: &Address) -> bool {
     let daemon_settings = DaemonSettings {
         concurrency: 1,
         poll_interval: Duration::from_millis(300),
@@ -86,10 +79,9 @@ async fn a_job_waiting_for_approval_shows_in_status_and_its_mail_is_resent_witho
     let run =
         tokio::spawn(Daemon::new(rec.clone(), daemon_settings, None).run(rx, None, stop.clone()));
     tx.send(Seen::Present(anna.clone())).await.unwrap();
-    // Bounded: 60 s in 100 ms steps.
     let mut noted = false;
     for _ in 0..600 {
-        if kinds(rec.store(), &anna)
+        if kinds(rec.store(), anna)
             .iter()
             .any(|k| k == "approval-pending")
         {
@@ -100,6 +92,20 @@ async fn a_job_waiting_for_approval_shows_in_status_and_its_mail_is_resent_witho
     }
     stop.cancel();
     run.await.unwrap().unwrap();
+    noted
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_waiting_for_approval_shows_in_status_and_its_mail_is_resent_without_a_new_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = holding_simulator().await;
+    let config_path = write_config(dir.path(), &sim, "json");
+    let config = parse_config(&std::fs::read_to_string(&config_path).unwrap(), dir.path());
+    let mut settings = Settings::from_config(&config);
+    settings.policy.job_check_after = time::Duration::milliseconds(200);
+    let rec = Arc::new(live_reconciler_with(&config, None, 100.0, settings));
+    let anna = Address::parse("anna@example.com").unwrap();
+    let noted = run_until_approval_noted(&rec, &anna).await;
     let trail = kinds(rec.store(), &anna);
     assert!(noted, "no approval-pending event: {trail:?}");
     assert_eq!(
