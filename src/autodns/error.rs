@@ -54,6 +54,9 @@ pub struct ApiMessage {
     pub code: Option<String>,
     /// The text, in the account's language.
     pub text: Option<String>,
+    /// The type of the first object the message names: for a refused request usually the field
+    /// path (`product`, `conditions[0]/key`, §1.9), otherwise an object type (`Certificate`).
+    pub object: Option<String>,
 }
 
 /// An error answer from the API, with everything it said.
@@ -91,11 +94,53 @@ const NOT_FOUND_CODES: &[&str] = &[
     "EF09061",
 ];
 
-/// Detail codes meaning "busy, ask again later": a job is still working on the certificate (a
-/// delete sent again while the first one runs), or it is not issued yet. These are the
-/// simulator's (`EF4001061`, `EF4001062`); the real API's are not documented (§7). Without
-/// them a revocation retried after a lost answer would fail the mailbox for good.
-const BUSY_CODES: &[&str] = &["EF4001061", "EF4001062"];
+/// Detail codes meaning "busy or rate limited, ask again later": a job is still working on the
+/// certificate (a delete sent again while the first one runs), it is not issued yet, or more
+/// requests per second came than allowed (§1.11). These are the simulator's (`EF4001061`,
+/// `EF4001062`, `EF00030`); the real API's are not documented (§7). Without them a revocation
+/// retried after a lost answer, or a request over the limit on the XML gateway (HTTP 200), would
+/// fail the mailbox for good.
+const BUSY_CODES: &[&str] = &["EF4001061", "EF4001062", "EF00030"];
+
+/// Words of an error text that classify an answer whose codes are not known (only consulted when
+/// the HTTP status says nothing, i.e. the XML gateway's HTTP 200, §1.10). The account's language
+/// may be English or German. Checked in this order: "ask again later" first, so that a rate
+/// limit or a busy object is never taken for a refusal, which would fail a mailbox for good.
+/// Each phrase is specific: "password" alone is not one (a download password outside the rules
+/// is a refusal, not a login failure).
+const TRANSIENT_TEXT: &[&str] = &[
+    "too many requests",
+    "rate limit",
+    "request limit",
+    "limit exceeded",
+    "try again later",
+    "temporarily",
+    "currently being processed",
+    "in progress",
+    "zu viele anfragen",
+    "später erneut",
+    "vorübergehend",
+    "wird bereits bearbeitet",
+];
+const AUTHENTICATION_TEXT: &[&str] = &[
+    "authentication failed",
+    "authentication error",
+    "login failed",
+    "not authorized",
+    "unauthorized",
+    "access denied",
+    "invalid credentials",
+    "anmeldung ist fehlgeschlagen",
+    "anmeldung fehlgeschlagen",
+    "nicht autorisiert",
+    "zugriff verweigert",
+];
+const NOT_FOUND_TEXT: &[&str] = &[
+    "not found",
+    "does not exist",
+    "nicht gefunden",
+    "existiert nicht",
+];
 
 /// Detail codes meaning the credentials or the context were refused (see above: the simulator's
 /// `EF00010`; the real gateway's code is not documented).
@@ -116,6 +161,19 @@ impl ApiError {
         }
     }
 
+    /// The request fields the answer names as refused: the object types of its messages that
+    /// look like a field path (lower-case first letter, as `product` or `conditions[0]/key`;
+    /// object types such as `Certificate` are not fields), each once, in order.
+    pub fn refused_fields(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for f in self.messages.iter().filter_map(|m| m.object.as_deref()) {
+            if f.starts_with(|c: char| c.is_ascii_lowercase()) && !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        out
+    }
+
     /// Every `EF…` code in order.
     pub fn codes(&self) -> impl Iterator<Item = &str> {
         self.messages.iter().filter_map(|m| m.code.as_deref())
@@ -131,7 +189,28 @@ impl ApiError {
             }
             _ if self.codes().any(|c| NOT_FOUND_CODES.contains(&c)) => ErrorKind::NotFound,
             _ if self.codes().any(|c| BUSY_CODES.contains(&c)) => ErrorKind::Transient,
+            200..=299 => self.kind_by_text().unwrap_or(ErrorKind::Rejected),
             _ => ErrorKind::Rejected,
+        }
+    }
+
+    /// The class an error text names, for codes nobody documents (see [`TRANSIENT_TEXT`]).
+    fn kind_by_text(&self) -> Option<ErrorKind> {
+        let texts: Vec<String> = self
+            .status_text
+            .iter()
+            .chain(self.messages.iter().filter_map(|m| m.text.as_ref()))
+            .map(|t| t.to_lowercase())
+            .collect();
+        let says = |phrases: &[&str]| texts.iter().any(|t| phrases.iter().any(|p| t.contains(p)));
+        if says(TRANSIENT_TEXT) {
+            Some(ErrorKind::Transient)
+        } else if says(AUTHENTICATION_TEXT) {
+            Some(ErrorKind::Authentication)
+        } else if says(NOT_FOUND_TEXT) {
+            Some(ErrorKind::NotFound)
+        } else {
+            None
         }
     }
 }
@@ -143,6 +222,7 @@ fn flatten(messages: &[Message], out: &mut Vec<ApiMessage>) {
             out.push(ApiMessage {
                 code: m.code.clone(),
                 text: m.text.clone().or_else(|| m.notice.clone()),
+                object: m.objects.iter().find_map(|o| o.kind.clone()),
             });
         }
         flatten(&m.messages, out);
@@ -357,6 +437,7 @@ mod tests {
                 .map(|c| ApiMessage {
                     code: Some((*c).to_string()),
                     text: Some("detail".into()),
+                    object: None,
                 })
                 .collect(),
         })

@@ -169,6 +169,9 @@ pub fn encode_request(task: &Task) -> Result<HttpRequest, Error> {
         },
         Task::JobInfo { id } => req(Method::Get, format!("job/{id}"), None),
         Task::JobHistory { id } => req(Method::Get, format!("job/history/{id}"), None),
+        Task::JobResendApproverEmail { id } => {
+            req(Method::Put, format!("job/{id}/_resendApproverEmail"), None)
+        }
         Task::CertificateRenew(c) => req(
             Method::Put,
             format!("certificate/{}/_renew", need_id(name, c.id)?),
@@ -228,6 +231,9 @@ pub fn decode_request(method: Method, path: &str, body: &[u8]) -> Result<Task, S
         (Method::Post, ["job", "history", "_search"]) => Task::JobHistoryList(body_of(body)?),
         (Method::Get, ["job", id]) => Task::JobInfo { id: parse_id(id)? },
         (Method::Get, ["job", "history", id]) => Task::JobHistory { id: parse_id(id)? },
+        (Method::Put, ["job", id, "_resendApproverEmail"]) => {
+            Task::JobResendApproverEmail { id: parse_id(id)? }
+        }
         (Method::Put, ["certificate", id, "_renew"]) => {
             Task::CertificateRenew(cert(Some(parse_id(id)?))?)
         }

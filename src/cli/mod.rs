@@ -16,6 +16,7 @@ pub mod provision;
 pub mod redeliver;
 pub mod renew;
 pub mod reprovision;
+pub mod resend_approval;
 pub mod revoke;
 pub mod run;
 pub mod show;
@@ -79,6 +80,9 @@ pub enum Command {
     Renew(renew::Args),
     /// Revoke an address's certificate.
     Revoke(revoke::Args),
+    /// Ask AutoDNS to send the approval mail of an address's pending order again; orders
+    /// nothing (JSON API only).
+    ResendApproval(resend_approval::Args),
     /// Show mailboxes: state, expiry, last error.
     Status(status::Args),
     /// Print the public certificate of a mailbox (PEM, DER or with its chain); never the key.
@@ -232,6 +236,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> Result<(), CliError> {
         Command::Redeliver(a) => redeliver::run(a, ctx).await,
         Command::Renew(a) => renew::run(a, ctx).await,
         Command::Revoke(a) => revoke::run(a, ctx).await,
+        Command::ResendApproval(a) => resend_approval::run(a, ctx).await,
         Command::Status(a) => status::run(a, ctx).await,
         Command::Show(a) => show::run(a, ctx).await,
         Command::ConfirmRemovals(a) => confirm_removals::run(a, ctx).await,

@@ -1,6 +1,8 @@
 //! The `status` verb: a table of every mailbox (status, generation, expiry, renewal date,
 //! attempts, last error) and the hook or webhook runs that are failing, one mailbox with its
-//! audit trail, or either as versioned JSON for scripts (`--json`, `docs/status-json.md`).
+//! audit trail, or either as versioned JSON for scripts (`--json`, `docs/status-json.md`). An
+//! order whose job waits for the mailbox owner's approval says so, with the job and since when
+//! (`awaiting_approval` in JSON).
 //!
 //! Reads the state store directly (WAL lets it read while the daemon writes). Exits 1 when a
 //! mailbox shown has failed and waits for an operator, so monitoring can run `status` as a check;
@@ -10,8 +12,8 @@ use super::{CliError, Context};
 use crate::config::Config;
 use crate::mailbox::Address;
 use crate::pipeline::status::{
-    detail, held_footer, notification_lines, sources_lines, table, NotificationRow, StatusDoc,
-    StatusRow, JSON_VERSION,
+    detail, held_footer, notification_lines, sources_lines, table, ApprovalWait, NotificationRow,
+    StatusDoc, StatusRow, JSON_VERSION,
 };
 use crate::store::{HeldRemoval, OutboxEntry, Store, StoreError, DB_FILE};
 use time::Duration;
@@ -71,6 +73,7 @@ fn one(store: &Store, a: &str, margin: Duration, json: bool) -> Result<usize, Cl
         .collect();
     if json {
         let mut row = StatusRow::of(&record, margin);
+        row.awaiting_approval = ApprovalWait::of(&record, &events);
         row.events = Some(events);
         row.sources = Some(sources);
         row.held_removals = Some(held.clone());
@@ -91,13 +94,20 @@ fn all(store: &Store, margin: Duration, json: bool) -> Result<usize, CliError> {
     let records = store.list().map_err(fail)?;
     let held = store.held_removals().map_err(fail)?;
     let troubles = store.outbox_troubles().map_err(fail)?;
+    let waits = approval_waits(store, &records)?;
     if json {
-        let rows = records.iter().map(|r| StatusRow::of(r, margin)).collect();
+        let rows = records
+            .iter()
+            .map(|r| StatusRow {
+                awaiting_approval: waits.get(r.address.as_str()).cloned(),
+                ..StatusRow::of(r, margin)
+            })
+            .collect();
         print_json(&doc(rows, held, &troubles))?;
     } else {
         print!(
             "{}{}{}",
-            table(&records, margin),
+            table(&records, margin, &waits),
             held_footer(&held),
             notification_lines(&troubles)
         );
@@ -112,6 +122,25 @@ fn doc(rows: Vec<StatusRow>, held: Vec<HeldRemoval>, troubles: &[OutboxEntry]) -
         held_removals: held,
         failing_notifications: troubles.iter().map(NotificationRow::of).collect(),
     }
+}
+
+/// The approval waits of the records whose order's job is out (`ordered`): only their trails
+/// are read.
+fn approval_waits(
+    store: &Store,
+    records: &[crate::store::MailboxRecord],
+) -> Result<std::collections::BTreeMap<String, ApprovalWait>, CliError> {
+    let mut waits = std::collections::BTreeMap::new();
+    for r in records
+        .iter()
+        .filter(|r| r.stage == crate::pipeline::Stage::Ordered)
+    {
+        let events = store.events(&r.address).map_err(|e| CliError::failed(&e))?;
+        if let Some(w) = ApprovalWait::of(r, &events) {
+            waits.insert(r.address.to_string(), w);
+        }
+    }
+    Ok(waits)
 }
 
 /// A fresh install: nothing recorded yet is not a failure (exit 0), except for a named address,

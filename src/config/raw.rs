@@ -236,6 +236,7 @@ pub struct RawHttp {
     pub push_token_file: Option<String>,
     pub push_token_env: Option<String>,
     pub push_token_credential: Option<String>,
+    pub public_push_url: Option<String>,
     pub max_connections: Option<i64>,
     pub header_timeout_secs: Option<i64>,
     pub body_timeout_secs: Option<i64>,

@@ -249,6 +249,9 @@ pub struct HttpConfig {
     pub listen: Option<SocketAddr>,
     /// Required when `listen` is set: pushes must carry it.
     pub push_token: Option<Secret<String>>,
+    /// The push URL as entered in the AutoDNS account (reaching `listen` through any proxy or
+    /// port forward); `preflight` checks that it reaches this endpoint. Only with `listen`.
+    pub public_push_url: Option<url::Url>,
     /// Connections served at once; more are closed unserved.
     pub max_connections: usize,
     /// Time a client has to send a request's headers.

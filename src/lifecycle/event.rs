@@ -34,6 +34,10 @@ pub enum EventKind {
     OrderNotListedYet,
     /// A lookup after the listing grace did not find the order: it was never placed.
     OrderNotFound,
+    /// The order's job waits for the mailbox owner to confirm GlobalSign's approval mail.
+    ApprovalPending,
+    /// The approval mail of the order's job was sent again (`resend-approval`).
+    ApprovalResent,
     /// The order's job succeeded (by job check, lookup, poll or push).
     JobSucceeded,
     /// The order's job failed; the key is kept and the next order gets a new ctid.
@@ -72,7 +76,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, roughly in the order a mailbox meets them.
-    pub const ALL: [EventKind; 29] = [
+    pub const ALL: [EventKind; 31] = [
         EventKind::Discovered,
         EventKind::Returned,
         EventKind::Gone,
@@ -85,6 +89,8 @@ impl EventKind {
         EventKind::OrderFound,
         EventKind::OrderNotListedYet,
         EventKind::OrderNotFound,
+        EventKind::ApprovalPending,
+        EventKind::ApprovalResent,
         EventKind::JobSucceeded,
         EventKind::JobFailed,
         EventKind::Issued,
@@ -119,6 +125,8 @@ impl EventKind {
             EventKind::OrderFound => "order-found",
             EventKind::OrderNotListedYet => "order-not-listed-yet",
             EventKind::OrderNotFound => "order-not-found",
+            EventKind::ApprovalPending => "approval-pending",
+            EventKind::ApprovalResent => "approval-resent",
             EventKind::JobSucceeded => "job-succeeded",
             EventKind::JobFailed => "job-failed",
             EventKind::Issued => "issued",

@@ -110,6 +110,8 @@ pub struct FoundOrder {
 pub enum JobState {
     /// Still running (or waiting at the CA).
     Pending,
+    /// Not finished: the job waits for the mailbox owner to confirm the CA's approval mail.
+    AwaitingApproval,
     /// Done; the certificate exists.
     Succeeded {
         /// The certificate id, if the job answer names it.

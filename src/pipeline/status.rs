@@ -7,7 +7,7 @@
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::lifecycle::Stage;
+use crate::lifecycle::{EventKind, Stage};
 use crate::source::guard::RELEASE_VERB;
 use crate::store::presence::LEGACY_SOURCE;
 use crate::store::{Event, HeldRemoval, MailboxRecord, OutboxEntry};
@@ -114,6 +114,9 @@ pub struct StatusRow {
     pub request: Option<String>,
     /// The last error, if any.
     pub last_error: Option<LastError>,
+    /// The order's job waits for the mailbox owner's approval (only then present).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awaiting_approval: Option<ApprovalWait>,
     /// The audit trail (single-address view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<Event>>,
@@ -167,6 +170,7 @@ impl StatusRow {
                 code: f.code.clone(),
                 text: f.text.clone(),
             }),
+            awaiting_approval: None,
             events: None,
             sources: None,
             held_removals: None,
@@ -222,8 +226,13 @@ fn date(t: Option<OffsetDateTime>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The table of every mailbox; `margin` gives the renewal date.
-pub fn table(records: &[MailboxRecord], margin: Duration) -> String {
+/// The table of every mailbox; `margin` gives the renewal date, `waits` the approval waits by
+/// address (see [`ApprovalWait`]), shown in the STATUS column.
+pub fn table(
+    records: &[MailboxRecord],
+    margin: Duration,
+    waits: &std::collections::BTreeMap<String, ApprovalWait>,
+) -> String {
     let mut rows = vec![[
         "ADDRESS".to_string(),
         "STATUS".into(),
@@ -240,9 +249,13 @@ pub fn table(records: &[MailboxRecord], margin: Duration) -> String {
             (None, Some(t)) => t.clone(),
             (None, None) => "-".into(),
         };
+        let status = match waits.get(r.address.as_str()) {
+            Some(w) => format!("{} ({})", r.status_label(), w.line()),
+            None => r.status_label(),
+        };
         rows.push([
             r.address.to_string(),
-            r.status_label(),
+            status,
             r.generation.to_string(),
             date(r.not_after),
             date(renewal_date(r, margin)),
@@ -305,6 +318,13 @@ pub fn detail(r: &MailboxRecord, events: &[Event], margin: Duration) -> String {
     if let Some(n) = &row.display_name {
         out.push_str(&format!("  name:         {n}\n"));
     }
+    if let Some(w) = ApprovalWait::of(r, events) {
+        out.push_str(&format!(
+            "  approval:     {} (`resend-approval {}` sends the mail again)\n",
+            w.line(),
+            row.address
+        ));
+    }
     out.push_str("  events:\n");
     for e in events {
         out.push_str(&format!(
@@ -355,6 +375,60 @@ pub fn notification_lines(troubles: &[OutboxEntry]) -> String {
 /// How many failing hook or webhook runs the text view lists (a broken hook fails for every
 /// mailbox; the table must stay readable).
 const NOTIFICATION_LINES: usize = 20;
+
+/// When the trail first said that job `job_id` waits for the mailbox owner's approval: the
+/// newest `approval-pending` event naming the job with nothing after it that ends the wait (the
+/// job's success or failure, a new order). `None` when the job is not known to wait.
+pub fn approval_pending_since(events: &[Event], job_id: i64) -> Option<OffsetDateTime> {
+    let prefix = format!("job {job_id} ");
+    let mut since = None;
+    for e in events {
+        if EventKind::ApprovalPending.is(&e.kind) {
+            if e.detail.starts_with(&prefix) && since.is_none() {
+                since = Some(e.at);
+            }
+        } else if [
+            EventKind::JobSucceeded,
+            EventKind::JobFailed,
+            EventKind::Ordered,
+            EventKind::OrderIntent,
+        ]
+        .iter()
+        .any(|k| k.is(&e.kind))
+        {
+            since = None;
+        }
+    }
+    since
+}
+
+/// A job waiting for the mailbox owner's approval, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalWait {
+    /// The AutoDNS job.
+    pub job_id: i64,
+    /// Since when (RFC 3339): the first job check that found it waiting.
+    pub since: String,
+}
+
+impl ApprovalWait {
+    /// The wait of `r`'s current order, from its trail: only an `ordered` record's job waits.
+    pub fn of(r: &MailboxRecord, events: &[Event]) -> Option<ApprovalWait> {
+        let job_id = r.job_id.filter(|_| r.stage == Stage::Ordered)?;
+        approval_pending_since(events, job_id).map(|t| ApprovalWait {
+            job_id,
+            since: fmt_time(Some(t)),
+        })
+    }
+
+    /// The words `status` prints.
+    pub fn line(&self) -> String {
+        format!(
+            "waiting for approval since {}, job {}",
+            self.since, self.job_id
+        )
+    }
+}
 
 /// A time for event details and status (RFC 3339, or `-`).
 pub fn fmt_time(t: Option<OffsetDateTime>) -> String {

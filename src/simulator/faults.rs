@@ -1,4 +1,5 @@
-//! Fault injection in front of both API transports: the per-IP rate limit (429), a share of 503
+//! Fault injection in front of both API transports: the per-IP rate limit (429 over JSON, an
+//! `EF00030` error with HTTP 200 over XML), a share of 503
 //! answers from a "load balancer", added latency, and requests that are processed but never
 //! answered. `/_simulator/*` is outside this layer so tests can always inspect.
 
@@ -66,12 +67,15 @@ pub(crate) async fn layer(
         if !sh.limiter.admit(peer.ip(), sh.engine.now(), rps) {
             let err = ApiError::rate_limited("0000", rps);
             let stid = sh.engine.bare_stid();
+            // JSON answers 429 (§1.9); the XML gateway answers every API error with HTTP 200
+            // and the code in the body (§1.10), so the client must classify it by its code.
             let mut resp = if json {
-                json::error_response(&err, &stid, None)
+                let mut r = json::error_response(&err, &stid, None);
+                *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                r
             } else {
                 xml::error_response(&err, &stid, None)
             };
-            *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             return resp;

@@ -16,7 +16,9 @@
 //! directory: the claim a daemon shares with the verbs beside it).
 //!
 //! Inspection: `GET /_simulator/orders` lists every certificate order received (also
-//! [`SimulatorHandle::orders`]); it needs no credentials and is never subject to faults.
+//! [`SimulatorHandle::orders`]), `GET /_simulator/approval-resends` every approval mail sent
+//! again (also [`SimulatorHandle::approval_resends`]); they need no credentials and are never
+//! subject to faults.
 //!
 //! | task | XML code | JSON route | success |
 //! |---|---|---|---|
@@ -28,6 +30,7 @@
 //! | CertificateInfo | 400104 | `GET /certificate/{id}` | `S400104` |
 //! | CertificateList | 400105 | `POST /certificate/_search` | `S400105` |
 //! | CertificateRenew | 400106 | `PUT /certificate/{id}/_renew` | `N400106` + job |
+//! | Approver Email Resend | – (JSON only) | `PUT /job/{id}/_resendApproverEmail` (job `DEFERRED`) | `S400118`, no data |
 //! | CertificatePrepareOrder | 400110 | `POST /certificate/_prepareOrder` (also `prepareOrder`) | `S400110` |
 //! | job info | 400114 | `GET /job/{id}` (unfinished), `GET /job/history/{id}` | `S300114` / `S400114` |
 //! | job list / job history list | 400115 / 400135 | `POST /job/_search`, `POST /job/history/_search` | `S300115` (JSON), `S400115` / `S400135` (XML) |
@@ -69,7 +72,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, SystemClock};
 use crate::secret::Secret;
 
-pub use model::OrderRecord;
+pub use model::{ApprovalResend, OrderRecord};
 pub use options::{run_cli, FaultOptions, PushOptions, SimulatorOptions, PASSWORD_ENV};
 
 use engine::Engine;
@@ -175,6 +178,10 @@ pub struct Faults {
     /// order of unknown outcome can only be found through the job list. Whether the real API
     /// lists an unissued order is not documented (`autodns-api.md` §7); this is the harder case.
     pub unlisted_until_issued: bool,
+    /// CertificatePrepareOrder refuses the field of this name (`EF01001`, the field named in
+    /// the message's object) whatever its value: how a real server refusing a field of the
+    /// order body looks (`preflight` reports the field and its fix).
+    pub refuse_field: Option<String>,
 }
 
 /// Why the simulator could not start or keep its state.
@@ -386,6 +393,7 @@ fn router(shared: Arc<Shared>) -> Router {
             faults::layer,
         ));
     api.route("/_simulator/orders", get(orders_endpoint))
+        .route("/_simulator/approval-resends", get(resends_endpoint))
         .with_state(shared)
 }
 
@@ -394,6 +402,12 @@ async fn orders_endpoint(
 ) -> axum::Json<Vec<OrderRecord>> {
     sh.tick();
     axum::Json(sh.engine.orders())
+}
+
+async fn resends_endpoint(
+    axum::extract::State(sh): axum::extract::State<Arc<Shared>>,
+) -> axum::Json<Vec<ApprovalResend>> {
+    axum::Json(sh.engine.approval_resends())
 }
 
 /// Finishes jobs when they are due: sleeps until the next deadline (at most 100 ms, so a
@@ -533,6 +547,11 @@ impl SimulatorHandle {
     /// The CA chain in PEM: intermediate, then root.
     pub fn ca_chain_pem(&self) -> Vec<String> {
         self.shared.engine.chain_pem()
+    }
+
+    /// Every approval mail sent again (same data as `GET /_simulator/approval-resends`).
+    pub fn approval_resends(&self) -> Vec<ApprovalResend> {
+        self.shared.engine.approval_resends()
     }
 
     /// Every certificate order received (same data as `GET /_simulator/orders`).

@@ -255,6 +255,19 @@ pub struct OrderRecord {
     pub received_at: OffsetDateTime,
 }
 
+/// One approval mail sent again (`PUT /job/{id}/_resendApproverEmail`, 400118), for inspection
+/// (`GET /_simulator/approval-resends`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApprovalResend {
+    /// The job whose approval mail was sent again.
+    pub job_id: i64,
+    /// The certificate name, i.e. the mailbox address.
+    pub name: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
 /// Everything the simulator remembers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct State {
@@ -269,6 +282,9 @@ pub(crate) struct State {
     pub jobs: BTreeMap<i64, Job>,
     pub queue: VecDeque<Message>,
     pub orders: Vec<OrderRecord>,
+    /// Approval mails sent again (a state file from before has none).
+    #[serde(default)]
+    pub approval_resends: Vec<ApprovalResend>,
 }
 
 impl Default for State {
@@ -285,6 +301,7 @@ impl Default for State {
             jobs: BTreeMap::new(),
             queue: VecDeque::new(),
             orders: Vec::new(),
+            approval_resends: Vec::new(),
         }
     }
 }

@@ -103,6 +103,9 @@ pub struct FaultOptions {
     /// Fault: a new order's certificate is not listed by CertificateList until its job ends.
     #[arg(long)]
     pub unlisted_until_issued: bool,
+    /// Fault: CertificatePrepareOrder refuses this field of the body (e.g. `plain`).
+    #[arg(long)]
+    pub refuse_field: Option<String>,
 }
 
 impl SimulatorOptions {
@@ -196,6 +199,7 @@ impl SimulatorOptions {
                 foreign_messages: f.foreign_messages,
                 drop_create_answers: f.drop_create_answers,
                 unlisted_until_issued: f.unlisted_until_issued,
+                refuse_field: f.refuse_field,
             },
             seed: self.seed,
             clock: Arc::new(SystemClock),

@@ -24,8 +24,8 @@ use smime_provisioner::secret::Secret;
 use smime_provisioner::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
 use support::tools::{openssl, run_ok};
 
-const USER: &str = "reseller";
-const PASSWORD: &str = "sim-Passw0rd";
+pub(crate) const USER: &str = "reseller";
+pub(crate) const PASSWORD: &str = "sim-Passw0rd";
 
 async fn simulator() -> Result<SimulatorHandle> {
     let mut cfg = SimulatorConfig::new(USER, PASSWORD);
@@ -45,7 +45,7 @@ fn client(sim: &SimulatorHandle, wire: Wire, password: &str) -> Result<Client> {
     Ok(Client::new(settings)?)
 }
 
-fn admin_contact() -> SslContact {
+pub(crate) fn admin_contact() -> SslContact {
     SslContact {
         fname: Some("Hostmaster".into()),
         lname: Some("Example".into()),
@@ -256,7 +256,9 @@ async fn bad_credentials_and_unknown_ids_are_classified_alike_in_both_transports
     Ok(())
 }
 
-async fn simulator_with(faults: smime_provisioner::simulator::Faults) -> Result<SimulatorHandle> {
+pub(crate) async fn simulator_with(
+    faults: smime_provisioner::simulator::Faults,
+) -> Result<SimulatorHandle> {
     let mut cfg = SimulatorConfig::new(USER, PASSWORD);
     cfg.issuance_delay = Duration::from_millis(300);
     cfg.faults = faults;

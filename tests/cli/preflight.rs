@@ -1,8 +1,9 @@
 //! `preflight` through the real binary: against the bundled simulator over JSON and XML every
 //! check passes (exit 0); against a simulator started beside the test, each fault an admin can
 //! make (wrong password, wrong context, unknown contact id, a product AutoDNS does not sell, SMTP
-//! relay down, missing maildir root) is one `FAIL` line with its fix and exit 1; and preflight
-//! never orders (the simulator's order list and contact list stay empty).
+//! relay down, missing maildir root, a field of the order body refused, a push URL that does not
+//! reach the endpoint, a secret file other users can change) is one `FAIL` line with its fix and
+//! exit 1; and preflight never orders (the simulator's order list and contact list stay empty).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -253,11 +254,7 @@ async fn preflight_reports_a_refused_product_with_its_fix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflight_reports_an_smtp_relay_that_is_down_with_its_fix() {
     // A loopback port nobody listens on any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let delivery = format!(
         "[delivery]\ntransport = \"smtp\"\nfrom = \"PKI <pki@example.com>\"\n\
          [delivery.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"plain\"\n"
@@ -415,5 +412,108 @@ async fn preflight_counts_the_poll_queue_and_flags_a_foreign_message_without_con
         after.body
     );
     assert_eq!(h.orders().len(), 1);
+    h.shutdown().await;
+}
+
+/// A loopback port nobody listens on (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_reports_a_field_the_server_refuses_with_the_field_and_its_fix() {
+    let mut cfg = sim::config();
+    cfg.faults.refuse_field = Some("plain".into());
+    let h = sim::start(cfg).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let autodns = remote(dir.path(), &h, "json", PASSWORD, CONTEXT);
+    let config = write_config(dir.path(), &autodns, CONTACT, None);
+    let (code, out, err) = preflight(config, &["--json"]).await;
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    let checks: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let failed: Vec<&Value> = checks.iter().filter(|c| c["status"] == "FAIL").collect();
+    assert_eq!(failed.len(), 2, "one per allowed domain: {out}");
+    for f in failed {
+        let detail = f["detail"].as_str().unwrap();
+        assert!(detail.contains("refused the field `plain`"), "{out}");
+        assert!(
+            detail.contains("EF01001"),
+            "the server's code is kept: {out}"
+        );
+        assert!(f["fix"].as_str().unwrap().contains("keys.type"), "{out}");
+    }
+    assert!(h.orders().is_empty());
+    h.shutdown().await;
+}
+
+/// `[delivery]` (the file outbox) and `[http]` listening on `listen`, with a push token file.
+fn with_push(dir: &Path, listen: u16, public: &str) -> String {
+    let token = dir.join("push.token");
+    std::fs::write(&token, "push-token-0123456789\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    format!(
+        "[delivery]\ntransport = \"file\"\nfrom = \"PKI <pki@example.com>\"\n\
+         [delivery.file]\ndir = \"outbox\"\n[http]\nlisten = \"127.0.0.1:{listen}\"\n\
+         push_token_file = \"{}\"\npublic_push_url = \"{public}\"\n",
+        token.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_reports_a_push_url_that_does_not_reach_the_endpoint_with_its_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let autodns = "endpoint = \"simulator\"\nwire = \"json\"";
+    // The public URL leads to this endpoint: ok, and the token is not printed.
+    let listen = free_port();
+    let reaching = format!("http://127.0.0.1:{listen}/push/push-token-0123456789");
+    let http = with_push(dir.path(), listen, &reaching);
+    let config = write_config(dir.path(), autodns, CONTACT, Some(&http));
+    let (code, out, err) = preflight(config, &[]).await;
+    assert!(
+        out.contains("ok   http.push: a request to "),
+        "{out}\n{err}"
+    );
+    assert!(!out.contains("push-token-0123456789"), "{out}");
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    // The public URL leads nowhere: FAIL, with the fix.
+    let nowhere = format!("http://127.0.0.1:{}/push", free_port());
+    let http = with_push(dir.path(), free_port(), &nowhere);
+    let config = write_config(dir.path(), autodns, CONTACT, Some(&http));
+    let (code, out, err) = preflight(config, &["--json"]).await;
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    let (detail, fix) = only_failure(&out, "http.push");
+    assert!(
+        detail.contains("no answer from http.public_push_url"),
+        "{detail}"
+    );
+    assert!(fix.contains("reverse proxy or port forward"), "{fix}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_fails_a_secret_file_other_users_can_change_and_warns_a_group_readable_one() {
+    let h = sim::start(sim::config()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let autodns = remote(dir.path(), &h, "json", PASSWORD, CONTEXT);
+    let config = write_config(dir.path(), &autodns, CONTACT, None);
+    let pw = dir.path().join("autodns.password");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let (code, out, err) = preflight(config.clone(), &["--json"]).await;
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    let (detail, fix) = only_failure(&out, "autodns.password_file");
+    assert!(detail.contains("can be changed by other users"), "{detail}");
+    assert_eq!(fix, format!("chmod 600 {}", pw.display()));
+    // Readable by the group only: a warning with the same fix, not a failure.
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (code, out, err) = preflight(config, &[]).await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("warn autodns.password_file: ") && out.contains("is readable by its group"),
+        "{out}"
+    );
+    assert!(h.orders().is_empty());
     h.shutdown().await;
 }

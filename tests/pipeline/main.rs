@@ -3,6 +3,7 @@
 //! simulator over HTTP, in-process and through the real binary (verbs, `status`, SIGKILL).
 
 mod admin_notice;
+mod approval;
 mod budget;
 mod crash_points;
 mod daemon;

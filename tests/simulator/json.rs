@@ -785,11 +785,12 @@ async fn running_jobs_are_searched_by_name_status_and_page_and_move_to_the_histo
     seen.sort_unstable();
     assert_eq!(seen, jobs, "the pages together hold every job once");
 
-    // By name: the job, its state, the ctid of the order (in `events`) and the certificate.
+    // By name: the job, its state and action (asked for with `keys[]`), the ctid of the order
+    // (in `events`) and the certificate.
     let ben = api
         .call(
             "POST",
-            "/job/_search",
+            "/job/_search?keys[]=status&keys[]=action",
             Some(json!({"filters": [
                 {"key": "object", "value": "ben@one.example", "operator": "EQUAL"},
                 {"key": "status", "value": "RUNNING", "operator": "EQUAL"}]})),
@@ -824,7 +825,7 @@ async fn running_jobs_are_searched_by_name_status_and_page_and_move_to_the_histo
     let history = api
         .call(
             "POST",
-            "/job/history/_search",
+            "/job/history/_search?keys[]=status",
             Some(
                 json!({"filters": [{"key": "object", "value": "%@one.example", "operator": "LIKE"}],
                         "orders": [{"key": "id", "type": "DESC"}]}),

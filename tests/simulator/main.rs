@@ -7,6 +7,7 @@ mod client_roundtrip;
 mod faults;
 mod issuance;
 mod json;
+mod list_columns;
 mod persistence;
 mod xml;
 mod xml_queries;

@@ -39,6 +39,7 @@ pub use settings::{
     ClientSettings, JobQueue, RetryPolicy, Wire, DEFAULT_PRODUCT, DEFAULT_REQUESTS_PER_SECOND,
     SEARCH_MAX_PAGES, SEARCH_PAGE_SIZE,
 };
+pub use tasks::XML_NO_RESEND;
 
 /// The answer of PollInfo: the oldest unconfirmed message, if any, and the queue length.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,12 @@
 
 use super::*;
 
+/// Why an approval mail cannot be re-sent over the XML gateway.
+pub const XML_NO_RESEND: &str = "the XML gateway documents no task to re-send the approval mail \
+    (only the JSON API has it: PUT /job/{id}/_resendApproverEmail, 400118); set \
+    autodns.wire = \"json\" (same user, password and context), or re-send it in the AutoDNS web \
+    interface";
+
 impl Client {
     /// Checks the connection and the credentials. JSON: `GET /hello`. The XML gateway has no
     /// such task; PollInfo is used instead (it reads the queue without changing it).
@@ -239,6 +245,25 @@ impl Client {
                     messages: Vec::new(),
                 })
             })
+    }
+
+    /// Approver Email Resend (400118, `PUT /job/{id}/_resendApproverEmail`, §4.3): GlobalSign
+    /// sends the approval mail of job `job_id` again. Orders nothing. Sent once, never retried.
+    /// JSON only: the XML gateway documents no such task, so over XML nothing is sent and the
+    /// error says what to do instead.
+    pub async fn job_resend_approver_email(&self, job_id: i64) -> Result<(), Error> {
+        if self.inner.settings.wire == Wire::Xml {
+            return Err(Error::InvalidRequest {
+                task: "ApproverEmailResend",
+                reason: XML_NO_RESEND.into(),
+            });
+        }
+        self.call::<Void>(&Request {
+            task: Task::JobResendApproverEmail { id: job_id },
+            ctid: None,
+        })
+        .await
+        .map(|_| ())
     }
 
     /// CertificateRenew (400106). Sent once, never retried.

@@ -178,6 +178,36 @@ impl ObjectJob {
         self.job.as_ref().and_then(|j| j.status.as_ref())
     }
 
+    /// True when the job waits for the mailbox owner to confirm GlobalSign's approval mail: it
+    /// is not finished and it is `DEFERRED` or `WAIT` (§2.14 `JobStatusConstants`), its
+    /// sub-status is an e-mail validation (`WF_EMAIL_AUTH`, §2.12), or a validation step waits
+    /// on the customer (`PENDING_CUSTOMER_APPROVAL`, `COMMUNICATION_SENT_TO_CUSTOMER`,
+    /// `ATTEMPTED_TO_REACH_CUSTOMER`, §2.14 `AuthenticateStatus`). For a PersonalSign order the
+    /// only validation is that mail (docs/autodns-api.md §4.3).
+    pub fn awaits_approval(&self) -> bool {
+        const CUSTOMER: &[&str] = &[
+            "PENDING_CUSTOMER_APPROVAL",
+            "COMMUNICATION_SENT_TO_CUSTOMER",
+            "ATTEMPTED_TO_REACH_CUSTOMER",
+        ];
+        let Some(job) = &self.job else {
+            return false;
+        };
+        if job.status.as_ref().is_some_and(JobStatus::is_final) {
+            return false;
+        }
+        matches!(job.status, Some(JobStatus::Deferred | JobStatus::Wait))
+            || job
+                .sub_status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("WF_EMAIL_AUTH"))
+            || self.authentication.iter().any(|a| {
+                a.status
+                    .as_deref()
+                    .is_some_and(|s| CUSTOMER.iter().any(|c| s.eq_ignore_ascii_case(c)))
+            })
+    }
+
     /// The ctid of the request that started the job, if the answer names it (see [`Job::ctid`]).
     pub fn ctid(&self) -> Option<&str> {
         self.job.as_ref().and_then(Job::ctid)

@@ -134,6 +134,12 @@ pub enum Task {
         /// Job id.
         id: i64,
     },
+    /// 400118 `PUT /job/{id}/_resendApproverEmail` (JSON only): sends the approval mail of a
+    /// job waiting for it again (§4.3). The XML gateway documents no such task.
+    JobResendApproverEmail {
+        /// Job id.
+        id: i64,
+    },
     /// 400106 `PUT /certificate/{id}/_renew`; the id is `certificate.id`.
     CertificateRenew(Box<Certificate>),
     /// 400102 `PUT /certificate/{id}`; the id is `certificate.id`.
@@ -170,6 +176,7 @@ impl Task {
             Task::JobHistoryList(_) => "CertificateJobHistoryList",
             Task::JobInfo { .. } => "CertificateJobInfo",
             Task::JobHistory { .. } => "CertificateJobHistoryInfo",
+            Task::JobResendApproverEmail { .. } => "ApproverEmailResend",
             Task::CertificateRenew(_) => "CertificateRenew",
             Task::CertificateReissue(_) => "CertificateReissue",
             Task::CertificateDelete { .. } => "CertificateDelete",
@@ -179,11 +186,14 @@ impl Task {
         }
     }
 
-    /// The XML gateway task code (§2.1). `None` for `Hello` and `JobHistory`, which only the
-    /// JSON API has (the gateway's history is a search, 400135).
+    /// The XML gateway task code (§2.1). `None` for `Hello`, `JobHistory` and
+    /// `JobResendApproverEmail`, which only the JSON API has (the gateway's history is a search,
+    /// 400135; no source documents an XML request for the approver mail resend).
     pub fn xml_code(&self) -> Option<&'static str> {
         Some(match self {
-            Task::Hello | Task::JobHistory { .. } => return None,
+            Task::Hello | Task::JobHistory { .. } | Task::JobResendApproverEmail { .. } => {
+                return None
+            }
             Task::SslContactCreate(_) => "400201",
             Task::SslContactInfo { .. } => "400204",
             Task::SslContactList(_) => "400205",
@@ -206,7 +216,8 @@ impl Task {
     /// True when sending the task twice has the same effect as sending it once, so a transient
     /// failure may be retried. Orders (create, renew, reissue), delete, revoke and contact create
     /// cost money or create objects: they are never retried; the caller recovers by lookup.
-    /// PollConfirm of the same message id twice is harmless.
+    /// PollConfirm of the same message id twice is harmless. A resent approval mail is not
+    /// retried either: a lost answer must not send the mailbox owner a second mail.
     pub fn is_idempotent(&self) -> bool {
         matches!(
             self,

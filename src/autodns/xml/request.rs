@@ -181,7 +181,8 @@ fn id_only(name: &str, id: i64) -> Element {
     e
 }
 
-/// Encodes a request for the gateway. Fails only for `Hello`, which the gateway does not have.
+/// Encodes a request for the gateway. Fails for the JSON-only tasks (`Hello`, `JobHistory`,
+/// `JobResendApproverEmail`), which the gateway does not have.
 pub fn encode_request(auth: &XmlAuth, req: &Request) -> Result<Vec<u8>, Error> {
     let task = &req.task;
     let code = task.xml_code().ok_or_else(|| Error::InvalidRequest {
@@ -192,7 +193,10 @@ pub fn encode_request(auth: &XmlAuth, req: &Request) -> Result<Vec<u8>, Error> {
     t.push_text("code", Some(code));
     match task {
         // Refused above (no gateway code); listed so the match stays exhaustive.
-        Task::Hello | Task::JobHistory { .. } | Task::PollInfo => {}
+        Task::Hello
+        | Task::JobHistory { .. }
+        | Task::JobResendApproverEmail { .. }
+        | Task::PollInfo => {}
         Task::SslContactCreate(c) => {
             t.push(write_contact("contact", c));
         }

@@ -255,12 +255,58 @@ async fn prepare_one(config: &Config, client: &Client, domain: &str) -> Check {
                 authentication(&d.authentication)
             ),
         ),
-        Err(e) => Check::fail(
-            &key,
+        Err(e) => refused(&key, &product, &e),
+    }
+}
+
+/// A refused prepareOrder: the fields the server names, each with its fix, or the general fix.
+fn refused(key: &str, product: &str, e: &crate::autodns::Error) -> Check {
+    let fields = e.api().map(|a| a.refused_fields()).unwrap_or_default();
+    if fields.is_empty() {
+        return Check::fail(
+            key,
             format!("CertificatePrepareOrder with product {product}: {e}"),
             "if the product is refused, set autodns.product (or the domain's override) to one \
              your account sells, e.g. GLOBALSIGN_PERSONALSIGN_1; if the CSR is refused, try \
              another keys.type",
+        );
+    }
+    let fixes: Vec<String> = fields.iter().map(|f| field_fix(f)).collect();
+    Check::fail(
+        key,
+        format!(
+            "AutoDNS refused the field {} of the order body (product {product}): {e}",
+            fields
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        fixes.join("; "),
+    )
+}
+
+/// What to change for a refused field of the order body (docs/order-body.md lists every field,
+/// where it comes from and the setting behind it).
+fn field_fix(field: &str) -> String {
+    match field.to_ascii_lowercase().as_str() {
+        "product" => "`product`: set autodns.product (or the domain's override) to a product \
+                      your account sells, e.g. GLOBALSIGN_PERSONALSIGN_1"
+            .into(),
+        "lifetime" | "lifetime/period" | "lifetime/unit" => {
+            "`lifetime`: set autodns.lifetime_months to a lifetime the product offers \
+             (docs/autodns-api.md §4.4)"
+                .into()
+        }
+        "plain" | "csr" => "`plain` (the CSR): try another keys.type (ec-p256, rsa-2048, \
+                            rsa-3072)"
+            .into(),
+        "admincontact" | "technicalcontact" | "admin" | "technical" => {
+            format!("`{field}`: check [autodns.contact] (the id, or every field of the contact)")
+        }
+        _ => format!(
+            "`{field}`: see docs/order-body.md for where the field comes from; quote the \
+             server's code and text above to InterNetX support"
         ),
     }
 }

@@ -7,10 +7,13 @@
 //! the config itself is unusable (the checks `check-config` runs, [`checked_config`]).
 //!
 //! Files: this one runs the checks and prints them; [`local`] checks what lies on this machine
-//! (budget, sources, mail transport), [`api`] what the AutoDNS account says.
+//! (budget, sources, mail transport), [`secrets`] the secret files, [`push`] whether the public
+//! push URL reaches `http.listen`, [`api`] what the AutoDNS account says.
 
 mod api;
 mod local;
+mod push;
+mod secrets;
 
 use serde::Serialize;
 
@@ -126,6 +129,8 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
         ),
     )];
     checks.extend(local::checks(config).await);
+    checks.extend(secrets::checks(&ctx.config_path));
+    checks.extend(push::check(config).await);
     checks.extend(api::checks(config).await);
     emit(&args, &checks);
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();

@@ -621,6 +621,7 @@ fn http(c: &mut Checker<'_>, r: &RawHttp) -> HttpConfig {
             );
         }
     }
+    let public_push_url = public_push_url(c, r, listen.is_some());
     let max_connections = c.range_i64("http.max_connections", r.max_connections, 128, 1, 4096);
     let secs = |c: &mut Checker<'_>, key: &str, v: Option<i64>, default: i64| {
         Duration::from_secs(c.range_i64(key, v, default, 1, 300) as u64)
@@ -628,6 +629,7 @@ fn http(c: &mut Checker<'_>, r: &RawHttp) -> HttpConfig {
     HttpConfig {
         listen,
         push_token,
+        public_push_url,
         max_connections: max_connections as usize,
         header_timeout: secs(c, "http.header_timeout_secs", r.header_timeout_secs, 10),
         body_timeout: secs(c, "http.body_timeout_secs", r.body_timeout_secs, 30),
@@ -638,5 +640,27 @@ fn http(c: &mut Checker<'_>, r: &RawHttp) -> HttpConfig {
             1,
             86_400,
         ) as u64),
+    }
+}
+
+/// `http.public_push_url`: an http(s) URL, and only where there is an endpoint to reach.
+fn public_push_url(c: &mut Checker<'_>, r: &RawHttp, listening: bool) -> Option<url::Url> {
+    const KEY: &str = "http.public_push_url";
+    let text = r.public_push_url.as_deref()?;
+    match url::Url::parse(text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+            if !listening {
+                c.problem(KEY, "needs http.listen: there is no push endpoint to reach");
+            }
+            Some(u)
+        }
+        Ok(_) => {
+            c.problem(KEY, format!("{text:?} is not an http(s) URL with a host"));
+            None
+        }
+        Err(e) => {
+            c.problem(KEY, format!("{text:?} is not a URL: {e}"));
+            None
+        }
     }
 }

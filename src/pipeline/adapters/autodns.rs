@@ -376,6 +376,7 @@ impl crate::pipeline::ports::Autodns for AutodnsPort {
                     oj.notices.join("; ")
                 },
             },
+            _ if oj.awaits_approval() => JobState::AwaitingApproval,
             _ => JobState::Pending,
         })
     }

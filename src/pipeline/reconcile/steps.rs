@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 
 use super::{Outcome, Reconciler, CONTACT_SETTING};
 use crate::pipeline::plan::Step;
-use crate::pipeline::ports::{Autodns, Courier, Keys, OrderRequest, CONTACT_NOT_FOUND};
+use crate::pipeline::ports::{Autodns, Courier, JobState, Keys, OrderRequest, CONTACT_NOT_FOUND};
+use crate::pipeline::status::approval_pending_since;
 use crate::pipeline::transition::certificate::{self, BundleSent};
 use crate::pipeline::transition::order::{self, JobChecked};
 use crate::pipeline::transition::{StepResult, Transition};
@@ -127,7 +128,16 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
             Ok(s) => s,
             Err(e) => return StepResult::failed(rec, e),
         };
-        match order::job_checked(rec, state, self.clock.now(), &self.settings.policy) {
+        // Read only when it matters: whether the trail already says this job waits for approval.
+        let noted = state == JobState::AwaitingApproval
+            && match self.store.events(&rec.address) {
+                Ok(events) => approval_pending_since(&events, job).is_some(),
+                Err(e) => {
+                    tracing::warn!(address = %rec.address, "cannot read the audit trail: {e}");
+                    true
+                }
+            };
+        match order::job_checked(rec, state, noted, self.clock.now(), &self.settings.policy) {
             JobChecked::Done(result) => result,
             JobChecked::LookUp(rec) => self.check_by_lookup(rec).await,
         }

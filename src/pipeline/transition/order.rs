@@ -170,19 +170,28 @@ pub enum JobChecked {
     LookUp(MailboxRecord),
 }
 
-/// The state of an `ordered` record's job: pending → check again later; succeeded with a
-/// certificate → ready to fetch; failed → back to `key-ready` with the job's error.
+/// The state of an `ordered` record's job: pending → check again later; waiting for the
+/// mailbox owner's approval → the same, with an `approval-pending` event the first time
+/// (`noted`: the trail already says so for this job, see
+/// [`approval_pending_since`](crate::pipeline::status::approval_pending_since)); succeeded with
+/// a certificate → ready to fetch; failed → back to `key-ready` with the job's error.
 pub fn job_checked(
     rec: MailboxRecord,
     state: JobState,
+    noted: bool,
     now: OffsetDateTime,
     policy: &Policy,
 ) -> JobChecked {
     match state {
-        JobState::Pending => {
+        JobState::Pending | JobState::AwaitingApproval => {
             let mut r = rec;
             r.next_attempt_at = Some(now + policy.job_check_after);
-            JobChecked::Done(StepResult::done(Transition::new(r)))
+            let mut t = Transition::new(r);
+            if let (JobState::AwaitingApproval, false, Some(job)) = (&state, noted, t.record.job_id)
+            {
+                t = t.event(EventKind::ApprovalPending, approval_detail(job));
+            }
+            JobChecked::Done(StepResult::done(t))
         }
         JobState::Succeeded {
             certificate_id: Some(id),
@@ -204,6 +213,15 @@ pub fn job_checked(
             JobChecked::Done(StepResult::failed_with(t, e))
         }
     }
+}
+
+/// The detail of an `approval-pending` event; [`crate::pipeline::status::approval_pending_since`]
+/// reads the job id back from its start.
+pub fn approval_detail(job: i64) -> String {
+    format!(
+        "job {job} waits for the mailbox owner to confirm GlobalSign's approval mail \
+         (`resend-approval ADDRESS` sends it again)"
+    )
 }
 
 /// The error a failed job records (by job check, poll or push).

@@ -250,12 +250,45 @@ fn done(c: JobChecked) -> StepResult {
 #[test]
 fn a_pending_job_is_checked_again_later() {
     let p = Policy::default();
-    let r = done(order::job_checked(ordered(), JobState::Pending, NOW, &p));
+    let r = done(order::job_checked(
+        ordered(),
+        JobState::Pending,
+        false,
+        NOW,
+        &p,
+    ));
     assert_eq!(
         r.write.record.next_attempt_at,
         Some(NOW + p.job_check_after)
     );
     assert!(r.write.events.is_empty() && r.error.is_none());
+}
+
+#[test]
+fn a_job_waiting_for_approval_is_noted_once_and_checked_again_later() {
+    let p = Policy::default();
+    let first = done(order::job_checked(
+        ordered(),
+        JobState::AwaitingApproval,
+        false,
+        NOW,
+        &p,
+    ));
+    assert_eq!(kinds(&first.write), ["approval-pending"]);
+    assert!(first.write.events[0].detail.starts_with("job 11 "));
+    assert_eq!(
+        first.write.record.next_attempt_at,
+        Some(NOW + p.job_check_after)
+    );
+    let again = done(order::job_checked(
+        ordered(),
+        JobState::AwaitingApproval,
+        true,
+        NOW,
+        &p,
+    ));
+    assert!(again.write.events.is_empty() && again.error.is_none());
+    assert_eq!(again.write.record.stage, Stage::Ordered);
 }
 
 #[test]
@@ -266,6 +299,7 @@ fn a_succeeded_job_naming_its_certificate_makes_it_ready_to_fetch() {
     let r = done(order::job_checked(
         ordered(),
         state,
+        false,
         NOW,
         &Policy::default(),
     ));
@@ -280,11 +314,11 @@ fn a_succeeded_job_without_a_certificate_or_a_gone_job_is_looked_up_by_name() {
         certificate_id: None,
     };
     assert!(matches!(
-        order::job_checked(ordered(), state, NOW, &p),
+        order::job_checked(ordered(), state, false, NOW, &p),
         JobChecked::LookUp(_)
     ));
     assert!(matches!(
-        order::job_checked(ordered(), JobState::Gone, NOW, &p),
+        order::job_checked(ordered(), JobState::Gone, false, NOW, &p),
         JobChecked::LookUp(_)
     ));
 }
@@ -298,6 +332,7 @@ fn a_failed_job_goes_back_to_key_ready_keeping_its_job_id() {
     let r = done(order::job_checked(
         ordered(),
         state,
+        false,
         NOW,
         &Policy::default(),
     ));

@@ -443,6 +443,14 @@ impl Engine {
         product: Option<String>,
     ) -> Result<Reply, ApiError> {
         const T: &str = "400110";
+        if let Some(field) = &self.cfg.faults.refuse_field {
+            return Err(ApiError::invalid(
+                T,
+                field,
+                "",
+                "this value is not accepted (simulated refusal)",
+            ));
+        }
         let csr = csr.ok_or_else(|| ApiError::required(T, "plain"))?;
         if let Some(p) = product.as_deref() {
             if !MAIL_PRODUCTS.contains(&p) {

@@ -14,8 +14,8 @@ use super::{
 };
 use crate::simulator::ca::{add_months, MAX_VALIDITY_DAYS};
 use crate::simulator::model::{
-    xml_date, ApiMsg, CertSnapshot, Certificate, History, Job, JobAction, JobOutcome, Message,
-    State,
+    xml_date, ApiMsg, ApprovalResend, CertSnapshot, Certificate, History, Job, JobAction,
+    JobOutcome, Message, State,
 };
 use crate::simulator::Faults;
 
@@ -203,31 +203,45 @@ impl Engine {
     ) -> Result<Reply, ApiError> {
         let now = self.now();
         let st = lock(&self.state);
-        let job = st
-            .jobs
-            .get(&id)
-            .filter(|j| mine(&j.owner, ctx))
-            .ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    task,
-                    "The job was not found.",
-                    ef::JOB_NOT_FOUND,
-                    format!("Job {id} does not exist."),
-                )
-                .with_object("Job", &id.to_string())
-            })?;
-        if job.outcome.is_some() {
+        let job = active_job(&st, ctx, id, task)?;
+        Ok(self.object_job_reply(&st, job, ok_code, now))
+    }
+
+    /// Approver Email Resend (JSON `PUT /job/{id}/_resendApproverEmail`, 400118; the XML gateway
+    /// has no such task, `autodns-api.md` §4.3): records that the approval mail of a job waiting
+    /// for it (`DEFERRED`) was sent again and answers with no data, as the OpenAPI file's
+    /// `JsonResponseDataJsonNoData`. A job that does not wait is refused (`EF4001181`); nothing
+    /// is ordered either way.
+    pub fn resend_approver_email(&self, ctx: &Ctx, id: i64) -> Result<Reply, ApiError> {
+        const TASK: &str = "400118";
+        let now = self.now();
+        let mut st = lock(&self.state);
+        let job = active_job(&st, ctx, id, TASK)?;
+        let status = job.status(now);
+        if status != "DEFERRED" {
             return Err(ApiError::new(
-                404,
-                task,
-                "The job is no longer active.",
-                ef::JOB_NOT_ACTIVE,
-                format!("Job {id} has finished; look it up in the job history."),
+                400,
+                TASK,
+                "The job does not wait for an approval.",
+                ef::NOT_AWAITING_APPROVAL,
+                format!("Job {id} is {status}; there is no approval mail to send again."),
             )
             .with_object("Job", &id.to_string()));
         }
-        Ok(self.object_job_reply(&st, job, ok_code, now))
+        let name = job.name.clone();
+        st.approval_resends.push(ApprovalResend {
+            job_id: id,
+            name,
+            at: now,
+        });
+        self.save(&st);
+        Ok(Reply::ok("S400118", "The approver email was sent again.")
+            .object(ObjRef::new(ObjKind::Job, id.to_string())))
+    }
+
+    /// Every approval mail sent again.
+    pub fn approval_resends(&self) -> Vec<ApprovalResend> {
+        lock(&self.state).approval_resends.clone()
     }
 
     /// Finished (and running) jobs (JSON `GET /job/history/{id}`).
@@ -299,13 +313,16 @@ impl Engine {
             .into_iter()
             .map(|j| Item::ObjectJob {
                 job: Self::job_view(j, now),
+                // A list row names its certificate sparsely (id, name), never in full: the full
+                // certificate is what job info and certificate info are for.
                 cert: match ctx.transport {
                     Transport::Json => st
                         .certificates
                         .get(&j.cert_id)
-                        .map(|c| Box::new(self.cert_view(&st, c, None))),
+                        .map(|c| Box::new(self.cert_view(&st, c, Some(Vec::new())))),
                     Transport::Xml => None,
                 },
+                keys: Some(q.keys.clone()),
             })
             .collect();
         Ok(r)
@@ -321,8 +338,39 @@ impl Engine {
             .item(Item::ObjectJob {
                 job: Self::job_view(job, now),
                 cert,
+                keys: None,
             })
     }
+}
+
+/// Job `id` of the context while it is in the active queue: `EF3001141` when there is no such
+/// job, `EF300101` once it has finished (it is in the job history then).
+fn active_job<'a>(st: &'a State, ctx: &Ctx, id: i64, task: &str) -> Result<&'a Job, ApiError> {
+    let job = st
+        .jobs
+        .get(&id)
+        .filter(|j| mine(&j.owner, ctx))
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                task,
+                "The job was not found.",
+                ef::JOB_NOT_FOUND,
+                format!("Job {id} does not exist."),
+            )
+            .with_object("Job", &id.to_string())
+        })?;
+    if job.outcome.is_some() {
+        return Err(ApiError::new(
+            404,
+            task,
+            "The job is no longer active.",
+            ef::JOB_NOT_ACTIVE,
+            format!("Job {id} has finished; look it up in the job history."),
+        )
+        .with_object("Job", &id.to_string()));
+    }
+    Ok(job)
 }
 
 // ---- the job outcome, decided without touching the state ----------------------------------------

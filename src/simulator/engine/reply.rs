@@ -50,6 +50,8 @@ pub mod ef {
     pub const NOT_ISSUED: &str = "EF4001062";
     /// Simulator: revoke is not offered for this product.
     pub const REVOKE_UNSUPPORTED: &str = "EF4001031";
+    /// Simulator: the job does not wait for an approval (approver mail resend, 400118).
+    pub const NOT_AWAITING_APPROVAL: &str = "EF4001181";
     /// Simulator: the contact is still used by a certificate.
     pub const CONTACT_IN_USE: &str = "EF4002031";
 }
@@ -141,6 +143,8 @@ pub(crate) enum Item {
     ObjectJob {
         job: JobView,
         cert: Option<Box<CertView>>,
+        /// `Some(keys)` = a list row: only the default columns plus these.
+        keys: Option<Vec<String>>,
     },
     CertData(CertData),
     Poll {

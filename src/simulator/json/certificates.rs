@@ -176,16 +176,20 @@ pub(super) fn cert_input(task: &str, v: &Value) -> Result<CertInput, ApiError> {
 pub(super) fn certificate(v: &CertView) -> Value {
     let c = &v.cert;
     let mut m = Map::new();
+    if let Some(keys) = &v.keys {
+        // List view: the default columns (id, name, owner) plus the requested keys (§2.6;
+        // `created` and `updated` are keys, so only there when asked).
+        m.insert("owner".into(), owner(&c.owner));
+        m.insert("id".into(), json!(c.id));
+        m.insert("name".into(), json!(c.name));
+        list_columns(&mut m, c, keys);
+        return Value::Object(m);
+    }
     m.insert("created".into(), json!(json_date(c.created)));
     m.insert("updated".into(), json!(json_date(c.updated)));
     m.insert("owner".into(), owner(&c.owner));
     m.insert("id".into(), json!(c.id));
     m.insert("name".into(), json!(c.name));
-    if let Some(keys) = &v.keys {
-        // List view: the default columns plus the requested keys (§2.6).
-        list_columns(&mut m, c, keys);
-        return Value::Object(m);
-    }
     m.insert("updater".into(), owner(&c.owner));
     put_opt(&mut m, "orderId", &c.order_id);
     if let Some(a) = &v.admin {
@@ -245,6 +249,12 @@ fn list_columns(m: &mut Map<String, Value>, c: &Certificate, keys: &[String]) {
                 if let Some(e) = c.expire {
                     m.insert("expire".into(), json!(json_date(e)));
                 }
+            }
+            "created" => {
+                m.insert("created".into(), json!(json_date(c.created)));
+            }
+            "updated" => {
+                m.insert("updated".into(), json!(json_date(c.updated)));
             }
             "admin" => {
                 m.insert("adminContact".into(), json!({"id": c.admin_id}));

@@ -39,7 +39,9 @@ use contacts::{
     contact, contact_create, contact_delete, contact_info, contact_list, contact_update,
 };
 pub(crate) use jobs::auth_status;
-use jobs::{job, job_history, job_history_list, job_info, job_list};
+use jobs::{
+    job, job_columns, job_history, job_history_list, job_info, job_list, job_resend_approver_email,
+};
 use poll::{poll_confirm, poll_info, poll_message};
 
 type Sh = State<Arc<Shared>>;
@@ -72,6 +74,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/job/_search", post(job_list))
         .route("/job/history/_search", post(job_history_list))
         .route("/job/{id}", get(job_info))
+        .route(
+            "/job/{id}/_resendApproverEmail",
+            put(job_resend_approver_email),
+        )
         .route("/job/history/{id}", get(job_history))
         .route("/poll", get(poll_info))
         .route("/poll/{id}", put(poll_confirm))
@@ -344,13 +350,13 @@ fn item(i: &Item) -> Value {
         Item::Contact { contact: c, keys } => contact(c, keys.as_deref()),
         Item::Certificate(v) => certificate(v),
         Item::Job(j) => job(j),
-        Item::ObjectJob { job: j, cert } => {
+        Item::ObjectJob { job: j, cert, keys } => {
             let (st, step) = auth_status(j.status);
             let mut o = json!({"type": "Certificate", "value": j.job.name});
             if let (Some(c), Some(obj)) = (cert, o.as_object_mut()) {
                 obj.insert("data".into(), certificate(c));
             }
-            json!({"job": job(j), "object": o,
+            json!({"job": job_columns(j, keys.as_deref()), "object": o,
                    "authentication": [{"status": st, "step": step, "updated": json_date(j.updated)}]})
         }
         Item::CertData(d) => cert_data(d),

@@ -6,7 +6,8 @@
 //!
 //! Decisions where the sources are silent (all inferred):
 //! - API errors, including wrong credentials, keep HTTP 200 and say `error` in `result/status`
-//!   (§1.10); only the fault layer's 429/503 change the HTTP status.
+//!   (§1.10), the fault layer's rate limit too (`EF00030`); only its 503 changes the HTTP
+//!   status.
 //! - The CA chain of CertificateInfo goes into repeated
 //!   `<certification_authority><ca_type>INTERMEDIATE|ROOT</ca_type><ca_certificate>PEM…` blocks
 //!   inside `<certificate>` (snake_case of the JSON `certificationAuthority`), so a client that
@@ -361,7 +362,7 @@ fn item(o: &mut Out, i: &Item) {
             o.close("job");
             o.close("certificate_job");
         }
-        Item::ObjectJob { job: j, cert } => {
+        Item::ObjectJob { job: j, cert, .. } => {
             o.open("certificate_job");
             job(o, j);
             let (st, step) = auth_status(j.status);

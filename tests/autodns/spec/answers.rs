@@ -1,6 +1,6 @@
 //! The simulator's answers beyond a clean session, held to the description: a failed job and
 //! foreign poll messages (domain jobs, `domain_away` notifications), a job waiting for approval
-//! (`DEFERRED`), a prepareOrder of an RSA CSR, SSL contact update and delete, error envelopes
+//! (`DEFERRED`) and its approval mail re-sent, a prepareOrder of an RSA CSR, SSL contact update and delete, error envelopes
 //! (unknown id, wrong password, unknown route), and the older route spellings the simulator
 //! accepts for the SDKs (§2.2 of docs/autodns-api.md).
 
@@ -121,6 +121,45 @@ async fn odd_calls(api: &Json) -> Result<()> {
     Ok(())
 }
 
+/// The approval mail of the waiting job sent again (400118, answered with no data), then the job
+/// driven to its (failed) end; once it has finished, a resend is an error envelope. Returns the
+/// job's poll message.
+async fn resend_then_finish(
+    client: &smime_provisioner::autodns::Client,
+    sim: &smime_provisioner::simulator::SimulatorHandle,
+    job_id: i64,
+) -> Result<smime_provisioner::autodns::PollMessage> {
+    client.job_resend_approver_email(job_id).await?;
+    let failed = finish(client, job_id).await?;
+    ensure!(failed.is_failure(), "the job failed: {failed:?}");
+    let again = client.job_resend_approver_email(job_id).await;
+    ensure!(again.is_err(), "a finished job's mail was re-sent");
+    let resends = sim.approval_resends();
+    ensure!(
+        resends.len() == 1 && resends[0].job_id == job_id,
+        "{resends:?}"
+    );
+    Ok(failed)
+}
+
+/// The less common routes were among the exchanges checked.
+fn ensure_exercised(exchanges: &[Exchange]) -> Result<()> {
+    for (method, tail) in [
+        ("PUT", "_reissue"),
+        ("DELETE", "_revoke"),
+        ("POST", "prepareOrder"),
+        ("DELETE", "sslcontact"),
+        ("PUT", "sslcontact"),
+        ("PUT", "_resendApproverEmail"),
+    ] {
+        let seen = exchanges
+            .iter()
+            .any(|x| x.method == method && (x.path.ends_with(tail) || x.path.starts_with(tail)));
+        ensure!(seen, "{method} …{tail} was not exercised");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn failed_deferred_foreign_and_error_answers_of_the_simulator_match_the_description(
 ) -> Result<()> {
@@ -130,7 +169,8 @@ async fn failed_deferred_foreign_and_error_answers_of_the_simulator_match_the_de
     cfg.faults = Faults {
         fail_names: vec!["carl@example.org".into()],
         foreign_messages: 2,
-        deferred_for: Duration::from_millis(600),
+        // Long enough for job info and the approval mail resend to find it waiting.
+        deferred_for: Duration::from_millis(3000),
         ..Default::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -160,8 +200,7 @@ async fn failed_deferred_foreign_and_error_answers_of_the_simulator_match_the_de
         status == Some(smime_provisioner::autodns::JobStatus::Deferred),
         "{status:?}"
     );
-    let failed = finish(&client, job_id).await?;
-    ensure!(failed.is_failure(), "the job failed: {failed:?}");
+    let failed = resend_then_finish(&client, &sim, job_id).await?;
     // The legacy spellings of reissue and revoke, on the (failed) certificate if it has an id.
     let api = raw(&rec);
     if let Some(id) = failed.certificate_id() {
@@ -187,18 +226,7 @@ async fn failed_deferred_foreign_and_error_answers_of_the_simulator_match_the_de
         notify,
         "a foreign notification was among the answers checked"
     );
-    for (method, tail) in [
-        ("PUT", "_reissue"),
-        ("DELETE", "_revoke"),
-        ("POST", "prepareOrder"),
-        ("DELETE", "sslcontact"),
-        ("PUT", "sslcontact"),
-    ] {
-        let seen = exchanges
-            .iter()
-            .any(|x| x.method == method && (x.path.ends_with(tail) || x.path.starts_with(tail)));
-        ensure!(seen, "{method} …{tail} was not exercised");
-    }
+    ensure_exercised(&exchanges)?;
     sim.shutdown().await;
     ensure!(
         problems.is_empty(),

@@ -61,6 +61,7 @@ fn full_tasks() -> Vec<Task> {
     let mut tasks = crate::codecs::all_tasks();
     tasks.push(Task::Hello);
     tasks.push(Task::JobHistory { id: 4309872209 });
+    tasks.push(Task::JobResendApproverEmail { id: 4309872209 });
     tasks
 }
 
@@ -85,6 +86,7 @@ fn bare_tasks() -> Vec<Task> {
         Task::JobHistoryList(Query::default()),
         Task::JobInfo { id: 1 },
         Task::JobHistory { id: 1 },
+        Task::JobResendApproverEmail { id: 1 },
         Task::CertificateRenew(bare(1)),
         Task::CertificateReissue(bare(1)),
         Task::CertificateDelete { id: 1 },
@@ -97,7 +99,7 @@ fn bare_tasks() -> Vec<Task> {
 /// The number of `Task` variants, and each variant's number by an exhaustive match: a new
 /// variant does not compile here until it is numbered, and then
 /// `every_task_variant_has_a_sample_set_and_unset` fails until both lists carry a sample.
-const TASK_VARIANTS: usize = 18;
+const TASK_VARIANTS: usize = 19;
 fn ordinal(t: &Task) -> usize {
     match t {
         Task::Hello => 0,
@@ -118,6 +120,7 @@ fn ordinal(t: &Task) -> usize {
         Task::CertificateRevoke(_) => 15,
         Task::PollInfo => 16,
         Task::PollConfirm { .. } => 17,
+        Task::JobResendApproverEmail { .. } => 18,
     }
 }
 
