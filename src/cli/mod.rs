@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod check_config;
+pub mod completions;
 pub mod confirm_removals;
 pub mod enqueue;
+pub mod manpages;
 pub mod preflight;
 pub mod provision;
 pub mod redeliver;
@@ -89,6 +91,11 @@ pub enum Command {
     Preflight(preflight::Args),
     /// Run the bundled AutoDNS simulator (trials without an account, and tests).
     Simulator(Box<simulator::Args>),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(completions::Args),
+    /// Write the manual pages into a directory (used by packaging/build.sh).
+    #[command(hide = true)]
+    Manpages(manpages::Args),
 }
 
 /// What every verb gets besides its own arguments.
@@ -208,5 +215,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> Result<(), CliError> {
         Command::CheckConfig(a) => check_config::run(a, ctx).await,
         Command::Preflight(a) => preflight::run(a, ctx).await,
         Command::Simulator(a) => simulator::run(*a, ctx).await,
+        Command::Completions(a) => completions::run(a, ctx).await,
+        Command::Manpages(a) => manpages::run(a, ctx).await,
     }
 }
