@@ -52,7 +52,19 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), CliError> {
         BIN_NAME,
         &mut script,
     );
+    if args.shell == CompletionShell::Bash {
+        script = fix_bash_state_names(&String::from_utf8_lossy(&script)).into_bytes();
+    }
     std::io::stdout()
         .write_all(&script)
         .map_err(|e| CliError::failed(&e))
+}
+
+/// clap_complete's bash script names its states differently in the loop that walks the words
+/// (`smime__provisioner__subcmd__run`) and in the `case` arms that complete them
+/// (`smime__subcmd__provisioner__subcmd__run`) when the binary's name has a hyphen, so nothing
+/// after a verb completed (clap-rs/clap#6421, open). The arms are renamed to the loop's
+/// spelling; once clap_complete spells both alike this replaces nothing.
+fn fix_bash_state_names(script: &str) -> String {
+    script.replace("smime__subcmd__provisioner", "smime__provisioner")
 }

@@ -1,8 +1,8 @@
-//! The hidden `manpages --out DIR` verb: writes the manual pages, generated from the clap
-//! definition that parses the command line: `smime-provisioner.1` (global options, the verbs,
-//! exit status, files, environment) and one `smime-provisioner-VERB.1` per verb. The build
-//! script (`packaging/build.sh`) runs it for the Debian package and the release tarball; it is
-//! hidden from `--help` because admins read its output with `man`, not run it.
+//! The `manpages --out DIR` verb: writes the manual pages, generated from the clap definition
+//! that parses the command line: `smime-provisioner.1` (global options, the verbs, exit status,
+//! files, environment) and one `smime-provisioner-VERB.1` per verb. The build script
+//! (`packaging/build.sh`) runs it for the Debian package and the release tarball; installs from
+//! source run it too (see README, "Install").
 
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -33,7 +33,7 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Writes the main page and one page per visible verb into `out`; returns their paths.
+/// Writes the main page and one page per verb into `out`; returns their paths.
 pub fn write_pages(out: &Path) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out)?;
     let mut cmd = Cli::command().disable_help_subcommand(true);

@@ -93,8 +93,7 @@ pub enum Command {
     Simulator(Box<simulator::Args>),
     /// Print the shell completion script for bash, zsh or fish.
     Completions(completions::Args),
-    /// Write the manual pages into a directory (used by packaging/build.sh).
-    #[command(hide = true)]
+    /// Write the manual pages (section 1) into a directory.
     Manpages(manpages::Args),
 }
 
