@@ -5,7 +5,9 @@
 #   3. dpkg -i: the user, the group, paths and modes; the unit is neither enabled nor running;
 #      `man smime-provisioner` renders and the installed bash completion loads; the unit and the
 #      sendmail drop-in pass `systemd-analyze verify` (this machine does not boot systemd, so
-#      the sandbox itself is not started here);
+#      the sandbox itself is not started here); Postfix's sendmail as the service user with
+#      no-new-privileges, the spool read-only but the maildrop (the drop-in's settings, in a
+#      private mount namespace): refused without the group postdrop, queued with it;
 #   4. check-config on the installed conffile, as the service user;
 #   5. the daemon as the service user (runuser, not systemd) on the shipped config until a
 #      new maildir mailbox and a hook-enqueued one are delivered to the outbox; then stopped;
@@ -25,13 +27,15 @@ fail() { echo "packaging/ci.sh: FAIL: $*" >&2; exit 1; }
 ok() { echo "packaging/ci.sh: ok: $*"; }
 
 # --- tools -------------------------------------------------------------------------------------
-tools=(dpkg-dev lintian man-db groff-base adduser binutils init-system-helpers systemd)
+tools=(dpkg-dev lintian man-db groff-base adduser binutils init-system-helpers systemd postfix)
 missing=()
 for p in "${tools[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "packaging/ci.sh: installing ${missing[*]}" >&2
+    # Postfix only for its sendmail/postdrop: no system-wide mail configuration, nothing started.
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         -o DPkg::Lock::Timeout=300 "${missing[@]}"
@@ -129,6 +133,40 @@ verify_quietly "$dropin_dir/$pkg.service"
 rm -rf "$dropin_dir"
 echo "packaging/ci.sh: $(systemd-analyze security --offline=true /lib/systemd/system/$pkg.service 2>/dev/null | tail -1)"
 ok "systemd-analyze verify: the unit, and the unit with the sendmail drop-in"
+
+# Postfix's sendmail as the unit runs it: the service user, no-new-privileges (so postdrop's
+# setgid bit is ignored), /var/spool/postfix read-only except the maildrop (ProtectSystem=strict
+# plus the drop-in's ReadWritePaths=). A private mount namespace with its own main.cf and queue,
+# so the system's Postfix is not touched. The seccomp filter is not reproduced here.
+sendmail_sandboxed() { # GROUPS -> exit status of sendmail; prints the number of queued files
+    local groups=$1 pf rc
+    pf=$(mktemp -d)
+    cp -a /etc/postfix "$pf/etc"
+    printf '%s\n' "compatibility_level = 3.6" "queue_directory = /var/spool/postfix" \
+        "mail_owner = postfix" "setgid_group = postdrop" "myhostname = ci.invalid" >"$pf/etc/main.cf"
+    install -d -o postfix -g postdrop -m 1730 "$pf/spool/maildrop"
+    install -d -o postfix -g postdrop -m 2710 "$pf/spool/public"
+    mkfifo -m 0620 "$pf/spool/public/pickup" && chown postfix:postdrop "$pf/spool/public/pickup"
+    rc=0
+    PF=$pf GROUPS_=$groups unshare -m bash -c '
+        set -e
+        mount --make-rprivate /
+        mount --bind "$PF/etc" /etc/postfix
+        mount --bind "$PF/spool" /var/spool/postfix
+        mount -o remount,bind,ro /var/spool/postfix
+        mount --bind "$PF/spool/maildrop" /var/spool/postfix/maildrop
+        printf "Subject: ci\n\nci\n" | timeout 15 setpriv --reuid=smime-provisioner \
+            --regid=smime-provisioner --groups="$GROUPS_" --no-new-privs \
+            /usr/sbin/sendmail -i -f smime-provisioner postmaster' >/dev/null 2>&1 || rc=$?
+    ls "$pf/spool/maildrop" | wc -l
+    rm -rf "$pf"
+    return $rc
+}
+queued=$(sendmail_sandboxed smime-hook) && fail "sendmail without the group postdrop queued mail"
+[ "$queued" = 0 ] || fail "sendmail without the group postdrop left $queued files"
+queued=$(sendmail_sandboxed smime-hook,postdrop) || fail "sendmail with the drop-in's group failed"
+[ "$queued" = 1 ] || fail "sendmail with the drop-in's group queued $queued files, not 1"
+ok "sendmail under no-new-privileges: refused without the drop-in's group, queued with it"
 
 # --- 4. check-config as the service user ---------------------------------------------------------
 runuser -u $pkg -- $pkg check-config || fail "check-config on the installed conffile"
