@@ -24,15 +24,15 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
 name=smime-provisioner
-# Timestamps inside the artefacts come from the last commit, so two builds of one commit match.
-SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
-export SOURCE_DATE_EPOCH
 
 profile=${PACKAGING_PROFILE:-release}
 echo "packaging/build.sh: cargo build --profile $profile" >&2
 cargo build --profile "$profile" --locked --bin "$name"
 if [ "$profile" = dev ]; then bin=$root/target/debug/$name; else bin=$root/target/$profile/$name; fi
 version=$("$bin" --version | awk '{print $2}')
+# Timestamps inside the artefacts come from the last commit, so two builds of one commit match.
+# Set after the cargo build: the cc crate tracks it, and a change rebuilds every C dependency.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 arch=$(dpkg --print-architecture)
 
 work=$(mktemp -d)
