@@ -33,6 +33,7 @@ version=$("$bin" --version | awk '{print $2}')
 # Timestamps inside the artefacts come from the last commit, so two builds of one commit match.
 # Set after the cargo build: the cc crate tracks it, and a change rebuilds every C dependency.
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+export SOURCE_DATE_EPOCH # dpkg-deb stamps the .deb with it
 arch=$(dpkg --print-architecture)
 
 work=$(mktemp -d)
