@@ -185,8 +185,12 @@ setpriv --reuid=nobody --regid=smime-hook --clear-groups \
 runuser -u $pkg -- timeout -s TERM 300 $pkg run >"$dist/daemon.log" 2>&1 &
 daemon_pid=$!
 # Delivered: the store says so, and the bundle mail and the password mail are in the outbox.
+# (status's whole output is read first: `status | grep -q` under pipefail fails whenever grep
+# stops reading early and status dies of the broken pipe.)
 delivered() {
-    runuser -u $pkg -- $pkg status --json "$1" 2>/dev/null | grep -q '"stage": "delivered"' &&
+    local status
+    status=$(runuser -u $pkg -- $pkg status --json "$1" 2>/dev/null) || return 1
+    grep -q '"stage": "delivered"' <<<"$status" &&
         [ "$(grep -l "^To: .*$1" "$outbox"/* 2>/dev/null | wc -l)" -ge 2 ]
 }
 for _ in $(seq 120); do
