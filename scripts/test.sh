@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(openssl libnss3-tools gpgsm gpg-agent python3-aiosmtpd python3-prometheus-client slapd ldap-utils libsqlite3-dev libssl-dev pkg-config)
+packages=(openssl libnss3-tools gpgsm gpg-agent python3-aiosmtpd python3-prometheus-client slapd ldap-utils libsqlite3-dev libssl-dev pkg-config man-db groff-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod check_config;
+pub mod completions;
 pub mod confirm_removals;
 pub mod enqueue;
+pub mod manpages;
 pub mod preflight;
 pub mod provision;
 pub mod redeliver;
@@ -96,6 +98,10 @@ pub enum Command {
     Preflight(preflight::Args),
     /// Run the bundled AutoDNS simulator (trials without an account, and tests).
     Simulator(Box<simulator::Args>),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(completions::Args),
+    /// Write the manual pages (section 1) into a directory.
+    Manpages(manpages::Args),
 }
 
 /// What every verb gets besides its own arguments.
@@ -203,6 +209,9 @@ pub fn main() -> i32 {
         }
     };
     init_logging(cli.log_format, &cli.log);
+    if cli.command.only_reports() {
+        default_sigpipe();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -226,6 +235,33 @@ pub fn main() -> i32 {
     }
 }
 
+impl Command {
+    /// A verb that only prints what it reads (changes nothing): when its reader goes away
+    /// (`status --json | grep -q …`), it may end there, as `ls | head` does.
+    fn only_reports(&self) -> bool {
+        matches!(
+            self,
+            Command::Status(_)
+                | Command::Show(_)
+                | Command::Completions(_)
+                | Command::CheckConfig(_)
+                | Command::Preflight(_)
+        )
+    }
+}
+
+/// Restores the default action of SIGPIPE, which Rust's runtime ignores: a write to a closed
+/// pipe then ends the process quietly instead of panicking in `print!`. Only for the verbs that
+/// merely report; the daemon and the verbs that order or deliver keep getting `EPIPE` as an error.
+#[allow(unsafe_code)]
+fn default_sigpipe() {
+    // SAFETY: signal(2) with SIG_DFL installs no handler code; it is called before the runtime
+    // starts any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Runs one verb.
 pub async fn dispatch(command: Command, ctx: &Context) -> Result<(), CliError> {
     match command {
@@ -243,5 +279,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> Result<(), CliError> {
         Command::CheckConfig(a) => check_config::run(a, ctx).await,
         Command::Preflight(a) => preflight::run(a, ctx).await,
         Command::Simulator(a) => simulator::run(*a, ctx).await,
+        Command::Completions(a) => completions::run(a, ctx).await,
+        Command::Manpages(a) => manpages::run(a, ctx).await,
     }
 }

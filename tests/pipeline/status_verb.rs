@@ -188,3 +188,49 @@ fn status_of_an_unknown_or_invalid_address_is_an_error() {
     let (code, _, err) = status(&config, &["not-an-address"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// A pipe whose reading end is already closed: the first write to it fails with EPIPE.
+#[allow(unsafe_code)]
+fn closed_pipe() -> std::fs::File {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes; each is owned once below.
+    let rc = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    assert_eq!(rc, 0, "pipe(2) failed");
+    // SAFETY: both descriptors were just created and are not owned by anything else.
+    let (reader, writer) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    drop(reader);
+    writer
+}
+
+#[test]
+fn status_into_a_closed_pipe_ends_quietly_like_other_unix_tools() {
+    // `status --json | grep -q …` closes the pipe early; the verb must not panic (exit 101).
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    seed(dir.path());
+    for args in [&["--json"][..], &[][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
+            .arg("--config")
+            .arg(&config)
+            .arg("status")
+            .args(args)
+            .stdout(closed_pipe())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "status {args:?}: {stderr}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "status {args:?} should end by SIGPIPE as `ls | head` does: {:?} {stderr}",
+            out.status
+        );
+    }
+}
