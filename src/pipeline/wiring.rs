@@ -29,6 +29,9 @@ pub type LiveReconciler = Reconciler<AutodnsPort, CryptoKeys, MailCourier>;
 /// The key store's directory inside the state directory.
 pub const KEYS_DIR: &str = "keys";
 
+/// The AutoDNS pacer's send times inside the state directory (see `autodns::pacer`).
+pub const PACER_FILE: &str = "pacer";
+
 /// Why the pipeline could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum WiringError {
@@ -207,7 +210,13 @@ impl<'a> Builder<'a> {
         let store = Arc::new(Store::open(&config.state_dir)?);
         let keys =
             CryptoKeys::from_config(&config.keys, &config.state_dir.join(KEYS_DIR), self.rng(0))
-                .map_err(part("the key store"))?;
+                .map_err(part("the key store"))?
+                .with_pool(
+                    store.clone(),
+                    config.keys.pool_size,
+                    config.keys.pool_refill_at,
+                    self.clock.clone(),
+                );
         let courier =
             MailCourier::from_config_with_mailer(config, self.mailer.clone(), self.clock.clone())
                 .map_err(part("mail delivery"))?;
@@ -251,8 +260,13 @@ impl<'a> Builder<'a> {
         Ok((handle, api))
     }
 
-    /// The AutoDNS client for `api`, with the config's context, timeout and pace.
-    fn client(&self, api: Api) -> Result<crate::autodns::Client, WiringError> {
+    /// The AutoDNS client for `api`, with the config's context, timeout and pace; the pacer keeps
+    /// its send times in `pacer_file` (so a restart does not start with a full budget).
+    fn client(
+        &self,
+        api: Api,
+        pacer_file: Option<std::path::PathBuf>,
+    ) -> Result<crate::autodns::Client, WiringError> {
         let config = self.config;
         let mut settings = crate::autodns::ClientSettings::new(
             api.url,
@@ -265,6 +279,7 @@ impl<'a> Builder<'a> {
         settings.requests_per_second = self
             .requests_per_second
             .unwrap_or(config.autodns.requests_per_second);
+        settings.pacer_file = pacer_file;
         crate::autodns::Client::new(settings).map_err(|e| WiringError::Part {
             part: "the AutoDNS client",
             text: e.to_string(),
@@ -287,7 +302,8 @@ impl<'a> Builder<'a> {
                 (api, Some(handle))
             }
         };
-        match self.client(api) {
+        // No pacer file: nothing local is created before preflight has checked it may be.
+        match self.client(api, None) {
             Ok(c) => Ok((c, simulator)),
             Err(e) => {
                 if let Some(s) = simulator {
@@ -308,7 +324,7 @@ impl<'a> Builder<'a> {
             .settings
             .take()
             .unwrap_or_else(|| Settings::from_config(config));
-        let client = self.client(api)?;
+        let client = self.client(api, Some(config.state_dir.join(PACER_FILE)))?;
         let autodns = AutodnsPort::new(client, &config.autodns, &config.domains, self.rng(1));
         Ok(Reconciler::new(
             store,

@@ -9,6 +9,7 @@
 //! [`StoreError::Conflict`], re-reads and re-plans, and never overwrites the winner's intent.
 
 pub mod events;
+pub mod key_pool;
 pub mod ledger;
 pub mod migrations;
 pub mod presence;
