@@ -15,6 +15,7 @@ pub mod migrations;
 pub mod presence;
 pub mod record;
 pub mod records;
+pub mod scan;
 mod rows;
 
 use std::fs;
@@ -33,6 +34,7 @@ pub use ledger::PollEntry;
 pub use presence::{HeldRemoval, ListingApplied};
 pub use record::{Event, Failure, MailboxRecord, NewEvent};
 pub use records::{Observed, Transition, Update, UPDATE_TRIES};
+pub use scan::Subset;
 
 /// The file name of the database inside the state directory.
 pub const DB_FILE: &str = "state.sqlite3";

@@ -12,6 +12,7 @@ mod end_to_end;
 mod failed_orders_live;
 mod faults_live;
 mod http_hardening;
+mod key_pool;
 mod lifecycle;
 mod lost_order;
 mod operator_requests;
