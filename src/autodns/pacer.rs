@@ -96,8 +96,8 @@ impl State {
 
     /// The priority whose head is served next.
     fn next_class(&self) -> Option<Priority> {
-        let routine_turn = !self.routine.is_empty()
-            && (self.urgent.is_empty() || self.streak >= MAX_STREAK);
+        let routine_turn =
+            !self.routine.is_empty() && (self.urgent.is_empty() || self.streak >= MAX_STREAK);
         if routine_turn {
             Some(Priority::Routine)
         } else if !self.urgent.is_empty() {
@@ -132,7 +132,13 @@ impl State {
         if free.len() >= need {
             return Turn::Go(free[0]);
         }
-        let mut later: Vec<Instant> = self.slots.iter().flatten().copied().filter(|t| *t > now).collect();
+        let mut later: Vec<Instant> = self
+            .slots
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|t| *t > now)
+            .collect();
         later.sort();
         Turn::Wait(later.get(need - free.len() - 1).copied())
     }
@@ -176,7 +182,10 @@ struct Waiting<'a> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.pacer.lock().queue(self.priority).retain(|t| *t != self.ticket);
+            self.pacer
+                .lock()
+                .queue(self.priority)
+                .retain(|t| *t != self.ticket);
             self.pacer.changed.notify_waiters();
         }
     }

@@ -134,19 +134,24 @@ impl Tracker {
                 .iter()
                 .flat_map(|p| {
                     known
-                        .range::<str, _>((std::ops::Bound::Included(p.as_str()), std::ops::Bound::Unbounded))
+                        .range::<str, _>((
+                            std::ops::Bound::Included(p.as_str()),
+                            std::ops::Bound::Unbounded,
+                        ))
                         .take_while(move |(k, _)| k.starts_with(p.as_str()))
                 })
                 .filter(|(k, _)| (scope.test)(k))
                 .map(|(k, _)| k.clone())
                 .collect(),
-            None => known
-                .keys()
-                .filter(|k| (scope.test)(k))
-                .cloned()
-                .collect(),
+            None => known.keys().filter(|k| (scope.test)(k)).cloned().collect(),
         };
-        keys.extend(fresh.entries.keys().filter(|k| known.contains_key(*k)).cloned());
+        keys.extend(
+            fresh
+                .entries
+                .keys()
+                .filter(|k| known.contains_key(*k))
+                .cloned(),
+        );
         keys
     }
 
@@ -255,11 +260,7 @@ impl Tracker {
 
     /// Drops the known entries under `old` keys and records `next`, keeping the per-address
     /// key counts.
-    fn replace(
-        &mut self,
-        old: impl Iterator<Item = String>,
-        next: BTreeMap<String, ListedEntry>,
-    ) {
+    fn replace(&mut self, old: impl Iterator<Item = String>, next: BTreeMap<String, ListedEntry>) {
         for k in old {
             let Some(e) = self.known.entries.remove(&k) else {
                 continue;
@@ -301,7 +302,12 @@ mod tests {
     }
 
     /// Applies `fresh` under `prefix` twice: by range lookups and by a walk of every key.
-    fn both_ways(a: &mut Tracker, b: &mut Tracker, fresh: Listing, prefix: &str) -> Vec<SourceEvent> {
+    fn both_ways(
+        a: &mut Tracker,
+        b: &mut Tracker,
+        fresh: Listing,
+        prefix: &str,
+    ) -> Vec<SourceEvent> {
         let prefixes = [prefix.to_string()];
         let test = |k: &str| std::path::Path::new(k).starts_with(prefix);
         let fast = a.update_in(
@@ -321,7 +327,10 @@ mod tests {
     #[test]
     fn a_partial_rescan_by_range_lookups_says_what_a_walk_of_every_key_says() {
         let policy = GuardPolicy::lenient();
-        let (mut a, mut b) = (Tracker::new("maildir", policy), Tracker::new("maildir", policy));
+        let (mut a, mut b) = (
+            Tracker::new("maildir", policy),
+            Tracker::new("maildir", policy),
+        );
         let start = listing(&[
             ("/r/d.org/ann", "ann@d.org"),
             ("/r/d.org/bob", "bob@d.org"),
@@ -331,15 +340,24 @@ mod tests {
         ]);
         both_ways(&mut a, &mut b, start, "/r");
         // A new mailbox: one Present.
-        let ev = both_ways(&mut a, &mut b, listing(&[("/r/d.org/dan", "dan@d.org")]), "/r/d.org/dan");
-        assert!(matches!(&ev[..], [SourceEvent::Present { address, .. }] if address.as_str() == "dan@d.org"));
+        let ev = both_ways(
+            &mut a,
+            &mut b,
+            listing(&[("/r/d.org/dan", "dan@d.org")]),
+            "/r/d.org/dan",
+        );
+        assert!(
+            matches!(&ev[..], [SourceEvent::Present { address, .. }] if address.as_str() == "dan@d.org")
+        );
         // One of two directories of bob's mailbox goes: bob is still there; `bobby` is not in scope.
         let ev = both_ways(&mut a, &mut b, Listing::default(), "/r/d.org/bob");
         assert_eq!(ev, vec![]);
         assert!(a.known.entries.contains_key("/r/d.org/bobby"));
         // The other goes too: now bob is gone.
         let ev = both_ways(&mut a, &mut b, Listing::default(), "/r/D.org/bob");
-        assert!(matches!(&ev[..], [SourceEvent::Gone { address, .. }] if address.as_str() == "bob@d.org"));
+        assert!(
+            matches!(&ev[..], [SourceEvent::Gone { address, .. }] if address.as_str() == "bob@d.org")
+        );
         assert_eq!(a.health().borrow().known, 4);
     }
 }

@@ -15,8 +15,8 @@ pub mod migrations;
 pub mod presence;
 pub mod record;
 pub mod records;
-pub mod scan;
 mod rows;
+pub mod scan;
 
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};

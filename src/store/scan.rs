@@ -90,7 +90,9 @@ impl Store {
             .map(|r| r.map(|(s, n)| (s, u64::try_from(n).unwrap_or(0))))
             .collect::<Result<BTreeMap<_, _>, _>>()?;
         let gave_up: i64 =
-            conn.query_row("SELECT COUNT(*) FROM mailbox WHERE gave_up = 1", [], |r| r.get(0))?;
+            conn.query_row("SELECT COUNT(*) FROM mailbox WHERE gave_up = 1", [], |r| {
+                r.get(0)
+            })?;
         Ok((counts, u64::try_from(gave_up).unwrap_or(0)))
     }
 

@@ -805,14 +805,15 @@ async fn retry_after_on_a_429_or_503_holds_the_next_request_that_long() -> Resul
         let mut busy = Reply::raw(status, b"slow down", "text/plain");
         busy.retry_after = Some("1");
         let mock = Mock::start(vec![busy], Some(ok.clone())).await?;
-        mock.client(Wire::Json, fast_retries())?
-            .poll_info()
-            .await?;
+        mock.client(Wire::Json, fast_retries())?.poll_info().await?;
         let seen = mock.seen();
         assert_eq!(seen.len(), 2, "{status}: one refusal, one retry");
         let gap = seen[1].at.duration_since(seen[0].at);
         // A sleep never ends early, so this is a bound, not a timing guess.
-        assert!(gap >= Duration::from_secs(1), "{status}: retried after {gap:?}");
+        assert!(
+            gap >= Duration::from_secs(1),
+            "{status}: retried after {gap:?}"
+        );
     }
     Ok(())
 }

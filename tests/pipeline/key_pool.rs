@@ -56,7 +56,10 @@ async fn wait_for(what: &str, secs: u64, log: &Path, mut done: impl FnMut() -> b
     }
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let tail: Vec<&str> = text.lines().rev().take(40).collect();
-    panic!("{what} did not happen within {secs} s; log tail (newest first):\n{}", tail.join("\n"));
+    panic!(
+        "{what} did not happen within {secs} s; log tail (newest first):\n{}",
+        tail.join("\n")
+    );
 }
 
 /// A config whose AutoDNS endpoint nobody listens on, with an existing contact id, so the
@@ -69,7 +72,11 @@ fn unreachable_config(dir: &Path) -> String {
     let text = config_text(dir, &url, "json", "");
     let start = text.find("[autodns.contact]\n").unwrap();
     let end = text.find("[keys]").unwrap();
-    format!("{}[autodns.contact]\nid = 1\n{}", &text[..start], &text[end..])
+    format!(
+        "{}[autodns.contact]\nid = 1\n{}",
+        &text[..start],
+        &text[end..]
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,14 +125,34 @@ async fn a_pooled_key_is_used_by_exactly_one_address_across_a_sigkill_between_ta
 
     let alice = record(&state, "alice@example.com").unwrap();
     let bob = record(&state, "bob@example.com").unwrap();
-    assert_eq!(alice.key_ref.as_deref(), Some(taken.as_str()), "alice kept her key");
-    assert_ne!(bob.key_ref.as_deref(), Some(taken.as_str()), "bob got another key");
+    assert_eq!(
+        alice.key_ref.as_deref(),
+        Some(taken.as_str()),
+        "alice kept her key"
+    );
+    assert_ne!(
+        bob.key_ref.as_deref(),
+        Some(taken.as_str()),
+        "bob got another key"
+    );
     let holder = Store::open(&state).unwrap().pool_holder(&taken).unwrap();
-    assert_eq!(holder, Some(("alice@example.com".to_string(), alice.generation)));
+    assert_eq!(
+        holder,
+        Some(("alice@example.com".to_string(), alice.generation))
+    );
     let pooled = stored_public_key(&state, &taken).unwrap();
-    let cert_key = |r: &MailboxRecord| certificate_public_key(r.certificate_pem.as_deref().unwrap());
-    assert_eq!(cert_key(&alice), pooled, "alice's certificate is for the pooled key");
-    assert_ne!(cert_key(&bob), pooled, "bob's certificate is for another key");
+    let cert_key =
+        |r: &MailboxRecord| certificate_public_key(r.certificate_pem.as_deref().unwrap());
+    assert_eq!(
+        cert_key(&alice),
+        pooled,
+        "alice's certificate is for the pooled key"
+    );
+    assert_ne!(
+        cert_key(&bob),
+        pooled,
+        "bob's certificate is for another key"
+    );
     // One paid order each (an order refused before anything was placed is not one).
     let all = sim.orders();
     let mut paid: Vec<&str> = all
@@ -149,26 +176,48 @@ async fn changing_the_key_type_wipes_pooled_keys_of_the_old_type() {
     let state = parse_config(&text, dir.path()).state_dir;
     let mut child = start_daemon(&config_path, &log);
     wait_for("a full pool of ec-p256 keys", 120, &log, || {
-        Store::open(&state).and_then(|s| s.pool_free("ec-p256")).unwrap_or(0) == 4
+        Store::open(&state)
+            .and_then(|s| s.pool_free("ec-p256"))
+            .unwrap_or(0)
+            == 4
     })
     .await;
     child.kill().unwrap();
     child.wait().unwrap();
     let keys = KeyStore::open(state.join("keys")).unwrap();
-    let old: Vec<String> = keys.list().unwrap().into_iter().filter(|n| n.starts_with("pool/ec-p256/")).collect();
+    let old: Vec<String> = keys
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with("pool/ec-p256/"))
+        .collect();
     assert_eq!(old.len(), 4, "{old:?}");
 
     // Restarted with RSA-2048 keys: the old pool is wiped and a new one filled.
-    std::fs::write(&config_path, text.replace("type = \"ec-p256\"", "type = \"rsa-2048\"")).unwrap();
+    std::fs::write(
+        &config_path,
+        text.replace("type = \"ec-p256\"", "type = \"rsa-2048\""),
+    )
+    .unwrap();
     let mut child = start_daemon(&config_path, &log);
-    wait_for("the ec-p256 keys wiped and rsa-2048 ones pooled", 120, &log, || {
-        let s = Store::open(&state).unwrap();
-        s.pool_free("ec-p256").unwrap() == 0 && s.pool_free("rsa-2048").unwrap() > 0
-    })
+    wait_for(
+        "the ec-p256 keys wiped and rsa-2048 ones pooled",
+        120,
+        &log,
+        || {
+            let s = Store::open(&state).unwrap();
+            s.pool_free("ec-p256").unwrap() == 0 && s.pool_free("rsa-2048").unwrap() > 0
+        },
+    )
     .await;
     child.kill().unwrap();
     child.wait().unwrap();
-    let left: Vec<String> = keys.list().unwrap().into_iter().filter(|n| n.starts_with("pool/ec-p256/")).collect();
+    let left: Vec<String> = keys
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with("pool/ec-p256/"))
+        .collect();
     assert!(left.is_empty(), "old keys still in the key store: {left:?}");
     for name in &old {
         assert!(keys.get(name).unwrap().is_none(), "{name} is still there");

@@ -169,7 +169,12 @@ impl Client {
             // A 429 without a Retry-After still means "not so fast": hold one window.
             let fallback = (status == 429).then(|| self.inner.pacer.window());
             if let Some(wait) = wait.or(fallback) {
-                tracing::warn!(task, status, ?wait, "AutoDNS asks to slow down; holding every request");
+                tracing::warn!(
+                    task,
+                    status,
+                    ?wait,
+                    "AutoDNS asks to slow down; holding every request"
+                );
                 self.inner.pacer.hold(wait);
             }
         }
@@ -323,7 +328,11 @@ pub fn priority(task: &Task) -> Priority {
 
 /// The wait a `Retry-After` header asks for (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
 pub fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<std::time::Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(std::time::Duration::from_secs(secs));
     }

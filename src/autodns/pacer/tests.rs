@@ -19,13 +19,20 @@ fn three_per_second_is_three_slots_in_a_window_a_little_over_a_second() {
     let p = Pacer::new(3.0);
     assert_eq!(p.slots(), 3);
     let w = p.window();
-    assert!(w > Duration::from_secs(1) && w < Duration::from_millis(1050), "{w:?}");
+    assert!(
+        w > Duration::from_secs(1) && w < Duration::from_millis(1050),
+        "{w:?}"
+    );
     assert_eq!(Pacer::new(f64::NAN).window(), w);
     assert_eq!(Pacer::new(0.0).slots(), 3);
     // Fast test rates keep the slot count bounded and shrink the window instead.
     let fast = Pacer::new(1000.0);
     assert_eq!(fast.slots(), MAX_SLOTS);
-    assert!(fast.window() < Duration::from_millis(70), "{:?}", fast.window());
+    assert!(
+        fast.window() < Duration::from_millis(70),
+        "{:?}",
+        fast.window()
+    );
 }
 
 #[test]
@@ -77,11 +84,20 @@ fn polls_are_not_starved_by_a_stream_of_orders() {
 fn tasks_are_ranked_orders_and_lookups_first() {
     let create = Task::CertificateCreate(Box::new(Certificate::default()));
     assert_eq!(priority(&create), Priority::Urgent);
-    assert_eq!(priority(&Task::JobList(Default::default())), Priority::Urgent);
-    assert_eq!(priority(&Task::CertificateList(Default::default())), Priority::Urgent);
+    assert_eq!(
+        priority(&Task::JobList(Default::default())),
+        Priority::Urgent
+    );
+    assert_eq!(
+        priority(&Task::CertificateList(Default::default())),
+        Priority::Urgent
+    );
     assert_eq!(priority(&Task::PollInfo), Priority::Routine);
     assert_eq!(priority(&Task::JobInfo { id: 1 }), Priority::Routine);
-    assert_eq!(priority(&Task::CertificateInfo { id: 1 }), Priority::Routine);
+    assert_eq!(
+        priority(&Task::CertificateInfo { id: 1 }),
+        Priority::Routine
+    );
 }
 
 /// Waits until the pacer has `urgent` and `routine` waiters queued (bounded).
@@ -113,7 +129,11 @@ async fn the_pacer_sends_a_certificate_create_ahead_of_queued_polls() {
     let mut tasks = Vec::new();
     for (i, task) in [&poll, &poll, &poll, &create].into_iter().enumerate() {
         let (p, tx, prio) = (pacer.clone(), tx.clone(), priority(task));
-        let name = if i < 3 { "PollInfo" } else { "CertificateCreate" };
+        let name = if i < 3 {
+            "PollInfo"
+        } else {
+            "CertificateCreate"
+        };
         tasks.push(tokio::spawn(async move {
             p.acquire(prio).await.answered();
             let _ = tx.send(name);
@@ -133,7 +153,12 @@ fn worst_second(times: &[std::time::Instant]) -> usize {
     let mut t: Vec<_> = times.to_vec();
     t.sort();
     (0..t.len())
-        .map(|i| t[i..].iter().filter(|u| u.duration_since(t[i]) <= Duration::from_secs(1)).count())
+        .map(|i| {
+            t[i..]
+                .iter()
+                .filter(|u| u.duration_since(t[i]) <= Duration::from_secs(1))
+                .count()
+        })
         .max()
         .unwrap_or(0)
 }
@@ -162,7 +187,11 @@ async fn after_a_restart_the_first_second_sends_no_more_than_the_limit() {
         p.answered();
     }
     // A sleep never ends early, so this is a bound, not a timing guess.
-    assert!(worst_second(&sends) <= 3, "{} sends in one second", worst_second(&sends));
+    assert!(
+        worst_second(&sends) <= 3,
+        "{} sends in one second",
+        worst_second(&sends)
+    );
 }
 
 #[test]
@@ -172,7 +201,10 @@ fn a_damaged_state_file_starts_with_every_slot_busy() {
     std::fs::write(&file, "smime-provisioner pacer v1\nnot-a-number\n").expect("write");
     let now = Instant::now();
     let slots = load(&file, 3, Duration::from_secs(1), now);
-    assert!(slots.iter().all(|s| s.is_some_and(|t| t > now)), "{slots:?}");
+    assert!(
+        slots.iter().all(|s| s.is_some_and(|t| t > now)),
+        "{slots:?}"
+    );
     // No file at all: a fresh install, nothing was sent.
     let fresh = load(&dir.path().join("none"), 3, Duration::from_secs(1), now);
     assert!(fresh.iter().all(|s| *s == Some(now)));
@@ -184,5 +216,9 @@ async fn a_hold_from_retry_after_delays_every_send() {
     let t0 = std::time::Instant::now();
     pacer.hold(Duration::from_millis(300));
     pacer.acquire(Priority::Urgent).await.answered();
-    assert!(t0.elapsed() >= Duration::from_millis(300), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t0.elapsed()
+    );
 }

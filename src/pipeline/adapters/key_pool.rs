@@ -175,10 +175,11 @@ impl KeyPool {
             tokio::pin!(woken);
             woken.as_mut().enable();
             let busy = self.on_demand.load(Ordering::SeqCst) > 0;
-            let wanted = !busy && self.wants(topping_up).unwrap_or_else(|e| {
-                tracing::warn!("{e}");
-                false
-            });
+            let wanted = !busy
+                && self.wants(topping_up).unwrap_or_else(|e| {
+                    tracing::warn!("{e}");
+                    false
+                });
             if wanted {
                 topping_up = true;
                 let me = self.clone();

@@ -89,7 +89,14 @@ impl CryptoKeys {
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Self {
         if size > 0 {
-            let pool = KeyPool::new(store, self.store.clone(), self.key_type, size, refill_at, clock);
+            let pool = KeyPool::new(
+                store,
+                self.store.clone(),
+                self.key_type,
+                size,
+                refill_at,
+                clock,
+            );
             self.pool = Some(Arc::new(pool));
         }
         self

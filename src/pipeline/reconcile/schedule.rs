@@ -35,16 +35,15 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         let wait = |t: OffsetDateTime, due: &mut Due| {
             due.next = Some(due.next.map_or(t, |n| n.min(t)));
         };
-        self.store.for_each(Subset::Unsettled, |r| {
-            match plan(&r, now, policy) {
+        self.store
+            .for_each(Subset::Unsettled, |r| match plan(&r, now, policy) {
                 Step::Idle => {}
                 Step::WaitUntil(t) => wait(t, &mut due),
                 step => match step.lane() {
                     Lane::Paid => due.paid.push(r.address),
                     Lane::New => due.new.push(r.address),
                 },
-            }
-        })?;
+            })?;
         let (renewals, next_expiry) = self.store.settled(now + policy.renew_before)?;
         if let Some(exp) = next_expiry {
             wait(exp - policy.renew_before, &mut due);
