@@ -21,7 +21,7 @@
 //!     state store (goal < 10 ms);
 //! (k) `PIPELINE_BENCH_KILL_N` mailboxes (default 50) through the release binary, killed with
 //!     SIGKILL 10 times and restarted, against a simulator answering 429 above 3 requests/s:
-//!     the 429s it answered (goal 0).
+//!     the 429s it answered (goal 0). `PIPELINE_BENCH_BINARY` names another binary to run.
 //!
 //! Run: `cargo bench --bench pipeline` (about ten minutes with the defaults; the sizes above
 //! scale it down).
@@ -311,8 +311,11 @@ async fn killed_run(n: usize, kills: usize) -> (u64, usize, Duration) {
         std::fs::create_dir_all(dir.path().join(format!("mail/example.com/user{i:03}")))
             .expect("mkdir");
     }
+    // `PIPELINE_BENCH_BINARY` runs another build (e.g. the one before a change) instead.
+    let binary = std::env::var("PIPELINE_BENCH_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_smime-provisioner").to_string());
     let start = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
+        std::process::Command::new(&binary)
             .arg("--config")
             .arg(&config_path)
             .arg("run")

@@ -106,3 +106,42 @@ impl Store {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::Stage;
+    use crate::store::Transition;
+    use time::macros::datetime;
+    use time::Duration;
+
+    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+
+    fn add(store: &Store, name: &str, stage: Stage, days_left: i64) {
+        let mut r = MailboxRecord::discovered(Address::parse(name).unwrap(), NOW);
+        r.stage = stage;
+        r.not_after = Some(NOW + Duration::days(days_left));
+        store.commit(Transition::new(r)).unwrap();
+    }
+
+    #[test]
+    fn settled_records_are_summarised_and_only_the_others_are_read() {
+        let store = Store::open_in_memory().unwrap();
+        add(&store, "soon@example.com", Stage::Delivered, 10);
+        add(&store, "later@example.com", Stage::Delivered, 100);
+        add(&store, "much-later@example.com", Stage::Delivered, 200);
+        add(&store, "new@example.com", Stage::Discovered, 0);
+        let (due, next) = store.settled(NOW + Duration::days(30)).unwrap();
+        let due: Vec<&str> = due.iter().map(|a| a.as_str()).collect();
+        assert_eq!(due, ["soon@example.com"]);
+        assert_eq!(next, Some(NOW + Duration::days(100)));
+        let mut read = Vec::new();
+        store
+            .for_each(Subset::Unsettled, |r| read.push(r.address.to_string()))
+            .unwrap();
+        assert_eq!(read, ["new@example.com"]);
+        let (stages, gave_up) = store.stage_counts().unwrap();
+        assert_eq!(stages.get("delivered"), Some(&3));
+        assert_eq!(gave_up, 0);
+    }
+}

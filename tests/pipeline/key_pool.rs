@@ -3,7 +3,6 @@
 //! of the configured key type wipes the pooled keys of the old type.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,24 +15,7 @@ use smime_provisioner::simulator::Faults;
 use smime_provisioner::store::{MailboxRecord, Store};
 use support::live::*;
 
-fn start_daemon(config: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
-        .arg("--config")
-        .arg(config)
-        .arg("--log")
-        .arg("smime_provisioner=debug")
-        .arg("run")
-        .env("SIM_PASSWORD", SIM_PASSWORD)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
+use super::sigkill::start_daemon;
 
 fn pool(state: &Path, key_type: KeyType) -> KeyPool {
     let store = Arc::new(Store::open(state).unwrap());
@@ -153,8 +135,13 @@ async fn a_pooled_key_is_used_by_exactly_one_address_across_a_sigkill_between_ta
         pooled,
         "bob's certificate is for another key"
     );
-    // One paid order each (an order refused before anything was placed is not one).
-    let all = sim.orders();
+    assert_one_paid_order_each(&sim.orders());
+    sim.shutdown().await;
+}
+
+/// One paid order each for alice and bob (an order refused before anything was placed is not
+/// one).
+fn assert_one_paid_order_each(all: &[smime_provisioner::simulator::OrderRecord]) {
     let mut paid: Vec<&str> = all
         .iter()
         .filter(|o| o.status != "REJECTED")
@@ -162,7 +149,6 @@ async fn a_pooled_key_is_used_by_exactly_one_address_across_a_sigkill_between_ta
         .collect();
     paid.sort();
     assert_eq!(paid, ["alice@example.com", "bob@example.com"], "{all:#?}");
-    sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
