@@ -1,6 +1,6 @@
 //! Benchmark of the provisioning pipeline against the bundled simulator (prints figures, asserts
 //! nothing about time). Every figure is printed next to its goal (issue #16, "Fast at the edges").
-//! Parts, picked with `PIPELINE_BENCH_ONLY` (any subset of the letters; default `bdewk`):
+//! Parts, picked with `PIPELINE_BENCH_ONLY` (any subset of the letters; default `bdewkm`):
 //!
 //! (a) AutoDNS HTTP requests per delivered certificate (every request the client sends,
 //!     retries included, counted from its `AutoDNS request` log event), `PIPELINE_BENCH_N`
@@ -22,6 +22,10 @@
 //! (k) `PIPELINE_BENCH_KILL_N` mailboxes (default 50) through the release binary, killed with
 //!     SIGKILL 10 times and restarted, against a simulator answering 429 above 3 requests/s:
 //!     the 429s it answered (goal 0). `PIPELINE_BENCH_BINARY` names another binary to run.
+//!
+//! (m) the release daemon's RSS with `PIPELINE_BENCH_KNOWN` known, delivered mailboxes
+//!     (default 100,000) once idle (goal < 64 MB), and its peak over the 40 s after a backlog of
+//!     `PIPELINE_BENCH_BACKLOG` new mailboxes (default 10,000) appears (goal < 128 MB).
 //!
 //! Run: `cargo bench --bench pipeline` (about ten minutes with the defaults; the sizes above
 //! scale it down).
@@ -351,6 +355,102 @@ async fn killed_run(n: usize, kills: usize) -> (u64, usize, Duration) {
     (refused, delivered(), t0.elapsed())
 }
 
+/// Resident set size of process `pid` in MiB (`VmRSS`).
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Records `n` delivered mailboxes (as the maildir source reports them) straight into the
+/// store, with a certificate-sized PEM each, and makes their directories.
+fn known_delivered(dir: &std::path::Path, state: &std::path::Path, n: usize) {
+    let store = Store::open(state).expect("store");
+    drop(store);
+    let mut db = rusqlite::Connection::open(state.join("state.sqlite3")).expect("db");
+    let tx = db.transaction().expect("tx");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+    let expiry = now + 300 * 86_400 * 1_000_000_000;
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        "A".repeat(1800)
+    );
+    for i in 0..n {
+        let (domain, user) = (format!("domain{}.example", i % 100), format!("user{i}"));
+        std::fs::create_dir_all(dir.join("mail").join(&domain).join(&user)).expect("mkdir");
+        let address = format!("{user}@{domain}");
+        tx.execute(
+            "INSERT INTO mailbox (address, stage, generation, version, present, key_ref, \
+             certificate_id, certificate_pem, chain_pem, not_after, delivered_at, created_at, \
+             updated_at) VALUES (?1, 'delivered', 1, 1, 1, ?2, ?3, ?4, ?4, ?5, ?6, ?6, ?6)",
+            rusqlite::params![
+                address,
+                format!("{address}#1"),
+                i as i64 + 1,
+                pem,
+                expiry,
+                now
+            ],
+        )
+        .expect("insert");
+        tx.execute(
+            "INSERT INTO presence (address, source, since) VALUES (?1, 'maildir', ?2)",
+            rusqlite::params![address, now],
+        )
+        .expect("presence");
+    }
+    tx.commit().expect("commit");
+}
+
+/// The highest RSS of `pid` sampled every 200 ms for `secs`.
+async fn peak_rss(pid: u32, secs: u64) -> f64 {
+    let mut peak: f64 = 0.0;
+    for _ in 0..secs * 5 {
+        peak = peak.max(rss_mib(pid));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    peak
+}
+
+/// (m): the release daemon with `known` delivered mailboxes: its RSS once idle, then its peak
+/// while working through `backlog` new ones.
+async fn daemon_memory(known: usize, backlog: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sim = start_simulator(Faults::default(), Duration::ZERO, 43).await;
+    let text = config_text(dir.path(), &sim.json_url(), "json", "")
+        .replace("[autodns]\n", "[autodns]\ndaily_order_budget = 100000\n")
+        .replace("rescan_interval_secs = 2", "rescan_interval_secs = 3600");
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, &text).expect("config");
+    let state = parse_config(&text, dir.path()).state_dir;
+    known_delivered(dir.path(), &state, known);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
+        .arg("--config")
+        .arg(&config_path)
+        .arg("run")
+        .env("SIM_PASSWORD", SIM_PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("daemon");
+    let pid = child.id();
+    // The first full scan and its listing, then idle.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let idle = peak_rss(pid, 10).await;
+    for i in 0..backlog {
+        std::fs::create_dir_all(dir.path().join(format!("mail/new.example/user{i}")))
+            .expect("mkdir");
+    }
+    let working = peak_rss(pid, 40).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    sim.shutdown().await;
+    (idle, working)
+}
+
 fn pct(v: &[Duration], p: f64) -> Duration {
     if v.is_empty() {
         return Duration::ZERO;
@@ -381,7 +481,7 @@ fn main() {
     let n = env_n("PIPELINE_BENCH_N", 200);
     let nb = env_n("PIPELINE_BENCH_THROTTLED_N", 200);
     let spacing = Duration::from_millis(env_n("PIPELINE_BENCH_MKDIR_MS", 2000) as u64);
-    let only = std::env::var("PIPELINE_BENCH_ONLY").unwrap_or_else(|_| "bdewk".into());
+    let only = std::env::var("PIPELINE_BENCH_ONLY").unwrap_or_else(|_| "bdewkm".into());
     let part = |c: char| only.contains(c);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     rt.block_on(async {
@@ -430,6 +530,16 @@ fn main() {
                 "(k) {kn} mailboxes, 10 SIGKILL restarts, simulator limiting to 3 requests/s: \
                  {refused} answers 429 ({delivered} delivered in {:.0} s)   [goal: 0]",
                 took.as_secs_f64()
+            );
+        }
+        if part('m') {
+            let known = env_n("PIPELINE_BENCH_KNOWN", 100_000);
+            let backlog = env_n("PIPELINE_BENCH_BACKLOG", 10_000);
+            let (idle, working) = daemon_memory(known, backlog).await;
+            println!(
+                "(m) daemon RSS with {known} known delivered mailboxes: idle {idle:.0} MiB   [goal: \
+                 < 64 MB]; peak while taking up a backlog of {backlog}: {working:.0} MiB   [goal: \
+                 < 128 MB]"
             );
         }
         if part('b') {

@@ -213,8 +213,8 @@ impl<'a> Builder<'a> {
                 .map_err(part("the key store"))?
                 .with_pool(
                     store.clone(),
-                    config.keys.pool_size,
-                    config.keys.pool_refill_at,
+                    &config.keys,
+                    config.autodns.daily_order_budget,
                     self.clock.clone(),
                 );
         let courier =

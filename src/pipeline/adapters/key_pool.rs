@@ -35,6 +35,8 @@ pub struct KeyPool {
     key_type: KeyType,
     size: usize,
     refill_at: usize,
+    /// Orders allowed per UTC day: the pool holds no more keys than orders are left today.
+    daily_budget: u32,
     clock: Arc<dyn Clock>,
     /// Keys being generated on demand right now: the refill waits for them.
     on_demand: AtomicUsize,
@@ -78,10 +80,18 @@ impl KeyPool {
             key_type,
             size,
             refill_at: refill_at.min(size.saturating_sub(1)),
+            daily_budget: u32::MAX,
             clock,
             on_demand: AtomicUsize::new(0),
             wake: Notify::new(),
         }
+    }
+
+    /// Keeps no more keys in the pool than orders are left of `budget` today (a spent or zero
+    /// budget generates none: no key is made that no order could use).
+    pub fn with_daily_budget(mut self, budget: u32) -> Self {
+        self.daily_budget = budget;
+        self
     }
 
     /// The key bound to `address`'s `generation`, taken from the pool now or earlier (blocking:
@@ -147,14 +157,15 @@ impl KeyPool {
     }
 
     /// Whether the pool should be topped up now: low (at or below the refill mark) when
-    /// `topping_up` is false, else not yet full.
+    /// `topping_up` is false, else not yet full. Never beyond the orders left today.
     fn wants(&self, topping_up: bool) -> Result<bool, PoolError> {
+        let today = self.clock.now().date();
+        let room = self
+            .daily_budget
+            .saturating_sub(self.store.orders_on(today)?);
+        let target = self.size.min(usize::try_from(room).unwrap_or(usize::MAX));
         let free = self.free()?;
-        Ok(if topping_up {
-            free < self.size
-        } else {
-            free <= self.refill_at
-        })
+        Ok(free < target && (topping_up || free <= self.refill_at))
     }
 
     /// The refill loop (a daemon task): wipes stale keys, then keeps the pool topped up until

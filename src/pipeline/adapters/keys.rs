@@ -79,24 +79,21 @@ impl CryptoKeys {
         }
     }
 
-    /// Takes new keys from a pool of `size` keys generated ahead in `store` (see
-    /// [`KeyPool`]); `size` 0 leaves the pool off.
+    /// Takes new keys from a pool of keys generated ahead in `store` (see [`KeyPool`]), sized
+    /// by `[keys]` and kept within the orders `daily_budget` leaves today; `pool_size` 0 leaves
+    /// the pool off.
     pub fn with_pool(
         mut self,
         store: Arc<crate::store::Store>,
-        size: usize,
-        refill_at: usize,
+        cfg: &crate::config::KeysConfig,
+        daily_budget: u32,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Self {
-        if size > 0 {
-            let pool = KeyPool::new(
-                store,
-                self.store.clone(),
-                self.key_type,
-                size,
-                refill_at,
-                clock,
-            );
+        if cfg.pool_size > 0 {
+            let keys = self.store.clone();
+            let (size, refill_at) = (cfg.pool_size, cfg.pool_refill_at);
+            let pool = KeyPool::new(store, keys, self.key_type, size, refill_at, clock)
+                .with_daily_budget(daily_budget);
             self.pool = Some(Arc::new(pool));
         }
         self
