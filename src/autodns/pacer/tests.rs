@@ -1,6 +1,6 @@
 use super::*;
 use crate::autodns::client::priority;
-use crate::autodns::model::{Certificate, Task};
+use crate::autodns::model::Task;
 use std::sync::Arc;
 
 fn state(k: usize, free_at: Instant) -> State {
@@ -82,7 +82,7 @@ fn polls_are_not_starved_by_a_stream_of_orders() {
 
 #[test]
 fn tasks_are_ranked_orders_and_lookups_first() {
-    let create = Task::CertificateCreate(Box::new(Certificate::default()));
+    let create = Task::CertificateCreate(Box::default());
     assert_eq!(priority(&create), Priority::Urgent);
     assert_eq!(
         priority(&Task::JobList(Default::default())),
@@ -125,7 +125,7 @@ async fn the_pacer_sends_a_certificate_create_ahead_of_queued_polls() {
     ];
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let poll = Task::PollInfo;
-    let create = Task::CertificateCreate(Box::new(Certificate::default()));
+    let create = Task::CertificateCreate(Box::default());
     let mut tasks = Vec::new();
     for (i, task) in [&poll, &poll, &poll, &create].into_iter().enumerate() {
         let (p, tx, prio) = (pacer.clone(), tx.clone(), priority(task));
