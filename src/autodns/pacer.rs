@@ -2,13 +2,10 @@
 //! of three requests per second per source IP (reference §1.11) while using that budget fully,
 //! and lets the requests that matter most go first.
 //!
-//! The limit is `k` requests in any window of `k / rate` seconds (3 in any second at 3/s;
-//! `k` is capped at [`MAX_SLOTS`] for fast test rates). The pacer holds `k` slots. A request
-//! takes a free slot before it is sent and holds it until its answer has arrived; the slot is
-//! free again one window (plus [`MARGIN`]) after that *answer*. Counting from the answer rather
-//! than the send makes the bound independent of network jitter: the server received request A
-//! before A's answer came back, so a request sent one window after that answer cannot land in
-//! the same server-side window as A, however long it travels.
+//! Requests are spaced by the time the previous one was *sent*: the ideal interval `1/rate`
+//! plus a 5 % margin, so that send-time jitter between the pacer and the server's clock cannot
+//! make the server count four requests in one second. The state is kept as slots (one today;
+//! the free time of each), so a burst model can come back without changing the callers.
 //!
 //! Priorities ([`Priority`]): urgent requests (orders and the lookups that protect exactly-once)
 //! are served before routine ones (polls, job checks, info fetches), arrival order within each.
@@ -17,10 +14,9 @@
 //! waiting routine one goes next, so polls are never starved.
 //!
 //! Restarts: with a state file (the daemon's and the verbs' clients have one in the state
-//! directory) the slots' times are written before each send and after each answer, and a new
-//! process starts from them: a request that was in flight when the process died counts as
-//! answered at the new start. So the first second after a restart never adds to what the old
-//! process sent. Without a file the pacer starts with every slot free.
+//! directory) the next free time is written before each send, and a new process starts from
+//! it, so the first second after a restart never adds to what the old process sent. Without a
+//! file the pacer starts with every slot free.
 //!
 //! `Retry-After` (RFC 9110 §10.2.3) on a 429 or 503 holds every send until it has passed
 //! ([`Pacer::hold`]).
@@ -35,7 +31,7 @@ use tokio::time::Instant;
 
 /// Extra length of the window, as a fraction of it: room for the server's clock granularity.
 /// Network jitter needs none (see the module header).
-const MARGIN: f64 = 0.02;
+const MARGIN: f64 = 0.05;
 
 /// Most slots (requests per window). 64 keeps fast test rates cheap; the window shrinks with it.
 pub const MAX_SLOTS: usize = 64;
@@ -143,9 +139,9 @@ impl State {
         Turn::Wait(later.get(need - free.len() - 1).copied())
     }
 
-    fn grant(&mut self, ticket: u64, p: Priority, slot: usize) {
+    fn grant(&mut self, ticket: u64, p: Priority, slot: usize, free_at: Instant) {
         self.queue(p).retain(|t| *t != ticket);
-        self.slots[slot] = None;
+        self.slots[slot] = Some(free_at);
         self.streak = match p {
             Priority::Urgent if !self.routine.is_empty() => self.streak.saturating_add(1),
             _ => 0,
@@ -161,7 +157,7 @@ pub struct Permit<'a> {
 }
 
 impl Permit<'_> {
-    /// The answer has arrived: the slot is free again one window from now.
+    /// The answer has arrived (the slot was booked one window from the send).
     pub fn answered(self) {}
 }
 
@@ -200,7 +196,10 @@ impl Pacer {
         } else {
             3.0
         };
-        let slots = (rps.floor() as usize).clamp(1, MAX_SLOTS);
+        // One slot: requests spaced by `1/rate` plus the margin, as evenly as the server's
+        // window counts them (bursts of `rate` requests let the poll queue race the orders'
+        // answers; `tests/pipeline/admin_notice.rs`).
+        let slots = 1;
         let secs = slots as f64 / rps * (1.0 + MARGIN);
         let now = Instant::now();
         Pacer {
@@ -266,9 +265,10 @@ impl Pacer {
             changed.as_mut().enable();
             let (turn, snapshot) = {
                 let mut st = self.lock();
-                let turn = st.turn(waiting.ticket, priority, Instant::now());
+                let now = Instant::now();
+                let turn = st.turn(waiting.ticket, priority, now);
                 if let Turn::Go(slot) = turn {
-                    st.grant(waiting.ticket, priority, slot);
+                    st.grant(waiting.ticket, priority, slot, now + self.window);
                 }
                 (turn, st.slots.clone())
             };
@@ -290,13 +290,7 @@ impl Pacer {
         }
     }
 
-    fn release(&self, slot: usize) {
-        let snapshot = {
-            let mut st = self.lock();
-            st.slots[slot] = Some(Instant::now() + self.window);
-            st.slots.clone()
-        };
-        self.save(&snapshot);
+    fn release(&self, _slot: usize) {
         self.changed.notify_waiters();
     }
 
