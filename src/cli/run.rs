@@ -120,6 +120,9 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
         readiness: readiness(config),
         ..DaemonSettings::default()
     };
+    // Keys generated ahead, at low priority, for as long as the daemon runs.
+    let pool = rec.keys().pool().cloned();
+    let refill = pool.map(|p| tokio::spawn(p.refill(shutdown.clone())));
     let parser: PushParser = Arc::new(parse_push_notice);
     let notifier = Notifier::from_config(config, rec.store().clone(), rec.clock().clone(), None)
         .map_err(|e| CliError::failed(&e))?;
@@ -131,6 +134,10 @@ async fn serve(config: &Config, wiring: &wiring::Wiring) -> Result<(), CliError>
         .map_err(|e| CliError::failed(&e))?;
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), sources.wait()).await;
+    if let Some(r) = refill {
+        // A key being generated finishes (and is sealed) first; none is half-written.
+        let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
+    }
     Ok(())
 }
 

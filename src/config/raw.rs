@@ -96,6 +96,8 @@ pub struct RawKeys {
     pub key_type: Option<String>,
     pub pkcs12_profile: Option<String>,
     pub archive: Option<bool>,
+    pub pool_size: Option<u64>,
+    pub pool_refill_at: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

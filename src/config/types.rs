@@ -115,6 +115,10 @@ pub struct KeysConfig {
     pub pkcs12_profile: Pkcs12Profile,
     /// Keep private keys (encrypted) after delivery, for redelivery and old mail.
     pub archive: bool,
+    /// Keys generated ahead, so a new mailbox's order need not wait for one (0 = no pool).
+    pub pool_size: usize,
+    /// The pool is refilled once it holds this many keys or fewer (below `pool_size`).
+    pub pool_refill_at: usize,
 }
 
 /// `[sources]`.

@@ -34,6 +34,9 @@ pub type LiveReconciler = Reconciler<AutodnsPort, CryptoKeys, MailCourier>;
 /// The key store's directory inside the state directory.
 pub const KEYS_DIR: &str = "keys";
 
+/// The AutoDNS pacer's send times inside the state directory (see `autodns::pacer`).
+pub const PACER_FILE: &str = "pacer";
+
 /// Why the pipeline could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum WiringError {
@@ -223,7 +226,13 @@ impl<'a> Builder<'a> {
         let store = Arc::new(Store::open(&config.state_dir)?);
         let keys =
             CryptoKeys::from_config(&config.keys, &config.state_dir.join(KEYS_DIR), self.rng(0))
-                .map_err(part("the key store"))?;
+                .map_err(part("the key store"))?
+                .with_pool(
+                    store.clone(),
+                    &config.keys,
+                    config.autodns.daily_order_budget,
+                    self.clock.clone(),
+                );
         let courier =
             MailCourier::from_config_with_mailer(config, self.mailer.clone(), self.clock.clone())
                 .map_err(part("mail delivery"))?;
@@ -290,8 +299,13 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// The AutoDNS client for `api`, with the config's context, timeout and pace.
-    fn client(&self, api: Api) -> Result<crate::autodns::Client, WiringError> {
+    /// The AutoDNS client for `api`, with the config's context, timeout and pace; the pacer keeps
+    /// its send times in `pacer_file` (so a restart does not start with a full budget).
+    fn client(
+        &self,
+        api: Api,
+        pacer_file: Option<std::path::PathBuf>,
+    ) -> Result<crate::autodns::Client, WiringError> {
         let config = self.config;
         let mut settings = crate::autodns::ClientSettings::new(
             api.url,
@@ -304,6 +318,7 @@ impl<'a> Builder<'a> {
         settings.requests_per_second = self
             .requests_per_second
             .unwrap_or(config.autodns.requests_per_second);
+        settings.pacer_file = pacer_file;
         crate::autodns::Client::new(settings).map_err(|e| WiringError::Part {
             part: "the AutoDNS client",
             text: e.to_string(),
@@ -326,7 +341,8 @@ impl<'a> Builder<'a> {
                 (api, simulator)
             }
         };
-        match self.client(api) {
+        // No pacer file: nothing local is created before preflight has checked it may be.
+        match self.client(api, None) {
             Ok(c) => Ok((c, simulator)),
             Err(e) => {
                 if let Some(s) = simulator {
@@ -347,7 +363,7 @@ impl<'a> Builder<'a> {
             .settings
             .take()
             .unwrap_or_else(|| Settings::from_config(config));
-        let client = self.client(api)?;
+        let client = self.client(api, Some(config.state_dir.join(PACER_FILE)))?;
         let metrics = Arc::new(Metrics::default());
         let autodns = AutodnsPort::new(client, &config.autodns, &config.domains, self.rng(1))
             .with_metrics(metrics.clone());

@@ -29,6 +29,8 @@ pub(crate) struct DropAnswer;
 #[derive(Debug, Default)]
 pub(crate) struct RateLimiter {
     seen: Mutex<HashMap<IpAddr, VecDeque<OffsetDateTime>>>,
+    /// Requests refused so far (answered 429).
+    refused: std::sync::atomic::AtomicU64,
 }
 
 impl RateLimiter {
@@ -43,10 +45,19 @@ impl RateLimiter {
             q.pop_front();
         }
         if q.len() >= k {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return false;
         }
         q.push_back(now);
         true
+    }
+}
+
+impl RateLimiter {
+    /// Requests answered 429 since the simulator started.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

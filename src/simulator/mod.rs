@@ -554,6 +554,11 @@ impl SimulatorHandle {
         self.shared.engine.approval_resends()
     }
 
+    /// Requests refused by the rate limit (HTTP 429) since start.
+    pub fn rate_limited(&self) -> u64 {
+        self.shared.limiter.refused()
+    }
+
     /// Every certificate order received (same data as `GET /_simulator/orders`).
     pub fn orders(&self) -> Vec<OrderRecord> {
         self.shared.tick();

@@ -21,6 +21,7 @@ pub mod guard;
 pub mod ldif;
 pub mod maildir;
 pub mod spool;
+mod tracker;
 
 use crate::display_name::DisplayName;
 use crate::mailbox::Address;
@@ -30,6 +31,7 @@ use std::path::PathBuf;
 
 pub use admission::{admit, Admitted, Refusal};
 pub use guard::{GuardPolicy, MassRemovalRefused};
+pub(crate) use tracker::{Report, Scope, Tracker};
 
 /// Which source saw a mailbox, and under which source-specific key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -217,10 +219,26 @@ impl Listing {
 /// order), so an LDIF rename keyed by entryUUID is one event. Output order: `Changed`, then
 /// `Present`, then `Gone`, each sorted by key, so results are deterministic.
 pub fn diff(old: &Listing, new: &Listing) -> Vec<SourceEvent> {
+    diff_with(old, new, |_| false)
+}
+
+/// [`diff`] of listings that cover only part of a source (a partial rescan): an address that
+/// `elsewhere` says a key outside the part still carries is neither gone nor new.
+pub(crate) fn diff_with(
+    old: &Listing,
+    new: &Listing,
+    elsewhere: impl Fn(&Address) -> bool,
+) -> Vec<SourceEvent> {
     let old_addrs = old.addresses();
     let new_addrs = new.addresses();
-    let mut gone: BTreeSet<&Address> = old_addrs.difference(&new_addrs).collect();
-    let mut appeared: BTreeSet<&Address> = new_addrs.difference(&old_addrs).collect();
+    let mut gone: BTreeSet<&Address> = old_addrs
+        .difference(&new_addrs)
+        .filter(|a| !elsewhere(a))
+        .collect();
+    let mut appeared: BTreeSet<&Address> = new_addrs
+        .difference(&old_addrs)
+        .filter(|a| !elsewhere(a))
+        .collect();
     let mut out = Vec::new();
 
     for (key, new_entry) in &new.entries {
@@ -355,161 +373,6 @@ pub struct SourceHealth {
     /// Listings taken so far (initial scan, event-driven rescans, periodic rescans), failed
     /// ones included: a metric, and the way tests see that an idle source stays idle.
     pub scans: u64,
-}
-
-/// The shared loop of the maildir and LDIF watchers: turn a fresh listing into events, with the
-/// mass-removal guard in front of removals.
-#[derive(Debug)]
-pub(crate) struct Tracker {
-    known: Listing,
-    /// Rejected candidates currently seen, by origin, so each is logged once and the health
-    /// count covers the whole source, not only the latest partial scan.
-    rejected: BTreeMap<String, Rejected>,
-    policy: GuardPolicy,
-    source: &'static str,
-    health: tokio::sync::watch::Sender<SourceHealth>,
-    /// Report whole listings ([`SourceEvent::Listing`]) instead of differences.
-    listings: bool,
-}
-
-/// What a watcher should do with a fresh listing (see [`Tracker::report`]).
-#[derive(Debug)]
-pub(crate) enum Report {
-    /// Send these events.
-    Send(Vec<SourceEvent>),
-    /// A partial rescan saw mailboxes vanish: rescan the whole source, because only a
-    /// complete listing may remove anything.
-    RescanAll,
-}
-
-impl Tracker {
-    pub(crate) fn new(source: &'static str, policy: GuardPolicy) -> Self {
-        let (health, _) = tokio::sync::watch::channel(SourceHealth::default());
-        Tracker {
-            known: Listing::default(),
-            rejected: BTreeMap::new(),
-            policy,
-            source,
-            health,
-            listings: false,
-        }
-    }
-
-    /// Switches to reporting whole listings; the consumer judges removals, so the tracker's own
-    /// guard stands aside.
-    pub(crate) fn reporting_listings(mut self) -> Self {
-        self.listings = true;
-        self.policy = GuardPolicy::lenient();
-        self
-    }
-
-    /// Turns a fresh listing into what to send: the differences (with the guard in front of
-    /// removals), or, when reporting listings, the listing itself.
-    pub(crate) fn report(
-        &mut self,
-        fresh: Listing,
-        complete: bool,
-        in_scope: impl Fn(&str) -> bool,
-    ) -> Report {
-        if !self.listings {
-            return Report::Send(self.update(fresh, in_scope));
-        }
-        let listing = fresh.clone();
-        let events = self.update(fresh, in_scope);
-        if !complete && events.iter().any(|e| matches!(e, SourceEvent::Gone { .. })) {
-            return Report::RescanAll;
-        }
-        Report::Send(vec![SourceEvent::Listing {
-            source: self.source,
-            complete,
-            listing,
-        }])
-    }
-
-    pub(crate) fn health(&self) -> tokio::sync::watch::Receiver<SourceHealth> {
-        self.health.subscribe()
-    }
-
-    /// Records a failed listing attempt; the known set stays as it was.
-    pub(crate) fn failed(&self, err: &SourceError) {
-        tracing::error!(source = self.source, error = %err, "source-listing-failed");
-        self.health.send_modify(|h| {
-            h.last_error = Some(err.to_string());
-            h.scans += 1;
-        });
-    }
-
-    /// Replaces the part of the known listing whose keys satisfy `in_scope` with `fresh`, and
-    /// returns the events to send. Removals beyond the guard's share are withheld: the vanished
-    /// entries stay known (so the next update sees them vanish again and is judged again),
-    /// additions and renames still go through.
-    pub(crate) fn update(
-        &mut self,
-        fresh: Listing,
-        in_scope: impl Fn(&str) -> bool,
-    ) -> Vec<SourceEvent> {
-        let mut rejected = std::mem::take(&mut self.rejected);
-        rejected.retain(|k, _| !in_scope(k));
-        for r in fresh.rejected {
-            if !self.known.rejected.contains(&r) {
-                tracing::warn!(source = self.source, origin = %r.origin, reason = %r.reason,
-                    "source-entry-rejected");
-            }
-            rejected.insert(r.origin.clone(), r);
-        }
-        self.rejected = rejected;
-        let rejected_count = self.rejected.len();
-        let mut next = self.known.clone();
-        next.entries.retain(|k, _| !in_scope(k));
-        next.entries.extend(fresh.entries);
-        next.rejected = self.rejected.values().cloned().collect();
-
-        let mut events = diff(&self.known, &next);
-        let would_remove = events
-            .iter()
-            .filter(|e| matches!(e, SourceEvent::Gone { .. }))
-            .count();
-        let known = self.known.len();
-        let refused = match guard::check_removals(known, would_remove, &self.policy) {
-            Ok(()) => None,
-            Err(refusal) => {
-                tracing::error!(
-                    source = self.source,
-                    known = refusal.known,
-                    would_remove = refusal.would_remove,
-                    share = refusal.share,
-                    "mass-removal-refused: {refusal}"
-                );
-                events.retain(|e| !matches!(e, SourceEvent::Gone { .. }));
-                // Keep the vanished keys known so they are judged again next time.
-                let kept: BTreeSet<Address> = next.addresses();
-                for (k, e) in &self.known.entries {
-                    for a in e.addresses.iter().filter(|a| !kept.contains(*a)) {
-                        let entry = next
-                            .entries
-                            .entry(k.clone())
-                            .or_insert_with(|| ListedEntry {
-                                origin: e.origin.clone(),
-                                addresses: Vec::new(),
-                                display_name: e.display_name.clone(),
-                            });
-                        entry.addresses.push(a.clone());
-                    }
-                }
-                Some(refusal)
-            }
-        };
-        self.known = next;
-        let known_now = self.known.len();
-        self.health.send_modify(|h| {
-            h.known = known_now;
-            h.last_error = None;
-            h.refused = refused;
-            h.rejected = rejected_count;
-            h.scans += 1;
-        });
-        events
-    }
 }
 
 /// A notify watcher whose events arrive on a tokio channel (the callback runs on notify's own
@@ -721,7 +584,7 @@ mod tests {
     fn a_tracker_reporting_listings_sends_them_and_widens_a_partial_rescan_that_removes() {
         let mut t = Tracker::new("ldif", GuardPolicy::default()).reporting_listings();
         let both = ldif_listing(&[("u1", &["a@example.org"]), ("u2", &["b@example.org"])]);
-        let Report::Send(events) = t.report(both.clone(), true, |_| true) else {
+        let Report::Send(events) = t.report(both.clone(), true, Scope::matching(&|_| true)) else {
             panic!("a complete listing is sent");
         };
         assert_eq!(
@@ -735,12 +598,12 @@ mod tests {
         // A partial rescan of u2 finding it empty: only a complete listing may remove.
         let none = ldif_listing(&[]);
         assert!(matches!(
-            t.report(none, false, |k| k == "u2"),
+            t.report(none, false, Scope::matching(&|k| k == "u2")),
             Report::RescanAll
         ));
         // A partial rescan that only adds is sent as it is.
         let more = ldif_listing(&[("u3", &["c@example.org"])]);
-        let Report::Send(events) = t.report(more, false, |k| k == "u3") else {
+        let Report::Send(events) = t.report(more, false, Scope::matching(&|k| k == "u3")) else {
             panic!("an addition is sent");
         };
         assert!(matches!(

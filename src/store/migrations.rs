@@ -145,4 +145,24 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX mailbox_scrape ON mailbox(stage, gave_up, error_class, not_after, generation,
         present, address);
     "#,
+    // 6: the key pool (keys generated ahead, `store::key_pool`): one row per pooled key-store
+    // entry, bound to one mailbox generation when taken (the unique index makes a second
+    // binding impossible). And an index on the stage, so the scheduler reads the records with
+    // work to do instead of the whole table.
+    r#"
+    CREATE TABLE key_pool (
+        name        TEXT PRIMARY KEY NOT NULL,
+        key_type    TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        sealed      INTEGER NOT NULL DEFAULT 0,
+        address     TEXT,
+        generation  INTEGER,
+        taken_at    INTEGER
+    );
+    CREATE UNIQUE INDEX key_pool_taker ON key_pool(address, generation)
+        WHERE address IS NOT NULL;
+    CREATE INDEX key_pool_free ON key_pool(key_type, sealed, created_at)
+        WHERE address IS NULL;
+    CREATE INDEX mailbox_stage ON mailbox(stage, next_attempt_at);
+    "#,
 ];

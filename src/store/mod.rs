@@ -10,6 +10,7 @@
 //! [`StoreError::Conflict`], re-reads and re-plans, and never overwrites the winner's intent.
 
 pub mod events;
+pub mod key_pool;
 pub mod ledger;
 pub mod metrics;
 pub mod migrations;
@@ -18,6 +19,7 @@ pub mod presence;
 pub mod record;
 pub mod records;
 mod rows;
+pub mod scan;
 
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -37,6 +39,7 @@ pub use outbox::{Notification, OutboxEntry, OutboxOutcome};
 pub use presence::{HeldRemoval, ListingApplied};
 pub use record::{Event, Failure, MailboxRecord, NewEvent};
 pub use records::{Observed, Transition, Update, UPDATE_TRIES};
+pub use scan::Subset;
 
 /// The file name of the database inside the state directory.
 pub const DB_FILE: &str = "state.sqlite3";

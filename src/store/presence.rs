@@ -77,7 +77,13 @@ impl Store {
     ) -> Result<ListingApplied, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let stored = rows_of(&tx, source)?;
+        // A partial listing (one mailbox an inotify event named) looks up its own addresses
+        // only: reading every row of the source would cost 100,000 rows per new mailbox.
+        let stored = if complete {
+            rows_of(&tx, source)?
+        } else {
+            rows_among(&tx, source, listed)?
+        };
         let mut out = ListingApplied::default();
         let mut still: HashSet<String> = HashSet::with_capacity(stored.len());
         for address in listed {
@@ -170,6 +176,24 @@ fn rows_of(tx: &Connection, source: &str) -> Result<HashSet<String>, StoreError>
     let rows = stmt.query_map([source], |r| r.get(0))?;
     rows.collect::<Result<HashSet<String>, _>>()
         .map_err(map_read_error)
+}
+
+/// The addresses of `listed` that `source` reports already.
+fn rows_among(
+    tx: &Connection,
+    source: &str,
+    listed: &BTreeSet<Address>,
+) -> Result<HashSet<String>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT EXISTS(SELECT 1 FROM presence WHERE source = ?1 AND address = ?2)",
+    )?;
+    let mut out = HashSet::new();
+    for a in listed {
+        if stmt.query_row(params![source, a.as_str()], |r| r.get::<_, bool>(0))? {
+            out.insert(a.as_str().to_string());
+        }
+    }
+    Ok(out)
 }
 
 fn add_row(

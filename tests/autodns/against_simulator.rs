@@ -267,6 +267,39 @@ pub(crate) async fn simulator_with(
     Ok(Simulator::start(cfg, listener)?)
 }
 
+/// Restarts of a process: each round builds a new client (as a restarted daemon would) on the
+/// same state file and sends three requests at once. The simulator refuses a fourth request in
+/// any second, and nothing is retried, so one early request would surface as a 429.
+#[tokio::test]
+async fn a_restarted_client_goes_on_from_the_last_sends_and_draws_no_429() -> Result<()> {
+    let sim = simulator_with(smime_provisioner::simulator::Faults {
+        rate_limit_rps: Some(3.0),
+        ..Default::default()
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    for round in 0..4 {
+        let mut settings = ClientSettings::new(
+            sim.json_url().parse()?,
+            Wire::Json,
+            USER,
+            Secret::new(PASSWORD.into()),
+        );
+        settings.pacer_file = Some(dir.path().join("pacer"));
+        let no_retry = smime_provisioner::autodns::RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        };
+        let client = Client::with_retry_policy(settings, no_retry)?;
+        let sends = (0..3).map(|_| client.poll_info());
+        for r in futures::future::join_all(sends).await {
+            r.with_context(|| format!("round {round}: the simulator refused a request"))?;
+        }
+    }
+    sim.shutdown().await;
+    Ok(())
+}
+
 async fn contact_and_order(client: &Client, address: &str, ctid: &str) -> Result<i64> {
     let contact_id = client
         .ssl_contact_create(&admin_contact())

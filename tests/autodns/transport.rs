@@ -55,6 +55,7 @@ struct Reply {
     content_type: &'static str,
     delay: Duration,
     stid_header: Option<&'static str>,
+    retry_after: Option<&'static str>,
 }
 
 impl Reply {
@@ -65,6 +66,7 @@ impl Reply {
             content_type: "application/json; charset=UTF-8",
             delay: Duration::ZERO,
             stid_header: None,
+            retry_after: None,
         }
     }
     fn xml(status: u16, body: &str) -> Self {
@@ -74,6 +76,7 @@ impl Reply {
             content_type: "application/xml",
             delay: Duration::ZERO,
             stid_header: None,
+            retry_after: None,
         }
     }
     fn raw(status: u16, body: &[u8], content_type: &'static str) -> Self {
@@ -83,6 +86,7 @@ impl Reply {
             content_type,
             delay: Duration::ZERO,
             stid_header: None,
+            retry_after: None,
         }
     }
 }
@@ -182,6 +186,10 @@ async fn answer(state: Arc<Mutex<State>>, req: axum::extract::Request) -> Respon
     let status = axum::http::StatusCode::from_u16(reply.status)
         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = (status, [("content-type", reply.content_type)], reply.body).into_response();
+    if let Some(wait) = reply.retry_after {
+        resp.headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static(wait));
+    }
     if let Some(stid) = reply.stid_header {
         resp.headers_mut().insert(
             "x-domainrobot-stid",
@@ -782,6 +790,31 @@ async fn the_pacer_never_lets_more_than_three_requests_into_any_one_second_windo
         span.as_secs_f64(),
         11.0 / span.as_secs_f64()
     );
+    Ok(())
+}
+
+/// RFC 9110 §10.2.3: a 429 or 503 with `Retry-After` holds every request, the retry of a read
+/// included, until the wait has passed; the client's own backoff (10 ms here) is shorter.
+#[tokio::test]
+async fn retry_after_on_a_429_or_503_holds_the_next_request_that_long() -> Result<()> {
+    let ok = Reply::json(
+        200,
+        json!({"status": {"code": "S0905", "type": "SUCCESS"}, "object": {"summary": 0}}),
+    );
+    for status in [429, 503] {
+        let mut busy = Reply::raw(status, b"slow down", "text/plain");
+        busy.retry_after = Some("1");
+        let mock = Mock::start(vec![busy], Some(ok.clone())).await?;
+        mock.client(Wire::Json, fast_retries())?.poll_info().await?;
+        let seen = mock.seen();
+        assert_eq!(seen.len(), 2, "{status}: one refusal, one retry");
+        let gap = seen[1].at.duration_since(seen[0].at);
+        // A sleep never ends early, so this is a bound, not a timing guess.
+        assert!(
+            gap >= Duration::from_secs(1),
+            "{status}: retried after {gap:?}"
+        );
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ mod failed_orders_live;
 mod faults_live;
 mod hooks;
 mod http_hardening;
+mod key_pool;
 mod lifecycle;
 mod lost_order;
 mod metrics;

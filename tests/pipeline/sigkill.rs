@@ -19,7 +19,8 @@ const KILLS: usize = 10;
 /// How long the last daemon may take to deliver everything.
 const WAIT_SECS: u64 = 900;
 
-fn start_daemon(config: &Path, log: &Path) -> Child {
+/// Starts `smime-provisioner run` with debug logs appended to `log`.
+pub(crate) fn start_daemon(config: &Path, log: &Path) -> Child {
     spawn_daemon(env!("CARGO_BIN_EXE_smime-provisioner"), config, log)
 }
 

@@ -26,7 +26,7 @@ use super::error::{check, ApiError, Error};
 use super::json::{self, JsonPayload, Method};
 use super::model::*;
 use super::observe::{Observer, RequestOutcome};
-use super::pacer::Pacer;
+use super::pacer::{Pacer, Priority};
 use super::xml::{self, XmlAuth, XmlPayload};
 
 pub mod order;
@@ -118,7 +118,10 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                pacer: Pacer::new(settings.requests_per_second),
+                pacer: match &settings.pacer_file {
+                    Some(f) => Pacer::with_state_file(settings.requests_per_second, f.clone()),
+                    None => Pacer::new(settings.requests_per_second),
+                },
                 settings,
                 base,
                 retry,
@@ -168,7 +171,8 @@ impl Client {
             Wire::Xml => self.xml_request(req)?,
         };
 
-        self.inner.pacer.acquire().await;
+        // Held until the answer is read: the pacer counts its window from the answer.
+        let _permit = self.inner.pacer.acquire(priority(&req.task)).await;
         tracing::debug!(task, ctid = req.ctid.as_deref(), "AutoDNS request");
         let started = Instant::now();
         let result = self.exchange::<T>(task, builder).await;
@@ -186,6 +190,20 @@ impl Client {
     ) -> Result<Envelope<T>, Error> {
         let resp = builder.send().await.map_err(|e| self.network(task, &e))?;
         let status = resp.status().as_u16();
+        if status == 429 || status == 503 {
+            let wait = retry_after(resp.headers(), std::time::SystemTime::now());
+            // A 429 without a Retry-After still means "not so fast": hold one window.
+            let fallback = (status == 429).then(|| self.inner.pacer.window());
+            if let Some(wait) = wait.or(fallback) {
+                tracing::warn!(
+                    task,
+                    status,
+                    ?wait,
+                    "AutoDNS asks to slow down; holding every request"
+                );
+                self.inner.pacer.hold(wait);
+            }
+        }
         let stid = resp
             .headers()
             .get("x-domainrobot-stid")
@@ -306,6 +324,49 @@ impl Client {
             }),
         }
     }
+}
+
+/// How the pacer ranks a task: orders, the lookups that protect exactly-once (the job lists
+/// and the certificate list searched before anything is re-ordered, the contact the order
+/// needs) and an operator's approval resend go ahead of polls, job checks and info fetches.
+pub fn priority(task: &Task) -> Priority {
+    match task {
+        Task::CertificateCreate(_)
+        | Task::CertificateRenew(_)
+        | Task::CertificateReissue(_)
+        | Task::CertificatePrepareOrder(_)
+        | Task::SslContactCreate(_)
+        | Task::SslContactList(_)
+        | Task::JobList(_)
+        | Task::JobHistoryList(_)
+        | Task::CertificateList(_)
+        // An operator waits for it (`resend-approval`), and it is rare.
+        | Task::JobResendApproverEmail { .. } => Priority::Urgent,
+        Task::Hello
+        | Task::SslContactInfo { .. }
+        | Task::CertificateInfo { .. }
+        | Task::JobInfo { .. }
+        | Task::JobHistory { .. }
+        | Task::CertificateDelete { .. }
+        | Task::CertificateRevoke(_)
+        | Task::PollInfo
+        | Task::PollConfirm { .. } => Priority::Routine,
+    }
+}
+
+/// The wait a `Retry-After` header asks for (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
+pub fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<std::time::Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(secs));
+    }
+    let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let at = std::time::SystemTime::from(at);
+    Some(at.duration_since(now).unwrap_or_default())
 }
 
 /// Decodes and checks an answer. Pure: the `x-domainrobot-stid` header fills in the stid where

@@ -63,6 +63,9 @@ pub struct ClientSettings {
     pub requests_per_second: f64,
     /// The User-Agent header, which the API requires (§1.2).
     pub user_agent: String,
+    /// Where the pacer keeps its send times, so a restarted process goes on from them instead
+    /// of starting with a full budget (see [`crate::autodns::pacer`]). `None`: start fresh.
+    pub pacer_file: Option<std::path::PathBuf>,
 }
 
 impl ClientSettings {
@@ -83,6 +86,7 @@ impl ClientSettings {
             timeout: Duration::from_secs(30),
             requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
             user_agent: format!("smime-provisioner/{}", env!("CARGO_PKG_VERSION")),
+            pacer_file: None,
         }
     }
 }

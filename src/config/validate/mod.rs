@@ -134,7 +134,7 @@ impl Checker<'_> {
     }
 
     /// `value` (default `default`) within `min..=max`; a problem naming the key, the value and
-    /// the limit otherwise. `unit` ("s", "ms") shows the maximum in words too.
+    /// the limit otherwise. `unit` ("s", "ms") shows the maximum in words too; `""` is a count.
     pub(super) fn bounded(
         &mut self,
         key: &str,
@@ -152,10 +152,14 @@ impl Checker<'_> {
             Some(v) if v > max => {
                 self.problem(
                     key,
-                    format!(
-                        "{v} is above the maximum of {max} ({})",
-                        in_words(max, unit)
-                    ),
+                    if unit.is_empty() {
+                        format!("{v} is above the maximum of {max}")
+                    } else {
+                        format!(
+                            "{v} is above the maximum of {max} ({})",
+                            in_words(max, unit)
+                        )
+                    },
                 );
                 default
             }
@@ -290,8 +294,24 @@ pub fn validate(raw: RawConfig, base: &Path, env: &dyn Env) -> Result<Config, Ve
     }
 }
 
+/// Most keys generated ahead: enough for a burst, few enough to regenerate quickly when the key
+/// type changes.
+const MAX_POOL: u64 = 256;
+
 fn keys(c: &mut Checker<'_>, r: &RawKeys) -> KeysConfig {
+    let pool_size = c.bounded("keys.pool_size", r.pool_size, 4, 0, MAX_POOL, "");
+    let refill_max = pool_size.saturating_sub(1);
+    let pool_refill_at = c.bounded(
+        "keys.pool_refill_at",
+        r.pool_refill_at,
+        (pool_size / 2).min(refill_max),
+        0,
+        refill_max,
+        "",
+    );
     KeysConfig {
+        pool_size: usize::try_from(pool_size).unwrap_or(0),
+        pool_refill_at: usize::try_from(pool_refill_at).unwrap_or(0),
         key_type: c.one_of(
             "keys.type",
             r.key_type.as_deref(),

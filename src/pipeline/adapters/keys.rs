@@ -8,6 +8,7 @@ use rand::RngCore;
 use time::OffsetDateTime;
 
 use super::class;
+use super::key_pool::KeyPool;
 use crate::crypto::{
     build_csr, build_pkcs12, check_certificate, generate_key_async, generate_password,
     split_certificates, CryptoError, KeyStore, KeyStoreError, KeyType, Password, Pkcs12Profile,
@@ -44,6 +45,7 @@ pub struct CryptoKeys {
     profile: Pkcs12Profile,
     archive: bool,
     rng: Mutex<Box<dyn RngCore + Send>>,
+    pool: Option<Arc<KeyPool>>,
 }
 
 impl std::fmt::Debug for CryptoKeys {
@@ -52,6 +54,7 @@ impl std::fmt::Debug for CryptoKeys {
             .field("key_type", &self.key_type)
             .field("profile", &self.profile)
             .field("archive", &self.archive)
+            .field("pool", &self.pool)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +75,50 @@ impl CryptoKeys {
             profile,
             archive,
             rng: Mutex::new(rng),
+            pool: None,
+        }
+    }
+
+    /// Takes new keys from a pool of keys generated ahead in `store` (see [`KeyPool`]), sized
+    /// by `[keys]` and kept within the orders `daily_budget` leaves today; `pool_size` 0 leaves
+    /// the pool off.
+    pub fn with_pool(
+        mut self,
+        store: Arc<crate::store::Store>,
+        cfg: &crate::config::KeysConfig,
+        daily_budget: u32,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Self {
+        if cfg.pool_size > 0 {
+            let keys = self.store.clone();
+            let (size, refill_at) = (cfg.pool_size, cfg.pool_refill_at);
+            let pool = KeyPool::new(store, keys, self.key_type, size, refill_at, clock)
+                .with_daily_budget(daily_budget);
+            self.pool = Some(Arc::new(pool));
+        }
+        self
+    }
+
+    /// The key pool, if one is configured (the daemon runs its refill).
+    pub fn pool(&self) -> Option<&Arc<KeyPool>> {
+        self.pool.as_ref()
+    }
+
+    /// The pooled key bound to this mailbox generation, if the pool has one. A pool that cannot
+    /// answer is logged and skipped: the key is generated on demand instead.
+    async fn pooled(&self, address: &Address, generation: u32) -> Option<String> {
+        let pool = self.pool.clone()?;
+        let a = address.clone();
+        match tokio::task::spawn_blocking(move || pool.take(&a, generation)).await {
+            Ok(Ok(name)) => name,
+            Ok(Err(e)) => {
+                tracing::warn!(%address, "{e}; generating the key on demand");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(%address, "key pool task failed: {e}; generating the key on demand");
+                None
+            }
         }
     }
 
@@ -111,6 +158,11 @@ impl CryptoKeys {
 
 impl Keys for CryptoKeys {
     async fn generate(&self, address: &Address, generation: u32) -> Result<String, PortError> {
+        if let Some(name) = self.pooled(address, generation).await {
+            return Ok(name);
+        }
+        // The pool's refill waits while a mailbox waits for this key.
+        let _urgent = self.pool.as_ref().map(|p| p.on_demand());
         let key = generate_key_async(self.key_type)
             .await
             .map_err(crypto_err)?;

@@ -10,7 +10,7 @@ use super::Reconciler;
 use crate::mailbox::Address;
 use crate::pipeline::ports::{Autodns, Courier, Keys, PortError};
 use crate::pipeline::transition::notice;
-use crate::store::{MailboxRecord, StoreError};
+use crate::store::{MailboxRecord, StoreError, Subset};
 
 impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     /// Tells the administrator once when `address` has just given up for good: the record's
@@ -70,10 +70,9 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     ) -> Result<usize, StoreError> {
         let mut told = 0;
         let now = self.clock.now();
-        for r in self.store.list()? {
-            if !r.failure.gave_up {
-                continue;
-            }
+        let mut gave_up = Vec::new();
+        self.store.for_each(Subset::GaveUp, |r| gave_up.push(r))?;
+        for r in gave_up {
             let events = self.store.events(&r.address)?;
             let Some(last) = notice::owed_notice(&events) else {
                 continue;

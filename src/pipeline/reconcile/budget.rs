@@ -13,7 +13,7 @@ use crate::lifecycle::ErrorClass;
 use crate::pipeline::plan::Step;
 use crate::pipeline::ports::{Autodns, Courier, Keys};
 use crate::pipeline::transition::{order, StepResult};
-use crate::store::{MailboxRecord, StoreError, Transition, Update};
+use crate::store::{MailboxRecord, StoreError, Subset, Transition, Update};
 
 /// The setting under which the UTC day of the last budget alert is kept.
 pub const BUDGET_ALERT_SETTING: &str = "alert.budget-exhausted";
@@ -107,7 +107,14 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
                 && r.next_attempt_at.is_some_and(|t| t > now)
         };
         let mut released = 0;
-        for r in self.store.list()?.into_iter().filter(held) {
+        let mut waiting = Vec::new();
+        self.store
+            .for_each(Subset::ErrorClass(ErrorClass::Budget.as_str()), |r| {
+                if held(&r) {
+                    waiting.push(r);
+                }
+            })?;
+        for r in waiting {
             let done = self.store.update(&r.address, |mut r| {
                 if !held(&r) {
                     return Ok::<_, StoreError>(Update::Keep(false));

@@ -164,6 +164,11 @@ impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
         &self.autodns
     }
 
+    /// The keys port.
+    pub fn keys(&self) -> &K {
+        &self.keys
+    }
+
     /// The metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics

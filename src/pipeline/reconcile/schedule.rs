@@ -7,7 +7,7 @@ use super::Reconciler;
 use crate::mailbox::Address;
 use crate::pipeline::plan::{plan, Lane, Step};
 use crate::pipeline::ports::{Autodns, Courier, Keys};
-use crate::store::StoreError;
+use crate::store::{StoreError, Subset};
 
 /// Every record with work now, and when the next one is due.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,18 +23,35 @@ pub struct Due {
 impl<A: Autodns, K: Keys, C: Courier> Reconciler<A, K, C> {
     /// The planner's verdict for every record at the current time, for the daemon's scheduler:
     /// addresses with work now, by lane, and the earliest future time something is due.
+    ///
+    /// Records are planned one at a time as they are read; the settled delivered ones (most of
+    /// a large installation) are not read at all but summarised by the store, whose only
+    /// possible step is the renewal (`Store::settled`), so a tick costs the records with work,
+    /// not 100,000 certificates in memory.
     pub fn due_work(&self) -> Result<Due, StoreError> {
         let now = self.clock.now();
+        let policy = &self.settings.policy;
         let mut due = Due::default();
-        for r in self.store.list()? {
-            match plan(&r, now, &self.settings.policy) {
+        let wait = |t: OffsetDateTime, due: &mut Due| {
+            due.next = Some(due.next.map_or(t, |n| n.min(t)));
+        };
+        self.store
+            .for_each(Subset::Unsettled, |r| match plan(&r, now, policy) {
                 Step::Idle => {}
-                Step::WaitUntil(t) => due.next = Some(due.next.map_or(t, |n| n.min(t))),
+                Step::WaitUntil(t) => wait(t, &mut due),
                 step => match step.lane() {
                     Lane::Paid => due.paid.push(r.address),
                     Lane::New => due.new.push(r.address),
                 },
-            }
+            })?;
+        let (renewals, next_expiry) = self.store.settled(now + policy.renew_before)?;
+        if let Some(exp) = next_expiry {
+            wait(exp - policy.renew_before, &mut due);
+        }
+        if !renewals.is_empty() {
+            // Renewals lead to new orders; keep the lane in store order.
+            due.new.extend(renewals);
+            due.new.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         }
         Ok(due)
     }

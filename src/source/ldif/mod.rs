@@ -158,7 +158,10 @@ impl LdifSource {
         match listed {
             Ok(listing) => {
                 *last_id = id;
-                match self.tracker.report(listing, true, |_| true) {
+                match self
+                    .tracker
+                    .report(listing, true, super::Scope::matching(&|_| true))
+                {
                     super::Report::Send(events) => send_all(tx, events).await,
                     super::Report::RescanAll => Ok(()),
                 }

@@ -214,8 +214,10 @@ fn address_of(caps: &Captures) -> Result<Address, String> {
     Ok(a)
 }
 
-/// How long to collect inotify events before acting on them.
-const SETTLE: Duration = Duration::from_millis(100);
+/// How long to collect inotify events before acting on them: long enough to take a burst
+/// (`mkdir` and its `cur`/`new`/`tmp`) as one rescan, short next to the 100 ms a new mailbox
+/// may take to its order.
+const SETTLE: Duration = Duration::from_millis(10);
 /// More distinct subtrees than this in one burst are rescanned as the whole tree.
 const MAX_SCOPES: usize = 256;
 
@@ -443,10 +445,18 @@ impl MaildirSource {
                 continue;
             }
             let (complete, fresh) = (scopes.iter().any(|s| s.is_empty()), scanned.listing);
-            match self
-                .tracker
-                .report(fresh, complete, |k| in_scope(Path::new(k)))
-            {
+            // Keys are the mailbox paths: the known ones in scope are found by range lookups
+            // under the scanned prefixes, not by a walk of the whole tree's listing.
+            let texts: Vec<String> = prefixes
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            let test = |k: &str| in_scope(Path::new(k));
+            let scope = super::Scope {
+                prefixes: (!complete).then_some(texts.as_slice()),
+                test: &test,
+            };
+            match self.tracker.report(fresh, complete, scope) {
                 super::Report::Send(events) => return send_all(tx, events).await,
                 super::Report::RescanAll => scopes = vec![Vec::new()],
             }

@@ -1,0 +1,215 @@
+use super::*;
+use crate::autodns::client::priority;
+use crate::autodns::model::Task;
+use std::sync::Arc;
+
+fn state(k: usize, free_at: Instant) -> State {
+    State {
+        slots: vec![Some(free_at); k],
+        hold_until: None,
+        urgent: VecDeque::new(),
+        routine: VecDeque::new(),
+        next_ticket: 0,
+        streak: 0,
+    }
+}
+
+#[test]
+fn three_per_second_spaces_requests_a_little_over_a_third_of_a_second() {
+    let p = Pacer::new(3.0);
+    assert_eq!(p.slots(), 1);
+    let w = p.window();
+    assert!(
+        w > Duration::from_secs(1) / 3 && w < Duration::from_millis(360),
+        "{w:?}"
+    );
+    assert_eq!(Pacer::new(f64::NAN).window(), w);
+    assert_eq!(Pacer::new(0.0).window(), w);
+}
+
+#[test]
+fn an_order_is_next_even_when_polls_queued_before_it() {
+    let now = Instant::now();
+    let mut st = state(3, now);
+    st.routine.extend([0, 1, 2]);
+    st.urgent.push_back(3);
+    assert_eq!(st.turn(0, Priority::Routine, now), Turn::Wait(None));
+    assert_eq!(st.turn(3, Priority::Urgent, now), Turn::Go(0));
+}
+
+#[test]
+fn a_lone_routine_request_leaves_one_slot_for_an_order() {
+    let now = Instant::now();
+    let later = now + Duration::from_millis(400);
+    let mut st = state(3, now);
+    st.slots[0] = None;
+    st.slots[1] = Some(later);
+    st.routine.push_back(7);
+    // One slot free: kept for an order that may come.
+    assert_eq!(st.turn(7, Priority::Routine, now), Turn::Wait(Some(later)));
+    // An order takes it at once.
+    st.urgent.push_back(8);
+    assert_eq!(st.turn(8, Priority::Urgent, now), Turn::Go(2));
+    // Routine requests queueing up use every slot: throughput wins under load.
+    st.urgent.clear();
+    st.routine.extend([9, 10]);
+    assert_eq!(st.turn(7, Priority::Routine, now), Turn::Go(2));
+}
+
+#[test]
+fn polls_are_not_starved_by_a_stream_of_orders() {
+    let now = Instant::now();
+    let mut st = state(3, now);
+    st.routine.push_back(0);
+    st.urgent.extend(1..=(MAX_STREAK as u64 + 2));
+    for t in 1..=(MAX_STREAK as u64) {
+        assert_eq!(st.turn(t, Priority::Urgent, now), Turn::Go(0), "order {t}");
+        st.grant(t, Priority::Urgent, 0, now);
+    }
+    let next = MAX_STREAK as u64 + 1;
+    assert_eq!(st.turn(next, Priority::Urgent, now), Turn::Wait(None));
+    assert!(matches!(st.turn(0, Priority::Routine, now), Turn::Go(_)));
+}
+
+#[test]
+fn tasks_are_ranked_orders_and_lookups_first() {
+    let create = Task::CertificateCreate(Box::default());
+    assert_eq!(priority(&create), Priority::Urgent);
+    assert_eq!(
+        priority(&Task::JobList(Default::default())),
+        Priority::Urgent
+    );
+    assert_eq!(
+        priority(&Task::CertificateList(Default::default())),
+        Priority::Urgent
+    );
+    assert_eq!(priority(&Task::PollInfo), Priority::Routine);
+    assert_eq!(priority(&Task::JobInfo { id: 1 }), Priority::Routine);
+    assert_eq!(
+        priority(&Task::CertificateInfo { id: 1 }),
+        Priority::Routine
+    );
+}
+
+/// Waits until the pacer has `urgent` and `routine` waiters queued (bounded).
+async fn queued(p: &Pacer, urgent: usize, routine: usize) {
+    for _ in 0..1000 {
+        {
+            let st = p.lock();
+            if st.urgent.len() == urgent && st.routine.len() == routine {
+                return;
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the waiters never queued");
+}
+
+#[tokio::test]
+async fn the_pacer_sends_a_certificate_create_ahead_of_queued_polls() {
+    let pacer = Arc::new(Pacer::new(3.0));
+    // Every slot busy (three requests in flight).
+    let held: Vec<Permit<'_>> = vec![
+        pacer.acquire(Priority::Urgent).await,
+        pacer.acquire(Priority::Urgent).await,
+        pacer.acquire(Priority::Urgent).await,
+    ];
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let poll = Task::PollInfo;
+    let create = Task::CertificateCreate(Box::default());
+    let mut tasks = Vec::new();
+    for (i, task) in [&poll, &poll, &poll, &create].into_iter().enumerate() {
+        let (p, tx, prio) = (pacer.clone(), tx.clone(), priority(task));
+        let name = if i < 3 {
+            "PollInfo"
+        } else {
+            "CertificateCreate"
+        };
+        tasks.push(tokio::spawn(async move {
+            p.acquire(prio).await.answered();
+            let _ = tx.send(name);
+        }));
+        queued(&pacer, usize::from(i == 3), (i + 1).min(3)).await;
+    }
+    drop(held);
+    let first = rx.recv().await;
+    assert_eq!(first, Some("CertificateCreate"));
+    for t in tasks {
+        t.await.expect("waiter");
+    }
+}
+
+/// The most send times in any one-second window (closed at both ends).
+fn worst_second(times: &[std::time::Instant]) -> usize {
+    let mut t: Vec<_> = times.to_vec();
+    t.sort();
+    (0..t.len())
+        .map(|i| {
+            t[i..]
+                .iter()
+                .filter(|u| u.duration_since(t[i]) <= Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn after_a_restart_the_first_second_sends_no_more_than_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pacer");
+    let mut sends = Vec::new();
+    // The first process uses its whole budget, then dies with a request in flight.
+    let old = Pacer::with_state_file(3.0, file.clone());
+    for _ in 0..2 {
+        let p = old.acquire(Priority::Urgent).await;
+        sends.push(std::time::Instant::now());
+        p.answered();
+    }
+    let in_flight = old.acquire(Priority::Urgent).await;
+    sends.push(std::time::Instant::now());
+    std::mem::forget(in_flight);
+    drop(old);
+    // The restarted process sends as fast as it is let.
+    let new = Pacer::with_state_file(3.0, file);
+    for _ in 0..3 {
+        let p = new.acquire(Priority::Urgent).await;
+        sends.push(std::time::Instant::now());
+        p.answered();
+    }
+    // A sleep never ends early, so this is a bound, not a timing guess.
+    assert!(
+        worst_second(&sends) <= 3,
+        "{} sends in one second",
+        worst_second(&sends)
+    );
+}
+
+#[test]
+fn a_damaged_state_file_starts_with_every_slot_busy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pacer");
+    std::fs::write(&file, "smime-provisioner pacer v1\nnot-a-number\n").expect("write");
+    let now = Instant::now();
+    let slots = load(&file, 3, Duration::from_secs(1), now);
+    assert!(
+        slots.iter().all(|s| s.is_some_and(|t| t > now)),
+        "{slots:?}"
+    );
+    // No file at all: a fresh install, nothing was sent.
+    let fresh = load(&dir.path().join("none"), 3, Duration::from_secs(1), now);
+    assert!(fresh.iter().all(|s| *s == Some(now)));
+}
+
+#[tokio::test]
+async fn a_hold_from_retry_after_delays_every_send() {
+    let pacer = Pacer::new(1000.0);
+    let t0 = std::time::Instant::now();
+    pacer.hold(Duration::from_millis(300));
+    pacer.acquire(Priority::Urgent).await.answered();
+    assert!(
+        t0.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t0.elapsed()
+    );
+}
