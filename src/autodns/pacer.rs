@@ -22,6 +22,8 @@
 //! ([`Pacer::hold`]).
 
 use std::collections::VecDeque;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -333,7 +335,16 @@ fn save(file: &Path, slots: &[Option<Instant>], now: Instant) -> std::io::Result
         }
     }
     let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
+    // Mode 0600 whatever the umask: every file in the state directory is the service's alone.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())?;
+    drop(f);
     std::fs::rename(&tmp, file)
 }
 

@@ -213,3 +213,19 @@ async fn a_hold_from_retry_after_delays_every_send() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn the_pacing_file_is_readable_by_the_service_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pacer");
+    // Under the usual umask 022 (a container has no unit's UMask=0077), a plain write would
+    // leave the file readable by every user.
+    save(&file, &[Some(Instant::now())], Instant::now()).expect("save");
+    let mode = std::fs::metadata(&file)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "pacer file mode {mode:o}");
+}
