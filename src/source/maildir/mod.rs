@@ -417,30 +417,7 @@ impl MaildirSource {
             // Watch directories first seen in this scan. If any were new, scan once more:
             // entries created between the scan and the new watch would otherwise wait for
             // the periodic rescan.
-            let mut added = false;
-            let seen: BTreeSet<PathBuf> = scanned.dirs.iter().cloned().collect();
-            for d in &seen {
-                if !watched.contains(d) {
-                    match watcher.watch(d, notify::RecursiveMode::NonRecursive) {
-                        Ok(()) => {
-                            watched.insert(d.clone());
-                            added = true;
-                        }
-                        Err(e) => tracing::warn!(dir = %d.display(), error = %e,
-                            "maildir-watch-failed; relying on periodic rescans for this directory"),
-                    }
-                }
-            }
-            let stale: Vec<PathBuf> = watched
-                .iter()
-                .filter(|d| in_scope(d) && !seen.contains(*d))
-                .cloned()
-                .collect();
-            for d in stale {
-                // The kernel drops the watch of a removed directory by itself.
-                let _ = watcher.unwatch(&d);
-                watched.remove(&d);
-            }
+            let added = update_watches(watcher, watched, &scanned.dirs, &in_scope);
             if added && attempt == 1 {
                 continue;
             }
@@ -462,6 +439,41 @@ impl MaildirSource {
             }
         }
     }
+}
+
+/// Watches the directories of `dirs` not watched yet and drops the watches of directories in
+/// scope that the scan no longer saw. Returns whether any new watch was added.
+fn update_watches(
+    watcher: &mut notify::RecommendedWatcher,
+    watched: &mut BTreeSet<PathBuf>,
+    dirs: &[PathBuf],
+    in_scope: &dyn Fn(&Path) -> bool,
+) -> bool {
+    let mut added = false;
+    let seen: BTreeSet<PathBuf> = dirs.iter().cloned().collect();
+    for d in &seen {
+        if !watched.contains(d) {
+            match watcher.watch(d, notify::RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    watched.insert(d.clone());
+                    added = true;
+                }
+                Err(e) => tracing::warn!(dir = %d.display(), error = %e,
+                    "maildir-watch-failed; relying on periodic rescans for this directory"),
+            }
+        }
+    }
+    let stale: Vec<PathBuf> = watched
+        .iter()
+        .filter(|d| in_scope(d) && !seen.contains(*d))
+        .cloned()
+        .collect();
+    for d in stale {
+        // The kernel drops the watch of a removed directory by itself.
+        let _ = watcher.unwatch(&d);
+        watched.remove(&d);
+    }
+    added
 }
 
 /// The directories the scopes name below `root`.
