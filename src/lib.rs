@@ -32,7 +32,7 @@
 //! - [`store`]: SQLite state and migrations; [`pipeline`]: planner, transitions, reconciler,
 //!   ports and their adapters, and the wiring every verb and the daemon build from config.
 //! - [`secret`], [`clock`], [`xmltree`]: redacting wrapper, injected time, safe XML tree reader;
-//!   [`fsutil`]: the atomic 0600 file writer.
+//!   [`fsutil`]: the atomic 0600 file writer; [`memory`]: the heap given back after big jobs.
 //! - `testkit` (feature `testkit`, for tests only): fakes of the pipeline's ports.
 
 pub mod autodns;
@@ -46,6 +46,7 @@ pub mod display_name;
 pub mod fsutil;
 pub mod lifecycle;
 pub mod mailbox;
+pub mod memory;
 pub mod notify;
 pub mod pipeline;
 pub mod secret;

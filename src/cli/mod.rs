@@ -212,6 +212,7 @@ pub fn main() -> i32 {
     if cli.command.only_reports() {
         default_sigpipe();
     }
+    crate::memory::limit_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

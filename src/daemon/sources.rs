@@ -307,6 +307,11 @@ impl Intake {
                         s.apply_named_listing(source, &addresses, &names, complete, now, &guard)
                     })
                     .await;
+                if complete {
+                    // A whole tree's listing and its comparison were this scan's big transient
+                    // allocations: give their pages back rather than keep the peak resident.
+                    tokio::task::spawn_blocking(crate::memory::give_back);
+                }
                 applied
                     .map(|a| reconcile_listing(source, a))
                     .unwrap_or_default()

