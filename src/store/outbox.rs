@@ -7,7 +7,7 @@
 //! hook runs leaves a claim whose owner is dead; the next daemon releases it and runs the hook
 //! again, so a hook interrupted by a crash runs again (`docs/hooks.md` says so).
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use time::OffsetDateTime;
 
 use super::record::NewEvent;
@@ -309,16 +309,12 @@ impl Store {
         &self,
         is_alive: impl Fn(&str) -> bool,
     ) -> Result<usize, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let released = release_dead_owners(
-            &tx,
+        release_dead_owners(
+            &mut self.conn(),
             "outbox",
             "UPDATE outbox SET lease_owner = NULL WHERE lease_owner = ?1",
             is_alive,
-        )?;
-        tx.commit()?;
-        Ok(released)
+        )
     }
 
     /// Deletes notifications recorded before `before` whose every row is finished. Returns how

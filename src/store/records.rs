@@ -254,17 +254,13 @@ impl Store {
         &self,
         is_alive: impl Fn(&str) -> bool,
     ) -> Result<usize, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let released = release_dead_owners(
-            &tx,
+        release_dead_owners(
+            &mut self.conn(),
             "mailbox",
             "UPDATE mailbox SET lease_owner = NULL, lease_until = NULL, \
              version = version + 1 WHERE lease_owner = ?1",
             is_alive,
-        )?;
-        tx.commit()?;
-        Ok(released)
+        )
     }
 
     /// Reads the record of `address`, lets `decide` say what to write, and commits it

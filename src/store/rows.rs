@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::record::{Failure, MailboxRecord, NewEvent};
@@ -184,15 +184,17 @@ pub(super) fn append_event(
 }
 
 /// Runs `release` (an UPDATE taking the owner as `?1`) for every distinct `lease_owner` of
-/// `table` that `is_alive` says is gone; returns how many rows it changed.
+/// `table` that `is_alive` says is gone, all in one immediate transaction; returns how many rows
+/// it changed.
 pub(super) fn release_dead_owners(
-    conn: &Connection,
+    conn: &mut Connection,
     table: &str,
     release: &str,
     is_alive: impl Fn(&str) -> bool,
-) -> Result<usize, rusqlite::Error> {
+) -> Result<usize, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let owners: Vec<String> = {
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = tx.prepare(&format!(
             "SELECT DISTINCT lease_owner FROM {table} WHERE lease_owner IS NOT NULL"
         ))?;
         let rows = stmt.query_map([], |r| r.get(0))?;
@@ -200,7 +202,8 @@ pub(super) fn release_dead_owners(
     };
     let mut released = 0;
     for owner in owners.iter().filter(|o| !is_alive(o)) {
-        released += conn.execute(release, [owner])?;
+        released += tx.execute(release, [owner])?;
     }
+    tx.commit()?;
     Ok(released)
 }
