@@ -26,29 +26,28 @@ impl Engine {
     pub fn advance(&self) -> Vec<Message> {
         let now = self.now();
         let mut st = lock(&self.state);
-        let due: Vec<i64> = st
+        // Copies: finishing a job writes the state the jobs are read from.
+        let due: Vec<Job> = st
             .jobs
             .values()
             .filter(|j| j.outcome.is_none() && j.due_at <= now)
-            .map(|j| j.id)
+            .cloned()
             .collect();
         if due.is_empty() {
             return Vec::new();
         }
         let mut pushed = Vec::new();
-        for id in due {
-            if let Some(m) = self.finish_job(&mut st, id, now) {
-                pushed.extend(m);
-            }
+        for job in due {
+            pushed.extend(self.finish_job(&mut st, job, now));
         }
         self.save(&st);
         pushed
     }
 
-    /// Finishes job `id`: decides its outcome ([`decide`]), applies it to the certificate,
-    /// records it on the job and the order log, and queues the job's poll messages.
-    fn finish_job(&self, st: &mut State, id: i64, now: OffsetDateTime) -> Option<Vec<Message>> {
-        let job = st.jobs.get(&id)?.clone();
+    /// Finishes `job`: decides its outcome ([`decide`]), applies it to the certificate, records
+    /// it on the job and the order log, and queues the job's poll messages.
+    fn finish_job(&self, st: &mut State, job: Job, now: OffsetDateTime) -> Vec<Message> {
+        let id = job.id;
         let verdict = decide(&job, &self.cfg.faults, || self.draw());
         let mut failure = (verdict == Verdict::Refuse).then(|| refusal(&job.name));
         let mut snapshot = CertSnapshot {
@@ -78,7 +77,7 @@ impl Engine {
             o.status = status.clone();
         }
         st.jobs.insert(id, job.clone());
-        Some(self.queue_job_messages(st, &job, snapshot, now))
+        self.queue_job_messages(st, &job, snapshot, now)
     }
 
     /// The CA's part of a successful job: a new order id, the old serial into the history (renew
