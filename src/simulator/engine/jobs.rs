@@ -247,20 +247,7 @@ impl Engine {
     pub fn job_history(&self, ctx: &Ctx, id: i64) -> Result<Reply, ApiError> {
         let now = self.now();
         let st = lock(&self.state);
-        let job = st
-            .jobs
-            .get(&id)
-            .filter(|j| mine(&j.owner, ctx))
-            .ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    "300114",
-                    "The job was not found.",
-                    ef::JOB_NOT_FOUND,
-                    format!("Job {id} does not exist."),
-                )
-                .with_object("Job", &id.to_string())
-            })?;
+        let job = own_job(&st, ctx, id, "300114")?;
         Ok(self.object_job_reply(&st, job, "S300114", now))
     }
 
@@ -342,11 +329,9 @@ impl Engine {
     }
 }
 
-/// Job `id` of the context while it is in the active queue: `EF3001141` when there is no such
-/// job, `EF300101` once it has finished (it is in the job history then).
-fn active_job<'a>(st: &'a State, ctx: &Ctx, id: i64, task: &str) -> Result<&'a Job, ApiError> {
-    let job = st
-        .jobs
+/// Job `id` of the context, running or finished: `EF3001141` when there is no such job.
+fn own_job<'a>(st: &'a State, ctx: &Ctx, id: i64, task: &str) -> Result<&'a Job, ApiError> {
+    st.jobs
         .get(&id)
         .filter(|j| mine(&j.owner, ctx))
         .ok_or_else(|| {
@@ -358,7 +343,13 @@ fn active_job<'a>(st: &'a State, ctx: &Ctx, id: i64, task: &str) -> Result<&'a J
                 format!("Job {id} does not exist."),
             )
             .with_object("Job", &id.to_string())
-        })?;
+        })
+}
+
+/// Job `id` of the context while it is in the active queue: `EF3001141` when there is no such
+/// job, `EF300101` once it has finished (it is in the job history then).
+fn active_job<'a>(st: &'a State, ctx: &Ctx, id: i64, task: &str) -> Result<&'a Job, ApiError> {
+    let job = own_job(st, ctx, id, task)?;
     if job.outcome.is_some() {
         return Err(ApiError::new(
             404,
