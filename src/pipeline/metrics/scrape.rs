@@ -12,7 +12,7 @@ use super::exposition::{Exposition, Kind};
 use super::families::STEP_NAMES;
 use super::Metrics;
 use crate::lifecycle::{ErrorClass, Stage};
-use crate::store::{MailboxFigure, Store, StoreError};
+use crate::store::{MailboxFigure, SourceFigure, Store, StoreError};
 
 /// What a scrape needs besides the store.
 #[derive(Debug, Clone, Copy)]
@@ -221,30 +221,20 @@ fn render_budget(w: &mut Exposition, store: &Store, input: ScrapeInput) -> Resul
 
 fn render_sources(w: &mut Exposition, store: &Store, input: ScrapeInput) -> Result<(), StoreError> {
     let figures = store.source_figures()?;
-    w.family(
+    per_source(
+        w,
+        &figures,
         "source_mailboxes",
-        Kind::Gauge,
         "Mailboxes each source reports (`*`: recorded before per-source tracking).",
+        |f| Some(f.mailboxes as f64),
     );
-    for f in &figures {
-        w.sample(
-            "source_mailboxes",
-            &[("source", &f.source)],
-            f.mailboxes as f64,
-        );
-    }
-    w.family(
+    per_source(
+        w,
+        &figures,
         "source_removals_held",
-        Kind::Gauge,
         "Removals the mass-removal guard holds back, by source (confirm-removals releases them).",
+        |f| Some(f.held as f64),
     );
-    for f in &figures {
-        w.sample(
-            "source_removals_held",
-            &[("source", &f.source)],
-            f.held as f64,
-        );
-    }
     w.family(
         "removals_held",
         Kind::Gauge,
@@ -252,20 +242,13 @@ fn render_sources(w: &mut Exposition, store: &Store, input: ScrapeInput) -> Resu
     );
     let held: u64 = figures.iter().map(|f| f.held).sum();
     w.sample("removals_held", &[], held as f64);
-    w.family(
+    per_source(
+        w,
+        &figures,
         "source_last_scan_timestamp_seconds",
-        Kind::Gauge,
         "When each source's last complete listing (full scan, full export) was applied (Unix time).",
+        |f| f.last_listing.map(unix),
     );
-    for f in &figures {
-        if let Some(t) = f.last_listing {
-            w.sample(
-                "source_last_scan_timestamp_seconds",
-                &[("source", &f.source)],
-                unix(t),
-            );
-        }
-    }
     w.family(
         "source_writes_failing",
         Kind::Gauge,
@@ -277,6 +260,23 @@ fn render_sources(w: &mut Exposition, store: &Store, input: ScrapeInput) -> Resu
         f64::from(u8::from(input.source_writes_failing)),
     );
     Ok(())
+}
+
+/// A gauge family with one sample per source labelled `source`: `value` is a source's figure,
+/// `None` for a source without one.
+fn per_source(
+    w: &mut Exposition,
+    figures: &[SourceFigure],
+    name: &str,
+    help: &str,
+    value: impl Fn(&SourceFigure) -> Option<f64>,
+) {
+    w.family(name, Kind::Gauge, help);
+    for f in figures {
+        if let Some(v) = value(f) {
+            w.sample(name, &[("source", &f.source)], v);
+        }
+    }
 }
 
 #[cfg(test)]
