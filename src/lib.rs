@@ -32,7 +32,9 @@
 //! - [`store`]: SQLite state and migrations; [`pipeline`]: planner, transitions, reconciler,
 //!   ports and their adapters, and the wiring every verb and the daemon build from config.
 //! - [`secret`], [`clock`], [`xmltree`]: redacting wrapper, injected time, safe XML tree reader;
-//!   [`fsutil`]: the atomic 0600 file writer; [`memory`]: the heap given back after big jobs.
+//!   [`errors`]: an error and its sources told in one line;
+//!   [`fsutil`]: the atomic 0600 file writer; [`memory`]: the heap given back after big jobs;
+//!   [`process`]: this process's claim-owner token and whether a claim's owner still runs.
 //! - `testkit` (feature `testkit`, for tests only): fakes of the pipeline's ports.
 
 pub mod autodns;
@@ -43,12 +45,14 @@ pub mod crypto;
 pub mod daemon;
 pub mod delivery;
 pub mod display_name;
+pub mod errors;
 pub mod fsutil;
 pub mod lifecycle;
 pub mod mailbox;
 pub mod memory;
 pub mod notify;
 pub mod pipeline;
+pub mod process;
 pub mod secret;
 pub mod simulator;
 pub mod source;

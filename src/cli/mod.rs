@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// Kept in [`crate::errors`] so modules below the CLI use it too.
+pub use crate::errors::error_chain;
+
 pub mod check_config;
 pub mod completions;
 pub mod confirm_removals;
@@ -142,21 +145,6 @@ impl CliError {
     pub fn failed(err: &(dyn std::error::Error + 'static)) -> Self {
         CliError::Failed(error_chain(err))
     }
-}
-
-/// Joins an error and its sources into one line.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = s.source();
-    }
-    line
 }
 
 /// Whether human log lines get ANSI colours: only on a terminal, and never with `NO_COLOR` set

@@ -28,7 +28,7 @@ use crate::delivery::{Mailer, MessageSettings};
 use crate::lifecycle::{HookEvent, Sink};
 use crate::mailbox::Address;
 use crate::pipeline::backoff::BackoffPolicy;
-use crate::pipeline::lease::{current_owner, owner_alive};
+use crate::process::{current_owner, owner_alive};
 use crate::store::{OutboxEntry, OutboxOutcome, Store, StoreError};
 use webhook::Webhook;
 

@@ -124,7 +124,13 @@ impl Webhook {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("POST {} failed: {}", self.url, crate::cli::error_chain(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "POST {} failed: {}",
+                    self.url,
+                    crate::errors::error_chain(&e)
+                )
+            })?;
         let status = answer.status();
         if status.is_success() {
             return Ok(());

@@ -11,7 +11,9 @@
 pub mod adapters;
 pub mod backoff;
 pub mod drive;
-pub mod lease;
+/// The claim-owner token and liveness check, kept in [`crate::process`] so the simulator and
+/// notify use them without depending on the pipeline.
+pub use crate::process as lease;
 pub mod metrics;
 pub mod plan;
 pub mod ports;

@@ -56,7 +56,7 @@ impl Role {
 /// What the holder writes to [`ENDPOINT_FILE`].
 #[derive(Serialize, Deserialize)]
 struct Published {
-    /// `pid:start-time` of the holder (see `pipeline::lease`).
+    /// `pid:start-time` of the holder (see `crate::process`).
     owner: String,
     role: Role,
     json_url: String,
@@ -113,7 +113,7 @@ impl EmbeddedLock {
         password: &Secret<String>,
     ) -> Result<(), SimulatorError> {
         let published = Published {
-            owner: crate::pipeline::lease::current_owner(),
+            owner: crate::process::current_owner(),
             role,
             json_url: handle.json_url(),
             xml_url: handle.xml_url(),
@@ -204,7 +204,7 @@ fn read_published(dir: &Path) -> Claim {
         return starting();
     };
     // A file left by a dead holder, not yet removed by the live one.
-    if !crate::pipeline::lease::owner_alive(&p.owner) {
+    if !crate::process::owner_alive(&p.owner) {
         return starting();
     }
     let pid = p.owner.split(':').next().unwrap_or_default().to_string();

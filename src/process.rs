@@ -1,5 +1,6 @@
-//! Owns the identity of "this process" for record claims, and the check whether the process
-//! named in a claim is still running.
+//! Owns the identity of "this process" for record claims (the pipeline's leases, the notification
+//! outbox's claims, the embedded simulator's lock), and the check whether the process named in a
+//! claim is still running.
 //!
 //! A claim owner is `pid:start-time` (field 22 of `/proc/PID/stat`, proc(5)): the pid alone could
 //! be reused after a crash, the pair cannot. Used so a restarted daemon takes over the records a
