@@ -38,6 +38,37 @@ pub struct WaitArgs {
     pub wait_secs: u64,
 }
 
+/// Arguments of the one-off verbs that act on one address and may wait for it (`renew`,
+/// `reprovision`, `redeliver`, `revoke`).
+#[derive(Debug, clap::Args)]
+pub struct AddressArgs {
+    /// The mailbox address.
+    pub address: String,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+impl AddressArgs {
+    /// Records `request` for the address and drives the record until `done` holds (see
+    /// [`request_verb`]).
+    pub(crate) async fn request(
+        self,
+        ctx: &Context,
+        request: Request,
+        done: impl Fn(&MailboxRecord, &Option<MailboxRecord>) -> bool,
+    ) -> Result<(), CliError> {
+        request_verb(ctx, &self.address, Some(request), self.wait, done).await
+    }
+}
+
+/// The goal of `renew` and `reprovision`: a new generation delivered since `before`, with no
+/// request left.
+pub(crate) fn delivered_anew(r: &MailboxRecord, before: &Option<MailboxRecord>) -> bool {
+    r.stage == Stage::Delivered
+        && r.request.is_none()
+        && before.as_ref().is_none_or(|b| r.generation > b.generation)
+}
+
 /// Parses an address given on the command line (a usage error if it is not one).
 pub(crate) fn parse_address(text: &str, config: &Config) -> Result<Address, CliError> {
     let address = Address::parse(text).map_err(|e| CliError::Usage(e.to_string()))?;

@@ -3,31 +3,18 @@
 //! Records the request in the state store and carries it out in the foreground (or, with
 //! `--no-wait`, leaves it to the running daemon). See `provision.rs` for the shared parts.
 
-use super::provision::{request_verb, WaitArgs};
 use super::{CliError, Context};
 use crate::pipeline::{Request, Stage};
 
 /// Arguments of `redeliver`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The mailbox address.
-    pub address: String,
-    #[command(flatten)]
-    pub wait: WaitArgs,
-}
+pub use super::provision::AddressArgs as Args;
 
 /// Runs the verb.
 pub async fn run(args: Args, ctx: &Context) -> Result<(), CliError> {
-    request_verb(
-        ctx,
-        &args.address,
-        Some(Request::Redeliver),
-        args.wait,
-        |r, before| {
-            r.stage == Stage::Delivered
-                && r.request.is_none()
-                && r.delivered_at > before.as_ref().and_then(|b| b.delivered_at)
-        },
-    )
+    args.request(ctx, Request::Redeliver, |r, before| {
+        r.stage == Stage::Delivered
+            && r.request.is_none()
+            && r.delivered_at > before.as_ref().and_then(|b| b.delivered_at)
+    })
     .await
 }
