@@ -14,6 +14,7 @@ use std::path::Path;
 use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
 use openssl::bn::BigNum;
 use openssl::ec::{EcGroup, EcKey};
+use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Private, Public};
@@ -53,7 +54,7 @@ impl std::fmt::Debug for Ca {
     }
 }
 
-fn ossl(what: &'static str) -> impl Fn(openssl::error::ErrorStack) -> SimulatorError {
+fn ossl(what: &'static str) -> impl Fn(ErrorStack) -> SimulatorError {
     move |e| SimulatorError::Ca {
         what,
         reason: e.to_string(),
@@ -350,13 +351,7 @@ fn leaf_extensions(
     address: &str,
     inter: &X509,
 ) -> Result<(), SimulatorError> {
-    b.append_extension(
-        BasicConstraints::new()
-            .critical()
-            .build()
-            .map_err(ossl("bc"))?,
-    )
-    .map_err(ossl("bc"))?;
+    append(b, "bc", BasicConstraints::new().critical().build())?;
     let mut ku = KeyUsage::new();
     ku.critical().digital_signature();
     if key.id() == Id::RSA {
@@ -364,29 +359,13 @@ fn leaf_extensions(
     } else {
         ku.key_agreement();
     }
-    b.append_extension(ku.build().map_err(ossl("ku"))?)
-        .map_err(ossl("ku"))?;
-    b.append_extension(
-        ExtendedKeyUsage::new()
-            .email_protection()
-            .build()
-            .map_err(ossl("eku"))?,
-    )
-    .map_err(ossl("eku"))?;
+    append(b, "ku", ku.build())?;
+    append(b, "eku", ExtendedKeyUsage::new().email_protection().build())?;
     let san = SubjectAlternativeName::new()
         .email(address)
-        .build(&b.x509v3_context(Some(inter), None))
-        .map_err(ossl("san"))?;
-    b.append_extension(san).map_err(ossl("san"))?;
-    let ski = SubjectKeyIdentifier::new()
-        .build(&b.x509v3_context(Some(inter), None))
-        .map_err(ossl("ski"))?;
-    b.append_extension(ski).map_err(ossl("ski"))?;
-    let aki = AuthorityKeyIdentifier::new()
-        .keyid(true)
-        .build(&b.x509v3_context(Some(inter), None))
-        .map_err(ossl("aki"))?;
-    b.append_extension(aki).map_err(ossl("aki"))?;
+        .build(&b.x509v3_context(Some(inter), None));
+    append(b, "san", san)?;
+    append_key_identifiers(b, inter)?;
     let policies_oid = Asn1Object::from_str("2.5.29.32").map_err(ossl("certificatePolicies"))?;
     let policies_der =
         Asn1OctetString::new_from_bytes(&POLICIES_DER).map_err(ossl("certificatePolicies"))?;
@@ -419,27 +398,16 @@ fn build_root(
 ) -> Result<X509, SimulatorError> {
     let mut b = X509Builder::new().map_err(ossl("root builder"))?;
     ca_common(&mut b, root_name, root_name, root_key, now, until)?;
-    b.append_extension(
-        BasicConstraints::new()
-            .critical()
-            .ca()
-            .build()
-            .map_err(ossl("bc"))?,
-    )
-    .map_err(ossl("bc"))?;
-    b.append_extension(
-        KeyUsage::new()
-            .critical()
-            .key_cert_sign()
-            .crl_sign()
-            .build()
-            .map_err(ossl("ku"))?,
-    )
-    .map_err(ossl("ku"))?;
-    let ski = SubjectKeyIdentifier::new()
-        .build(&b.x509v3_context(None, None))
-        .map_err(ossl("ski"))?;
-    b.append_extension(ski).map_err(ossl("ski"))?;
+    let bc = BasicConstraints::new().critical().ca().build();
+    append(&mut b, "bc", bc)?;
+    let ku = KeyUsage::new()
+        .critical()
+        .key_cert_sign()
+        .crl_sign()
+        .build();
+    append(&mut b, "ku", ku)?;
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None));
+    append(&mut b, "ski", ski)?;
     b.sign(root_key, MessageDigest::sha256())
         .map_err(ossl("sign root"))?;
     Ok(b.build())
@@ -463,44 +431,41 @@ fn build_intermediate(
         now,
         until,
     )?;
-    b.append_extension(
-        BasicConstraints::new()
-            .critical()
-            .ca()
-            .pathlen(0)
-            .build()
-            .map_err(ossl("bc"))?,
-    )
-    .map_err(ossl("bc"))?;
-    b.append_extension(
-        KeyUsage::new()
-            .critical()
-            .digital_signature()
-            .key_cert_sign()
-            .crl_sign()
-            .build()
-            .map_err(ossl("ku"))?,
-    )
-    .map_err(ossl("ku"))?;
-    b.append_extension(
-        ExtendedKeyUsage::new()
-            .email_protection()
-            .build()
-            .map_err(ossl("eku"))?,
-    )
-    .map_err(ossl("eku"))?;
-    let ski = SubjectKeyIdentifier::new()
-        .build(&b.x509v3_context(Some(root), None))
-        .map_err(ossl("ski"))?;
-    b.append_extension(ski).map_err(ossl("ski"))?;
-    let aki = AuthorityKeyIdentifier::new()
-        .keyid(true)
-        .build(&b.x509v3_context(Some(root), None))
-        .map_err(ossl("aki"))?;
-    b.append_extension(aki).map_err(ossl("aki"))?;
+    let bc = BasicConstraints::new().critical().ca().pathlen(0).build();
+    append(&mut b, "bc", bc)?;
+    let ku = KeyUsage::new()
+        .critical()
+        .digital_signature()
+        .key_cert_sign()
+        .crl_sign()
+        .build();
+    append(&mut b, "ku", ku)?;
+    let eku = ExtendedKeyUsage::new().email_protection().build();
+    append(&mut b, "eku", eku)?;
+    append_key_identifiers(&mut b, root)?;
     b.sign(root_key, MessageDigest::sha256())
         .map_err(ossl("sign intermediate"))?;
     Ok(b.build())
+}
+
+/// Appends the extension a builder made (`built`), either failure reported as `what`.
+fn append(
+    b: &mut X509Builder,
+    what: &'static str,
+    built: Result<X509Extension, ErrorStack>,
+) -> Result<(), SimulatorError> {
+    b.append_extension(built.map_err(ossl(what))?)
+        .map_err(ossl(what))
+}
+
+/// The subject key identifier, then the authority key identifier taken from `issuer`.
+fn append_key_identifiers(b: &mut X509Builder, issuer: &X509) -> Result<(), SimulatorError> {
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(Some(issuer), None));
+    append(b, "ski", ski)?;
+    let aki = AuthorityKeyIdentifier::new()
+        .keyid(true)
+        .build(&b.x509v3_context(Some(issuer), None));
+    append(b, "aki", aki)
 }
 
 fn ca_common(
