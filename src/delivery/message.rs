@@ -411,6 +411,12 @@ mod tests {
     use time::macros::datetime;
 
     const FP: &str = "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b";
+    /// When the tests compose their mails.
+    const NOW: OffsetDateTime = datetime!(2026-11-29 10:00 UTC);
+
+    fn addr(text: &str) -> Address {
+        Address::parse(text).unwrap()
+    }
 
     fn settings() -> MessageSettings {
         MessageSettings::with_defaults("Certificate Service <pki@example.com>".parse().unwrap())
@@ -419,7 +425,7 @@ mod tests {
 
     fn bundle() -> Bundle {
         Bundle {
-            address: Address::parse("jorg@example.com").unwrap(),
+            address: addr("jorg@example.com"),
             pkcs12: vec![0x30, 0x82, 0x01, 0x00, 0xff, 0x00, 0x7f],
             expires: datetime!(2028-03-01 12:00 UTC),
             fingerprint_sha256: FP.into(),
@@ -434,8 +440,7 @@ mod tests {
 
     #[test]
     fn bundle_mail_has_headers_attachment_and_normalised_fingerprint() {
-        let m = compose_bundle_message(&settings(), &bundle(), datetime!(2026-11-29 10:00 UTC))
-            .unwrap();
+        let m = compose_bundle_message(&settings(), &bundle(), NOW).unwrap();
         let s = raw(&m);
         assert!(s.contains("Message-ID: <"), "{s}");
         assert!(s.contains("Date: Sun, 29 Nov 2026 10:00:00 +0000"), "{s}");
@@ -452,8 +457,7 @@ mod tests {
 
     #[test]
     fn bundle_mail_is_seven_bit_clean() {
-        let m = compose_bundle_message(&settings(), &bundle(), datetime!(2026-11-29 10:00 UTC))
-            .unwrap();
+        let m = compose_bundle_message(&settings(), &bundle(), NOW).unwrap();
         assert!(m.formatted().is_ascii());
     }
 
@@ -476,23 +480,15 @@ mod tests {
 
     #[test]
     fn filenames_replace_characters_file_systems_refuse() {
-        let a = Address::parse("a/b|c@example.com").unwrap();
+        let a = addr("a/b|c@example.com");
         assert_eq!(bundle_filename(&a), "a_b_c@example.com.p12");
     }
 
     #[test]
     fn password_mail_carries_the_password_and_no_attachment() {
-        let to = Address::parse("helpdesk@example.com").unwrap();
-        let about = Address::parse("jorg@example.com").unwrap();
+        let (to, about) = (addr("helpdesk@example.com"), addr("jorg@example.com"));
         let pw = Secret::new("K7QM-9XWP-3TRD-HV4N".to_string());
-        let m = compose_password_message(
-            &settings(),
-            &to,
-            &about,
-            &pw,
-            datetime!(2026-11-29 10:00 UTC),
-        )
-        .unwrap();
+        let m = compose_password_message(&settings(), &to, &about, &pw, NOW).unwrap();
         let s = raw(&m);
         assert!(s.contains("K7QM-9XWP-3TRD-HV4N"), "{s}");
         assert!(s.contains("To: helpdesk@example.com"), "{s}");
@@ -520,17 +516,9 @@ mod tests {
 
     #[test]
     fn the_admin_notice_names_the_mailbox_the_server_text_and_the_redeliver_command() {
-        let admin = Address::parse("postmaster@example.com").unwrap();
-        let about = Address::parse("jorg@example.com").unwrap();
+        let (admin, about) = (addr("postmaster@example.com"), addr("jorg@example.com"));
         let err = DeliveryError::from_reply("mx:25", 550, "5.1.1 User unknown");
-        let m = compose_failure_notice(
-            &settings(),
-            &admin,
-            &about,
-            &err,
-            datetime!(2026-11-29 10:00 UTC),
-        )
-        .unwrap();
+        let m = compose_failure_notice(&settings(), &admin, &about, &err, NOW).unwrap();
         let s = raw(&m);
         assert!(s.contains("To: postmaster@example.com"), "{s}");
         assert!(s.contains("5.1.1 User unknown"), "{s}");
