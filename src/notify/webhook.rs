@@ -15,6 +15,7 @@ use openssl::pkey::PKey;
 use openssl::sign::Signer;
 use serde::Serialize;
 
+use crate::errors::error_chain;
 use crate::pipeline::status::fmt_time;
 use crate::secret::Secret;
 use crate::store::Notification;
@@ -124,13 +125,7 @@ impl Webhook {
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "POST {} failed: {}",
-                    self.url,
-                    crate::errors::error_chain(&e)
-                )
-            })?;
+            .map_err(|e| format!("POST {} failed: {}", self.url, error_chain(&e)))?;
         let status = answer.status();
         if status.is_success() {
             return Ok(());
