@@ -48,12 +48,38 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
-/// Counts the AutoDNS client's `AutoDNS request` events: one per HTTP request sent.
-struct RequestCounter(Arc<AtomicU64>);
+/// Counts the AutoDNS client's `AutoDNS request` events: one per HTTP request sent, and keeps
+/// each one's send time and task (for the pacer's idle time in (b)).
+struct RequestCounter(Arc<Requests>);
 
-struct IsRequest(bool);
+/// The requests seen: how many, and each one's send time and task.
+#[derive(Default)]
+struct Requests {
+    count: AtomicU64,
+    sends: std::sync::Mutex<Vec<(Instant, String)>>,
+}
+
+impl Requests {
+    fn reset(&self) {
+        self.count.store(0, Ordering::SeqCst);
+        self.sends.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn sends(&self) -> Vec<(Instant, String)> {
+        self.sends.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[derive(Default)]
+struct IsRequest(bool, String);
 
 impl tracing::field::Visit for IsRequest {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "task" {
+            self.1 = value.to_string();
+        }
+    }
+
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" && format!("{value:?}") == "AutoDNS request" {
             self.0 = true;
@@ -63,10 +89,12 @@ impl tracing::field::Visit for IsRequest {
 
 impl<S: tracing::Subscriber> Layer<S> for RequestCounter {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        let mut v = IsRequest(false);
+        let mut v = IsRequest::default();
         event.record(&mut v);
         if v.0 {
-            self.0.fetch_add(1, Ordering::Relaxed);
+            self.0.count.fetch_add(1, Ordering::Relaxed);
+            let mut sends = self.0.sends.lock().unwrap_or_else(|e| e.into_inner());
+            sends.push((Instant::now(), v.1));
         }
     }
 }
@@ -79,6 +107,7 @@ fn env_n(name: &str, default: usize) -> usize {
 }
 
 struct Batch {
+    start: Instant,
     elapsed: Duration,
     requests: u64,
     delivered: usize,
@@ -86,7 +115,7 @@ struct Batch {
 
 /// Runs `n` mailboxes through the daemon against a fresh simulator; returns wall time (from the
 /// first event to the last delivery), requests sent and mailboxes delivered.
-async fn batch(n: usize, rps: f64, sim_limit: Option<f64>, counter: &AtomicU64) -> Batch {
+async fn batch(n: usize, rps: f64, sim_limit: Option<f64>, counter: &Requests) -> Batch {
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = Faults {
         rate_limit_rps: sim_limit,
@@ -109,7 +138,7 @@ async fn batch(n: usize, rps: f64, sim_limit: Option<f64>, counter: &AtomicU64) 
     };
     let (tx, rx) = mpsc::channel(n + 1);
     let stop = CancellationToken::new();
-    counter.store(0, Ordering::SeqCst);
+    counter.reset();
     let start = Instant::now();
     let run = tokio::spawn(Daemon::new(rec, settings, None).run(rx, None, stop.clone()));
     for i in 0..n {
@@ -128,11 +157,12 @@ async fn batch(n: usize, rps: f64, sim_limit: Option<f64>, counter: &AtomicU64) 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = start.elapsed();
-    let requests = counter.load(Ordering::SeqCst);
+    let requests = counter.count.load(Ordering::SeqCst);
     stop.cancel();
     let _ = run.await;
     sim.shutdown().await;
     Batch {
+        start,
         elapsed,
         requests,
         delivered,
@@ -460,7 +490,7 @@ fn pct(v: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let counter = Arc::new(AtomicU64::new(0));
+    let counter = Arc::new(Requests::default());
     let filter = tracing_subscriber::EnvFilter::new("smime_provisioner::autodns::client=debug");
     let subscriber =
         tracing_subscriber::registry().with(RequestCounter(counter.clone()).with_filter(filter));
@@ -549,7 +579,7 @@ fn main() {
 }
 
 /// (a) and (c).
-async fn requests_and_unthrottled(n: usize, counter: &AtomicU64, with_keygen: bool) {
+async fn requests_and_unthrottled(n: usize, counter: &Requests, with_keygen: bool) {
     let free = batch(n, 1000.0, None, counter).await;
     let per_cert = free.requests as f64 / free.delivered.max(1) as f64;
     println!(
@@ -575,7 +605,7 @@ async fn requests_and_unthrottled(n: usize, counter: &AtomicU64, with_keygen: bo
 }
 
 /// (b).
-async fn throttled(nb: usize, counter: &AtomicU64) {
+async fn throttled(nb: usize, counter: &Requests) {
     let slow = batch(nb, 3.0, Some(3.0), counter).await;
     let per_cert = slow.requests as f64 / slow.delivered.max(1) as f64;
     let ceiling = 3.0 / per_cert;
@@ -587,5 +617,45 @@ async fn throttled(nb: usize, counter: &AtomicU64) {
         slow.delivered,
         slow.elapsed.as_secs_f64(),
         100.0 * got / ceiling
+    );
+    idle_report(&counter.sends(), slow.start, slow.start + slow.elapsed);
+}
+
+/// (b)'s diagnosis: the gaps between sends longer than 400 ms (the pacer spaces requests
+/// 350 ms apart at 3/s), with the request on each side. `PIPELINE_BENCH_SENDS` names a file for
+/// every send (ms from the start, task).
+fn idle_report(sends: &[(Instant, String)], start: Instant, end: Instant) {
+    let mut sends = sends.to_vec();
+    sends.sort_by_key(|s| s.0);
+    if let Ok(path) = std::env::var("PIPELINE_BENCH_SENDS") {
+        let text: String = sends
+            .iter()
+            .map(|(t, task)| format!("{:.1} {task}\n", (*t - start).as_secs_f64() * 1000.0))
+            .collect();
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("cannot write {path}: {e}");
+        }
+    }
+    let mut gaps: Vec<(Duration, String, String)> = Vec::new();
+    let mut prev = (start, "start".to_string());
+    for (t, task) in sends.iter().cloned().chain([(end, "end".to_string())]) {
+        let gap = t.saturating_duration_since(prev.0);
+        if gap > Duration::from_millis(400) {
+            gaps.push((gap, prev.1.clone(), task.clone()));
+        }
+        prev = (t, task);
+    }
+    let idle: Duration = gaps.iter().map(|g| g.0 - Duration::from_millis(350)).sum();
+    gaps.sort_by(|a, b| b.0.cmp(&a.0));
+    let longest: Vec<String> = gaps
+        .iter()
+        .take(5)
+        .map(|(d, a, b)| format!("{:.0} ms {a}→{b}", d.as_secs_f64() * 1000.0))
+        .collect();
+    println!(
+        "    pacer idle: {} gaps > 400 ms, {:.1} s beyond the 350 ms spacing; longest: {}",
+        gaps.len(),
+        idle.as_secs_f64(),
+        longest.join(", ")
     );
 }
