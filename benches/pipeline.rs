@@ -492,8 +492,21 @@ fn pct(v: &[Duration], p: f64) -> Duration {
 fn main() {
     let counter = Arc::new(Requests::default());
     let filter = tracing_subscriber::EnvFilter::new("smime_provisioner::autodns::client=debug");
-    let subscriber =
-        tracing_subscriber::registry().with(RequestCounter(counter.clone()).with_filter(filter));
+    // `PIPELINE_BENCH_LOG` names a file for the daemon's log (info, and each request).
+    let log = std::env::var("PIPELINE_BENCH_LOG")
+        .ok()
+        .and_then(|p| std::fs::File::create(p).ok())
+        .map(|f| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::sync::Mutex::new(f))
+                .with_ansi(false)
+                .with_filter(tracing_subscriber::EnvFilter::new(
+                    "smime_provisioner=info,smime_provisioner::autodns::client=debug",
+                ))
+        });
+    let subscriber = tracing_subscriber::registry()
+        .with(RequestCounter(counter.clone()).with_filter(filter))
+        .with(log);
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         eprintln!("cannot install the request counter");
         return;
