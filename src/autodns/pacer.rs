@@ -6,6 +6,12 @@
 //! plus a 5 % margin, so that send-time jitter between the pacer and the server's clock cannot
 //! make the server count four requests in one second. The state is kept as slots (one today;
 //! the free time of each), so a burst model can come back without changing the callers.
+//! While requests queue, the sends keep to the slot times: a waiter that wakes a little late
+//! (tokio's 1 ms timer, a busy runtime) is booked from its slot's time, not its own, so the
+//! lateness does not add up over a backlog; and a send held up after its grant (the state
+//! file's write, a thread the machine did not run) counts its window from the send, so no two
+//! sends reach the server closer than the pacing allows (issue #16 (b): both cost throughput,
+//! the second four sends in one second and a 429).
 //!
 //! Priorities ([`Priority`]): urgent requests (orders and the lookups that protect exactly-once)
 //! are served before routine ones (polls, job checks, info fetches), arrival order within each.
@@ -167,6 +173,19 @@ impl State {
     }
 }
 
+impl State {
+    /// The request granted `slot` goes out at `now`: if something held it up since its grant
+    /// (the pacing file's write, a thread the machine did not run) by more than the catch-up,
+    /// the window counts from the send, so the server never sees two sends closer than the
+    /// grants were.
+    fn sent(&mut self, slot: usize, now: Instant, window: Duration) {
+        let from_send = now + window - window.mul_f64(CATCH_UP);
+        if let Some(t) = self.slots[slot].as_mut() {
+            *t = (*t).max(from_send);
+        }
+    }
+}
+
 /// A taken slot: drop it (or call [`Permit::answered`]) once the answer has arrived.
 #[derive(Debug)]
 pub struct Permit<'a> {
@@ -294,6 +313,7 @@ impl Pacer {
                 Turn::Go(slot) => {
                     waiting.done = true;
                     self.save(&snapshot);
+                    self.lock().sent(slot, Instant::now(), self.window);
                     self.changed.notify_waiters();
                     return Permit { pacer: self, slot };
                 }
