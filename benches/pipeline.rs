@@ -111,6 +111,8 @@ struct Batch {
     elapsed: Duration,
     requests: u64,
     delivered: usize,
+    /// Requests the simulator answered 429.
+    refused: u64,
 }
 
 /// Runs `n` mailboxes through the daemon against a fresh simulator; returns wall time (from the
@@ -160,8 +162,10 @@ async fn batch(n: usize, rps: f64, sim_limit: Option<f64>, counter: &Requests) -
     let requests = counter.count.load(Ordering::SeqCst);
     stop.cancel();
     let _ = run.await;
+    let refused = sim.rate_limited();
     sim.shutdown().await;
     Batch {
+        refused,
         start,
         elapsed,
         requests,
@@ -631,13 +635,18 @@ async fn throttled(nb: usize, counter: &Requests) {
         slow.elapsed.as_secs_f64(),
         100.0 * got / ceiling
     );
-    idle_report(&counter.sends(), slow.start, slow.start + slow.elapsed);
+    idle_report(
+        &counter.sends(),
+        slow.start,
+        slow.start + slow.elapsed,
+        slow.refused,
+    );
 }
 
 /// (b)'s diagnosis: the gaps between sends longer than 400 ms (the pacer spaces requests
 /// 350 ms apart at 3/s), with the request on each side. `PIPELINE_BENCH_SENDS` names a file for
 /// every send (ms from the start, task).
-fn idle_report(sends: &[(Instant, String)], start: Instant, end: Instant) {
+fn idle_report(sends: &[(Instant, String)], start: Instant, end: Instant, refused: u64) {
     let mut sends = sends.to_vec();
     sends.sort_by_key(|s| s.0);
     if let Ok(path) = std::env::var("PIPELINE_BENCH_SENDS") {
@@ -666,7 +675,8 @@ fn idle_report(sends: &[(Instant, String)], start: Instant, end: Instant) {
         .map(|(d, a, b)| format!("{:.0} ms {a}→{b}", d.as_secs_f64() * 1000.0))
         .collect();
     println!(
-        "    pacer idle: {} gaps > 400 ms, {:.1} s beyond the 350 ms spacing; longest: {}",
+        "    pacer idle: {} gaps > 400 ms, {:.1} s beyond the 350 ms spacing; longest: {}; \
+         429 answers: {refused}",
         gaps.len(),
         idle.as_secs_f64(),
         longest.join(", ")
