@@ -668,7 +668,7 @@ fn idle_report(sends: &[(Instant, String)], start: Instant, end: Instant, refuse
         prev = (t, task);
     }
     let idle: Duration = gaps.iter().map(|g| g.0 - Duration::from_millis(350)).sum();
-    gaps.sort_by(|a, b| b.0.cmp(&a.0));
+    gaps.sort_by_key(|g| std::cmp::Reverse(g.0));
     let longest: Vec<String> = gaps
         .iter()
         .take(5)
