@@ -7,7 +7,10 @@
 //!     mailboxes (default 200);
 //! (b) throughput on a backlog of `PIPELINE_BENCH_THROTTLED_N` mailboxes (default 200, about
 //!     five minutes) with the simulator limiting to 3 requests/second and the client pacing at
-//!     3, as a share of that limit's ceiling, 3 ÷ requests per certificate (goal ≥ 95 %);
+//!     3, as a share of that limit's ceiling, 3 ÷ requests per certificate (goal ≥ 95 %), with
+//!     the gaps between requests over 400 ms and the simulator's 429 answers (where the pacer
+//!     sat idle); `PIPELINE_BENCH_SENDS` names a file for every send time and
+//!     `PIPELINE_BENCH_LOG` one for the daemon's log;
 //! (c) unthrottled throughput with zero issuance delay, as a ratio of its wall time to the time
 //!     of generating the same keys alone on all cores;
 //! (d) latency from `mkdir` of a mailbox directory to its CertificateCreate at the simulator,
