@@ -496,10 +496,10 @@ fn pct(v: &[Duration], p: f64) -> Duration {
     v[i.min(v.len() - 1)]
 }
 
-fn main() {
-    let counter = Arc::new(Requests::default());
+/// Installs the request counter (and the log file `PIPELINE_BENCH_LOG` names: the daemon's log
+/// at info, and each request); false if a subscriber is installed already.
+fn install_subscriber(counter: &Arc<Requests>) -> bool {
     let filter = tracing_subscriber::EnvFilter::new("smime_provisioner::autodns::client=debug");
-    // `PIPELINE_BENCH_LOG` names a file for the daemon's log (info, and each request).
     let log = std::env::var("PIPELINE_BENCH_LOG")
         .ok()
         .and_then(|p| std::fs::File::create(p).ok())
@@ -514,22 +514,22 @@ fn main() {
     let subscriber = tracing_subscriber::registry()
         .with(RequestCounter(counter.clone()).with_filter(filter))
         .with(log);
-    if tracing::subscriber::set_global_default(subscriber).is_err() {
-        eprintln!("cannot install the request counter");
-        return;
+    tracing::subscriber::set_global_default(subscriber).is_ok()
+}
+
+fn main() {
+    let counter = Arc::new(Requests::default());
+    if !install_subscriber(&counter) {
+        return eprintln!("cannot install the request counter");
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return;
-        }
+        Err(e) => return eprintln!("cannot start the runtime: {e}"),
     };
     let n = env_n("PIPELINE_BENCH_N", 200);
-    let nb = env_n("PIPELINE_BENCH_THROTTLED_N", 200);
     let spacing = Duration::from_millis(env_n("PIPELINE_BENCH_MKDIR_MS", 2000) as u64);
     let only = std::env::var("PIPELINE_BENCH_ONLY").unwrap_or_else(|_| "bdewkm".into());
     let part = |c: char| only.contains(c);
@@ -593,7 +593,7 @@ fn main() {
             );
         }
         if part('b') {
-            throttled(nb, &counter).await;
+            throttled(env_n("PIPELINE_BENCH_THROTTLED_N", 200), &counter).await;
         }
     });
 }
