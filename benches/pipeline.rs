@@ -7,7 +7,10 @@
 //!     mailboxes (default 200);
 //! (b) throughput on a backlog of `PIPELINE_BENCH_THROTTLED_N` mailboxes (default 200, about
 //!     five minutes) with the simulator limiting to 3 requests/second and the client pacing at
-//!     3, as a share of that limit's ceiling, 3 ÷ requests per certificate (goal ≥ 95 %);
+//!     3, as a share of that limit's ceiling, 3 ÷ requests per certificate (goal ≥ 95 %), with
+//!     the gaps between requests over 400 ms and the simulator's 429 answers (where the pacer
+//!     sat idle); `PIPELINE_BENCH_SENDS` names a file for every send time and
+//!     `PIPELINE_BENCH_LOG` one for the daemon's log;
 //! (c) unthrottled throughput with zero issuance delay, as a ratio of its wall time to the time
 //!     of generating the same keys alone on all cores;
 //! (d) latency from `mkdir` of a mailbox directory to its CertificateCreate at the simulator,
@@ -48,12 +51,38 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
-/// Counts the AutoDNS client's `AutoDNS request` events: one per HTTP request sent.
-struct RequestCounter(Arc<AtomicU64>);
+/// Counts the AutoDNS client's `AutoDNS request` events: one per HTTP request sent, and keeps
+/// each one's send time and task (for the pacer's idle time in (b)).
+struct RequestCounter(Arc<Requests>);
 
-struct IsRequest(bool);
+/// The requests seen: how many, and each one's send time and task.
+#[derive(Default)]
+struct Requests {
+    count: AtomicU64,
+    sends: std::sync::Mutex<Vec<(Instant, String)>>,
+}
+
+impl Requests {
+    fn reset(&self) {
+        self.count.store(0, Ordering::SeqCst);
+        self.sends.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn sends(&self) -> Vec<(Instant, String)> {
+        self.sends.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[derive(Default)]
+struct IsRequest(bool, String);
 
 impl tracing::field::Visit for IsRequest {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "task" {
+            self.1 = value.to_string();
+        }
+    }
+
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" && format!("{value:?}") == "AutoDNS request" {
             self.0 = true;
@@ -63,10 +92,12 @@ impl tracing::field::Visit for IsRequest {
 
 impl<S: tracing::Subscriber> Layer<S> for RequestCounter {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        let mut v = IsRequest(false);
+        let mut v = IsRequest::default();
         event.record(&mut v);
         if v.0 {
-            self.0.fetch_add(1, Ordering::Relaxed);
+            self.0.count.fetch_add(1, Ordering::Relaxed);
+            let mut sends = self.0.sends.lock().unwrap_or_else(|e| e.into_inner());
+            sends.push((Instant::now(), v.1));
         }
     }
 }
@@ -79,14 +110,17 @@ fn env_n(name: &str, default: usize) -> usize {
 }
 
 struct Batch {
+    start: Instant,
     elapsed: Duration,
     requests: u64,
     delivered: usize,
+    /// Requests the simulator answered 429.
+    refused: u64,
 }
 
 /// Runs `n` mailboxes through the daemon against a fresh simulator; returns wall time (from the
 /// first event to the last delivery), requests sent and mailboxes delivered.
-async fn batch(n: usize, rps: f64, sim_limit: Option<f64>, counter: &AtomicU64) -> Batch {
+async fn batch(n: usize, rps: f64, sim_limit: Option<f64>, counter: &Requests) -> Batch {
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = Faults {
         rate_limit_rps: sim_limit,
@@ -109,7 +143,7 @@ async fn batch(n: usize, rps: f64, sim_limit: Option<f64>, counter: &AtomicU64) 
     };
     let (tx, rx) = mpsc::channel(n + 1);
     let stop = CancellationToken::new();
-    counter.store(0, Ordering::SeqCst);
+    counter.reset();
     let start = Instant::now();
     let run = tokio::spawn(Daemon::new(rec, settings, None).run(rx, None, stop.clone()));
     for i in 0..n {
@@ -128,11 +162,14 @@ async fn batch(n: usize, rps: f64, sim_limit: Option<f64>, counter: &AtomicU64) 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = start.elapsed();
-    let requests = counter.load(Ordering::SeqCst);
+    let requests = counter.count.load(Ordering::SeqCst);
     stop.cancel();
     let _ = run.await;
+    let refused = sim.rate_limited();
     sim.shutdown().await;
     Batch {
+        refused,
+        start,
         elapsed,
         requests,
         delivered,
@@ -459,27 +496,40 @@ fn pct(v: &[Duration], p: f64) -> Duration {
     v[i.min(v.len() - 1)]
 }
 
-fn main() {
-    let counter = Arc::new(AtomicU64::new(0));
+/// Installs the request counter (and the log file `PIPELINE_BENCH_LOG` names: the daemon's log
+/// at info, and each request); false if a subscriber is installed already.
+fn install_subscriber(counter: &Arc<Requests>) -> bool {
     let filter = tracing_subscriber::EnvFilter::new("smime_provisioner::autodns::client=debug");
-    let subscriber =
-        tracing_subscriber::registry().with(RequestCounter(counter.clone()).with_filter(filter));
-    if tracing::subscriber::set_global_default(subscriber).is_err() {
-        eprintln!("cannot install the request counter");
-        return;
+    let log = std::env::var("PIPELINE_BENCH_LOG")
+        .ok()
+        .and_then(|p| std::fs::File::create(p).ok())
+        .map(|f| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::sync::Mutex::new(f))
+                .with_ansi(false)
+                .with_filter(tracing_subscriber::EnvFilter::new(
+                    "smime_provisioner=info,smime_provisioner::autodns::client=debug",
+                ))
+        });
+    let subscriber = tracing_subscriber::registry()
+        .with(RequestCounter(counter.clone()).with_filter(filter))
+        .with(log);
+    tracing::subscriber::set_global_default(subscriber).is_ok()
+}
+
+fn main() {
+    let counter = Arc::new(Requests::default());
+    if !install_subscriber(&counter) {
+        return eprintln!("cannot install the request counter");
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return;
-        }
+        Err(e) => return eprintln!("cannot start the runtime: {e}"),
     };
     let n = env_n("PIPELINE_BENCH_N", 200);
-    let nb = env_n("PIPELINE_BENCH_THROTTLED_N", 200);
     let spacing = Duration::from_millis(env_n("PIPELINE_BENCH_MKDIR_MS", 2000) as u64);
     let only = std::env::var("PIPELINE_BENCH_ONLY").unwrap_or_else(|_| "bdewkm".into());
     let part = |c: char| only.contains(c);
@@ -543,13 +593,13 @@ fn main() {
             );
         }
         if part('b') {
-            throttled(nb, &counter).await;
+            throttled(env_n("PIPELINE_BENCH_THROTTLED_N", 200), &counter).await;
         }
     });
 }
 
 /// (a) and (c).
-async fn requests_and_unthrottled(n: usize, counter: &AtomicU64, with_keygen: bool) {
+async fn requests_and_unthrottled(n: usize, counter: &Requests, with_keygen: bool) {
     let free = batch(n, 1000.0, None, counter).await;
     let per_cert = free.requests as f64 / free.delivered.max(1) as f64;
     println!(
@@ -575,7 +625,7 @@ async fn requests_and_unthrottled(n: usize, counter: &AtomicU64, with_keygen: bo
 }
 
 /// (b).
-async fn throttled(nb: usize, counter: &AtomicU64) {
+async fn throttled(nb: usize, counter: &Requests) {
     let slow = batch(nb, 3.0, Some(3.0), counter).await;
     let per_cert = slow.requests as f64 / slow.delivered.max(1) as f64;
     let ceiling = 3.0 / per_cert;
@@ -587,5 +637,51 @@ async fn throttled(nb: usize, counter: &AtomicU64) {
         slow.delivered,
         slow.elapsed.as_secs_f64(),
         100.0 * got / ceiling
+    );
+    idle_report(
+        &counter.sends(),
+        slow.start,
+        slow.start + slow.elapsed,
+        slow.refused,
+    );
+}
+
+/// (b)'s diagnosis: the gaps between sends longer than 400 ms (the pacer spaces requests
+/// 350 ms apart at 3/s), with the request on each side. `PIPELINE_BENCH_SENDS` names a file for
+/// every send (ms from the start, task).
+fn idle_report(sends: &[(Instant, String)], start: Instant, end: Instant, refused: u64) {
+    let mut sends = sends.to_vec();
+    sends.sort_by_key(|s| s.0);
+    if let Ok(path) = std::env::var("PIPELINE_BENCH_SENDS") {
+        let text: String = sends
+            .iter()
+            .map(|(t, task)| format!("{:.1} {task}\n", (*t - start).as_secs_f64() * 1000.0))
+            .collect();
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("cannot write {path}: {e}");
+        }
+    }
+    let mut gaps: Vec<(Duration, String, String)> = Vec::new();
+    let mut prev = (start, "start".to_string());
+    for (t, task) in sends.iter().cloned().chain([(end, "end".to_string())]) {
+        let gap = t.saturating_duration_since(prev.0);
+        if gap > Duration::from_millis(400) {
+            gaps.push((gap, prev.1.clone(), task.clone()));
+        }
+        prev = (t, task);
+    }
+    let idle: Duration = gaps.iter().map(|g| g.0 - Duration::from_millis(350)).sum();
+    gaps.sort_by_key(|g| std::cmp::Reverse(g.0));
+    let longest: Vec<String> = gaps
+        .iter()
+        .take(5)
+        .map(|(d, a, b)| format!("{:.0} ms {a}→{b}", d.as_secs_f64() * 1000.0))
+        .collect();
+    println!(
+        "    pacer idle: {} gaps > 400 ms, {:.1} s beyond the 350 ms spacing; longest: {}; \
+         429 answers: {refused}",
+        gaps.len(),
+        idle.as_secs_f64(),
+        longest.join(", ")
     );
 }

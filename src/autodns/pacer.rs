@@ -6,6 +6,12 @@
 //! plus a 5 % margin, so that send-time jitter between the pacer and the server's clock cannot
 //! make the server count four requests in one second. The state is kept as slots (one today;
 //! the free time of each), so a burst model can come back without changing the callers.
+//! While requests queue, the sends keep to the slot times: a waiter that wakes a little late
+//! (tokio's 1 ms timer, a busy runtime) is booked from its slot's time, not its own, so the
+//! lateness does not add up over a backlog; and a send held up after its grant (the state
+//! file's write, a thread the machine did not run) counts its window from the send, so no two
+//! sends reach the server closer than the pacing allows (issue #16 (b): both cost throughput,
+//! the second four sends in one second and a 429).
 //!
 //! Priorities ([`Priority`]): urgent requests (orders and the lookups that protect exactly-once)
 //! are served before routine ones (polls, job checks, info fetches), arrival order within each.
@@ -34,6 +40,12 @@ use tokio::time::Instant;
 /// Extra length of the window, as a fraction of it: room for the server's clock granularity.
 /// Network jitter needs none (see the module header).
 const MARGIN: f64 = 0.05;
+
+/// How late, as a fraction of the window, a waiter may take its slot and still be booked from
+/// the slot's time rather than its own (see `State::grant`). A hundredth of the window (3.5 ms
+/// at 3/s) covers tokio's 1 ms timer resolution and most wake-up delays, and keeps 80 % of
+/// [`MARGIN`]: four sends at 3/s still span at least 1.0465 s.
+const CATCH_UP: f64 = 0.01;
 
 /// Most slots (requests per window). 64 keeps fast test rates cheap; the window shrinks with it.
 pub const MAX_SLOTS: usize = 64;
@@ -141,13 +153,36 @@ impl State {
         Turn::Wait(later.get(need - free.len() - 1).copied())
     }
 
-    fn grant(&mut self, ticket: u64, p: Priority, slot: usize, free_at: Instant) {
+    /// Gives `slot` to `ticket` at `now`: the slot is free again one `window` after the time it
+    /// was free from, or after `now` when that is more than [`CATCH_UP`] of the window earlier.
+    /// So a waiter that wakes a little late (the timer's resolution, a busy runtime) does not
+    /// push every later slot back, and any `k + 1` sends still span `k` windows less at most
+    /// one catch-up.
+    fn grant(&mut self, ticket: u64, p: Priority, slot: usize, now: Instant, window: Duration) {
         self.queue(p).retain(|t| *t != ticket);
-        self.slots[slot] = Some(free_at);
+        let catch_up = window.mul_f64(CATCH_UP);
+        let from = match self.slots[slot] {
+            Some(free) if free + catch_up >= now => free.min(now),
+            _ => now,
+        };
+        self.slots[slot] = Some(from + window);
         self.streak = match p {
             Priority::Urgent if !self.routine.is_empty() => self.streak.saturating_add(1),
             _ => 0,
         };
+    }
+}
+
+impl State {
+    /// The request granted `slot` goes out at `now`: if something held it up since its grant
+    /// (the pacing file's write, a thread the machine did not run) by more than the catch-up,
+    /// the window counts from the send, so the server never sees two sends closer than the
+    /// grants were.
+    fn sent(&mut self, slot: usize, now: Instant, window: Duration) {
+        let from_send = now + window - window.mul_f64(CATCH_UP);
+        if let Some(t) = self.slots[slot].as_mut() {
+            *t = (*t).max(from_send);
+        }
     }
 }
 
@@ -270,7 +305,7 @@ impl Pacer {
                 let now = Instant::now();
                 let turn = st.turn(waiting.ticket, priority, now);
                 if let Turn::Go(slot) = turn {
-                    st.grant(waiting.ticket, priority, slot, now + self.window);
+                    st.grant(waiting.ticket, priority, slot, now, self.window);
                 }
                 (turn, st.slots.clone())
             };
@@ -278,6 +313,7 @@ impl Pacer {
                 Turn::Go(slot) => {
                     waiting.done = true;
                     self.save(&snapshot);
+                    self.lock().sent(slot, Instant::now(), self.window);
                     self.changed.notify_waiters();
                     return Permit { pacer: self, slot };
                 }

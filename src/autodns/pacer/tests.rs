@@ -64,7 +64,7 @@ fn polls_are_not_starved_by_a_stream_of_orders() {
     st.urgent.extend(1..=(MAX_STREAK as u64 + 2));
     for t in 1..=(MAX_STREAK as u64) {
         assert_eq!(st.turn(t, Priority::Urgent, now), Turn::Go(0), "order {t}");
-        st.grant(t, Priority::Urgent, 0, now);
+        st.grant(t, Priority::Urgent, 0, now, Duration::ZERO);
     }
     let next = MAX_STREAK as u64 + 1;
     assert_eq!(st.turn(next, Priority::Urgent, now), Turn::Wait(None));
@@ -228,4 +228,102 @@ fn the_pacing_file_is_readable_by_the_service_alone() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600, "pacer file mode {mode:o}");
+}
+
+/// Grants one queued urgent request after another as `acquire` does, the `i`-th waiter waking
+/// `late[i].0` after the time its turn named (a timer's resolution, a busy runtime, or a request
+/// that came after its slot was free) and sending `late[i].1` after its grant; returns the send
+/// times.
+fn drive(window: Duration, start: Instant, late: &[(Duration, Duration)]) -> Vec<Instant> {
+    let mut st = state(1, start);
+    st.urgent.extend(0..late.len() as u64);
+    let mut now = start;
+    let mut sends = Vec::new();
+    for (ticket, (late, held)) in (0..).zip(late) {
+        loop {
+            match st.turn(ticket, Priority::Urgent, now) {
+                Turn::Go(slot) => {
+                    st.grant(ticket, Priority::Urgent, slot, now, window);
+                    now += *held;
+                    st.sent(slot, now, window);
+                    sends.push(now);
+                    break;
+                }
+                Turn::Wait(Some(at)) => now = at + *late,
+                Turn::Wait(None) => panic!("request {ticket} heads the queue but may not go"),
+            }
+        }
+    }
+    sends
+}
+
+#[test]
+fn queued_requests_keep_to_the_slot_times_when_the_timer_wakes_late() {
+    // tokio's timer wakes up to 1 ms after the time asked for (its resolution), more on a busy
+    // machine: with requests queued, that must not push every later slot back (it cost 0.5 %
+    // of the throughput at 3/s, issue #16 (b)).
+    let p = Pacer::new(3.0);
+    let w = p.window();
+    let start = Instant::now();
+    let sends = drive(w, start, &[(Duration::from_millis(1), Duration::ZERO); 30]);
+    let last = *sends.last().expect("sends");
+    let on_time = start + w * 29 + Duration::from_millis(1);
+    assert!(
+        last <= on_time,
+        "the 30th request went {:?} after its slot",
+        last - (on_time - Duration::from_millis(1))
+    );
+}
+
+#[test]
+fn waiters_waking_late_or_held_up_never_put_more_than_the_limit_in_one_second() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(16);
+    // Lateness from none to a whole window and more (a request that came after its slot was
+    // free): a late send followed by punctual ones is the case a catch-up could squeeze.
+    // Some sends are held up after their grant, by up to a window.
+    let draw = |rng: &mut rand::rngs::StdRng| match rng.random_range(0..10) {
+        0 => Duration::from_millis(rng.random_range(0..800)),
+        1..=3 => Duration::from_micros(rng.random_range(0..80_000)),
+        _ => Duration::from_micros(rng.random_range(0..1_000)),
+    };
+    let late: Vec<(Duration, Duration)> = (0..1000)
+        .map(|_| {
+            let late = draw(&mut rng);
+            (late, draw(&mut rng).min(Duration::from_millis(350)))
+        })
+        .collect();
+    let start = Instant::now();
+    let sends: Vec<std::time::Instant> = drive(Pacer::new(3.0).window(), start, &late)
+        .into_iter()
+        .map(Instant::into_std)
+        .collect();
+    assert!(
+        worst_second(&sends) <= 3,
+        "{} sends in one second",
+        worst_second(&sends)
+    );
+}
+
+#[test]
+fn a_request_held_up_after_its_grant_counts_its_window_from_the_send() {
+    // Between the grant and the send the pacing file is written, and a busy machine may not
+    // run the thread: the bench saw sends 265 ms apart after such a hold-up, four in one
+    // second, and the server's 429 held every request for a second.
+    let w = Pacer::new(3.0).window();
+    let start = Instant::now();
+    let mut st = state(1, start);
+    st.urgent.extend([0, 1]);
+    assert_eq!(st.turn(0, Priority::Urgent, start), Turn::Go(0));
+    st.grant(0, Priority::Urgent, 0, start, w);
+    let held = Duration::from_millis(80);
+    st.sent(0, start + held, w);
+    let Turn::Wait(Some(next)) = st.turn(1, Priority::Urgent, start + held) else {
+        panic!("the next request may go at once");
+    };
+    assert!(
+        next >= start + held + w.mul_f64(1.0 - CATCH_UP),
+        "the next request may go {:?} after the held-up one was sent",
+        next - (start + held)
+    );
 }
