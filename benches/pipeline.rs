@@ -143,6 +143,10 @@ async fn batch(n: usize, rps: f64, sim_limit: Option<f64>, counter: &Requests) -
     };
     let (tx, rx) = mpsc::channel(n + 1);
     let stop = CancellationToken::new();
+    // As the `run` verb does: keys generated ahead, at low priority, while the daemon runs.
+    if let Some(pool) = rec.keys().pool().cloned() {
+        tokio::spawn(pool.refill(stop.clone()));
+    }
     counter.reset();
     let start = Instant::now();
     let run = tokio::spawn(Daemon::new(rec, settings, None).run(rx, None, stop.clone()));
@@ -677,11 +681,15 @@ fn idle_report(sends: &[(Instant, String)], start: Instant, end: Instant, refuse
         .take(5)
         .map(|(d, a, b)| format!("{:.0} ms {a}→{b}", d.as_secs_f64() * 1000.0))
         .collect();
+    let longest = if longest.is_empty() {
+        String::new()
+    } else {
+        format!(" (longest: {})", longest.join(", "))
+    };
     println!(
-        "    pacer idle: {} gaps > 400 ms, {:.1} s beyond the 350 ms spacing; longest: {}; \
+        "    pacer idle: {} gaps > 400 ms{longest}, {:.1} s beyond the 350 ms spacing; \
          429 answers: {refused}",
         gaps.len(),
         idle.as_secs_f64(),
-        longest.join(", ")
     );
 }
