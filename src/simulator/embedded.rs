@@ -42,6 +42,9 @@ pub enum Role {
     Daemon,
     /// A one-off verb: it stops its simulator when it ends, so others wait for it.
     Verb,
+    /// The `simulator` verb run with `--state-dir`: its API user and settings are its own, so
+    /// others wait for it too.
+    Standalone,
 }
 
 impl Role {
@@ -49,6 +52,7 @@ impl Role {
         match self {
             Role::Daemon => "the daemon",
             Role::Verb => "a one-off verb",
+            Role::Standalone => "the `simulator` verb",
         }
     }
 }
@@ -216,10 +220,25 @@ fn read_published(dir: &Path) -> Claim {
             password: Secret::new(p.password),
             pid,
         }),
-        Role::Verb => Claim::Busy {
-            holder: format!("{} (pid {pid})", Role::Verb.describe()),
+        role @ (Role::Verb | Role::Standalone) => Claim::Busy {
+            holder: format!("{} (pid {pid})", role.describe()),
         },
     }
+}
+
+/// Claims `dir` for the `simulator` verb, refusing a state another process runs a simulator
+/// on: two simulators writing one state would lose each other's jobs and poll messages.
+pub fn claim_standalone(dir: &Path) -> Result<EmbeddedLock, SimulatorError> {
+    let holder = match try_claim(dir)? {
+        Claim::Own(lock) => return Ok(lock),
+        Claim::Shared(daemon) => format!("{} (pid {})", Role::Daemon.describe(), daemon.pid),
+        Claim::Busy { holder } => holder,
+    };
+    Err(SimulatorError::Config(format!(
+        "the simulator state {} is in use by {holder}; stop it first, or give this simulator \
+         another --state-dir",
+        dir.display()
+    )))
 }
 
 /// How long [`claim`] waits for a one-off verb to release the state: longer than a verb's

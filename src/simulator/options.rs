@@ -23,7 +23,8 @@ pub struct SimulatorOptions {
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
     /// Keep contacts, certificates, jobs, the poll queue and the CA here (created 0700), so a
-    /// restart keeps them. Without it everything lives in memory.
+    /// restart keeps them. Without it everything lives in memory. One simulator at a time: a
+    /// state another process runs a simulator on (a daemon's embedded one) is refused.
     #[arg(long, env = "SMIME_SIMULATOR_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// API user name clients must send.
@@ -212,6 +213,12 @@ impl SimulatorOptions {
 pub async fn run_cli(opts: SimulatorOptions) -> Result<(), SimulatorError> {
     let listen = opts.listen;
     let cfg = opts.into_config()?;
+    // Held until the simulator has stopped: nobody else runs one on this state meanwhile.
+    let lock = match &cfg.state_dir {
+        Some(dir) => Some(super::embedded::claim_standalone(dir)?),
+        None => None,
+    };
+    let user = cfg.user.clone();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| SimulatorError::Listen {
@@ -219,6 +226,12 @@ pub async fn run_cli(opts: SimulatorOptions) -> Result<(), SimulatorError> {
             source,
         })?;
     let handle = Simulator::start(cfg, listener)?;
+    if let Some(lock) = &lock {
+        // Tells whoever finds the state busy who holds it. Nobody else uses this simulator, so
+        // its password is not written down.
+        let none = crate::secret::Secret::new(String::new());
+        lock.publish(super::embedded::Role::Standalone, &handle, &user, &none)?;
+    }
     println!("json_url={}", handle.json_url());
     println!("xml_url={}", handle.xml_url());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -231,5 +244,6 @@ pub async fn run_cli(opts: SimulatorOptions) -> Result<(), SimulatorError> {
         _ = term.recv() => {}
     }
     handle.shutdown().await;
+    drop(lock);
     Ok(())
 }

@@ -9,9 +9,9 @@ use anyhow::{bail, ensure, Context, Result};
 
 const BIN: &str = env!("CARGO_BIN_EXE_smime-provisioner");
 
-#[tokio::test]
-async fn the_simulator_verb_prints_its_urls_serves_both_wires_and_stops_on_sigterm() -> Result<()> {
-    let state = tempfile::tempdir()?;
+/// Starts the verb on `state` with user `trial`; returns the process and its first two stdout
+/// lines (the URLs).
+async fn start(state: &std::path::Path) -> Result<(std::process::Child, Vec<String>)> {
     let mut child = Command::new(BIN)
         .args([
             "simulator",
@@ -23,7 +23,7 @@ async fn the_simulator_verb_prints_its_urls_serves_both_wires_and_stops_on_sigte
             "100",
         ])
         .arg("--state-dir")
-        .arg(state.path().join("sim"))
+        .arg(state)
         .env("SMIME_SIMULATOR_PASSWORD", "trial-password")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -37,6 +37,13 @@ async fn the_simulator_verb_prints_its_urls_serves_both_wires_and_stops_on_sigte
             .collect::<Result<Vec<String>, _>>()
     })
     .await??;
+    Ok((child, lines))
+}
+
+#[tokio::test]
+async fn the_simulator_verb_prints_its_urls_serves_both_wires_and_stops_on_sigterm() -> Result<()> {
+    let state = tempfile::tempdir()?;
+    let (child, lines) = start(&state.path().join("sim")).await?;
     let url = |key: &str| {
         lines
             .iter()
@@ -76,7 +83,11 @@ async fn the_simulator_verb_prints_its_urls_serves_both_wires_and_stops_on_sigte
         state.path().join("sim/ca/root.pem").exists(),
         "--state-dir holds the CA"
     );
+    stop(child).await
+}
 
+/// Stops the verb with SIGTERM and expects a clean exit within 5 s.
+async fn stop(mut child: std::process::Child) -> Result<()> {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()?;
@@ -90,6 +101,44 @@ async fn the_simulator_verb_prints_its_urls_serves_both_wires_and_stops_on_sigte
     }
     let _ = child.kill();
     bail!("the simulator did not stop within 5 s of SIGTERM")
+}
+
+#[tokio::test]
+async fn a_second_simulator_on_the_same_state_is_refused_naming_the_first() -> Result<()> {
+    let state = tempfile::tempdir()?;
+    let dir = state.path().join("sim");
+    let (first, _) = start(&dir).await?;
+    let mut second = Command::new(BIN)
+        .args(["simulator", "--listen", "127.0.0.1:0"])
+        .arg("--state-dir")
+        .arg(&dir)
+        .env("SMIME_SIMULATOR_PASSWORD", "other")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut exit = None;
+    for _ in 0..200 {
+        exit = second.try_wait()?;
+        if exit.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let Some(exit) = exit else {
+        let _ = second.kill();
+        let _ = second.wait();
+        stop(first).await?;
+        bail!("a second simulator started on a state the first one writes");
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().context("stderr")?, &mut err)?;
+    assert_eq!(exit.code(), Some(1), "{err}");
+    let pid = format!("pid {}", first.id());
+    assert!(
+        err.contains("in use by the `simulator` verb") && err.contains(&pid),
+        "{err}"
+    );
+    stop(first).await
 }
 
 #[test]
