@@ -97,14 +97,9 @@ async fn a_daemon_killed_at_many_points_ends_with_every_mailbox_delivered_and_or
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     // Shutdown finishes in-flight steps (grace 30 s); wait boundedly, never forever.
-    let mut status = None;
-    for _ in 0..1200 {
-        status = child.try_wait().unwrap();
-        if status.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = support::tools::exited_within(&mut child, Duration::from_secs(120))
+        .await
+        .unwrap();
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();

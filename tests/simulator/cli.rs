@@ -92,12 +92,9 @@ async fn stop(mut child: std::process::Child) -> Result<()> {
         .args(["-TERM", &child.id().to_string()])
         .status()?;
     ensure!(status.success(), "kill -TERM failed");
-    for _ in 0..100 {
-        if let Some(exit) = child.try_wait()? {
-            assert!(exit.success(), "exit status {exit:?}");
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    if let Some(exit) = support::tools::exited_within(&mut child, Duration::from_secs(5)).await? {
+        assert!(exit.success(), "exit status {exit:?}");
+        return Ok(());
     }
     let _ = child.kill();
     bail!("the simulator did not stop within 5 s of SIGTERM")
@@ -116,14 +113,7 @@ async fn a_second_simulator_on_the_same_state_is_refused_naming_the_first() -> R
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
-    let mut exit = None;
-    for _ in 0..200 {
-        exit = second.try_wait()?;
-        if exit.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let exit = support::tools::exited_within(&mut second, Duration::from_secs(10)).await?;
     let Some(exit) = exit else {
         let _ = second.kill();
         let _ = second.wait();

@@ -102,3 +102,22 @@ pub fn fixture(path: &str) -> PathBuf {
         .join("../fixtures")
         .join(path)
 }
+
+/// Waits, without blocking the runtime, up to `within` for `child` to exit; `None` if it still
+/// runs then (the caller kills it and fails, so a test never waits forever).
+pub async fn exited_within(
+    child: &mut std::process::Child,
+    within: std::time::Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let step = std::time::Duration::from_millis(50);
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(step).await;
+    }
+}
