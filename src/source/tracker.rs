@@ -57,6 +57,9 @@ pub(crate) struct Tracker {
     /// When reporting listings, the known keys (instead of `known`), each with its number of
     /// addresses.
     keys: BTreeMap<Box<str>, usize>,
+    /// The sum of `keys`' address counts, kept as they change: one new mailbox must not cost a
+    /// walk of 100,000 known keys.
+    listed: usize,
 }
 
 /// What a watcher should do with a fresh listing (see [`Tracker::report`]).
@@ -81,6 +84,7 @@ impl Tracker {
             health,
             listings: false,
             keys: BTreeMap::new(),
+            listed: 0,
         }
     }
 
@@ -98,21 +102,34 @@ impl Tracker {
         if !self.listings {
             return Report::Send(self.update_in(fresh, scope));
         }
-        let replaced: Vec<Box<str>> = in_scope(&self.keys, scope).map(Box::from).collect();
-        // Only a complete listing may remove: a known key missing from a partial rescan (even
-        // one whose address another key still carries) asks for the whole source.
-        if !complete && replaced.iter().any(|k| !fresh.entries.contains_key(&**k)) {
+        if complete {
+            // Keys in scope that the fresh listing lacks are gone; the rest are listed again.
+            let listed = &mut self.listed;
+            self.keys.retain(|k, n| {
+                let keep = !(scope.test)(k) || fresh.entries.contains_key(&**k);
+                if !keep {
+                    *listed -= *n;
+                }
+                keep
+            });
+        } else if in_scope(&self.keys, scope).any(|k| !fresh.entries.contains_key(k)) {
+            // Only a complete listing may remove: a known key missing from a partial rescan
+            // (even one whose address another key still carries) asks for the whole source.
             return Report::RescanAll;
         }
         let rejected_count = self.note_rejected(&fresh.rejected, scope);
-        for k in &replaced {
-            self.keys.remove(k);
-        }
         for (k, e) in &fresh.entries {
-            self.keys.insert(k.as_str().into(), e.addresses.len());
+            let n = e.addresses.len();
+            let before = match self.keys.get_mut(k.as_str()) {
+                Some(slot) => std::mem::replace(slot, n),
+                None => {
+                    self.keys.insert(k.as_str().into(), n);
+                    0
+                }
+            };
+            self.listed = self.listed + n - before;
         }
-        let known_now = self.keys.values().sum();
-        self.note_scan(known_now, None, rejected_count);
+        self.note_scan(self.listed, None, rejected_count);
         Report::Send(vec![SourceEvent::Listing {
             source: self.source,
             complete,
@@ -414,5 +431,12 @@ mod tests {
         let again = listing(&[("/r/d.org/bob", "bob@d.org"), ("/r/d.org/cy", "cy@d.org")]);
         assert!(matches!(t.report(again, false, scope), Report::Send(_)));
         assert_eq!(t.health().borrow().known, 3);
+        // A complete listing drops what it no longer lists.
+        let only_cy = listing(&[("/r/d.org/cy", "cy@d.org")]);
+        assert!(matches!(
+            t.report(only_cy, true, Scope::matching(&all)),
+            Report::Send(_)
+        ));
+        assert_eq!(t.health().borrow().known, 1);
     }
 }
