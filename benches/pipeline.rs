@@ -359,17 +359,7 @@ async fn killed_run(n: usize, kills: usize) -> (u64, usize, Duration) {
     // `PIPELINE_BENCH_BINARY` runs another build (e.g. the one before a change) instead.
     let binary = std::env::var("PIPELINE_BENCH_BINARY")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_smime-provisioner").to_string());
-    let start = || {
-        std::process::Command::new(&binary)
-            .arg("--config")
-            .arg(&config_path)
-            .arg("run")
-            .env("SIM_PASSWORD", SIM_PASSWORD)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("daemon")
-    };
+    let start = || spawn_quiet_daemon(&binary, &config_path);
     let delivered = || {
         Store::open(&state)
             .and_then(|s| s.list())
@@ -394,6 +384,20 @@ async fn killed_run(n: usize, kills: usize) -> (u64, usize, Duration) {
     let refused = sim.rate_limited();
     sim.shutdown().await;
     (refused, delivered(), t0.elapsed())
+}
+
+/// Starts `binary run` on `config` against the bench's simulator, its output discarded (unlike
+/// `support::live::spawn_daemon`'s debug log, which would add its own cost to the figures).
+fn spawn_quiet_daemon(binary: &str, config: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(binary)
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .env("SIM_PASSWORD", SIM_PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("daemon")
 }
 
 /// Resident set size of process `pid` in MiB (`VmRSS`).
@@ -468,15 +472,7 @@ async fn daemon_memory(known: usize, backlog: usize) -> (f64, f64) {
     std::fs::write(&config_path, &text).expect("config");
     let state = parse_config(&text, dir.path()).state_dir;
     known_delivered(dir.path(), &state, known);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smime-provisioner"))
-        .arg("--config")
-        .arg(&config_path)
-        .arg("run")
-        .env("SIM_PASSWORD", SIM_PASSWORD)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("daemon");
+    let mut child = spawn_quiet_daemon(env!("CARGO_BIN_EXE_smime-provisioner"), &config_path);
     let pid = child.id();
     // The first full scan and its listing, then idle.
     tokio::time::sleep(Duration::from_secs(30)).await;

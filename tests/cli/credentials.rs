@@ -53,6 +53,16 @@ fn autodns_password(c: &Config) -> String {
         .clone()
 }
 
+/// The AutoDNS password `remote_config("")` in `base` loads, with systemd's credentials
+/// directory `creds` (`None`: not set).
+fn password_loaded(base: &Path, creds: Option<&Path>) -> String {
+    let env = creds
+        .map(|c| env(&[("CREDENTIALS_DIRECTORY", c)]))
+        .unwrap_or_default();
+    let c = load(&remote_config(""), base, &env).unwrap_or_else(|e| panic!("{e}"));
+    autodns_password(&c)
+}
+
 #[test]
 fn a_credential_is_read_from_the_directory_systemd_hands_in() {
     let dir = tempfile::tempdir().unwrap();
@@ -64,13 +74,7 @@ fn a_credential_is_read_from_the_directory_systemd_hands_in() {
         "stale",
         0o600,
     );
-    let c = load(
-        &remote_config(""),
-        dir.path(),
-        &env(&[("CREDENTIALS_DIRECTORY", &creds)]),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(autodns_password(&c), AUTODNS_PASSWORD);
+    assert_eq!(password_loaded(dir.path(), Some(&creds)), AUTODNS_PASSWORD);
 }
 
 #[test]
@@ -81,19 +85,11 @@ fn without_systemd_a_credential_is_read_from_beside_the_config_file() {
         AUTODNS_PASSWORD,
         0o600,
     );
-    let c =
-        load(&remote_config(""), dir.path(), &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(autodns_password(&c), AUTODNS_PASSWORD);
+    assert_eq!(password_loaded(dir.path(), None), AUTODNS_PASSWORD);
     // systemd handed in none (or an empty default): the file beside the config is used.
     let creds = dir.path().join("run-credentials");
     secret(&creds.join("autodns.password"), "", 0o400);
-    let c = load(
-        &remote_config(""),
-        dir.path(),
-        &env(&[("CREDENTIALS_DIRECTORY", &creds)]),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(autodns_password(&c), AUTODNS_PASSWORD);
+    assert_eq!(password_loaded(dir.path(), Some(&creds)), AUTODNS_PASSWORD);
 }
 
 #[test]

@@ -11,15 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use smime_provisioner::daemon::{Daemon, DaemonSettings, Seen};
+use smime_provisioner::daemon::Seen;
 use smime_provisioner::lifecycle::EventKind;
 use smime_provisioner::mailbox::Address;
-use smime_provisioner::pipeline::{ForeignMessages, Settings, Stage};
+use smime_provisioner::pipeline::{Settings, Stage};
 use smime_provisioner::simulator::{Faults, SimulatorHandle};
 use smime_provisioner::store::{MailboxRecord, Store, Transition};
 use support::live::*;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// Runs the binary with `config` and `args`; exit code, stdout, stderr.
 fn verb(config: &Path, args: &[&str]) -> (i32, String, String) {
@@ -67,17 +65,8 @@ fn kinds(store: &Store, a: &Address) -> Vec<String> {
 /// Runs the daemon for `anna` until the trail says `approval-pending` (bounded: 60 s in 100 ms
 /// steps), then stops it; whether it was noted.
 async fn run_until_approval_noted(rec: &Arc<LiveReconciler>, anna: &Address) -> bool {
-    let daemon_settings = DaemonSettings {
-        concurrency: 1,
-        poll_interval: Duration::from_millis(300),
-        resync_interval: Duration::from_millis(300),
-        foreign: ForeignMessages::Confirm,
-        ..DaemonSettings::default()
-    };
-    let (tx, rx) = mpsc::channel(8);
-    let stop = CancellationToken::new();
-    let run =
-        tokio::spawn(Daemon::new(rec.clone(), daemon_settings, None).run(rx, None, stop.clone()));
+    let InProcessDaemon { tx, stop, run } =
+        start_daemon_in_process(rec.clone(), 1, Duration::from_millis(300), 8);
     tx.send(Seen::Present(anna.clone())).await.unwrap();
     let mut noted = false;
     for _ in 0..600 {

@@ -6,15 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use smime_provisioner::daemon::{Daemon, DaemonSettings, Seen};
+use smime_provisioner::daemon::Seen;
 use smime_provisioner::delivery::{DeliveryError, Mailer, RecordingMailer};
 use smime_provisioner::mailbox::Address;
-use smime_provisioner::pipeline::{ForeignMessages, Stage};
+use smime_provisioner::pipeline::Stage;
 use smime_provisioner::simulator::Faults;
 use smime_provisioner::store::{MailboxRecord, Store};
 use support::live::*;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// Runs the daemon on one mailbox, with `recorder` as the mailer, until `done` holds for its
 /// record (or fails after two minutes); returns the record and its event kinds.
@@ -32,16 +30,8 @@ async fn run_until(
     let mailer: Arc<dyn Mailer> = recorder;
     let rec = Arc::new(live_reconciler(&config, Some(mailer)));
     let store = rec.store().clone();
-    let settings = DaemonSettings {
-        concurrency: 2,
-        poll_interval: Duration::from_millis(200),
-        resync_interval: Duration::from_millis(300),
-        foreign: ForeignMessages::Confirm,
-        ..DaemonSettings::default()
-    };
-    let (tx, rx) = mpsc::channel(8);
-    let stop = CancellationToken::new();
-    let run = tokio::spawn(Daemon::new(rec, settings, None).run(rx, None, stop.clone()));
+    let InProcessDaemon { tx, stop, run } =
+        start_daemon_in_process(rec, 2, Duration::from_millis(200), 8);
     let address = Address::parse("newbie@example.com").unwrap();
     tx.send(Seen::Present(address.clone())).await.unwrap();
     let mut record = None;

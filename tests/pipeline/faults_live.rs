@@ -7,30 +7,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smime_provisioner::daemon::{Daemon, DaemonSettings, Seen};
+use smime_provisioner::daemon::Seen;
 use smime_provisioner::mailbox::Address;
-use smime_provisioner::pipeline::{ForeignMessages, Stage};
+use smime_provisioner::pipeline::Stage;
 use smime_provisioner::simulator::{Faults, SimulatorHandle};
 use support::live::*;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 fn settled(r: &smime_provisioner::store::MailboxRecord) -> bool {
     r.stage == Stage::Delivered || r.failure.gave_up
 }
 
 async fn run_until_settled(rec: Arc<LiveReconciler>, names: &[Address]) {
-    let settings = DaemonSettings {
-        concurrency: 4,
-        poll_interval: Duration::from_millis(300),
-        resync_interval: Duration::from_millis(300),
-        foreign: ForeignMessages::Confirm,
-        ..DaemonSettings::default()
-    };
     let store = rec.store().clone();
-    let (tx, rx) = mpsc::channel(64);
-    let stop = CancellationToken::new();
-    let run = tokio::spawn(Daemon::new(rec, settings, None).run(rx, None, stop.clone()));
+    let InProcessDaemon { tx, stop, run } =
+        start_daemon_in_process(rec, 4, Duration::from_millis(300), 64);
     for a in names {
         tx.send(Seen::Present(a.clone())).await.unwrap();
     }

@@ -2,7 +2,7 @@
 //! to one mailbox generation for good, across a SIGKILL between taking it and ordering; a change
 //! of the configured key type wipes the pooled keys of the old type.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,15 +61,22 @@ fn unreachable_config(dir: &Path) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pooled_key_is_used_by_exactly_one_address_across_a_sigkill_between_taking_it_and_ordering(
-) {
+/// A directory with the unreachable-endpoint config written: the directory, the config file,
+/// the daemon's log file and the state directory.
+fn daemon_dir() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("config.toml");
-    let log = dir.path().join("daemon.log");
     let text = unreachable_config(dir.path());
     std::fs::write(&config_path, &text).unwrap();
     let state = parse_config(&text, dir.path()).state_dir;
+    let log = dir.path().join("daemon.log");
+    (dir, config_path, log, state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_key_is_used_by_exactly_one_address_across_a_sigkill_between_taking_it_and_ordering(
+) {
+    let (dir, config_path, log, state) = daemon_dir();
     // Two keys waiting in the pool before the daemon starts (the configured type, ec-p256).
     {
         let p = pool(&state, KeyType::EcP256);
@@ -153,13 +160,8 @@ fn assert_one_paid_order_each(all: &[smime_provisioner::simulator::OrderRecord])
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_the_key_type_wipes_pooled_keys_of_the_old_type() {
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("config.toml");
-    let log = dir.path().join("daemon.log");
     // The daemon fills its pool with the configured type (ec-p256, pool of 4).
-    let text = unreachable_config(dir.path());
-    std::fs::write(&config_path, &text).unwrap();
-    let state = parse_config(&text, dir.path()).state_dir;
+    let (_dir, config_path, log, state) = daemon_dir();
     let mut child = start_daemon(&config_path, &log);
     wait_for("a full pool of ec-p256 keys", 120, &log, || {
         Store::open(&state)
@@ -180,6 +182,7 @@ async fn changing_the_key_type_wipes_pooled_keys_of_the_old_type() {
     assert_eq!(old.len(), 4, "{old:?}");
 
     // Restarted with RSA-2048 keys: the old pool is wiped and a new one filled.
+    let text = std::fs::read_to_string(&config_path).unwrap();
     std::fs::write(
         &config_path,
         text.replace("type = \"ec-p256\"", "type = \"rsa-2048\""),

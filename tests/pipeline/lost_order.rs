@@ -16,13 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use smime_provisioner::clock::ManualClock;
-use smime_provisioner::daemon::{Daemon, DaemonSettings, Seen};
+use smime_provisioner::daemon::Seen;
 use smime_provisioner::mailbox::Address;
-use smime_provisioner::pipeline::{ForeignMessages, Stage};
+use smime_provisioner::pipeline::Stage;
 use smime_provisioner::simulator::{Faults, Simulator, SimulatorConfig, SimulatorHandle};
 use support::live::*;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// Event kinds that mean the pipeline did not find the order by job search.
 const NOT_FOUND_KINDS: &[&str] = &["order-not-listed-yet", "order-not-found"];
@@ -94,17 +92,8 @@ async fn a_lost_order_answer_is_resolved_by_job_search(wire: &str) {
     let rec = Arc::new(live_reconciler_with(&config, None, 100.0, settings));
     let anna = Address::parse("anna@example.com").unwrap();
 
-    let daemon_settings = DaemonSettings {
-        concurrency: 2,
-        poll_interval: Duration::from_millis(300),
-        resync_interval: Duration::from_millis(300),
-        foreign: ForeignMessages::Confirm,
-        ..DaemonSettings::default()
-    };
-    let (tx, rx) = mpsc::channel(8);
-    let stop = CancellationToken::new();
-    let run =
-        tokio::spawn(Daemon::new(rec.clone(), daemon_settings, None).run(rx, None, stop.clone()));
+    let InProcessDaemon { tx, stop, run } =
+        start_daemon_in_process(rec.clone(), 2, Duration::from_millis(300), 8);
     tx.send(Seen::Present(anna.clone())).await.unwrap();
 
     // 1. The answer is lost, the job still runs: the pipeline finds it and records its id.

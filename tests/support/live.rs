@@ -408,3 +408,34 @@ pub async fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     }
     panic!("gave up waiting for: {what}");
 }
+
+/// A daemon over `rec` run in this test's runtime (no sources, no HTTP endpoint).
+pub struct InProcessDaemon {
+    /// Where the test reports mailboxes, as a source would.
+    pub tx: tokio::sync::mpsc::Sender<smime_provisioner::daemon::Seen>,
+    /// Cancel to stop it, then await `run`.
+    pub stop: tokio_util::sync::CancellationToken,
+    pub run: tokio::task::JoinHandle<Result<(), smime_provisioner::daemon::DaemonError>>,
+}
+
+/// Starts a daemon over `rec` with `concurrency` workers, polling every `poll` and resyncing
+/// every 300 ms, foreign poll messages confirmed, and room for `queue` reported mailboxes.
+pub fn start_daemon_in_process(
+    rec: Arc<LiveReconciler>,
+    concurrency: usize,
+    poll: Duration,
+    queue: usize,
+) -> InProcessDaemon {
+    use smime_provisioner::daemon::{Daemon, DaemonSettings};
+    let settings = DaemonSettings {
+        concurrency,
+        poll_interval: poll,
+        resync_interval: Duration::from_millis(300),
+        foreign: smime_provisioner::pipeline::ForeignMessages::Confirm,
+        ..DaemonSettings::default()
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(queue);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(Daemon::new(rec, settings, None).run(rx, None, stop.clone()));
+    InProcessDaemon { tx, stop, run }
+}

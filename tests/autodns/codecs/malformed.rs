@@ -3,6 +3,15 @@
 
 use super::*;
 
+/// How a codec's decoder judges `body` with `status` as a CertificateInfo answer.
+fn info_kind<R>(
+    decode: impl FnOnce(&'static str, u16, &[u8]) -> Result<R, Error>,
+    status: u16,
+    body: &[u8],
+) -> Option<ErrorKind> {
+    kind_of(decode("CertificateInfo", status, body))
+}
+
 #[test]
 fn truncated_xml_is_malformed_not_a_panic() -> Result<()> {
     let full = fixture("xml-certificate-info.response.xml")?;
@@ -18,27 +27,15 @@ fn an_html_error_page_is_malformed_in_both_codecs_and_transient_when_the_status_
 ) -> Result<()> {
     let page = fixture("html-error-page.html")?;
     assert_eq!(
-        kind_of(xml::decode_response::<Certificate>(
-            "CertificateInfo",
-            200,
-            &page
-        )),
+        info_kind(xml::decode_response::<Certificate>, 200, &page),
         Some(ErrorKind::Malformed)
     );
     assert_eq!(
-        kind_of(json::decode_response::<Certificate>(
-            "CertificateInfo",
-            200,
-            &page
-        )),
+        info_kind(json::decode_response::<Certificate>, 200, &page),
         Some(ErrorKind::Malformed)
     );
     assert_eq!(
-        kind_of(json::decode_response::<Certificate>(
-            "CertificateInfo",
-            502,
-            &page
-        )),
+        info_kind(json::decode_response::<Certificate>, 502, &page),
         Some(ErrorKind::Transient)
     );
     // Without a DOCTYPE the page parses as XML, but it is not a <response>.
@@ -94,11 +91,7 @@ fn xml_with_a_doctype_and_entities_is_refused_without_expansion() -> Result<()> 
 fn json_of_the_wrong_shape_is_malformed() {
     for body in [&b"[]"[..], b"\"ok\"", b"{\"hello\": 1}", b"{\"status\": 5}"] {
         assert_eq!(
-            kind_of(json::decode_response::<Certificate>(
-                "CertificateInfo",
-                200,
-                body
-            )),
+            info_kind(json::decode_response::<Certificate>, 200, body),
             Some(ErrorKind::Malformed),
             "{}",
             String::from_utf8_lossy(body)
